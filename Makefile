@@ -1,0 +1,211 @@
+# autopeft: one GNU Makefile for the three programs, the test suite, fuzzers and benchmarks.
+#
+#   make                       build build/bin/{autopeft,autopeft-coordinator,autopeft-worker}
+#   make deps                  install the Debian packages the build, tests and runs need
+#   make test                  build and run every test (ends with "N passed, N failed")
+#   make SANITIZE=address,undefined test    the same under sanitizers (own build folder)
+#   make bench                 every benchmark; make bench-deps installs their Python references
+#   make fuzz                  libFuzzer harnesses (clang) under build/fuzz/
+#   make install PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Layout: libraries are built from every .c file of common/, coordinator/ and worker/, except
+# the program entry points (coordinator/main.c, worker/main.c) and the CLI's own files
+# (coordinator/cli.c and */cli_*.c), so new modules need no edit here.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SANITIZE   ?=
+WERROR     ?=
+
+comma := ,
+ifeq ($(SANITIZE),)
+BUILD      ?= build
+else
+BUILD      ?= build/san-$(subst $(comma),-,$(SANITIZE))
+endif
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON     ?= /usr/bin/python3
+NPROC      := $(shell nproc 2>/dev/null || echo 2)
+
+# Libraries found through pkg-config; evaluated lazily so that `make deps` works before they exist.
+PKGS        = libzmq libprotobuf-c libuv jansson sqlite3 libutf8proc openblas lapacke
+PKG_CFLAGS  = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS    = $(shell $(PKG_CONFIG) --libs $(PKGS))
+
+CFLAGS     ?= -O2 -g
+WARNINGS   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
+ALL_CFLAGS  = -std=c11 $(WARNINGS) -pthread -fPIC -MMD -MP $(CFLAGS) $(PKG_CFLAGS)
+ALL_CPPFLAGS = -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -Icommon -Icoordinator -Iworker \
+              -Itests -I$(BUILD)/gen $(CPPFLAGS)
+ALL_LDFLAGS = -pthread $(LDFLAGS)
+LDLIBS     += $(PKG_LIBS) -lm
+
+ifneq ($(WERROR),)
+ALL_CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+# ---- sources --------------------------------------------------------------------------------
+PROTO_SRC   := proto/autopeft.proto
+PROTO_C     := $(BUILD)/gen/autopeft.pb-c.c
+PROTO_H     := $(BUILD)/gen/autopeft.pb-c.h
+BUILDINFO_H := $(BUILD)/gen/buildinfo.h
+
+CLI_SRC     := coordinator/cli.c $(wildcard common/cli_*.c coordinator/cli_*.c worker/cli_*.c)
+MAIN_SRC    := coordinator/main.c worker/main.c
+COMMON_SRC  := $(filter-out $(CLI_SRC) $(MAIN_SRC),$(wildcard common/*.c))
+COORD_SRC   := $(filter-out $(CLI_SRC) $(MAIN_SRC),$(wildcard coordinator/*.c))
+WORKER_SRC  := $(filter-out $(CLI_SRC) $(MAIN_SRC),$(wildcard worker/*.c))
+TEST_SRC    := $(wildcard tests/*.c tests/unit/*.c tests/integration/*.c tests/fuzz/fuzz_*.c)
+BENCH_SRC   := $(wildcard tests/bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMMON_OBJ  := $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/autopeft.pb-c.o
+COORD_OBJ   := $(call obj,$(COORD_SRC))
+WORKER_OBJ  := $(call obj,$(WORKER_SRC))
+CLI_OBJ     := $(call obj,$(CLI_SRC))
+TEST_OBJ    := $(call obj,$(TEST_SRC))
+BENCH_OBJ   := $(call obj,$(BENCH_SRC))
+ALL_OBJ     := $(COMMON_OBJ) $(COORD_OBJ) $(WORKER_OBJ) $(CLI_OBJ) $(TEST_OBJ) $(BENCH_OBJ) \
+               $(call obj,$(MAIN_SRC))
+
+LIB_COMMON  := $(BUILD)/lib/libapcommon.a
+LIB_COORD   := $(BUILD)/lib/libapcoordinator.a
+LIB_WORKER  := $(BUILD)/lib/libapworker.a
+
+BIN_CLI     := $(BUILD)/bin/autopeft
+BIN_COORD   := $(BUILD)/bin/autopeft-coordinator
+BIN_WORKER  := $(BUILD)/bin/autopeft-worker
+BIN_TESTS   := $(BUILD)/tests/autopeft-tests
+BIN_BENCH   := $(BUILD)/bench/autopeft-bench
+PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
+
+.PHONY: all deps bench-deps test bench bench-wire fuzz install uninstall clean reference FORCE
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+
+all: $(PROGRAMS)
+
+# ---- generated code ---------------------------------------------------------------------------
+$(PROTO_C) $(PROTO_H) &: $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $(notdir $(PROTO_SRC))
+
+# Rewritten only when the version or the commit changes, so it does not force rebuilds.
+$(BUILDINFO_H): FORCE
+	@mkdir -p $(dir $@)
+	@commit=$$(git describe --always --dirty 2>/dev/null || echo unknown); \
+	 printf '#define AUTOPEFT_VERSION "%s"\n#define AUTOPEFT_COMMIT "%s"\n' '$(VERSION)' "$$commit" \
+	   > $@.tmp; \
+	 if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+# Every object may include the generated headers: make sure they exist before the first compile.
+$(ALL_OBJ): | $(PROTO_H) $(BUILDINFO_H)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# protoc-c's output is not ours to fix: compile it with the same flags minus -Werror-prone extras.
+$(BUILD)/obj/gen/autopeft.pb-c.o: $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(filter-out -Wshadow -Wmissing-prototypes,$(ALL_CFLAGS)) -c -o $@ $<
+
+# ---- libraries and programs -------------------------------------------------------------------
+$(LIB_COMMON): $(COMMON_OBJ)
+$(LIB_COORD): $(COORD_OBJ)
+$(LIB_WORKER): $(WORKER_OBJ)
+$(BUILD)/lib/%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN_COORD): $(BUILD)/obj/coordinator/main.o $(LIB_COORD) $(LIB_COMMON)
+$(BIN_WORKER): $(BUILD)/obj/worker/main.o $(LIB_WORKER) $(LIB_COMMON)
+$(BIN_CLI): $(CLI_OBJ) $(LIB_COORD) $(LIB_WORKER) $(LIB_COMMON)
+$(BIN_TESTS): $(TEST_OBJ) $(LIB_COORD) $(LIB_WORKER) $(LIB_COMMON)
+$(BIN_BENCH): $(BENCH_OBJ) $(LIB_COORD) $(LIB_WORKER) $(LIB_COMMON)
+$(PROGRAMS) $(BIN_TESTS) $(BIN_BENCH):
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
+
+# ---- tests ------------------------------------------------------------------------------------
+# The suite runs every test in its own process with a timeout; programs under test are found
+# through AUTOPEFT_BIN_DIR, shared data through AUTOPEFT_SHARED (skipped with a message if absent).
+TEST_ARGS ?=
+test: $(PROGRAMS) $(BIN_TESTS)
+	AUTOPEFT_BIN_DIR=$(abspath $(BUILD)/bin) AUTOPEFT_SRC_DIR=$(CURDIR) \
+	  $(BIN_TESTS) -j $(NPROC) $(TEST_ARGS)
+
+# ---- benchmarks -------------------------------------------------------------------------------
+bench: bench-wire
+
+bench-wire: $(BIN_BENCH)
+	$(BIN_BENCH) wire
+
+# ---- fuzzing (clang + libFuzzer) --------------------------------------------------------------
+# Each tests/fuzz/fuzz_NAME.c defines FUZZ_TARGET(NAME); the test suite replays the saved inputs
+# of tests/fuzz/corpus/NAME/ through the same function, so crashes found here stay fixed.
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BUILD  := build/fuzz
+fuzz:
+	$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) \
+	  SANITIZE=address,undefined,fuzzer-no-link fuzz-bins
+
+fuzz-bins: $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRC))
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_COORD) $(LIB_WORKER) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -DFUZZ_LIBFUZZER -fsanitize=fuzzer \
+	  -o $@ $< $(filter %.a,$^) $(LDLIBS)
+
+# ---- installation -----------------------------------------------------------------------------
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/autopeft
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 README.md $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/autopeft/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGRAMS)))
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/autopeft
+
+clean:
+	rm -rf build
+
+# ---- dependencies -----------------------------------------------------------------------------
+# Debian packages: installed only when one is missing, so the target is idempotent and quiet.
+DEPS_BUILD := make gcc pkg-config git protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
+              libuv1-dev libopenblas-dev liblapacke-dev libjansson-dev libsqlite3-dev \
+              libutf8proc-dev clang libclang-rt-14-dev
+DEPS_BENCH := python3 python3-numpy python3-torch python3-sklearn python3-optuna
+
+define install_packages
+	@missing=$$(for p in $(1); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+	      || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all present ($(words $(1)) packages)"; else \
+	  echo "deps: installing $$missing"; \
+	  sudo= ; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call install_packages,$(DEPS_BUILD))
+
+bench-deps:
+	$(call install_packages,$(DEPS_BENCH))
+
+# Reference fixtures under tests/reference/ are regenerated by their scripts (Python only here).
+reference:
+	@for s in tests/reference/*.py; do [ -e "$$s" ] || continue; \
+	  echo "reference: $$s"; $(PYTHON) $$s || exit 1; done
+
+-include $(ALL_OBJ:.o=.d)

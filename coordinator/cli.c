@@ -1,0 +1,90 @@
+/* autopeft: the user-facing front end. Its subcommands are thin: they parse flags and call the
+ * libraries; each is in a cli_*.c file beside the module it drives. The program lives with the
+ * coordinator because running a study is its main job; it links the worker library too, for
+ * the one-box mode and the single-trial commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+#include "version.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command_t;
+
+static const command_t commands[] = {
+    {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: autopeft COMMAND [OPTIONS]\n"
+            "       autopeft help COMMAND\n"
+            "\n"
+            "autopeft searches for the best parameter-efficient fine-tuning (PEFT) configuration\n"
+            "of a pretrained transformer for a task: multi-objective Bayesian optimisation over\n"
+            "adapter sizes, prefix length and the layers that get them, trading the task metric\n"
+            "against the trainable parameters.\n"
+            "\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\nOptions:\n"
+            "  -h, --help     show this help, or a command's with `autopeft COMMAND --help`\n"
+            "  -V, --version  show the version, protocol and library versions\n"
+            "\nEnvironment: AUTOPEFT_LOG_LEVEL (trace..error, off), AUTOPEFT_LOG_FORMAT (text, "
+            "json).\n");
+}
+
+static const command_t *find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const command_t *cmd;
+
+    log_init("autopeft", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0 ||
+        strcmp(argv[1], "version") == 0) {
+        version_print(stdout, "autopeft");
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0) {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
+        }
+        cmd = find(argv[2]);
+        if (!cmd) {
+            fprintf(stderr, "autopeft: no command '%s'; `autopeft --help` lists them\n", argv[2]);
+            return 2;
+        }
+        char *help_argv[] = {(char *)cmd->name, "--help", NULL};
+        return cmd->run(2, help_argv);
+    }
+    cmd = find(argv[1]);
+    if (!cmd) {
+        fprintf(stderr, "autopeft: no command '%s'; `autopeft --help` lists them\n", argv[1]);
+        return 2;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}
