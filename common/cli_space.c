@@ -587,7 +587,7 @@ static int count(const ctx_t *x)
                                 json_u64((uint64_t)space_config_layer_count(&c, m) * 2 *
                                          (uint64_t)x->shape.hidden * c.size[m])));
         return emit_json(json_pack(
-            "{s:s, s:b, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:o, s:f}",
+            "{s:s, s:b, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:o, s:f}",
             "config", text, "in_space", in_space, "reason", in_space ? NULL : reason, "model",
             json_model(x), "modules", mods, "modules_trainable", json_u64(k.modules_trainable),
             "modules_deployed", json_u64(k.modules_deployed), "head", json_u64(k.head),

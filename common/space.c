@@ -342,8 +342,10 @@ static int check(const space_t *s, const space_config_t *c, bool report)
         if (!report)
             return ERR_INVAL;
         if (!any_size)
-            return err_set(ERR_INVAL, "every module is off (size 0): at least one must be on");
-        return err_set(ERR_INVAL, "no layer is on: at least one layer must hold the modules");
+            return err_set(ERR_INVAL, "no module is on: at least one module needs a non-zero "
+                           "size and at least one layer");
+        return err_set(ERR_INVAL, "no layer is on: the modules with a non-zero size need at "
+                       "least one layer");
     }
     return 0;
 }
@@ -512,7 +514,7 @@ static void decode_bits(const space_t *s, const double *x, uint64_t *mask)
 int space_decode(const space_t *s, const double *x, space_config_t *out)
 {
     uint64_t mask[SPACE_MASK_WORDS];
-    int i = 0;
+    int i = 0, rc;
 
     memset(out, 0, sizeof *out);
     out->layers = s->layers;
@@ -540,8 +542,10 @@ int space_decode(const space_t *s, const double *x, space_config_t *out)
                 memcpy(out->mask[m], mask, sizeof mask);
         }
     }
+    /* checked before canonicalising, so that sizes without a layer are reported as such */
+    rc = space_check(s, out);
     space_config_canonicalise(out);
-    return space_check(s, out);
+    return rc;
 }
 
 /* ---- neighbours ---------------------------------------------------------------------------- */
