@@ -364,56 +364,6 @@ static void format_config(const space_config_t *c, char *buf)
 
 /* ---- describe -------------------------------------------------------------------------------- */
 
-/* The configurations with the fewest and the most deployed parameters. Counts grow with every
- * size and every layer, so the largest puts each module at its largest size in every layer,
- * and the smallest uses one layer, the smallest size of the modules that cannot be off and,
- * when every module can be off, the one module whose smallest size costs least. */
-static void extremes(const ctx_t *x, space_config_t *lo, space_config_t *hi)
-{
-    const space_t *sp = x->space;
-    int layers = space_layers(sp);
-    bool forced = false;
-
-    memset(lo, 0, sizeof *lo);
-    memset(hi, 0, sizeof *hi);
-    lo->layers = hi->layers = layers;
-    for (int m = 0; m < SPACE_NMODULES; m++) {
-        int n = space_nlevels(sp, m);
-        uint32_t last = space_level_size(sp, m, n - 1);
-
-        hi->size[m] = space_level_size(sp, m, 0);
-        for (int l = 0; l < layers; l++)
-            space_config_set_layer(hi, m, l, true);
-        if (last != 0) {
-            lo->size[m] = last;
-            space_config_set_layer(lo, m, 0, true);
-            forced = true;
-        }
-    }
-    if (!forced) {
-        uint64_t best = UINT64_MAX;
-        for (int m = 0; m < SPACE_NMODULES; m++) {
-            space_config_t one;
-            space_counts_t k;
-            int n = space_nlevels(sp, m);
-
-            if (n < 2)
-                continue;
-            memset(&one, 0, sizeof one);
-            one.layers = layers;
-            one.size[m] = space_level_size(sp, m, n - 2);
-            space_config_set_layer(&one, m, 0, true);
-            if (space_config_count(&one, &x->shape, x->bottleneck, &k) == 0 &&
-                k.modules_deployed < best) {
-                best = k.modules_deployed;
-                *lo = one;
-            }
-        }
-    }
-    space_config_canonicalise(lo);
-    space_config_canonicalise(hi);
-}
-
 static int describe(const ctx_t *x)
 {
     const space_t *sp = x->space;
@@ -422,7 +372,10 @@ static int describe(const ctx_t *x)
     char tlo[SPACE_TEXT_MAX], thi[SPACE_TEXT_MAX];
     int nsize = 0;
 
-    extremes(x, &lo, &hi);
+    if (space_extremes(sp, &x->shape, x->bottleneck, &lo, &hi) != 0) {
+        fprintf(stderr, PROG ": %s\n", err_msg());
+        return 1;
+    }
     if (counts_of(x, &lo, &klo) || counts_of(x, &hi, &khi))
         return 1;
     format_config(&lo, tlo);

@@ -616,3 +616,61 @@ int space_neighbours(const space_t *s, const space_config_t *c, space_config_t *
     }
     return n;
 }
+
+/* ---- extremes ------------------------------------------------------------------------------ */
+
+int space_extremes(const space_t *s, const shape_t *shape, int prefix_bottleneck,
+                   space_config_t *smallest, space_config_t *largest)
+{
+    space_config_t lo, hi;
+    space_counts_t k;
+    bool forced = false;
+    int rc;
+
+    if (shape->hidden != s->hidden || shape->layers != s->layers)
+        return err_set(ERR_INVAL, "model of width %d and depth %d for a space of width %d and "
+                       "depth %d", shape->hidden, shape->layers, s->hidden, s->layers);
+    memset(&lo, 0, sizeof lo);
+    memset(&hi, 0, sizeof hi);
+    lo.layers = hi.layers = s->layers;
+    /* Counts grow with every size and every layer: the largest configuration puts each module
+     * at its largest size in every layer; the smallest uses one layer and the smallest size of
+     * each module that cannot be off. */
+    for (int m = 0; m < SPACE_NMODULES; m++) {
+        hi.size[m] = s->sizes[m][0];
+        for (int l = 0; l < s->layers; l++)
+            space_config_set_layer(&hi, m, l, true);
+        if (!can_be_off(s, m)) {
+            lo.size[m] = s->sizes[m][s->nlevels[m] - 1];
+            space_config_set_layer(&lo, m, 0, true);
+            forced = true;
+        }
+    }
+    /* When every module can be off, the smallest turns on the one module whose smallest
+     * non-zero size in one layer costs least. */
+    if (!forced) {
+        uint64_t best = UINT64_MAX;
+        for (int m = 0; m < SPACE_NMODULES; m++) {
+            space_config_t one;
+            if (!can_be_on(s, m))
+                continue;
+            memset(&one, 0, sizeof one);
+            one.layers = s->layers;
+            one.size[m] = s->sizes[m][s->nlevels[m] - 2];
+            space_config_set_layer(&one, m, 0, true);
+            if ((rc = space_config_count(&one, shape, prefix_bottleneck, &k)) != 0)
+                return rc;
+            if (k.modules_deployed < best) {
+                best = k.modules_deployed;
+                lo = one;
+            }
+        }
+    }
+    if ((rc = space_config_count(&hi, shape, prefix_bottleneck, &k)) != 0)
+        return rc;
+    space_config_canonicalise(&lo);
+    space_config_canonicalise(&hi);
+    *smallest = lo;
+    *largest = hi;
+    return 0;
+}

@@ -165,4 +165,10 @@ int space_decode(const space_t *s, const double *x, space_config_t *out);
 int space_neighbours(const space_t *s, const space_config_t *c, space_config_t *out, int cap);
 int space_max_neighbours(const space_t *s);
 
+/* The valid configurations with the fewest and the most deployed parameters on a model of the
+ * space's width and depth (the bounds of the cost objective, e.g. for a hypervolume reference
+ * point). ERR_INVAL when the shape does not match the space or fails shape_check. */
+int space_extremes(const space_t *s, const shape_t *shape, int prefix_bottleneck,
+                   space_config_t *smallest, space_config_t *largest);
+
 #endif
