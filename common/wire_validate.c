@@ -24,6 +24,9 @@ enum {
     MAX_CAPABILITIES = AUTOPEFT__CONSTANTS__MAX_CAPABILITIES,
 };
 
+/* The largest field number protobuf allows. */
+#define PROTOBUF_MAX_FIELD_NUMBER 536870911u
+
 #define TRY(expr)              \
     do {                       \
         int rc_ = (expr);      \
@@ -138,8 +141,9 @@ static int bad_at(const vctx_t *v, const path_t *p, const char *fmt, ...)
     char where[256], text[384];
     va_list ap;
 
-    where[0] = '\0';
-    path_format(p, where, sizeof where);
+    /* The message itself when the walk is at its top. */
+    if (path_format(p, where, sizeof where) == 0)
+        snprintf(where, sizeof where, "message");
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
@@ -183,6 +187,15 @@ static int walk(const vctx_t *v, const ProtobufCMessage *m, const path_t *up)
     const ProtobufCMessageDescriptor *d = m->descriptor;
     const char *base = (const char *)m;
 
+    /* protobuf-c keeps fields it does not know (from a newer peer, fine) but also accepts field
+     * number 0 written as a long varint and numbers beyond protobuf's 2^29 - 1, which it would
+     * then write back in forms that it refuses itself: neither is protobuf. */
+    for (unsigned i = 0; i < m->n_unknown_fields; i++) {
+        uint32_t tag = m->unknown_fields[i].tag;
+        if (tag == 0 || tag > PROTOBUF_MAX_FIELD_NUMBER)
+            return bad_at(v, up, "carries field number %u, outside protobuf's 1..%u", tag,
+                          (unsigned)PROTOBUF_MAX_FIELD_NUMBER);
+    }
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         bool repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
