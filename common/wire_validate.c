@@ -469,6 +469,8 @@ static int check_trial(const vctx_t *v, const Autopeft__Trial *t)
     bool synthetic;
 
     TRY(check_ref(v, t->ref, "ref"));
+    /* A worker matches a result it still holds to the coordinator's study by this name. */
+    TRY(need_str(v, t->study_name, "study_name"));
     TRY(need(v, s != NULL, "spec"));
     TRY(need(v, s->model != NULL, "spec.model"));
     TRY(check_model(v, s->model));

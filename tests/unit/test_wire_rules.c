@@ -136,6 +136,8 @@ RULE(trial_ref_id_missing, trial, TRIAL, f.trial_ref.has_trial_id = 0,
      "TRIAL: ref.trial_id missing")
 RULE(trial_ref_attempt_zero, trial, TRIAL, f.trial_ref.attempt = 0,
      "TRIAL: ref.attempt is 0, expected >= 1")
+RULE(trial_study_name_missing, trial, TRIAL, f.trial.study_name = NULL,
+     "TRIAL: study_name missing")
 RULE(trial_spec_missing, trial, TRIAL, f.trial.spec = NULL, "TRIAL: spec missing")
 RULE(trial_model_missing, trial, TRIAL, f.spec.model = NULL, "TRIAL: spec.model missing")
 RULE(trial_task_missing, trial, TRIAL, f.spec.task = NULL, "TRIAL: spec.task missing")

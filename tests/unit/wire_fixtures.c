@@ -171,6 +171,7 @@ static void init_trial_synthetic(wire_fixture_t *f)
     f->syn_ref = ref(7, 1);
     f->syn_trial = (Autopeft__Trial)AUTOPEFT__TRIAL__INIT;
     f->syn_trial.ref = &f->syn_ref;
+    f->syn_trial.study_name = "synthetic-smoke";
     f->syn_trial.spec = s;
 }
 
