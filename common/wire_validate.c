@@ -233,7 +233,7 @@ static int walk(const vctx_t *v, const ProtobufCMessage *m, const path_t *up)
                 break;
             }
             case PROTOBUF_C_TYPE_ENUM: {
-                /* protobuf-c keeps enum numbers it does not know; so must not we. */
+                /* protobuf-c keeps enum numbers it does not know: they stop here. */
                 const ProtobufCEnumDescriptor *ed = f->descriptor;
                 int x = ((const int *)first)[j];
                 if (x == 0 || !protobuf_c_enum_descriptor_get_value(ed, x))
