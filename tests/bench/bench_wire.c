@@ -4,8 +4,9 @@
  *
  *   autopeft-bench wire [--seconds S] [--rounds R]
  *
- * Rounds alternate between the two paths so that load from other processes hits both alike;
- * the table gives the median round and the spread (min..max) across rounds. */
+ * Rounds alternate between the paths so that load from other processes hits all alike; the
+ * table gives the median round and the spread (min..max) across rounds. wire_validate alone is
+ * shown too: the wire path runs it twice per frame (once to send, once to receive). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,18 +165,26 @@ static int raw_once(const ProtobufCMessage *msg)
     return 0;
 }
 
-/* Frames per second over about `seconds`, in batches so the clock is read rarely. */
-static double rate(Autopeft__Kind kind, const ProtobufCMessage *msg, bool raw, double seconds)
+typedef enum { PATH_WIRE, PATH_RAW, PATH_VALIDATE } path_kind_t;
+
+/* Frames (or validations) per second over about `seconds`, in batches so the clock is read
+ * rarely. */
+static double rate(Autopeft__Kind kind, const ProtobufCMessage *msg, path_kind_t path,
+                   double seconds)
 {
     double t0 = bench_now(), t;
     long n = 0;
 
     do {
-        for (int i = 0; i < 256; i++)
-            if ((raw ? raw_once(msg) : wire_once(kind, msg)) != 0) {
-                fprintf(stderr, "bench wire: %s failed\n", raw ? "protobuf-c" : "wire");
+        for (int i = 0; i < 256; i++) {
+            int rc = path == PATH_WIRE ? wire_once(kind, msg)
+                     : path == PATH_RAW ? raw_once(msg)
+                                        : wire_validate(kind, msg);
+            if (rc != 0) {
+                fprintf(stderr, "bench wire: path %d failed\n", (int)path);
                 exit(1);
             }
+        }
         n += 256;
         t = bench_now() - t0;
     } while (t < seconds);
@@ -200,13 +209,14 @@ static stats_t summarise(double *v, int n)
 
 BENCH(wire, "TRIAL and RESULT frames/s through wire_encode+wire_decode vs raw protobuf-c")
 {
-    double seconds = 0.25, r[4][MAX_ROUNDS];
+    double seconds = 0.25, r[6][MAX_ROUNDS];
     int rounds = 7;
     trial_msg_t trial;
     result_msg_t result;
-    const char *labels[4] = {"TRIAL  wire (encode+decode+validate)", "TRIAL  protobuf-c pack+unpack",
-                             "RESULT wire (encode+decode+validate)", "RESULT protobuf-c pack+unpack"};
-    stats_t s[4];
+    const char *labels[6] = {"TRIAL  wire (encode+decode+validate)", "TRIAL  protobuf-c pack+unpack",
+                             "RESULT wire (encode+decode+validate)", "RESULT protobuf-c pack+unpack",
+                             "TRIAL  wire_validate alone", "RESULT wire_validate alone"};
+    stats_t s[6];
     size_t trial_bytes, result_bytes;
 
     for (int i = 1; i < argc; i++) {
@@ -226,18 +236,21 @@ BENCH(wire, "TRIAL and RESULT frames/s through wire_encode+wire_decode vs raw pr
     trial_bytes = 12 + protobuf_c_message_get_packed_size(&trial.trial.base);
     result_bytes = 12 + protobuf_c_message_get_packed_size(&result.result.base);
     /* Warm-up: caches, allocator pools, page faults. */
-    rate(AUTOPEFT__KIND__KIND_TRIAL, &trial.trial.base, false, 0.05);
-    rate(AUTOPEFT__KIND__KIND_RESULT, &result.result.base, true, 0.05);
+    rate(AUTOPEFT__KIND__KIND_TRIAL, &trial.trial.base, PATH_WIRE, 0.05);
+    rate(AUTOPEFT__KIND__KIND_RESULT, &result.result.base, PATH_RAW, 0.05);
     for (int k = 0; k < rounds; k++) {
-        r[0][k] = rate(AUTOPEFT__KIND__KIND_TRIAL, &trial.trial.base, false, seconds);
-        r[1][k] = rate(AUTOPEFT__KIND__KIND_TRIAL, &trial.trial.base, true, seconds);
-        r[2][k] = rate(AUTOPEFT__KIND__KIND_RESULT, &result.result.base, false, seconds);
-        r[3][k] = rate(AUTOPEFT__KIND__KIND_RESULT, &result.result.base, true, seconds);
+        r[0][k] = rate(AUTOPEFT__KIND__KIND_TRIAL, &trial.trial.base, PATH_WIRE, seconds);
+        r[1][k] = rate(AUTOPEFT__KIND__KIND_TRIAL, &trial.trial.base, PATH_RAW, seconds);
+        r[2][k] = rate(AUTOPEFT__KIND__KIND_RESULT, &result.result.base, PATH_WIRE, seconds);
+        r[3][k] = rate(AUTOPEFT__KIND__KIND_RESULT, &result.result.base, PATH_RAW, seconds);
+        r[4][k] = rate(AUTOPEFT__KIND__KIND_TRIAL, &trial.trial.base, PATH_VALIDATE, seconds / 2);
+        r[5][k] = rate(AUTOPEFT__KIND__KIND_RESULT, &result.result.base, PATH_VALIDATE,
+                       seconds / 2);
     }
     printf("frames: TRIAL %zu bytes, RESULT %zu bytes; %d rounds of %.2f s per path\n\n",
            trial_bytes, result_bytes, rounds, seconds);
-    printf("%-38s %14s %12s %22s\n", "path", "frames/s", "us/frame", "spread (frames/s)");
-    for (int i = 0; i < 4; i++) {
+    printf("%-38s %14s %12s %22s\n", "path", "per s", "us each", "spread (per s)");
+    for (int i = 0; i < 6; i++) {
         s[i] = summarise(r[i], rounds);
         printf("%-38s %14.0f %12.2f %10.0f..%-10.0f\n", labels[i], s[i].median, 1e6 / s[i].median,
                s[i].min, s[i].max);
