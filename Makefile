@@ -32,7 +32,7 @@ PYTHON     ?= /usr/bin/python3
 NPROC      := $(shell nproc 2>/dev/null || echo 2)
 
 # Libraries found through pkg-config; evaluated lazily so that `make deps` works before they exist.
-PKGS        = libzmq libprotobuf-c libuv jansson sqlite3 libutf8proc openblas lapacke
+PKGS        = libzmq libprotobuf-c libuv jansson sqlite3 libutf8proc openblas lapacke inih
 PKG_CFLAGS  = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS    = $(shell $(PKG_CONFIG) --libs $(PKGS))
 
@@ -184,7 +184,7 @@ clean:
 # Debian packages: installed only when one is missing, so the target is idempotent and quiet.
 DEPS_BUILD := make gcc pkg-config git protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
               libuv1-dev libopenblas-dev liblapacke-dev libjansson-dev libsqlite3-dev \
-              libutf8proc-dev clang libclang-rt-14-dev
+              libutf8proc-dev libinih-dev clang libclang-rt-14-dev
 DEPS_BENCH := python3 python3-numpy python3-torch python3-sklearn python3-optuna
 
 define install_packages
