@@ -499,9 +499,10 @@ static int exec_run(trainer_t *tr, const Autopeft__Trial *t, const trainer_env_t
             exit_at = mono();
         }
         /* Leftovers of the group that keep the pipes open after the command exited. */
-        if (exited && (out_open || err_open) && mono() - exit_at > 1.0) {
+        if (exited && (out_open || err_open) &&
+            mono() - exit_at > (signalled ? x->grace_ms / 1000.0 : 1.0)) {
             kill(-pid, SIGKILL);
-            if (mono() - exit_at > 3.0)
+            if (mono() - exit_at > 3.0 + x->grace_ms / 1000.0)
                 break;
         }
         if (atomic_load(env->cancel) && !exited) {

@@ -230,3 +230,45 @@ TEST_TIMEOUT(sigterm_stops_and_resume_finishes, 60)
     ASSERT_TRUE(rt_wait(w, 10, &st));
     check_complete(study, 12);
 }
+
+TEST_TIMEOUT(exec_workers_run_a_train_study, 60)
+{
+    char conf[1024], study[1024], log[1024], wlog[1024], script[1024], cmd[1200];
+    pid_t c, w[2];
+    int st;
+
+    rt_path(conf, sizeof conf, "study.conf");
+    rt_path(study, sizeof study, "study");
+    rt_path(log, sizeof log, "coordinator.log");
+    rt_path(script, sizeof script, "train.sh");
+    /* The user's trainer: reads its configuration from the environment, fails on trial 3. */
+    rt_write(script,
+             "#!/bin/sh\ncat > /dev/null\n"
+             "[ \"$AUTOPEFT_TRIAL_ID\" = 3 ] && { echo 'diverged' >&2; exit 1; }\n"
+             "echo \"PROGRESS {\\\"epoch\\\": 1, \\\"epochs\\\": 1}\" >&2\n"
+             "echo \"{\\\"objective\\\": 0.$AUTOPEFT_SA$AUTOPEFT_PT, \\\"params\\\": "
+             "{\\\"trainable\\\": 10, \\\"deployed\\\": 10, \\\"modules_deployed\\\": 5, "
+             "\\\"backbone\\\": 1000}}\"\n");
+    rt_write(conf,
+             "[study]\nname = exec\nbudget = 6\nn_init = 2\n"
+             "[model]\nembedded = true\nshape = bert-tiny\n[task]\nembedded = true\n"
+             "[search]\nsurrogate = random\n"
+             "[network]\nbind = tcp://127.0.0.1:0\nheartbeat_interval_ms = 100\n");
+    c = RT_SPAWN("autopeft-coordinator", log, "--study", study, "--config", conf);
+    snprintf(cmd, sizeof cmd, "sh %s", script);
+    for (int i = 0; i < 2; i++) {
+        char ep[1100];
+        snprintf(ep, sizeof ep, "%s/endpoint", study);
+        snprintf(wlog, sizeof wlog, "%s/worker%d.log", harness_tmpdir(), i);
+        w[i] = RT_SPAWN("autopeft-worker", wlog, "--endpoint-file", ep, "--exec", cmd,
+                        "--backoff-max", "500");
+    }
+    ASSERT_TRUE(rt_wait(c, 40, &st));
+    ASSERT_EQ(st, 0);
+    for (int i = 0; i < 2; i++)
+        ASSERT_TRUE(rt_wait(w[i], 10, &st));
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'done'"), 5);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'failed' AND id = 3 "
+                                "AND error LIKE '%%diverged%%'"), 1);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results WHERE percent = 0.5"), 5);
+}
