@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "coordinator.h"
 #include "log.h"
 #include "version.h"
+#include "worker.h"
 
 typedef struct {
     const char *name;
@@ -16,6 +18,12 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
+    {"run", cli_run, "run a study on this machine: a coordinator and local workers, live progress"},
+    {"status", cli_status, "show how a study is doing (from its folder's study.db)"},
+    {"report", cli_report, "write a study's outputs (trials.csv, pareto.csv, ...) and show its front"},
+    {"coordinator", coordinator_main, "the coordinator daemon (same as autopeft-coordinator)"},
+    {"worker", worker_main, "the worker daemon (same as autopeft-worker)"},
+    {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker"},
     {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space"},
 };
 
@@ -33,7 +41,7 @@ static void usage(FILE *f)
             "against the trainable parameters.\n"
             "\nCommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\nOptions:\n"
             "  -h, --help     show this help, or a command's with `autopeft COMMAND --help`\n"
