@@ -87,7 +87,8 @@ BIN_TESTS   := $(BUILD)/tests/autopeft-tests
 BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
-.PHONY: all deps bench-deps test bench bench-wire fuzz install uninstall clean reference FORCE
+.PHONY: all deps bench-deps test test-slurm bench bench-wire bench-dispatch fuzz install uninstall clean \
+        reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -145,6 +146,11 @@ TEST_TIMEOUT_SCALE := $(if $(SANITIZE),4,1)
 test: $(PROGRAMS) $(BIN_TESTS)
 	AUTOPEFT_BIN_DIR=$(abspath $(BUILD)/bin) AUTOPEFT_SRC_DIR=$(CURDIR) \
 	  AUTOPEFT_TEST_TIMEOUT_SCALE=$(TEST_TIMEOUT_SCALE) $(BIN_TESTS) -j $(NPROC) $(TEST_ARGS)
+
+# A real single-node Slurm cluster (installs slurm-wlm and munge; needs root) running the worker
+# array script of deploy/slurm/ against a coordinator: tests/slurm/run.sh.
+test-slurm: $(PROGRAMS)
+	bash tests/slurm/run.sh $(BUILD)/bin
 
 # ---- benchmarks -------------------------------------------------------------------------------
 bench: bench-wire

@@ -147,3 +147,25 @@ TEST(model_shape_from_config_json_and_relative_paths)
     ASSERT_ERR(config_load(conf, &c), ERR_IO);
     ASSERT_CONTAINS(err_msg(), "s.conf:2: [model] path:");
 }
+
+TEST(deploy_configs_parse)
+{
+    static const char *const files[] = {
+        "deploy/examples/synthetic.conf", "deploy/examples/exec.conf",
+        "deploy/configs/cola.conf", "deploy/configs/sst2.conf", "deploy/configs/mrpc.conf",
+        "deploy/configs/stsb.conf", "deploy/configs/qqp.conf", "deploy/configs/mnli.conf",
+        "deploy/configs/qnli.conf", "deploy/configs/rte.conf", "deploy/configs/wnli.conf"};
+    char path[1024];
+    config_t c;
+
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        harness_src_path(files[i], path, sizeof path);
+        if (config_load(path, &c) != 0)
+            FAIL("%s: %s", files[i], err_msg());
+        if (strstr(files[i], "configs/")) {
+            ASSERT_EQ(c.shape.hidden, 768);
+            ASSERT_EQ(c.mode, CONFIG_MODE_TRAIN);
+            ASSERT_TRUE(c.metric[0] != '\0');
+        }
+    }
+}

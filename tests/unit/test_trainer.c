@@ -258,3 +258,25 @@ TEST(exec_cancel_kills_the_process_group)
     ASSERT_FALSE(alive(child));
     free(r);
 }
+
+TEST_TIMEOUT(exec_example_script_runs, 120)
+{
+    char script[1024], cmd[1200];
+    trainer_result_t *r;
+    prog_t g;
+    double s;
+    int rc;
+
+    if (access("/usr/bin/python3", X_OK) != 0)
+        HARNESS_SKIP("/usr/bin/python3 is not installed (deploy/examples/exec_train.py needs it)");
+    harness_src_path("deploy/examples/exec_train.py", script, sizeof script);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s", script);
+    r = run_exec(cmd, 0, &g, &rc, &s);
+    ASSERT_OK(rc);
+    if (r->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+        FAIL("status %d: %s", r->status, r->error);
+    ASSERT_TRUE(r->objective > 0 && r->objective <= 1);
+    ASSERT_TRUE(r->has_params);
+    ASSERT_GT(r->backbone, 0);
+    free(r);
+}
