@@ -153,10 +153,14 @@ test-slurm: $(PROGRAMS)
 	bash tests/slurm/run.sh $(BUILD)/bin
 
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire
+bench: bench-wire bench-dispatch
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
+
+# The coordinator as a program (it needs build/bin) with worker daemons as threads of the bench.
+bench-dispatch: $(BIN_BENCH) $(PROGRAMS)
+	$(BIN_BENCH) dispatch
 
 # ---- fuzzing (clang + libFuzzer) --------------------------------------------------------------
 # Each tests/fuzz/fuzz_NAME.c defines FUZZ_TARGET(NAME); the test suite replays the saved inputs

@@ -151,16 +151,22 @@ void disp__turn(disp_t *d)
         int n = 0;
         while (n < TURN_BATCH && !d->fatal && recv_one(d))
             n++;
+        d->turns++;
+        d->received += (uint64_t)n;
         if (d->fatal)
             break;
         if (disp__pump(d) != 0) {
             fatal(d, "dispatching");
             break;
         }
-        if (store_in_txn(d->store) && store_commit(d->store) != 0) {
-            fatal(d, "committing the study store");
-            break;
+        if (store_in_txn(d->store)) {
+            if (store_commit(d->store) != 0) {
+                fatal(d, "committing the study store");
+                break;
+            }
+            d->commits++;
         }
+        d->sent += d->nout;
         flush(d);
         if (n < TURN_BATCH && !readable(d))
             break;
@@ -440,6 +446,9 @@ int dispatch_run(const dispatch_opts_t *o)
     disp__turn(d);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     rc = d->result;
+    log_info("%" PRIu64 " frames received, %" PRIu64 " sent, in %" PRIu64 " turns with %" PRIu64
+             " commits; %" PRIu64 " frames refused, %" PRIu64 " sends failed", d->received,
+             d->sent, d->turns, d->commits, d->refused, d->send_failures);
     if (rc == 0 && d->finished) {
         if ((rc = report_write(o->study_dir)) == 0)
             log_info("outputs written to %s: trials.csv, trials.jsonl, pareto.csv, best.json",

@@ -55,6 +55,7 @@ typedef struct disp {
     bool suggest_retry;            /* the failure was an error: retry at the next tick */
     int result;
     uint64_t send_failures;
+    uint64_t turns, commits, received, sent;  /* for the log at exit */
     uint64_t refused, refused_logged;  /* refused frames; how many were logged */
     struct { uint64_t hash, ms; } unknown[UNKNOWN_SLOTS];
 } disp_t;

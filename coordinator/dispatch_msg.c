@@ -567,6 +567,30 @@ int disp__pump(disp_t *d)
     if (d->stopping || d->finished || d->closed)
         return 0;
     now = now_ms(d);
+    if (!suggest_is_bo(d->sugg) && !d->suggest_failed) {
+        /* Random suggestions cost nothing: make them here, in this turn's transaction. */
+        study_counts(d->study, &n);
+        want = (int)registry_idle_count(d->reg) + d->cfg->lookahead - n.queued;
+        if (want > study_to_suggest(d->study))
+            want = study_to_suggest(d->study);
+        while (want > 0) {
+            suggest_item_t items[64];
+            int k = suggest_random_now(d->sugg, want < 64 ? want : 64, items);
+            if (k <= 0) {
+                log_warn("no more configurations to suggest: %s; the study ends with the "
+                         "trials it has", err_msg());
+                d->suggest_failed = true;
+                break;
+            }
+            if ((rc = store_begin(d->store)) != 0)
+                return rc;
+            for (int i = 0; i < k; i++)
+                if (!study_has_config(d->study, &items[i].config) &&
+                    (rc = study_add(d->study, &items[i].config, true, 0, NULL)) != 0)
+                    return rc;
+            want -= k;
+        }
+    }
     while (registry_idle_count(d->reg) > 0) {
         study_trial_t *t = study_pop(d->study);
         reg_worker_t *w;
@@ -591,11 +615,11 @@ int disp__pump(disp_t *d)
     if (want <= 0)
         return 0;
     {
-        space_config_t *pending = mem_alloc((size_t)n.created + 1, sizeof *pending, "pending");
-        int np;
+        int cap = n.queued + n.running + 1, np;
+        space_config_t *pending = mem_alloc((size_t)cap, sizeof *pending, "pending");
         if (!pending)
             return ERR_NOMEM;
-        np = study_pending(d->study, pending, n.created + 1);
+        np = study_pending(d->study, pending, cap);
         rc = suggest_request(d->sugg, want, pending, np, suggested, d);
         free(pending);
     }

@@ -15,8 +15,9 @@ struct study {
     space_t *space;
     study_observe_fn observe;
     void *ctx;
-    study_trial_t *trials;     /* trials[id - 1] */
-    int ntrials, cap;
+    /* Trial records in chunks that never move: workers and the queue hold pointers to them. */
+    study_trial_t **chunks;
+    int ntrials, nchunks;
     int64_t seq;               /* of the last counted outcome */
     /* FIFO of (id, generation); requeued trials go to the front. A ring buffer. */
     struct qent { uint64_t id; uint32_t gen; } *q;
@@ -25,7 +26,12 @@ struct study {
     uint64_t *set;
     size_t set_cap;
     study_counts_t n;
+    int first_open;            /* trials[0..first_open) are all done or failed */
 };
+
+#define CHUNK 1024
+/* The record of the trial at index i (id i + 1). */
+#define TR(s, i) (&(s)->chunks[(size_t)(i) / CHUNK][(size_t)(i) % CHUNK])
 
 static int set_insert(study_t *s, uint64_t id);
 
@@ -38,7 +44,7 @@ study_trial_t *study_trial(study_t *s, uint64_t id)
 {
     if (id == 0 || id > (uint64_t)s->ntrials)
         return NULL;
-    return &s->trials[id - 1];
+    return TR(s, id - 1);
 }
 
 void study_counts(const study_t *s, study_counts_t *out)
@@ -107,21 +113,26 @@ study_trial_t *study_pop(study_t *s)
     return NULL;
 }
 
-int study_pending(const study_t *s, space_config_t *out, int cap)
+int study_pending(study_t *s, space_config_t *out, int cap)
 {
     int n = 0;
 
-    for (int i = 0; i < s->ntrials && n < cap; i++)
-        if (s->trials[i].state == STORE_QUEUED || s->trials[i].state == STORE_DISPATCHED)
-            out[n++] = s->trials[i].config;
+    /* Trials end roughly in id order: skip the finished prefix, so this costs the number of
+     * open trials, not the study's size. */
+    while (s->first_open < s->ntrials && (TR(s, s->first_open)->state == STORE_DONE ||
+                                          TR(s, s->first_open)->state == STORE_FAILED))
+        s->first_open++;
+    for (int i = s->first_open; i < s->ntrials && n < cap; i++)
+        if (TR(s, i)->state == STORE_QUEUED || TR(s, i)->state == STORE_DISPATCHED)
+            out[n++] = TR(s, i)->config;
     return n;
 }
 
 void study_each_dispatched(study_t *s, void (*fn)(void *ctx, study_trial_t *t), void *ctx)
 {
-    for (int i = 0; i < s->ntrials; i++)
-        if (s->trials[i].state == STORE_DISPATCHED)
-            fn(ctx, &s->trials[i]);
+    for (int i = s->first_open; i < s->ntrials; i++)
+        if (TR(s, i)->state == STORE_DISPATCHED)
+            fn(ctx, TR(s, i));
 }
 
 /* ---- the configuration set ---------------------------------------------------------------- */
@@ -144,7 +155,7 @@ static int set_grow(study_t *s)
 
 static int set_insert(study_t *s, uint64_t id)
 {
-    size_t h = (size_t)space_config_hash(&s->trials[id - 1].config) & (s->set_cap - 1);
+    size_t h = (size_t)space_config_hash(&TR(s, id - 1)->config) & (s->set_cap - 1);
 
     while (s->set[h] != 0)
         h = (h + 1) & (s->set_cap - 1);
@@ -160,7 +171,7 @@ bool study_has_config(const study_t *s, const space_config_t *c)
         return false;
     h = (size_t)space_config_hash(c) & (s->set_cap - 1);
     while (s->set[h] != 0) {
-        if (space_config_equal(&s->trials[s->set[h] - 1].config, c))
+        if (space_config_equal(&TR(s, s->set[h] - 1)->config, c))
             return true;
         h = (h + 1) & (s->set_cap - 1);
     }
@@ -172,17 +183,21 @@ static int append(study_t *s, const space_config_t *c, study_trial_t **out)
 {
     study_trial_t *t;
 
-    if (s->ntrials == s->cap) {
-        int ncap = s->cap ? 2 * s->cap : 256;
-        study_trial_t *nt = mem_realloc(s->trials, (size_t)ncap, sizeof *nt, "trials");
-        if (!nt)
+    if (s->ntrials == s->nchunks * CHUNK) {
+        study_trial_t **nc = mem_realloc(s->chunks, (size_t)s->nchunks + 1, sizeof *nc,
+                                         "trial chunks");
+        if (!nc)
             return ERR_NOMEM;
-        s->trials = nt;
-        s->cap = ncap;
+        s->chunks = nc;
+        s->chunks[s->nchunks] = mem_alloc(CHUNK, sizeof(study_trial_t), "trials");
+        if (!s->chunks[s->nchunks])
+            return ERR_NOMEM;
+        s->nchunks++;
     }
     if ((size_t)(s->ntrials + 1) * 2 > s->set_cap && set_grow(s) != 0)
         return ERR_NOMEM;
-    t = &s->trials[s->ntrials++];
+    t = TR(s, s->ntrials);
+    s->ntrials++;
     memset(t, 0, sizeof *t);
     t->id = (uint64_t)s->ntrials;
     t->config = *c;
@@ -282,8 +297,8 @@ int study_new(const config_t *cfg, store_t *store, study_observe_fn observe, voi
         goto out;
     }
     for (int i = 0; i < s->ntrials; i++)
-        if (s->trials[i].state == STORE_DONE || s->trials[i].state == STORE_FAILED)
-            order[n++] = (seq_ent_t){s->trials[i].seq, s->trials[i].id};
+        if (TR(s, i)->state == STORE_DONE || TR(s, i)->state == STORE_FAILED)
+            order[n++] = (seq_ent_t){TR(s, i)->seq, TR(s, i)->id};
     qsort(order, (size_t)n, sizeof *order, by_seq);
     if (observe)
         for (int i = 0; i < n; i++) {
@@ -305,7 +320,9 @@ void study_free(study_t **sp)
     if (!s)
         return;
     space_free(&s->space);
-    free(s->trials);
+    for (int i = 0; i < s->nchunks; i++)
+        free(s->chunks[i]);
+    free(s->chunks);
     free(s->q);
     free(s->set);
     free(s);

@@ -58,7 +58,7 @@ bool study_finished(const study_t *s);
 int study_to_suggest(const study_t *s);
 /* Configurations of queued and dispatched trials (the pending points of the next suggestion);
  * returns how many were written (at most cap). */
-int study_pending(const study_t *s, space_config_t *out, int cap);
+int study_pending(study_t *s, space_config_t *out, int cap);
 /* Whether the configuration is already a trial (suggesters never repeat one). */
 bool study_has_config(const study_t *s, const space_config_t *c);
 /* Calls fn for each dispatched trial (leases, time limits, restart grace). */

@@ -306,6 +306,26 @@ static void after_cb(uv_work_t *w, int status)
     s->done(s->ctx, s->items, s->nitems, s->rc, s->error, s->seconds);
 }
 
+int suggest_random_now(suggest_t *s, int n, suggest_item_t *out)
+{
+    int k = 0, rc = 0;
+
+    if (s->bo || s->busy)
+        return err_set(ERR_STATE, "random suggestions now: not in random mode, or busy");
+    /* Outcomes only matter for the set of configurations seen. */
+    for (size_t i = 0; i < s->nobs && rc == 0; i++)
+        rc = seen_add(s, &s->obs[i].config);
+    s->nobs = 0;
+    while (rc == 0 && k < n) {
+        memset(&out[k], 0, sizeof out[k]);
+        out[k].random = true;
+        if ((rc = random_one(s, &out[k].config)) != 0 || (rc = seen_add(s, &out[k].config)) != 0)
+            break;
+        k++;
+    }
+    return k > 0 ? k : rc;
+}
+
 int suggest_request(suggest_t *s, int n, const space_config_t *pending, int npending,
                     suggest_done_fn done, void *ctx)
 {

@@ -39,6 +39,8 @@ typedef struct {
     uint64_t trials;            /* attempts run to the end (any status) */
     double busy_s;              /* seconds the training thread was running attempts */
     uint64_t reconnects;
+    double first_start, last_end; /* monotonic seconds of the first attempt's start and the
+                                     last one's end (0: none yet) */
 } daemon_stats_t;
 
 typedef struct daemon daemon_t;

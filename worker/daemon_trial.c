@@ -280,6 +280,9 @@ static void finish_thread(daemon_t *d)
     pthread_mutex_lock(&d->mu);
     d->stats.trials++;
     d->stats.busy_s += (double)(now - d->trial_t0) / 1000.0;
+    if (d->stats.first_start == 0)
+        d->stats.first_start = (double)d->trial_t0 / 1000.0;
+    d->stats.last_end = (double)now / 1000.0;
     pthread_mutex_unlock(&d->mu);
     if (d->abandoned) {
         log_info("trial %" PRIu64 " attempt %u stopped and dropped", d->ref.trial_id,
