@@ -266,3 +266,38 @@ TEST(reload_replays_history_in_counted_order)
     study_free(&s);
     store_close(&st);
 }
+
+/* Workers keep pointers to trial records: they must not move as the study grows (a bug the
+ * dispatch benchmark found: records used to live in one reallocated array). */
+TEST(trial_records_do_not_move)
+{
+    config_t c;
+    store_t *st;
+    study_t *s;
+    seen_t seen;
+    study_trial_t *first, *t;
+    space_config_t cfg;
+    rng_t r;
+    int w, added = 0;
+
+    setup(&c, &st, &s, &seen);
+    c.budget = 3000;
+    first = add(s, st, 1);
+    dispatch(s, st, first, &w);
+    rng_seed(&r, 7);
+    ASSERT_OK(store_begin(st));
+    while (added < 2500) {
+        space_sample(study_space(s), &r, &cfg);
+        if (study_has_config(s, &cfg))
+            continue;
+        ASSERT_OK(study_add(s, &cfg, true, 0, &t));
+        added++;
+    }
+    ASSERT_OK(store_commit(st));
+    ASSERT_TRUE(study_trial(s, 1) == first);
+    ASSERT_TRUE(first->worker == &w);
+    ASSERT_EQ_U(study_trial(s, 2501)->id, 2501);
+    ASSERT_TRUE(study_has_config(s, &study_trial(s, 1800)->config));
+    study_free(&s);
+    store_close(&st);
+}
