@@ -154,7 +154,8 @@ double report_hypervolume(const report_point_t *pts, int n, double ref_metric, d
     for (int i = 0; i < n; i++)
         if (pts[i].metric > ref_metric && pts[i].cost < ref_cost)
             p[m++] = pts[i];
-    qsort(p, (size_t)m, sizeof *p, cmp_point);
+    if (m > 0)
+        qsort(p, (size_t)m, sizeof *p, cmp_point);
     /* Sweep by increasing cost: between consecutive costs the dominated height is the best
      * metric among the points of lower cost. */
     for (int i = 0; i < m; i++) {
@@ -266,7 +267,8 @@ int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, 
         out->ref_cost = nall ? max_cost : 0;
     }
     /* Pareto set: by cost, keep the points that beat every cheaper one. */
-    qsort(all, (size_t)nall, sizeof *all, cmp_point);
+    if (nall > 0)
+        qsort(all, (size_t)nall, sizeof *all, cmp_point);
     {
         double best = -INFINITY;
         report_point_t *front = all; /* compacted in place */
@@ -277,7 +279,7 @@ int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, 
             }
     }
     out->hypervolume = report_hypervolume(all, np, out->ref_metric, out->ref_cost);
-    if (pts) {
+    if (pts && np > 0) {
         int k = np < cap ? np : cap;
         memcpy(pts, all, (size_t)k * sizeof *pts);
         np = k;

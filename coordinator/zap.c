@@ -68,7 +68,8 @@ int zap_reload(zap_t *z)
         }
         zmq_z85_decode(keys[n++], k.public_z85);
     }
-    qsort(keys, (size_t)n, 32, cmp_key);
+    if (n > 0)
+        qsort(keys, (size_t)n, 32, cmp_key);
     free(z->keys);
     z->keys = keys;
     keys = NULL;

@@ -51,8 +51,10 @@ TEST_TIMEOUT(three_workers_complete_a_study, 60)
     rt_path(conf, sizeof conf, "study.conf");
     rt_path(study, sizeof study, "study");
     rt_path(log, sizeof log, "coordinator.log");
-    synth_config(conf, 40, 20, NULL);
+    synth_config(conf, 40, 50, NULL);
     c = RT_SPAWN("autopeft-coordinator", log, "--study", study, "--config", conf);
+    snprintf(path, sizeof path, "%s/endpoint", study);
+    ASSERT_TRUE(rt_wait_file(path, 20)); /* so that all three take part from the start */
     for (int i = 0; i < 3; i++) {
         snprintf(wlog, sizeof wlog, "%s/worker%d.log", harness_tmpdir(), i);
         w[i] = start_worker(study, wlog);
