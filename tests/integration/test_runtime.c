@@ -274,3 +274,57 @@ TEST_TIMEOUT(exec_workers_run_a_train_study, 60)
                                 "AND error LIKE '%%diverged%%'"), 1);
     ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results WHERE percent = 0.5"), 5);
 }
+
+TEST_TIMEOUT(time_limits_failures_and_idle_timeout, 60)
+{
+    char conf[1024], study[1024], log[1024], wlog[1024];
+    pid_t c, w;
+    int st;
+
+    /* Half the trials fail by design; trials of 3 s meet a 1 s limit: all end as failed or
+     * done, none hangs. */
+    rt_path(conf, sizeof conf, "study.conf");
+    rt_path(study, sizeof study, "study");
+    rt_path(log, sizeof log, "coordinator.log");
+    rt_write(conf,
+             "[study]\nname = limits\nmode = synthetic\nbudget = 6\nn_init = 2\nmax_attempts = 2\n"
+             "trial_timeout_s = 0.4\n[synthetic]\nduration_ms = 3000\nfail_rate = 0.5\n"
+             "[search]\nsurrogate = random\n[network]\nbind = tcp://127.0.0.1:0\n"
+             "heartbeat_interval_ms = 100\n");
+    c = RT_SPAWN("autopeft-coordinator", log, "--study", study, "--config", conf);
+    rt_path(wlog, sizeof wlog, "w.log");
+    w = start_worker(study, wlog);
+    ASSERT_TRUE(rt_wait(c, 40, &st));
+    ASSERT_EQ(st, 0);
+    ASSERT_TRUE(rt_wait(w, 10, &st));
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'failed'"), 6);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE error LIKE "
+                                "'%%time limit of 0.4 s exceeded%%'"), 6);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM attempts WHERE outcome = 'cancelled'"), 6);
+
+    /* Fast failures are counted, never retried (not retryable), and the study completes. */
+    rt_path(study, sizeof study, "study2");
+    rt_write(conf,
+             "[study]\nname = fails\nmode = synthetic\nbudget = 20\nn_init = 2\n"
+             "[synthetic]\nduration_ms = 10\nfail_rate = 0.5\n"
+             "[search]\nsurrogate = random\n[network]\nbind = tcp://127.0.0.1:0\n"
+             "heartbeat_interval_ms = 100\n");
+    c = RT_SPAWN("autopeft-coordinator", log, "--study", study, "--config", conf);
+    w = start_worker(study, wlog);
+    ASSERT_TRUE(rt_wait(c, 40, &st));
+    ASSERT_EQ(st, 0);
+    ASSERT_TRUE(rt_wait(w, 10, &st));
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state IN ('done', "
+                                "'failed')"), 20);
+    ASSERT_GE(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'failed' AND error "
+                                "LIKE '%%forced%%'"), 3);
+    ASSERT_GE(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'done'"), 3);
+    ASSERT_EQ(rt_sql_int(study, "SELECT max(attempt) FROM trials"), 1);
+
+    /* A worker with nothing to do leaves after its idle timeout. */
+    w = RT_SPAWN("autopeft-worker", wlog, "--connect", "tcp://127.0.0.1:9", "--idle-timeout",
+                 "0.5");
+    ASSERT_TRUE(rt_wait(w, 10, &st));
+    ASSERT_EQ(st, 0);
+    ASSERT_TRUE(rt_file_contains(wlog, "idle for 0.5 s: exiting"));
+}
