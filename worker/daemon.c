@@ -586,6 +586,7 @@ daemon_t *daemon_new(const daemon_opts_t *o)
     fcntl(d->pipe_r, F_SETFD, FD_CLOEXEC);
     fcntl(d->pipe_w, F_SETFD, FD_CLOEXEC);
     pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
     rng_seed(&d->rng, rng_mix64((uint64_t)getpid() ^ daemon__now_ms() ^ (uint64_t)(uintptr_t)d));
     if (gethostname(d->host, sizeof d->host) != 0 || !d->host[0])
         snprintf(d->host, sizeof d->host, "unknown");
@@ -614,6 +615,7 @@ void daemon_free(daemon_t **dp)
     if (!d)
         return;
     daemon__join(d);
+    daemon__stop_thread(d);
     close_socket(d, 0);
     if (d->own_ctx && d->ctx)
         zmq_ctx_term(d->ctx);
@@ -621,6 +623,7 @@ void daemon_free(daemon_t **dp)
     free(d->result_frame);
     close(d->pipe_r);
     close(d->pipe_w);
+    pthread_cond_destroy(&d->cv);
     pthread_mutex_destroy(&d->mu);
     free(d);
     *dp = NULL;

@@ -39,8 +39,9 @@ struct daemon {
     char trial_study[256];
     wire_msg_t trial_msg;          /* the TRIAL, owned while the attempt runs */
     trainer_t *trainer;
-    pthread_t thread;
-    bool thread_running;
+    pthread_t thread;              /* the training thread, started with the first attempt */
+    bool thread_started;
+    bool thread_running;           /* an attempt is on the training thread */
     atomic_bool cancel;
     bool abandoned;                /* its outcome will be dropped */
     char cancel_reason[512];
@@ -49,7 +50,8 @@ struct daemon {
 
     /* Shared with the training thread, under mu. */
     pthread_mutex_t mu;
-    bool done;
+    pthread_cond_t cv;             /* signals go, done and quit */
+    bool go, done, quit;
     int run_rc;
     char run_err[1024];
     trainer_result_t *result;
@@ -71,8 +73,10 @@ void daemon__start_trial(daemon_t *d, wire_msg_t *m);
 void daemon__check_done(daemon_t *d);
 /* Stops the attempt and drops its outcome (RUNNING), or drops the unacknowledged RESULT. */
 void daemon__abandon(daemon_t *d);
-/* Waits for the training thread. */
+/* Waits for the attempt on the training thread to end. */
 void daemon__join(daemon_t *d);
+/* Ends the training thread (daemon_free). */
+void daemon__stop_thread(daemon_t *d);
 void daemon__send_result(daemon_t *d);
 void daemon__drop_result(daemon_t *d);
 void daemon__maybe_progress(daemon_t *d, uint64_t now);

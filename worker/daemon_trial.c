@@ -37,29 +37,57 @@ static void progress_cb(void *ctx, const trainer_progress_t *p)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* The training thread: one for the daemon's life, so that short attempts do not pay for a
+ * thread each. It waits for `go`, runs the attempt, sets `done` and wakes the loop. */
 static void *thread_main(void *arg)
 {
     daemon_t *d = arg;
-    const Autopeft__Trial *trial = (const Autopeft__Trial *)d->trial_msg.msg;
-    trainer_env_t env;
-    int rc;
 
-    env.progress = progress_cb;
-    env.ctx = d;
-    env.cancel = &d->cancel;
-    env.threads = trial->spec->recipe->threads > 0 ? (int)trial->spec->recipe->threads
-                                                   : d->o.cores;
-    env.worker_id = d->worker_id;
-    err_clear();
-    rc = d->trainer->ops->run(d->trainer, trial, &env, d->result);
+    for (;;) {
+        const Autopeft__Trial *trial;
+        trainer_env_t env;
+        int rc;
+
+        pthread_mutex_lock(&d->mu);
+        while (!d->go && !d->quit)
+            pthread_cond_wait(&d->cv, &d->mu);
+        if (d->quit) {
+            pthread_mutex_unlock(&d->mu);
+            return NULL;
+        }
+        d->go = false;
+        pthread_mutex_unlock(&d->mu);
+
+        trial = (const Autopeft__Trial *)d->trial_msg.msg;
+        env.progress = progress_cb;
+        env.ctx = d;
+        env.cancel = &d->cancel;
+        env.threads = trial->spec->recipe->threads > 0 ? (int)trial->spec->recipe->threads
+                                                       : d->o.cores;
+        env.worker_id = d->worker_id;
+        err_clear();
+        rc = d->trainer->ops->run(d->trainer, trial, &env, d->result);
+        pthread_mutex_lock(&d->mu);
+        d->run_rc = rc;
+        if (rc != 0)
+            snprintf(d->run_err, sizeof d->run_err, "%s", err_msg());
+        d->done = true;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+        wake(d);
+    }
+}
+
+void daemon__stop_thread(daemon_t *d)
+{
+    if (!d->thread_started)
+        return;
     pthread_mutex_lock(&d->mu);
-    d->run_rc = rc;
-    if (rc != 0)
-        snprintf(d->run_err, sizeof d->run_err, "%s", err_msg());
-    d->done = true;
+    d->quit = true;
+    pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
-    wake(d);
-    return NULL;
+    pthread_join(d->thread, NULL);
+    d->thread_started = false;
 }
 
 /* ---- the RESULT --------------------------------------------------------------------------- */
@@ -261,21 +289,31 @@ void daemon__start_trial(daemon_t *d, wire_msg_t *m)
         d->result = NULL;
         return;
     }
-    if (pthread_create(&d->thread, NULL, thread_main, d) != 0) {
-        trainer_fail(d->result, true, "cannot start the training thread");
-        report(d, d->result);
-        free(d->result);
-        d->result = NULL;
-        return;
+    if (!d->thread_started) {
+        if (pthread_create(&d->thread, NULL, thread_main, d) != 0) {
+            trainer_fail(d->result, true, "cannot start the training thread");
+            report(d, d->result);
+            free(d->result);
+            d->result = NULL;
+            return;
+        }
+        d->thread_started = true;
     }
     d->thread_running = true;
+    pthread_mutex_lock(&d->mu);
+    d->go = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
 }
 
 static void finish_thread(daemon_t *d)
 {
     uint64_t now = daemon__now_ms();
 
-    pthread_join(d->thread, NULL);
+    pthread_mutex_lock(&d->mu);
+    while (!d->done)
+        pthread_cond_wait(&d->cv, &d->mu);
+    pthread_mutex_unlock(&d->mu);
     d->thread_running = false;
     pthread_mutex_lock(&d->mu);
     d->stats.trials++;
