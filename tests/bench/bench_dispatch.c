@@ -16,6 +16,8 @@
  *      utilisation = each worker's busy time over its span from its first trial's start to its
  *      last trial's end, averaged (dispatch gaps; start-up and the end of the budget excluded),
  *      and the plain total busy / (workers x wall) beside it.
+ * AUTOPEFT_BENCH_LOG=info keeps the coordinator's log (its last line counts turns and commits),
+ * AUTOPEFT_BENCH_KEEP=1 keeps each phase's folder under /tmp.
  * Last line: BENCH dispatch trials_per_s_256=<x> utilisation_1s=<fraction>. */
 #include <errno.h>
 #include <limits.h>
@@ -192,8 +194,8 @@ static int run_phase(const char *bindir, phase_t *p)
     }
     sqlite3_close(db);
 out:
-    if (rc == 0) {
-        /* Keep the folder of a failed phase for its log. */
+    if (rc == 0 && !getenv("AUTOPEFT_BENCH_KEEP")) {
+        /* Keep the folder of a failed phase for its log (and any with AUTOPEFT_BENCH_KEEP). */
         char cmd[PATH_MAX + 16];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0)
