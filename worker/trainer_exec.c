@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +393,29 @@ static void tail_text(const errbuf_t *eb, char *out, size_t len)
     }
 }
 
+/* write(2) to a pipe whose reader may be gone: EPIPE instead of a SIGPIPE that would kill the
+ * whole worker (whatever the program's own SIGPIPE disposition). The signal is blocked on this
+ * thread for the call, and a pending one it raised is consumed. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
+{
+    sigset_t pipe_set, old;
+    struct timespec zero = {0, 0};
+    ssize_t w;
+    int e;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    w = write(fd, buf, len);
+    e = errno;
+    if (w < 0 && e == EPIPE)
+        while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE) {
+        }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return w;
+}
+
 static void close_fds_from(int lowest)
 {
 #ifdef SYS_close_range
@@ -466,7 +490,7 @@ static int exec_run(trainer_t *tr, const Autopeft__Trial *t, const trainer_env_t
         }
         poll(fds, (nfds_t)n, 100);
         if (io >= 0 && fds[io].revents) {
-            ssize_t w = write(in[1], spec + spec_off, spec_len - spec_off);
+            ssize_t w = write_nosigpipe(in[1], spec + spec_off, spec_len - spec_off);
             if (w > 0)
                 spec_off += (size_t)w;
             if (w < 0 && errno != EAGAIN)
