@@ -405,6 +405,25 @@ int dispatch_run(const dispatch_opts_t *o)
     if ((rc = suggest_new(o->cfg, &d->loop, &d->sugg)) != 0 ||
         (rc = study_new(o->cfg, d->store, observe_cb, d, &d->study)) != 0)
         goto out;
+    {
+        /* Trials queued or running from an earlier run: the suggester must not repeat them
+         * (the counted ones it learns through observe_cb). */
+        study_counts_t c0;
+        space_config_t *open_cfg;
+        int nopen;
+        study_counts(d->study, &c0);
+        open_cfg = mem_alloc((size_t)(c0.queued + c0.running) + 1, sizeof *open_cfg, "pending");
+        if (!open_cfg) {
+            rc = ERR_NOMEM;
+            goto out;
+        }
+        nopen = study_pending(d->study, open_cfg, c0.queued + c0.running + 1);
+        for (int i = 0; i < nopen && rc == 0; i++)
+            rc = suggest_note(d->sugg, &open_cfg[i]);
+        free(open_cfg);
+        if (rc != 0)
+            goto out;
+    }
     d->reg = registry_new();
     d->zctx = zmq_ctx_new();
     if (!d->reg || !d->zctx) {

@@ -573,7 +573,7 @@ int disp__pump(disp_t *d)
         want = (int)registry_idle_count(d->reg) + d->cfg->lookahead - n.queued;
         if (want > study_to_suggest(d->study))
             want = study_to_suggest(d->study);
-        while (want > 0) {
+        for (int round = 0; want > 0 && round < 1000; round++) {
             suggest_item_t items[64];
             int k = suggest_random_now(d->sugg, want < 64 ? want : 64, items);
             if (k <= 0) {
@@ -584,11 +584,13 @@ int disp__pump(disp_t *d)
             }
             if ((rc = store_begin(d->store)) != 0)
                 return rc;
-            for (int i = 0; i < k; i++)
-                if (!study_has_config(d->study, &items[i].config) &&
-                    (rc = study_add(d->study, &items[i].config, true, 0, NULL)) != 0)
+            for (int i = 0; i < k; i++) {
+                if (study_has_config(d->study, &items[i].config))
+                    continue; /* a trial of an earlier run the suggester had not seen */
+                if ((rc = study_add(d->study, &items[i].config, true, 0, NULL)) != 0)
                     return rc;
-            want -= k;
+                want--;
+            }
         }
     }
     while (registry_idle_count(d->reg) > 0) {
@@ -604,8 +606,8 @@ int disp__pump(disp_t *d)
         if ((rc = send_trial(d, w, t)) != 0)
             return rc;
     }
-    if (suggest_busy(d->sugg) || d->suggest_failed)
-        return 0;
+    if (!suggest_is_bo(d->sugg) || suggest_busy(d->sugg) || d->suggest_failed)
+        return 0; /* random suggestions were made above */
     study_counts(d->study, &n);
     want = (int)registry_idle_count(d->reg) + d->cfg->lookahead - n.queued;
     if (want > study_to_suggest(d->study))

@@ -306,6 +306,13 @@ static void after_cb(uv_work_t *w, int status)
     s->done(s->ctx, s->items, s->nitems, s->rc, s->error, s->seconds);
 }
 
+int suggest_note(suggest_t *s, const space_config_t *c)
+{
+    if (s->busy)
+        return err_set(ERR_STATE, "suggest_note while a suggestion is computed");
+    return seen_add(s, c);
+}
+
 int suggest_random_now(suggest_t *s, int n, suggest_item_t *out)
 {
     int k = 0, rc = 0;

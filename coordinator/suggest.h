@@ -54,6 +54,9 @@ int suggest_observe(suggest_t *s, const space_config_t *c, bool ok, double metri
 int suggest_request(suggest_t *s, int n, const space_config_t *pending, int npending,
                     suggest_done_fn done, void *ctx);
 
+/* A configuration already in the study (loop thread, before any request): never suggested. */
+int suggest_note(suggest_t *s, const space_config_t *c);
+
 /* Random mode only (suggest_is_bo false): n suggestions at once on the calling thread, which
  * costs microseconds, so the dispatcher needs no thread-pool round trip (and no extra commit) to
  * refill its queue. Returns how many were written (fewer when the space is used up), or < 0. */

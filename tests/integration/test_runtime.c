@@ -31,8 +31,23 @@ static pid_t start_worker(const char *study, const char *log)
 }
 
 /* Every trial done once, with distinct configurations and one counted result each. */
+/* Shows every log of the test (on failure: the harness prints a failing test's output). */
+static void dump_logs(void)
+{
+    char cmd[1200];
+
+    snprintf(cmd, sizeof cmd, "for f in %s/*.log; do echo \"== $f\"; tail -n 40 \"$f\"; done",
+             harness_tmpdir());
+    fflush(stdout);
+    if (system(cmd) != 0)
+        printf("(no logs)\n");
+}
+
 static void check_complete(const char *study, int budget)
 {
+    if (rt_sql_int(study, "SELECT count(*) FROM trials") != budget ||
+        rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'done'") != budget)
+        dump_logs();
     ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials"), budget);
     ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'done'"), budget);
     ASSERT_EQ(rt_sql_int(study, "SELECT count(DISTINCT config) FROM trials"), budget);
