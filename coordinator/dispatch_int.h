@@ -57,6 +57,7 @@ typedef struct disp {
     uint64_t send_failures;
     uint64_t turns, commits, received, sent;  /* for the log at exit */
     uint64_t refused, refused_logged;  /* refused frames; how many were logged */
+    uint64_t unknown_frames;           /* valid frames from unregistered peers */
     struct { uint64_t hash, ms; } unknown[UNKNOWN_SLOTS];
 } disp_t;
 

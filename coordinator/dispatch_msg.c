@@ -400,6 +400,11 @@ void disp__handle(disp_t *d, const uint8_t *rid, size_t rid_len, const uint8_t *
     if (!w) {
         if (m.kind == AUTOPEFT__KIND__KIND_ERROR || m.kind == AUTOPEFT__KIND__KIND_GOODBYE)
             goto out;
+        d->unknown_frames++;
+        if (d->unknown_frames <= 20 || (d->unknown_frames & (d->unknown_frames - 1)) == 0)
+            log_info("%s from a peer that is not registered (a worker of an earlier "
+                     "coordinator?): answered UNKNOWN_WORKER [%" PRIu64 " such frames so far]",
+                     wire_kind_name(m.kind), d->unknown_frames);
         answer_error(d, rid, rid_len, AUTOPEFT__ERROR_CODE__ERROR_CODE_UNKNOWN_WORKER,
                      "unknown worker: send HELLO", m.kind);
         goto out;
