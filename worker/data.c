@@ -402,7 +402,15 @@ static int column(table_t *tab, const char *name, int *index)
     return name ? table_column(tab, name, index) : (*index = -1, 0);
 }
 
-int data_load_task(const data_task_t *task, const char *path, data_t **out)
+/* Opens a file, or bytes in memory when mem is not NULL. */
+static int open_table(const char *path, const char *mem, size_t size, const table_options_t *o,
+                      table_t **tab)
+{
+    return mem ? table_open_memory(mem, size, path, o, tab) : table_open(path, o, tab);
+}
+
+static int load_task(const data_task_t *task, const char *path, const char *mem, size_t size,
+                     data_t **out)
 {
     table_options_t o = {TABLE_TSV, task->header, false};
     plan_t p = {task->text_col, -1, task->label_col, task->ncols, "sentence", "second sentence",
@@ -415,7 +423,7 @@ int data_load_task(const data_task_t *task, const char *path, data_t **out)
     if (!(d = mem_alloc(1, sizeof *d, "task data")))
         return ERR_NOMEM;
     snprintf(d->path, sizeof d->path, "%s", path);
-    if ((rc = table_open(path, &o, &tab)) != 0)
+    if ((rc = open_table(path, mem, size, &o, &tab)) != 0)
         goto out;
     if (task->header) {
         p.text_name = task->text;
@@ -437,7 +445,8 @@ out:
     return rc;
 }
 
-int data_load_file(const char *path, const data_spec_t *spec, data_t **out)
+static int load_file(const char *path, const char *mem, size_t size, const data_spec_t *spec,
+                     data_t **out)
 {
     table_options_t o = {spec->format, spec->format != TABLE_JSONL, spec->quoted};
     plan_t p = {-1, -1, -1, 0, spec->text, spec->pair, spec->label, spec->regression,
@@ -455,7 +464,7 @@ int data_load_file(const char *path, const data_spec_t *spec, data_t **out)
     if (!(d = mem_alloc(1, sizeof *d, "task data")))
         return ERR_NOMEM;
     snprintf(d->path, sizeof d->path, "%s", path);
-    if ((rc = table_open(path, &o, &tab)) != 0)
+    if ((rc = open_table(path, mem, size, &o, &tab)) != 0)
         goto out;
     p.nfields = table_ncolumns(tab);
     if ((rc = column(tab, spec->text, &p.text)) || (rc = column(tab, spec->pair, &p.pair)) ||
@@ -468,6 +477,28 @@ out:
         data_free(&d);
     *out = d;
     return rc;
+}
+
+int data_load_task(const data_task_t *task, const char *path, data_t **out)
+{
+    return load_task(task, path, NULL, 0, out);
+}
+
+int data_load_file(const char *path, const data_spec_t *spec, data_t **out)
+{
+    return load_file(path, NULL, 0, spec, out);
+}
+
+int data_load_task_memory(const data_task_t *task, const char *data, size_t size,
+                          const char *label, data_t **out)
+{
+    return load_task(task, label, data ? data : "", size, out);
+}
+
+int data_load_memory(const char *data, size_t size, const char *label, const data_spec_t *spec,
+                     data_t **out)
+{
+    return load_file(label, data ? data : "", size, spec, out);
 }
 
 void data_free(data_t **dp)

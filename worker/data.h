@@ -72,6 +72,11 @@ typedef struct data data_t;
 
 int data_load_task(const data_task_t *task, const char *path, data_t **out);
 int data_load_file(const char *path, const data_spec_t *spec, data_t **out);
+/* The same over bytes in memory (for tests and fuzzing); label stands for the path. */
+int data_load_task_memory(const data_task_t *task, const char *data, size_t size,
+                          const char *label, data_t **out);
+int data_load_memory(const char *data, size_t size, const char *label, const data_spec_t *spec,
+                     data_t **out);
 void data_free(data_t **dp);
 
 size_t data_count(const data_t *d);

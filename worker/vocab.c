@@ -46,11 +46,11 @@ static uint32_t hash(const char *s, size_t len)
 
 int vocab_find(const vocab_t *v, const char *s, size_t len)
 {
-    uint32_t i = hash(s, len) & v->mask;
+    uint32_t i;
 
     if (len > v->max_bytes)
         return -1;
-    for (;; i = (i + 1) & v->mask) {
+    for (i = hash(s, len) & v->mask;; i = (i + 1) & v->mask) {
         uint32_t slot = v->slots[i];
         int id;
 
