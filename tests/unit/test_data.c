@@ -234,3 +234,45 @@ TEST(shared_glue_files_match_sources)
     check_glue("stsb", DATA_TRAIN, 5749, 0);
     check_glue("stsb", DATA_DEV, 1500, 0);
 }
+
+/* Every GLUE task with a header: a file with its columns (plus an extra one) and one row per
+ * label value reads back with the class indices in the task's order. */
+TEST(every_task_layout)
+{
+    for (int i = 0; data_task_at(i); i++) {
+        const data_task_t *t = data_task_at(i);
+        char text[4096], name[64];
+        size_t at = 0;
+        data_t *d;
+        int rows = t->num_labels == 1 ? 3 : t->num_labels;
+
+        if (!t->header)
+            continue;
+        at += (size_t)snprintf(text + at, sizeof text - at, "index\t%s\t%s%s%s\n", t->label,
+                               t->text, t->pair ? "\t" : "", t->pair ? t->pair : "");
+        for (int k = 0; k < rows; k++) {
+            char value[16];
+            const char *v = value;
+            if (t->num_labels == 1)
+                snprintf(value, sizeof value, "%d.5", k);
+            else
+                v = t->label_values[k];
+            at += (size_t)snprintf(text + at, sizeof text - at, "%d\t%s\tfirst %d%s%s\n", k, v,
+                                   k, t->pair ? "\tsecond " : "", t->pair ? "text" : "");
+        }
+        snprintf(name, sizeof name, "%s.tsv", t->name);
+        ASSERT_OK(data_load_task(t, write_file(name, text, at), &d));
+        ASSERT_EQ_U(data_count(d), (size_t)rows);
+        ASSERT_EQ(data_has_pair(d), t->pair != NULL);
+        for (int k = 0; k < rows; k++) {
+            char want[32];
+            snprintf(want, sizeof want, "first %d", k);
+            ASSERT_STR_EQ(data_text(d, (size_t)k), want);
+            if (t->num_labels == 1)
+                ASSERT_TRUE(data_target(d, (size_t)k) == (float)k + 0.5f);
+            else
+                ASSERT_EQ(data_label(d, (size_t)k), k);
+        }
+        data_free(&d);
+    }
+}
