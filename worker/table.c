@@ -146,11 +146,18 @@ static int read_plain(table_t *t)
     return buf_put(t, '\0');
 }
 
-/* One RFC 4180 record: quoted fields may span lines. */
+/* Stores c unless the record is already past the cap (then only the parsing goes on). */
+static int put(table_t *t, char c, size_t bytes)
+{
+    return bytes > TABLE_MAX_RECORD ? 0 : buf_put(t, c);
+}
+
+/* One RFC 4180 record: quoted fields may span lines. Parsing state does not depend on what is
+ * stored, so a record over the cap still ends where it should. */
 static int read_quoted(table_t *t)
 {
     bool in_quotes = false, was_quoted = false;
-    size_t opened = 0, bytes = 0;
+    size_t opened = 0, bytes = 0, field_chars = 0;
     int rc;
 
     if ((rc = field_start(t)) != 0)
@@ -158,31 +165,25 @@ static int read_quoted(table_t *t)
     while (t->pos < t->size) {
         char c = t->data[t->pos];
 
-        /* Past the cap, keep scanning (to find where the record ends) but store nothing. */
-        if (++bytes > TABLE_MAX_RECORD) {
+        if (++bytes == TABLE_MAX_RECORD + 1)
             record_error(t, "record longer than the limit of %u bytes", TABLE_MAX_RECORD);
-            t->len = 0;
-            t->nfields = 1;
-            t->field[0] = 0;
-        }
         if (in_quotes) {
             if (c == '"' && t->pos + 1 < t->size && t->data[t->pos + 1] == '"') {
                 t->pos += 2;
-                if ((rc = buf_put(t, '"')) != 0)
+                if ((rc = put(t, '"', bytes)) != 0)
                     return rc;
                 continue;
             }
+            t->pos++;
             if (c == '"') {
                 in_quotes = false;
-                t->pos++;
                 if (t->pos < t->size && t->data[t->pos] != t->sep && !at_eol(t, t->pos))
                     record_error(t, "text after the closing quote of field %d", t->nfields);
                 continue;
             }
-            if (c == '\n' || (c == '\r' && !(t->pos + 1 < t->size && t->data[t->pos + 1] == '\n')))
+            if (c == '\n' || (c == '\r' && !(t->pos < t->size && t->data[t->pos] == '\n')))
                 t->line++;
-            t->pos++;
-            if ((rc = buf_put(t, c)) != 0)
+            if ((rc = put(t, c, bytes)) != 0)
                 return rc;
             continue;
         }
@@ -191,13 +192,17 @@ static int read_quoted(table_t *t)
         t->pos++;
         if (c == t->sep) {
             was_quoted = false;
-            if ((rc = buf_put(t, '\0')) != 0 || (rc = field_start(t)) != 0)
+            field_chars = 0;
+            if (bytes <= TABLE_MAX_RECORD &&
+                ((rc = buf_put(t, '\0')) != 0 || (rc = field_start(t)) != 0))
                 return rc;
-        } else if (c == '"' && t->len == t->field[t->nfields - 1] && !was_quoted) {
+        } else if (c == '"' && field_chars == 0 && !was_quoted) {
             in_quotes = was_quoted = true;
             opened = t->line;
-        } else if ((rc = buf_put(t, c)) != 0) {
-            return rc;
+        } else {
+            field_chars++;
+            if ((rc = put(t, c, bytes)) != 0)
+                return rc;
         }
     }
     if (in_quotes)

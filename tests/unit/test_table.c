@@ -163,3 +163,27 @@ TEST(header_problems_and_formats)
     }
     table_free(&t);
 }
+
+TEST(csv_record_over_the_cap_still_ends_at_its_line)
+{
+    /* Past the cap nothing more is stored, but a quote deep inside an unquoted field stays a
+     * character: the next line is still the next record. */
+    size_t n = TABLE_MAX_RECORD + 100;
+    char *big = malloc(n + 64);
+    table_options_t o = {TABLE_CSV, false, false};
+    table_t *t;
+
+    memset(big, 'x', n);
+    big[n - 50] = '"';
+    memcpy(big + n, "\nnext,1\n", 8);
+    ASSERT_OK(table_open_memory(big, n + 8, "big.csv", &o, &t));
+    ASSERT_EQ(table_next(t), 1);
+    ASSERT_CONTAINS(table_record_error(t), "longer than the limit");
+    ASSERT_EQ(table_next(t), 1);
+    ASSERT_TRUE(table_record_error(t) == NULL);
+    ASSERT_STR_EQ(table_field(t, 0, NULL), "next");
+    ASSERT_EQ(table_line(t), 2);
+    ASSERT_EQ(table_next(t), 0);
+    table_free(&t);
+    free(big);
+}
