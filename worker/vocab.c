@@ -127,6 +127,9 @@ static int build(vocab_t *v, const char *d, size_t size, const char *label)
         if (end - i > VOCAB_MAX_TOKEN_BYTES)
             return err_set(ERR_RANGE, "%s:%d: token of %zu bytes, longer than the limit of %d",
                            label, line + 1, end - i, VOCAB_MAX_TOKEN_BYTES);
+        /* Tokens are handed out as C strings: a NUL inside one would cut it short. */
+        if (memchr(d + i, '\0', end - i))
+            return err_set(ERR_PARSE, "%s:%d: NUL byte in the token", label, line + 1);
         if (!utf8_valid(d + i, end - i, &bad))
             return err_set(ERR_PARSE, "%s:%d: invalid UTF-8 at byte %zu of the token", label,
                            line + 1, bad + 1);

@@ -4,8 +4,8 @@
  * universal newlines), the last line's end optional, an empty line an (unreachable) token of its
  * own so that the ids after it stay where transformers puts them. Stricter where transformers
  * is silently wrong: a token that appears twice (transformers keeps the last id, so the first
- * can never be produced), invalid UTF-8, a line longer than VOCAB_MAX_TOKEN_BYTES and a vocab
- * lacking [PAD], [UNK], [CLS] or [SEP] are errors naming the file and line. */
+ * can never be produced), invalid UTF-8, a NUL byte, a line longer than VOCAB_MAX_TOKEN_BYTES
+ * and a vocab lacking [PAD], [UNK], [CLS] or [SEP] are errors naming the file and line. */
 #ifndef AUTOPEFT_VOCAB_H
 #define AUTOPEFT_VOCAB_H
 

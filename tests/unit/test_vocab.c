@@ -65,6 +65,7 @@ TEST(refusals_name_file_and_line)
     expect(SPECIALS "\xed\xa0\x80\n", strlen(SPECIALS) + 4, ERR_PARSE, "invalid UTF-8");
     expect("\xef\xbb\xbf" SPECIALS, strlen(SPECIALS) + 3, ERR_PARSE, "byte-order mark");
     expect("", 0, ERR_PARSE, "empty");
+    expect(SPECIALS "th.\0x\n", strlen(SPECIALS) + 6, ERR_PARSE, "vocab.txt:5: NUL byte");
     memcpy(big, SPECIALS, strlen(SPECIALS));
     memset(big + strlen(SPECIALS), 'x', sizeof big - strlen(SPECIALS));
     expect(big, sizeof big, ERR_RANGE, "longer than the limit");
