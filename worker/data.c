@@ -141,7 +141,8 @@ typedef struct {
     int nvalues;
 } plan_t;
 
-static void skip(data_t *d, size_t line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void skip(data_t *d, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void skip(data_t *d, size_t line, const char *fmt, ...)
 {
     char why[400], msg[1500];

@@ -233,7 +233,7 @@ static int wordpiece(tokenizer_t *t, const uint32_t *w, size_t m)
     return ids_append(&t->pieces, t->tmp.v, t->tmp.n);
 }
 
-/* ---- basic tokenizer --------------------------------------------------------------------------- */
+/* ---- basic tokenizer ------------------------------------------------------------------------- */
 
 static int process_word(tokenizer_t *t, const uint32_t *w, size_t n)
 {

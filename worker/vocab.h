@@ -17,7 +17,14 @@
 #define VOCAB_MAX_TOKEN_BYTES 1024
 #define VOCAB_MAX_FILE_BYTES (256u << 20)
 
-typedef enum { VOCAB_PAD = 0, VOCAB_UNK, VOCAB_CLS, VOCAB_SEP, VOCAB_MASK, VOCAB__NSPECIAL } vocab_special_t;
+typedef enum {
+    VOCAB_PAD = 0,
+    VOCAB_UNK,
+    VOCAB_CLS,
+    VOCAB_SEP,
+    VOCAB_MASK,
+    VOCAB__NSPECIAL
+} vocab_special_t;
 
 typedef struct vocab vocab_t;
 

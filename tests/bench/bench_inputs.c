@@ -102,8 +102,9 @@ BENCH(inputs, "tokenizer, GLUE reading and safetensors loading vs the Python ref
     py_tok = run_python(cmd);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"import json,struct,numpy as np\n"
              "b=open('%s','rb').read(); n=struct.unpack('<Q',b[:8])[0]; h=json.loads(b[8:8+n])\n"
-             "s=sum(float(np.frombuffer(b,np.float32,int(np.prod(v['shape'])),8+n+v['data_offsets'][0])"
-             ".copy()[-1]) for k,v in h.items() if k!='__metadata__')\"", model);
+             "s=sum(float(np.frombuffer(b,np.float32,int(np.prod(v['shape'])),"
+             "8+n+v['data_offsets'][0]).copy()[-1]) for k,v in h.items() if k!='__metadata__')\"",
+             model);
     py_st = run_python(cmd);
     unlink(tmp);
     printf("%-40s %12s %12s\n", "work (best of 3 for C)", "C", "Python");

@@ -136,8 +136,8 @@ TEST(generic_files)
 {
     data_spec_t spec = {.format = TABLE_CSV, .text = "review", .label = "stars"};
     const char *values[] = {"neg", "pos"};
-    const char *p = WRITE("r.csv", "id,review,stars\n1,\"Good, really\",pos\n2,\"He said \"\"meh\"\"\","
-                                   "neg\n3,broken\n4,ok,pos\n");
+    const char *p = WRITE("r.csv", "id,review,stars\n1,\"Good, really\",pos\n"
+                                   "2,\"He said \"\"meh\"\"\",neg\n3,broken\n4,ok,pos\n");
     data_t *d;
 
     log_set_level(LOG_LEVEL_ERROR);
