@@ -57,10 +57,10 @@ def f16_table():
              "# to_f32 BLOCK HASH: FNV-1a 64 of the little-endian float32 bits of numpy's",
              "#   float16 -> float32 conversion of half bit patterns BLOCK*1024 .. BLOCK*1024+1023",
              "# to_f16 BLOCK HASH: FNV-1a 64 of the little-endian float16 bits of numpy's",
-             "#   float32 -> float16 rounding of inputs BLOCK*1024 .. (xorshift32 from seed",
-             "#   2463534242, 65536 values, then the edge list below, then the same as NaN-free",
-             "#   bit patterns are not filtered: NaN inputs are included)",
-             "# edge F32BITS F16BITS: one line per edge case, exact"]
+             "#   float32 -> float16 rounding of inputs BLOCK*1024 .. BLOCK*1024+1023 of 65536",
+             "#   float32 bit patterns from xorshift32 (seed 2463534242), NaNs included",
+             "# edge F32BITS F16BITS: numpy's rounding of one edge case",
+             "# half F16BITS F32BITS: numpy's conversion of one half value"]
     halves = np.arange(65536, dtype=np.uint32).astype(np.uint16)
     as_f32 = halves.view(np.float16).astype(np.float32).view(np.uint32)
     for b in range(64):
