@@ -87,7 +87,7 @@ BIN_TESTS   := $(BUILD)/tests/autopeft-tests
 BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
-.PHONY: all deps bench-deps test bench bench-wire fuzz install uninstall clean reference FORCE
+.PHONY: all deps bench-deps test bench bench-wire bench-inputs fuzz install uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -147,10 +147,14 @@ test: $(PROGRAMS) $(BIN_TESTS)
 	  AUTOPEFT_TEST_TIMEOUT_SCALE=$(TEST_TIMEOUT_SCALE) $(BIN_TESTS) -j $(NPROC) $(TEST_ARGS)
 
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire
+bench: bench-wire bench-inputs
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
+
+# Tokenizer, GLUE reading and checkpoint reading against the Python reference (needs ../shared).
+bench-inputs: $(BIN_BENCH)
+	$(BIN_BENCH) inputs
 
 # ---- fuzzing (clang + libFuzzer) --------------------------------------------------------------
 # Each tests/fuzz/fuzz_NAME.c defines FUZZ_TARGET(NAME); the test suite replays the saved inputs

@@ -5,5 +5,6 @@
 #define AUTOPEFT_CLI_H
 
 int cli_space(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ typedef struct {
 
 static const command_t commands[] = {
     {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space"},
+    {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
