@@ -87,8 +87,8 @@ BIN_TESTS   := $(BUILD)/tests/autopeft-tests
 BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
-.PHONY: all deps bench-deps test test-slurm bench bench-wire bench-dispatch fuzz install uninstall clean \
-        reference FORCE
+.PHONY: all deps bench-deps test test-slurm bench bench-wire bench-inputs bench-dispatch fuzz install \
+        uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -153,10 +153,14 @@ test-slurm: $(PROGRAMS)
 	bash tests/slurm/run.sh $(BUILD)/bin
 
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire bench-dispatch
+bench: bench-wire bench-inputs bench-dispatch
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
+
+# Tokenizer, GLUE reading and checkpoint reading against the Python reference (needs ../shared).
+bench-inputs: $(BIN_BENCH)
+	$(BIN_BENCH) inputs
 
 # The coordinator as a program (it needs build/bin) with worker daemons as threads of the bench.
 bench-dispatch: $(BIN_BENCH) $(PROGRAMS)

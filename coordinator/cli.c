@@ -25,6 +25,7 @@ static const command_t commands[] = {
     {"worker", worker_main, "the worker daemon (same as autopeft-worker)"},
     {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker"},
     {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space"},
+    {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
