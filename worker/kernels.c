@@ -411,6 +411,21 @@ void kernels_layernorm_bwd(float *dx, float *dg, float *db, const float *dy, con
     }
 }
 
+SIMD_FN
+void kernels_layernorm_params(float *dg, float *db, const float *dy, const float *xhat, int n,
+                              int d)
+{
+    for (int i = 0; i < n; i++) {
+        const float *restrict dyr = dy + (size_t)i * d;
+        const float *restrict hr = xhat + (size_t)i * d;
+
+        for (int k = 0; k < d; k++) {
+            dg[k] += dyr[k] * hr[k];
+            db[k] += dyr[k];
+        }
+    }
+}
+
 /* ---- softmax ------------------------------------------------------------------------------ */
 
 SIMD_FN

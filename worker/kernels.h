@@ -58,6 +58,10 @@ void kernels_layernorm_fwd_ref(float *y, const float *x, const float *g, const f
 void kernels_layernorm_bwd(float *dx, float *dg, float *db, const float *dy, const float *xhat,
                            const float *rstd, const float *g, int n, int d, bool accumulate);
 
+/* The LayerNorm parameters' gradients alone: dg += sum over rows of dy * xhat, db += of dy. */
+void kernels_layernorm_params(float *dg, float *db, const float *dy, const float *xhat, int n,
+                              int d);
+
 /* Exact GELU, x * Phi(x) with Phi the standard normal CDF, in place on x[n, d] after adding
  * bias[d] (NULL: none). deriv (NULL: not wanted) receives GELU'(x) = Phi(x) + x phi(x), which is
  * all the backward pass needs. */
