@@ -19,10 +19,11 @@ static void drop(const attn_t *a, float *x, int w)
                         a->drop_row0 + (uint64_t)i * a->drop_row_step, a->drop_p);
 }
 
-void attn_forward(const attn_t *a, float *probs, float *scratch, float *ctx, int ldc)
+double attn_forward(const attn_t *a, float *probs, float *scratch, float *ctx, int ldc)
 {
     int w = a->np + a->nk;
     const float *pd = probs;
+    double flops = 4.0 * a->nq * w * a->dh;
 
     if (a->np > 0)
         kernels_gemm(false, true, a->nq, a->np, a->dh, 1.0f, a->q, a->ldq, a->pk, a->ldp, 0.0f,
@@ -39,13 +40,15 @@ void attn_forward(const attn_t *a, float *probs, float *scratch, float *ctx, int
         kernels_gemm(false, false, a->nq, a->dh, a->np, 1.0f, pd, w, a->pv, a->ldp, 0.0f, ctx, ldc);
     kernels_gemm(false, false, a->nq, a->dh, a->nk, 1.0f, pd + a->np, w, a->v, a->ldkv,
                  a->np > 0 ? 1.0f : 0.0f, ctx, ldc);
+    return flops;
 }
 
-void attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc, float *dq,
-                   int ldq_out, float *dk, float *dv, int ldkv_out, float *dpk, float *dpv,
-                   int ldp_out, float *scratch)
+double attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc, float *dq,
+                     int ldq_out, float *dk, float *dv, int ldkv_out, float *dpk, float *dpv,
+                     int ldp_out, float *scratch)
 {
     int w = a->np + a->nk, nq = a->nq;
+    double unit = 2.0 * nq * a->dh, flops = 0.0;   /* per key column of a product */
     float *ds = scratch;                          /* dP, then dS */
     float *pd = scratch + (size_t)nq * w;         /* dropout(P) */
     const float *pdrop = probs;
@@ -56,13 +59,18 @@ void attn_backward(const attn_t *a, const float *probs, const float *dctx, int l
         drop(a, pd, w);
         pdrop = pd;
     }
-    if (dv)
+    if (dv) {
         kernels_gemm(true, false, a->nk, a->dh, nq, 1.0f, pdrop + a->np, w, dctx, lddc, 0.0f, dv,
                      ldkv_out);
-    if (dpv && a->np > 0)
+        flops += unit * a->nk;
+    }
+    if (dpv && a->np > 0) {
         kernels_gemm(true, false, a->np, a->dh, nq, 1.0f, pdrop, w, dctx, lddc, 1.0f, dpv, ldp_out);
+        flops += unit * a->np;
+    }
     if (!dq && !dk && !dpk)
-        return;
+        return flops;
+    flops += unit * w;
     /* dP = dctx [Pv; V]^T, through the dropout mask, then the softmax */
     if (a->np > 0)
         kernels_gemm(false, true, nq, a->np, a->dh, 1.0f, dctx, lddc, a->pv, a->ldp, 0.0f, ds, w);
@@ -70,16 +78,22 @@ void attn_backward(const attn_t *a, const float *probs, const float *dctx, int l
     drop(a, ds, w);
     kernels_softmax_bwd(ds, probs, nq, w, w, a->scale);
     if (dq) {
+        flops += unit * w;
         if (a->np > 0)
             kernels_gemm(false, false, nq, a->dh, a->np, 1.0f, ds, w, a->pk, a->ldp, 0.0f, dq, ldq_out);
         kernels_gemm(false, false, nq, a->dh, a->nk, 1.0f, ds + a->np, w, a->k, a->ldkv,
                      a->np > 0 ? 1.0f : 0.0f, dq, ldq_out);
     }
-    if (dk)
+    if (dk) {
         kernels_gemm(true, false, a->nk, a->dh, nq, 1.0f, ds + a->np, w, a->q, a->ldq, 0.0f, dk,
                      ldkv_out);
-    if (dpk && a->np > 0)
+        flops += unit * a->nk;
+    }
+    if (dpk && a->np > 0) {
         kernels_gemm(true, false, a->np, a->dh, nq, 1.0f, ds, w, a->q, a->ldq, 1.0f, dpk, ldp_out);
+        flops += unit * a->np;
+    }
+    return flops;
 }
 
 void attn_forward_ref(const attn_t *a, float *ctx, int ldc)

@@ -28,14 +28,15 @@ typedef struct {
     uint64_t drop_key, drop_row0, drop_row_step;
 } attn_t;
 
-/* probs [nq, np + nk] receives P; scratch holds nq * (np + nk) floats; ctx [nq, dh] (ldc). */
-void attn_forward(const attn_t *a, float *probs, float *scratch, float *ctx, int ldc);
+/* probs [nq, np + nk] receives P; scratch holds nq * (np + nk) floats; ctx [nq, dh] (ldc).
+ * Returns the FLOPs of its matrix products (as attn_backward). */
+double attn_forward(const attn_t *a, float *probs, float *scratch, float *ctx, int ldc);
 
 /* Gradients from dctx [nq, dh] (lddc) and the stored probs. Outputs, each NULL when not
  * wanted: dq [nq, dh] (ldq_out) and dk, dv [nk, dh] (ldkv_out) are overwritten; dpk, dpv
  * [np, dh] (ldp_out) accumulate (prefixes are shared by a batch's sequences). scratch holds
  * 2 * nq * (np + nk) floats. */
-void attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc, float *dq,
+double attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc, float *dq,
                    int ldq_out, float *dk, float *dv, int ldkv_out, float *dpk, float *dpv,
                    int ldp_out, float *scratch);
 

@@ -35,6 +35,11 @@ static void count(engine_t *e, int part, bool bwd, int m, int n, int k)
                                   memory_order_relaxed);
 }
 
+void engine__count(engine_t *e, int part, bool bwd, double flops)
+{
+    atomic_fetch_add_explicit(&e->flops[part + 1][bwd], (uint64_t)flops, memory_order_relaxed);
+}
+
 void engine__gemm1(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
                    float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                    float *c, int ldc)
@@ -345,7 +350,7 @@ engine_t *engine_new(const model_t *m, peft_t *p, const engine_opts_t *o)
     e->cap_batch = o->max_batch;
     e->cap_len = o->max_len;
     e->cap_tokens = o->max_tokens ? o->max_tokens : o->max_batch * o->max_len;
-    rng_seed_stream(&e->rng, o->seed, 0x64726f70ull);   /* "drop" */
+    engine_reseed(e, o->seed);
     e->pw = peft_params(p);
     e->pg = peft_grads(p);
     e->bw = e->ft ? &e->pw->backbone : model_weights(m);
@@ -369,6 +374,11 @@ engine_t *engine_new(const model_t *m, peft_t *p, const engine_opts_t *o)
 fail:
     engine_free(&e);
     return NULL;
+}
+
+void engine_reseed(engine_t *e, uint64_t seed)
+{
+    rng_seed_stream(&e->rng, seed, 0x64726f70ull);   /* "drop" */
 }
 
 static void free_acts(acts_t *A)

@@ -77,6 +77,9 @@ int engine_train(engine_t *e, const engine_batch_t *b, double *loss, float *logi
  * the batch's labels. */
 int engine_eval(engine_t *e, const engine_batch_t *b, float *logits, double *loss);
 
+/* Restarts the dropout stream from a seed (as engine_opts_t.seed at creation). */
+void engine_reseed(engine_t *e, uint64_t seed);
+
 /* part: -1 embeddings, 0..layers-1 the layers, layers = the head (prefix MLP included). */
 int engine_part_stats(const engine_t *e, int part, engine_part_stats_t *out);
 /* Matrix-product FLOPs of the last training step, in all. */

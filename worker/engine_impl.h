@@ -107,6 +107,8 @@ void engine__gemm(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int 
 void engine__gemm1(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
                    float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                    float *c, int ldc);
+/* Adds FLOPs done outside engine__gemm (attention) to a part's count. */
+void engine__count(engine_t *e, int part, bool bwd, double flops);
 typedef void (*engine_rows_fn)(engine_t *e, void *ctx, int part, int nparts, int tid);
 /* Runs fn for parts 0..nparts-1 of a row range on the pool (nparts = threads). */
 void engine__parts(engine_t *e, engine_rows_fn fn, void *ctx);

@@ -177,8 +177,9 @@ static void fwd_attn_task(void *arg, int task, int tid)
 
     attn_args(e, c, b, h, &a, &poff);
     ctx = c->A->ctx + (size_t)(c->pl->cls ? b : e->start[b]) * e->d + h * e->dh;
-    attn_forward(&a, c->A->probs + poff, e->attn_scratch + (size_t)tid * e->attn_scratch_per, ctx,
-                 e->d);
+    engine__count(e, c->l, false,
+                  attn_forward(&a, c->A->probs + poff,
+                               e->attn_scratch + (size_t)tid * e->attn_scratch_per, ctx, e->d));
 }
 
 static void fwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
@@ -424,9 +425,10 @@ static void bwd_attn_task(void *arg, int task, int tid)
         dpk = e->prefix_acc + (size_t)tid * 2 * e->P * d + h * dh;
         dpv = dpk + (size_t)e->P * d;
     }
-    attn_backward(&a, c->A->probs + poff,
-                  e->dctx + (size_t)(cls ? b : s0) * d + h * dh, d, dq, cls ? d : 3 * d, dk, dv,
-                  3 * d, dpk, dpv, d, e->attn_scratch + (size_t)tid * e->attn_scratch_per);
+    engine__count(e, c->l, true,
+                  attn_backward(&a, c->A->probs + poff, e->dctx + (size_t)(cls ? b : s0) * d + h * dh,
+                                d, dq, cls ? d : 3 * d, dk, dv, 3 * d, dpk, dpv, d,
+                                e->attn_scratch + (size_t)tid * e->attn_scratch_per));
 }
 
 /* Sums the threads' prefix gradients into the layer's (MLP outputs or flat tensors). */
