@@ -87,7 +87,7 @@ BIN_TESTS   := $(BUILD)/tests/autopeft-tests
 BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
-.PHONY: all deps bench-deps test bench bench-wire fuzz install uninstall clean reference FORCE
+.PHONY: all deps bench-deps test bench bench-wire bench-train fuzz install uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -145,10 +145,15 @@ test: $(PROGRAMS) $(BIN_TESTS)
 	  $(BIN_TESTS) -j $(NPROC) $(TEST_ARGS)
 
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire
+bench: bench-wire bench-train
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
+
+# The engine's training step against PyTorch 1.13 (python3-torch, see bench-deps), same run.
+BENCH_TRAIN_ARGS ?=
+bench-train: $(BIN_BENCH)
+	AUTOPEFT_SRC_DIR=$(CURDIR) PYTHON=$(PYTHON) $(BIN_BENCH) train $(BENCH_TRAIN_ARGS)
 
 # ---- fuzzing (clang + libFuzzer) --------------------------------------------------------------
 # Each tests/fuzz/fuzz_NAME.c defines FUZZ_TARGET(NAME); the test suite replays the saved inputs

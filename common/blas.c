@@ -13,6 +13,9 @@
 /* Set in the environment of the re-executed process: the core OpenBLAS had chosen. */
 #define FIXED_ENV "AUTOPEFT_BLAS_CORE_FIXED"
 #define OPT_OUT_ENV "AUTOPEFT_NO_BLAS_CORE_FIX"
+/* For tests only: the core name blas_startup acts on instead of OpenBLAS's, so that the
+ * re-execution path can be exercised on a machine where OpenBLAS picks a good core. */
+#define PRETEND_ENV "AUTOPEFT_BLAS_PRETEND_CORE"
 
 const char *blas_core(void)
 {
@@ -65,14 +68,16 @@ const char *blas_core_choice(const char *core, blas_cpu_t cpu, const char *user_
 
 void blas_startup(char **argv, unsigned flags)
 {
-    const char *core = blas_core(), *fixed = getenv(FIXED_ENV), *opt = getenv(OPT_OUT_ENV);
+    const char *core = getenv(PRETEND_ENV) ? getenv(PRETEND_ENV) : blas_core();
+    const char *fixed = getenv(FIXED_ENV), *opt = getenv(OPT_OUT_ENV);
     bool opt_out = (flags & BLAS_NO_CORE_FIX) || (opt && *opt && strcmp(opt, "0") != 0);
     const char *want;
 
     if (fixed) {
         log_info("OpenBLAS core %s (autopeft set OPENBLAS_CORETYPE=%s: OpenBLAS had chosen %s "
                  "on this CPU; %s=1 turns this off)",
-                 core, core, fixed, OPT_OUT_ENV);
+                 blas_core(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "?",
+                 fixed, OPT_OUT_ENV);
         unsetenv(FIXED_ENV);
         return;
     }

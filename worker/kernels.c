@@ -48,7 +48,7 @@ void kernels_gemm_ref(bool ta, bool tb, int m, int n, int k, float alpha, const 
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-static inline float lanes_total(const float *acc)
+SIMD_INLINE float lanes_total(const float *acc)
 {
     float t[LANES];
 
@@ -60,7 +60,7 @@ static inline float lanes_total(const float *acc)
     return t[0];
 }
 
-static inline float row_sum(const float *x, int d)
+SIMD_INLINE float row_sum(const float *x, int d)
 {
     float acc[LANES] = {0};
     int i = 0;
@@ -74,7 +74,7 @@ static inline float row_sum(const float *x, int d)
 }
 
 /* sum of (x - m)^2 */
-static inline float row_sqdev(const float *x, float m, int d)
+SIMD_INLINE float row_sqdev(const float *x, float m, int d)
 {
     float acc[LANES] = {0};
     int i = 0;
@@ -87,7 +87,7 @@ static inline float row_sqdev(const float *x, float m, int d)
     return lanes_total(acc);
 }
 
-static inline float row_dot(const float *x, const float *y, int d)
+SIMD_INLINE float row_dot(const float *x, const float *y, int d)
 {
     float acc[LANES] = {0};
     int i = 0;
@@ -100,7 +100,7 @@ static inline float row_dot(const float *x, const float *y, int d)
     return lanes_total(acc);
 }
 
-static inline float row_max(const float *x, int d)
+SIMD_INLINE float row_max(const float *x, int d)
 {
     float acc[LANES];
     int i = 0;
@@ -123,7 +123,7 @@ static inline float row_max(const float *x, int d)
 /* The decision for element (row, col) is a keyed hash: the row and the key give a 32-bit row
  * key once per row, then two rounds of MurmurHash3's 32-bit finaliser mix in the column with
  * 32-bit operations only (so the inner loop vectorises on AVX2 too). */
-static inline uint32_t fmix32(uint32_t h)
+SIMD_INLINE uint32_t fmix32(uint32_t h)
 {
     h ^= h >> 16;
     h *= 0x85ebca6bu;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "blas.h"
 #include "err.h"
 #include "log.h"
 #include "version.h"
@@ -22,7 +23,8 @@ static const char usage_text[] =
     "  -h, --help           show this help and exit\n"
     "  -V, --version        show the version, protocol and library versions and exit\n"
     "\n"
-    "Environment: AUTOPEFT_LOG_LEVEL and AUTOPEFT_LOG_FORMAT override the log options' defaults.\n";
+    "Environment: AUTOPEFT_LOG_LEVEL and AUTOPEFT_LOG_FORMAT override the log options' defaults;\n"
+    "AUTOPEFT_NO_BLAS_CORE_FIX=1 keeps the OpenBLAS core OpenBLAS chose (see the log's first line).\n";
 
 int main(int argc, char **argv)
 {
@@ -69,6 +71,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "autopeft-worker: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    /* before any work: may restart the program on a faster OpenBLAS core (common/blas.h) */
+    blas_startup(argv, 0);
     fprintf(stderr, "autopeft-worker: this build has no trainer or network loop yet; see --help\n");
     return 2;
 }
