@@ -51,6 +51,7 @@ typedef struct {
     int n;
     double ms[MAX_STEPS];
     double flops;      /* per step */
+    double sgemm;      /* GFLOP/s measured in the same process just before the steps */
     long rss_kb;
     char core[64];
     int ok;
@@ -71,6 +72,8 @@ static double median(const double *v, int n)
     qsort(s, (size_t)n, sizeof *s, cmp_double);
     return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 }
+
+static double sgemm_rate(int m, int n, int k, int threads);
 
 /* ---- the C side (in a child process) ---------------------------------------------------------- */
 
@@ -134,6 +137,7 @@ static int c_child(const bcase_t *c, int threads, int steps, int fd)
         labels[i] = (int32_t)rng_below(&r, 2);
     }
     b = (engine_batch_t){.n = c->batch, .len = len, .ids = ids, .classes = labels};
+    res.sgemm = sgemm_rate(1024, 3072, 768, threads);
     for (int k = 0; k <= steps; k++) {
         double t = bench_now(), loss;
 
@@ -247,7 +251,7 @@ static double sgemm_rate(int m, int n, int k, int threads)
     for (size_t i = 0; i < (size_t)n * k; i++)
         b[i] = (float)(i % 5) * 0.1f;
     blas_set_threads(threads);
-    for (int rep = 0; rep < 5; rep++) {
+    for (int rep = 0; rep < 3; rep++) {
         double t = bench_now();
         int it = 0;
 
@@ -281,7 +285,9 @@ BENCH(train, "engine training step vs PyTorch 1.13 (BERT mini/base with PEFT mod
     int rounds = 2, steps = 3, threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     bool torch = true;
     const char *only = NULL;
-    double sgemm, min_ratio = INFINITY, min_eff = INFINITY;
+    double sgemm, min_ratio = INFINITY, min_eff = INFINITY, sgemm_all[NCASES];
+    int nsg = 0;
+    double load[3] = {0};
     bool rss_ok = true;
 
     for (int i = 1; i < argc; i++) {
@@ -305,16 +311,17 @@ BENCH(train, "engine training step vs PyTorch 1.13 (BERT mini/base with PEFT mod
         fprintf(stderr, "bench train: rounds 1..8, steps 1..%d, threads 1..256\n", MAX_STEPS / 4);
         return 2;
     }
-    sgemm = fmax(sgemm_rate(1024, 3072, 768, threads), sgemm_rate(2048, 2048, 2048, threads));
-    printf("threads %d; sgemm %.1f GFLOP/s (best of 1024x3072x768 and 2048^3, OpenBLAS, %d threads)\n",
-           threads, sgemm, threads);
-    printf("%d rounds x %d timed steps per side, C and PyTorch alternating; ms/step are medians, "
-           "[min-max] over all steps\n\n", rounds, steps);
-    printf("%-19s %21s %21s %9s %9s %6s %8s %6s %8s %8s\n", "case", "C ms/step", "torch ms/step",
+    getloadavg(load, 3);
+    printf("threads %d; load average at start %.2f; %d rounds x %d timed steps per side, C and "
+           "PyTorch alternating\n", threads, load[0], rounds, steps);
+    printf("ms/step: median [min-max] over all steps; eff: C GFLOP/s over sgemm GFLOP/s "
+           "(1024x3072x768, OpenBLAS, %d threads) measured in the C process before its steps, "
+           "median over rounds\n\n", threads);
+    printf("%-19s %21s %21s %9s %9s %6s %8s %5s %8s %8s\n", "case", "C ms/step", "torch ms/step",
            "C tok/s", "torch t/s", "ratio", "C GF/s", "eff", "C RSS", "torchRSS");
     for (int ci = 0; ci < NCASES; ci++) {
         const bcase_t *c = &cases[ci];
-        double cms[4 * MAX_STEPS], tms[4 * MAX_STEPS];
+        double cms[4 * MAX_STEPS], tms[4 * MAX_STEPS], effs[8], sgs[8];
         int nc = 0, nt = 0;
         long crss = 0, trss = 0;
         double flops = 0, cmed, tmed = NAN, clo, chi, tlo = NAN, thi = NAN, ratio = NAN, gf, eff;
@@ -333,6 +340,8 @@ BENCH(train, "engine training step vs PyTorch 1.13 (BERT mini/base with PEFT mod
             nc += res.n;
             crss = res.rss_kb > crss ? res.rss_kb : crss;
             flops = res.flops;
+            sgs[r] = res.sgemm;
+            effs[r] = res.flops / (median(res.ms, res.n) * 1e-3) / 1e9 / res.sgemm;
             snprintf(core_c, sizeof core_c, "%s", res.core);
             if (!torch)
                 continue;
@@ -355,18 +364,22 @@ BENCH(train, "engine training step vs PyTorch 1.13 (BERT mini/base with PEFT mod
             rss_ok = rss_ok && crss <= trss;
         }
         gf = flops / (cmed * 1e-3) / 1e9;
-        eff = gf / sgemm;
+        eff = median(effs, rounds);
+        sgemm_all[nsg++] = median(sgs, rounds);
         if (strcmp(c->shape, "base") == 0)
             min_eff = fmin(min_eff, eff);
-        printf("%-19s %7.0f [%5.0f-%5.0f] %7.0f [%5.0f-%5.0f] %9.0f %9.0f %6.2f %8.1f %6.2f %7.0fM %7.0fM\n",
+        printf("%-19s %7.0f [%5.0f-%5.0f] %7.0f [%5.0f-%5.0f] %9.0f %9.0f %6.2f %8.1f %5.2f %7.0fM %7.0fM\n",
                c->name, cmed, clo, chi, tmed, tlo, thi, c->batch * LENGTH / (cmed * 1e-3),
                c->batch * LENGTH / (tmed * 1e-3), ratio, gf, eff, crss / 1024.0, trss / 1024.0);
         if (torch && strcmp(core_c, core_t) != 0)
             printf("  warning: OpenBLAS cores differ: C %s, PyTorch %s\n", core_c, core_t);
         fflush(stdout);
     }
-    printf("\nOpenBLAS core: %s. C GFLOP/s counts the matrix products the engine performs "
-           "(it skips work PyTorch does, e.g. the top layer's non-[CLS] rows).\n", blas_core());
+    sgemm = nsg ? median(sgemm_all, nsg) : NAN;
+    getloadavg(load, 3);
+    printf("\nOpenBLAS core: %s; sgemm %.1f GFLOP/s (median over cases); load average at end %.2f.\n"
+           "C GFLOP/s counts the matrix products the engine performs (it skips work PyTorch does, "
+           "e.g. the top layer's non-[CLS] rows).\n", blas_core(), sgemm, load[0]);
     printf("BENCH train c_over_torch=%.2f gemm_efficiency=%.2f c_rss_le_torch=%d sgemm_gflops=%.1f\n",
            torch ? min_ratio : NAN, isfinite(min_eff) ? min_eff : NAN, torch ? (int)rss_ok : -1, sgemm);
     return 0;
