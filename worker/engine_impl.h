@@ -118,7 +118,9 @@ int engine__token(const engine_t *e, bool cls, int r);
 
 /* ---- layers (engine_layer.c) ---- */
 
-void engine__layer_forward(engine_t *e, int l, const float *x, const acts_t *A, bool store);
+/* Forward of layer l from its input x; A says where its activations go (composed by the caller:
+ * a stored layer's own memory, scratch otherwise, NULL for statistics nobody will read). */
+void engine__layer_forward(engine_t *e, int l, const float *x, const acts_t *A);
 /* Backward of layer l from dout ([M, d], overwritten) to dx ([N, d], NULL when the pass stops
  * here). x is the layer's input. */
 void engine__layer_backward(engine_t *e, int l, const float *x, const acts_t *A, float *dout,

@@ -29,7 +29,6 @@ typedef struct {
     const float *x;
     const acts_t *A;
     const plan_t *pl;
-    bool store;
     const model_layer_t *W, *GW;     /* weights; gradients (full fine-tuning) or NULL */
     const peft_layer_t *PW, *PG;
     const float *pk, *pv;            /* prefix keys and values, head 0 */
@@ -242,7 +241,7 @@ static void fwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
 #undef OPT
 }
 
-static void setup(engine_t *e, layer_ctx_t *c, int l, const float *x, const acts_t *A, bool store)
+static void setup(engine_t *e, layer_ctx_t *c, int l, const float *x, const acts_t *A)
 {
     const plan_t *pl = &e->plan[l];
 
@@ -252,7 +251,6 @@ static void setup(engine_t *e, layer_ctx_t *c, int l, const float *x, const acts
     c->x = x;
     c->A = A;
     c->pl = pl;
-    c->store = store;
     c->W = &e->bw->layer[l];
     c->GW = e->bg ? &e->bg->layer[l] : NULL;
     c->PW = &e->pw->layer[l];
@@ -273,11 +271,11 @@ static void setup(engine_t *e, layer_ctx_t *c, int l, const float *x, const acts
     c->key_ffn = engine__site_key(e, l, SITE_FFN_OUT);
 }
 
-void engine__layer_forward(engine_t *e, int l, const float *x, const acts_t *A, bool store)
+void engine__layer_forward(engine_t *e, int l, const float *x, const acts_t *A)
 {
     layer_ctx_t c;
 
-    setup(e, &c, l, x, A, store);
+    setup(e, &c, l, x, A);
     engine__parts(e, fwd_proj, &c);
     pool_run(e->pool, e->n * e->H, fwd_attn_task, &c);
     engine__parts(e, fwd_post, &c);
@@ -546,7 +544,7 @@ void engine__layer_backward(engine_t *e, int l, const float *x, const acts_t *A,
     const plan_t *pl = &e->plan[l];
     layer_ctx_t c;
 
-    setup(e, &c, l, x, A, true);
+    setup(e, &c, l, x, A);
     c.dout = dout;
     engine__parts(e, bwd_post, &c);
     bwd_weights_post(e, &c);

@@ -221,7 +221,7 @@ static void forward(engine_t *e, bool train)
         bool store = train && e->plan[l].stored;
         acts_t A = compose(e, l, store);
 
-        engine__layer_forward(e, l, layer_input(e, l, train), &A, store);
+        engine__layer_forward(e, l, layer_input(e, l, train), &A);
     }
     head_forward(e, train);
 }
