@@ -1,16 +1,18 @@
 /* `autopeft-bench train`: one training step of the engine (forward, backward, clipping, AdamW,
  * dropout on) against PyTorch 1.13 doing the same step (tests/bench/bench_train.py), in the
  * same run, alternating the two, on BERT-mini and BERT-base shapes with AutoPEFT-like
- * configurations; and the machine's sgemm rate, against which the engine's achieved GFLOP/s
- * are put.
+ * configurations; and the machine's sgemm rate, measured in the C process right before each
+ * step (the machine is often shared, so a rate measured apart would not match the step's
+ * conditions), against which the step's achieved GFLOP/s are put.
  *
  *   autopeft-bench train [--rounds R] [--steps S] [--threads T] [--case NAME] [--no-torch]
  *
  * Each side runs in its own process (fork; python3 for PyTorch), so peak RSS is per case. Both
  * use the same OpenBLAS core: PyTorch inherits this process's environment after the core fix
  * of common/blas.c. The last line is
- *   BENCH train c_over_torch=<min over cases of torch ms / C ms> gemm_efficiency=<C GFLOP/s over
- *   sgemm GFLOP/s, lowest of the base cases> ...
+ *   BENCH train c_over_torch=<min over cases of median torch ms / median C ms>
+ *   gemm_efficiency=<median over steps of C GFLOP/s over sgemm GFLOP/s, lowest of the base cases>
+ * then c_rss_le_torch (1 when every case's C peak RSS is at most PyTorch's) and the sgemm rate.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -51,7 +53,7 @@ typedef struct {
     int n;
     double ms[MAX_STEPS];
     double flops;      /* per step */
-    double sgemm;      /* GFLOP/s measured in the same process just before the steps */
+    double sgemm[MAX_STEPS];   /* GFLOP/s measured in the same process just before each step */
     long rss_kb;
     char core[64];
     int ok;
@@ -73,7 +75,7 @@ static double median(const double *v, int n)
     return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 }
 
-static double sgemm_rate(int m, int n, int k, int threads);
+static double sgemm_rate(int threads, double secs, int reps);
 
 /* ---- the C side (in a child process) ---------------------------------------------------------- */
 
@@ -137,9 +139,13 @@ static int c_child(const bcase_t *c, int threads, int steps, int fd)
         labels[i] = (int32_t)rng_below(&r, 2);
     }
     b = (engine_batch_t){.n = c->batch, .len = len, .ids = ids, .classes = labels};
-    res.sgemm = sgemm_rate(1024, 3072, 768, threads);
     for (int k = 0; k <= steps; k++) {
-        double t = bench_now(), loss;
+        double t, loss;
+
+        /* the machine's sgemm rate right before each step, for the step's efficiency */
+        if (k > 0)
+            res.sgemm[res.n] = sgemm_rate(threads, 0.3, 3);
+        t = bench_now();
 
         if (engine_train(e, &b, &loss, NULL) != 0 || optim_step(o, NULL, NULL) != 0)
             return 1;
@@ -238,33 +244,37 @@ static int run_torch(const bcase_t *c, int threads, int steps, result_t *out)
 
 /* ---- sgemm reference -------------------------------------------------------------------------- */
 
-/* Best GFLOP/s of a few runs of C[m,n] = A[m,k] B[n,k]^T on `threads` OpenBLAS threads. */
-static double sgemm_rate(int m, int n, int k, int threads)
+/* GFLOP/s of C[m,n] = A[m,k] B[n,k]^T on `threads` OpenBLAS threads over about `secs` seconds
+ * (best of `reps` slices); the matrices are allocated once per process. */
+static double sgemm_rate(int threads, double secs, int reps)
 {
-    float *a = malloc((size_t)m * k * 4), *b = malloc((size_t)n * k * 4), *c = malloc((size_t)m * n * 4);
+    enum { M = 1024, N = 3072, K = 768 };
+    static float *a, *b, *c;
     double best = 0.0;
 
-    if (!a || !b || !c)
-        return 0.0;
-    for (size_t i = 0; i < (size_t)m * k; i++)
-        a[i] = (float)(i % 7) * 0.1f;
-    for (size_t i = 0; i < (size_t)n * k; i++)
-        b[i] = (float)(i % 5) * 0.1f;
+    if (!a) {
+        a = malloc((size_t)M * K * 4);
+        b = malloc((size_t)N * K * 4);
+        c = malloc((size_t)M * N * 4);
+        if (!a || !b || !c)
+            return 0.0;
+        for (size_t i = 0; i < (size_t)M * K; i++)
+            a[i] = (float)(i % 7) * 0.1f;
+        for (size_t i = 0; i < (size_t)N * K; i++)
+            b[i] = (float)(i % 5) * 0.1f;
+    }
     blas_set_threads(threads);
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < reps; rep++) {
         double t = bench_now();
         int it = 0;
 
         do {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
             it++;
-        } while (bench_now() - t < 0.3);
-        best = fmax(best, 2.0 * m * n * k * it / (bench_now() - t) / 1e9);
+        } while (bench_now() - t < secs / reps);
+        best = fmax(best, 2.0 * M * N * K * it / (bench_now() - t) / 1e9);
     }
     blas_set_threads(1);
-    free(a);
-    free(b);
-    free(c);
     return best;
 }
 
@@ -285,7 +295,7 @@ BENCH(train, "engine training step vs PyTorch 1.13 (BERT mini/base with PEFT mod
     int rounds = 2, steps = 3, threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     bool torch = true;
     const char *only = NULL;
-    double sgemm, min_ratio = INFINITY, min_eff = INFINITY, sgemm_all[NCASES];
+    double sgemm, min_ratio = INFINITY, min_eff = INFINITY, sgemm_all[NCASES + 1];
     int nsg = 0;
     double load[3] = {0};
     bool rss_ok = true;
@@ -314,14 +324,14 @@ BENCH(train, "engine training step vs PyTorch 1.13 (BERT mini/base with PEFT mod
     getloadavg(load, 3);
     printf("threads %d; load average at start %.2f; %d rounds x %d timed steps per side, C and "
            "PyTorch alternating\n", threads, load[0], rounds, steps);
-    printf("ms/step: median [min-max] over all steps; eff: C GFLOP/s over sgemm GFLOP/s "
-           "(1024x3072x768, OpenBLAS, %d threads) measured in the C process before its steps, "
-           "median over rounds\n\n", threads);
+    printf("ms/step: median [min-max] over all steps; eff: C GFLOP/s of a step over the sgemm "
+           "GFLOP/s (1024x3072x768, OpenBLAS, %d threads) measured in the C process right before "
+           "that step, median over steps\n\n", threads);
     printf("%-19s %21s %21s %9s %9s %6s %8s %5s %8s %8s\n", "case", "C ms/step", "torch ms/step",
            "C tok/s", "torch t/s", "ratio", "C GF/s", "eff", "C RSS", "torchRSS");
     for (int ci = 0; ci < NCASES; ci++) {
         const bcase_t *c = &cases[ci];
-        double cms[4 * MAX_STEPS], tms[4 * MAX_STEPS], effs[8], sgs[8];
+        double cms[4 * MAX_STEPS], tms[4 * MAX_STEPS], effs[4 * MAX_STEPS], sgs[4 * MAX_STEPS];
         int nc = 0, nt = 0;
         long crss = 0, trss = 0;
         double flops = 0, cmed, tmed = NAN, clo, chi, tlo = NAN, thi = NAN, ratio = NAN, gf, eff;
@@ -336,12 +346,14 @@ BENCH(train, "engine training step vs PyTorch 1.13 (BERT mini/base with PEFT mod
                 fprintf(stderr, "bench train: %s: the C run failed\n", c->name);
                 return 1;
             }
+            for (int k = 0; k < res.n; k++) {
+                sgs[nc + k] = res.sgemm[k];
+                effs[nc + k] = res.flops / (res.ms[k] * 1e-3) / 1e9 / res.sgemm[k];
+            }
             memcpy(cms + nc, res.ms, (size_t)res.n * sizeof(double));
             nc += res.n;
             crss = res.rss_kb > crss ? res.rss_kb : crss;
             flops = res.flops;
-            sgs[r] = res.sgemm;
-            effs[r] = res.flops / (median(res.ms, res.n) * 1e-3) / 1e9 / res.sgemm;
             snprintf(core_c, sizeof core_c, "%s", res.core);
             if (!torch)
                 continue;
@@ -364,8 +376,8 @@ BENCH(train, "engine training step vs PyTorch 1.13 (BERT mini/base with PEFT mod
             rss_ok = rss_ok && crss <= trss;
         }
         gf = flops / (cmed * 1e-3) / 1e9;
-        eff = median(effs, rounds);
-        sgemm_all[nsg++] = median(sgs, rounds);
+        eff = median(effs, nc);
+        sgemm_all[nsg++] = median(sgs, nc);
         if (strcmp(c->shape, "base") == 0)
             min_eff = fmin(min_eff, eff);
         printf("%-19s %7.0f [%5.0f-%5.0f] %7.0f [%5.0f-%5.0f] %9.0f %9.0f %6.2f %8.1f %5.2f %7.0fM %7.0fM\n",
@@ -377,7 +389,7 @@ BENCH(train, "engine training step vs PyTorch 1.13 (BERT mini/base with PEFT mod
     }
     sgemm = nsg ? median(sgemm_all, nsg) : NAN;
     getloadavg(load, 3);
-    printf("\nOpenBLAS core: %s; sgemm %.1f GFLOP/s (median over cases); load average at end %.2f.\n"
+    printf("\nOpenBLAS core: %s; sgemm %.1f GFLOP/s (median of the cases' medians); load average at end %.2f.\n"
            "C GFLOP/s counts the matrix products the engine performs (it skips work PyTorch does, "
            "e.g. the top layer's non-[CLS] rows).\n", blas_core(), sgemm, load[0]);
     printf("BENCH train c_over_torch=%.2f gemm_efficiency=%.2f c_rss_le_torch=%d sgemm_gflops=%.1f\n",
