@@ -87,8 +87,8 @@ BIN_TESTS   := $(BUILD)/tests/autopeft-tests
 BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
-.PHONY: all deps bench-deps test test-slurm bench bench-wire bench-inputs bench-dispatch fuzz install \
-        uninstall clean reference FORCE
+.PHONY: all deps bench-deps test test-slurm bench bench-wire bench-inputs bench-dispatch bench-train \
+        fuzz install uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -153,7 +153,7 @@ test-slurm: $(PROGRAMS)
 	bash tests/slurm/run.sh $(BUILD)/bin
 
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire bench-inputs bench-dispatch
+bench: bench-wire bench-inputs bench-train bench-dispatch
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
@@ -165,6 +165,11 @@ bench-inputs: $(BIN_BENCH)
 # The coordinator as a program (it needs build/bin) with worker daemons as threads of the bench.
 bench-dispatch: $(BIN_BENCH) $(PROGRAMS)
 	$(BIN_BENCH) dispatch
+
+# The engine's training step against PyTorch 1.13 (python3-torch, see bench-deps), same run.
+BENCH_TRAIN_ARGS ?=
+bench-train: $(BIN_BENCH)
+	AUTOPEFT_SRC_DIR=$(CURDIR) PYTHON=$(PYTHON) $(BIN_BENCH) train $(BENCH_TRAIN_ARGS)
 
 # ---- fuzzing (clang + libFuzzer) --------------------------------------------------------------
 # Each tests/fuzz/fuzz_NAME.c defines FUZZ_TARGET(NAME); the test suite replays the saved inputs

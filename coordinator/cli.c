@@ -2,9 +2,11 @@
  * libraries; each is in a cli_*.c file beside the module it drives. The program lives with the
  * coordinator because running a study is its main job; it links the worker library too, for
  * the one-box mode and the single-trial commands. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "blas.h"
 #include "cli.h"
 #include "coordinator.h"
 #include "log.h"
@@ -15,17 +17,18 @@ typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    bool numeric;   /* trains or fits: OpenBLAS's core is checked first (common/blas.h) */
 } command_t;
 
 static const command_t commands[] = {
-    {"run", cli_run, "run a study on this machine: a coordinator and local workers, live progress"},
-    {"status", cli_status, "show how a study is doing (from its folder's study.db)"},
-    {"report", cli_report, "write a study's outputs (trials.csv, pareto.csv, ...) and show its front"},
-    {"coordinator", coordinator_main, "the coordinator daemon (same as autopeft-coordinator)"},
-    {"worker", worker_main, "the worker daemon (same as autopeft-worker)"},
-    {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker"},
-    {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space"},
-    {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)"},
+    {"run", cli_run, "run a study on this machine: a coordinator and local workers, live progress", false},
+    {"status", cli_status, "show how a study is doing (from its folder's study.db)", false},
+    {"report", cli_report, "write a study's outputs (trials.csv, pareto.csv, ...) and show its front", false},
+    {"coordinator", coordinator_main, "the coordinator daemon (same as autopeft-coordinator)", true},
+    {"worker", worker_main, "the worker daemon (same as autopeft-worker)", true},
+    {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker", false},
+    {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space", false},
+    {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", false},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -95,5 +98,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "autopeft: no command '%s'; `autopeft --help` lists them\n", argv[1]);
         return 2;
     }
+    /* May re-execute this program with the whole command line, before any BLAS work. */
+    if (cmd->numeric)
+        blas_startup(argv, 0);
     return cmd->run(argc - 1, argv + 1);
 }
