@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <ini.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "hfconfig.h"
 #include "mem.h"
 #include "parse.h"
 
@@ -391,7 +391,7 @@ static int finish(parser_t *p)
     labels = c->num_labels > 0 ? c->num_labels : 2;
     c->shape.labels = labels;
     if (c->model_path[0] && !key_set(p, "model", "shape")) {
-        if (config_shape_from_hf(c->model_path, labels, &c->shape) != 0)
+        if (hfconfig_shape(c->model_path, labels, &c->shape) != 0)
             return err_prefix(err_code(), "%s:%d: [model] path: ", p->name,
                               key_line(p, "model", "path"));
     }
@@ -524,51 +524,5 @@ int config_load(const char *path, config_t *out)
     if (rc == 0)
         rc = config_parse(text, path, dir, out);
     free(text);
-    return rc;
-}
-
-static int json_int(json_t *root, const char *key, int min, int max, const char *file, int *out)
-{
-    json_t *v = json_object_get(root, key);
-
-    if (!json_is_integer(v))
-        return err_set(ERR_PARSE, "%s: '%s' missing or not an integer", file, key);
-    if (json_integer_value(v) < min || json_integer_value(v) > max)
-        return err_set(ERR_RANGE, "%s: '%s' = %lld out of range %d..%d", file, key,
-                       (long long)json_integer_value(v), min, max);
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-int config_shape_from_hf(const char *model_dir, int labels, shape_t *out)
-{
-    char path[CONFIG_PATH_MAX + 16];
-    json_error_t jerr;
-    json_t *root;
-    shape_t s;
-    int rc = 0;
-
-    snprintf(path, sizeof path, "%s/config.json", model_dir);
-    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return err_set(ERR_IO, "%s: %s (line %d)", path, jerr.text, jerr.line);
-    memset(&s, 0, sizeof s);
-    if ((rc = json_int(root, "hidden_size", 1, SHAPE_MAX_HIDDEN, path, &s.hidden)) != 0 ||
-        (rc = json_int(root, "num_hidden_layers", 1, SHAPE_MAX_LAYERS, path, &s.layers)) != 0 ||
-        (rc = json_int(root, "num_attention_heads", 1, SHAPE_MAX_HIDDEN, path, &s.heads)) != 0 ||
-        (rc = json_int(root, "intermediate_size", 1, SHAPE_MAX_INTERMEDIATE, path,
-                       &s.intermediate)) != 0 ||
-        (rc = json_int(root, "vocab_size", 1, SHAPE_MAX_VOCAB, path, &s.vocab)) != 0 ||
-        (rc = json_int(root, "max_position_embeddings", 1, SHAPE_MAX_POSITIONS, path,
-                       &s.positions)) != 0 ||
-        (rc = json_int(root, "type_vocab_size", 1, SHAPE_MAX_TYPE_VOCAB, path,
-                       &s.type_vocab)) != 0)
-        goto out;
-    s.labels = labels;
-    rc = shape_check(&s);
-    if (rc == 0)
-        *out = s;
-out:
-    json_decref(root);
     return rc;
 }

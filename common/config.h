@@ -101,11 +101,6 @@ int config_parse(const char *text, const char *name, const char *dir, config_t *
 /* Reads a whole file (at most max bytes) as a NUL-terminated string. */
 int config_read_file(const char *path, size_t max, char **out, size_t *len);
 
-/* The shape of a Hugging Face BERT-family checkpoint from its config.json (hidden_size,
- * num_hidden_layers, num_attention_heads, intermediate_size, vocab_size,
- * max_position_embeddings, type_vocab_size); labels set to `labels`. */
-int config_shape_from_hf(const char *model_dir, int labels, shape_t *out);
-
 const char *config_mode_name(config_mode_t m);
 const char *config_surrogate_name(config_surrogate_t s);
 

@@ -125,7 +125,7 @@ TEST(model_shape_from_config_json_and_relative_paths)
     snprintf(path, sizeof path, "%s/config.json", dir);
     f = fopen(path, "w");
     ASSERT_NOT_NULL(f);
-    fputs("{\"hidden_size\": 256, \"num_hidden_layers\": 4, \"num_attention_heads\": 4,"
+    fputs("{\"model_type\": \"bert\", \"hidden_size\": 256, \"num_hidden_layers\": 4, \"num_attention_heads\": 4,"
           "\"intermediate_size\": 1024, \"vocab_size\": 30522, \"max_position_embeddings\": 512,"
           "\"type_vocab_size\": 2}", f);
     fclose(f);
@@ -146,6 +146,17 @@ TEST(model_shape_from_config_json_and_relative_paths)
     fclose(f);
     ASSERT_ERR(config_load(conf, &c), ERR_IO);
     ASSERT_CONTAINS(err_msg(), "s.conf:2: [model] path:");
+    /* The coordinator reads config.json with the worker's reader (common/hfconfig.c), so a
+     * model the engine cannot run is refused before a study starts. */
+    f = fopen(path, "w");
+    fputs("{\"model_type\": \"roberta\", \"hidden_size\": 256}", f);
+    fclose(f);
+    f = fopen(conf, "w");
+    fputs("[model]\npath = model\n[task]\ndata_dir = x\n", f);
+    fclose(f);
+    ASSERT_ERR(config_load(conf, &c), ERR_UNSUPPORTED);
+    ASSERT_CONTAINS(err_msg(), "s.conf:2: [model] path:");
+    ASSERT_CONTAINS(err_msg(), "\"model_type\": 'roberta' is not supported");
 }
 
 TEST(deploy_configs_parse)
