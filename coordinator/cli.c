@@ -29,6 +29,9 @@ static const command_t commands[] = {
     {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker", false},
     {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space", false},
     {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", false},
+    {"train", cli_train, "fine-tune one PEFT configuration of a model on a task; JSON result", true},
+    {"eval", cli_eval, "evaluate PEFT weights saved by `autopeft train --save`", true},
+    {"init-model", cli_init_model, "write a seeded random BERT checkpoint (Hugging Face layout)", true},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
