@@ -23,9 +23,6 @@
 #define STREAM_EPOCH 0x65706f6368ull          /* + epoch: the batch order */
 #define STREAM_DROPOUT 0x64726f70ull
 
-/* How often progress is reported (the daemon forwards the latest once per heartbeat). */
-#define PROGRESS_EVERY_S 0.2
-
 void trial_spec_default(trial_spec_t *s)
 {
     memset(s, 0, sizeof *s);
@@ -186,7 +183,7 @@ typedef struct {
     size_t ntrain, neval;
     int32_t *pred_i, *gold_i;
     float *pred_f, *gold_f, *logits;
-    double t0, train_s, eval_s, last_progress, last_eval_s;
+    double t0, train_s, eval_s, last_eval_s;
     uint64_t steps_total, seen;   /* optimiser steps planned, examples trained on */
     int threads;
 } run_t;
@@ -218,7 +215,6 @@ static void progress(run_t *r, Autopeft__WorkerState state, int epoch, uint64_t 
     p.eta_s = eta;
     p.examples_per_s = ex_s;
     r->env->progress(r->env->ctx, &p);
-    r->last_progress = now();
 }
 
 /* Evaluates the dev subset: metrics into m, the objective into *obj. ERR_CANCELLED when the
@@ -312,7 +308,7 @@ static int train_epoch(run_t *r, int epoch, double *mean_loss)
         r->out->epochs_run = (uint32_t)epoch;
         step_s = now() - t0;
         done = (uint64_t)optim_steps_done(r->optim);
-        if (now() - r->last_progress >= PROGRESS_EVERY_S || k == r->ntrain) {
+        {
             double per_step = (r->train_s + step_s) / (double)done;
             double eta = per_step * (double)(r->steps_total - done) +
                          r->last_eval_s * (r->s->epochs - epoch + 1);
@@ -538,7 +534,7 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     r.s = &sp;
     r.env = env;
     r.out = out;
-    r.t0 = r.last_progress = now();
+    r.t0 = now();
     if (!info)
         info = &local;
     memset(info, 0, sizeof *info);
