@@ -275,9 +275,9 @@ int cli_init_model(int argc, char **argv)
         fprintf(stderr, PROG ": %s\n", err_msg());
         goto out;
     }
-    printf("%s: random BERT, hidden %d, %d layers, %d heads, intermediate %d, vocab %d, "
+    printf("%s: random BERT, hidden %d, %d layer%s, %d heads, intermediate %d, vocab %d, "
            "%d positions; %llu backbone parameters; seed %llu, init N(0, %g)%s\n",
-           out_dir, s.hidden, s.layers, s.heads, s.intermediate, s.vocab, s.positions,
+           out_dir, s.hidden, s.layers, s.layers == 1 ? "" : "s", s.heads, s.intermediate, s.vocab, s.positions,
            (unsigned long long)shape_backbone_params(&s), (unsigned long long)seed, range,
            no_pooler ? ", no pooler" : "");
     status = 0;

@@ -67,6 +67,8 @@ int trial__save(const char *dir, const trial_spec_t *s, const trial__inputs_t *i
                 const trainer_result_t *res);
 /* Reads dir/trial.json; trial__saved_free releases it. */
 int trial__saved_read(const char *dir, trial__saved_t *out);
+/* The same over text in memory (path names it in messages); for tests and fuzzing. */
+int trial__saved_parse(const char *text, size_t len, const char *path, trial__saved_t *out);
 void trial__saved_free(trial__saved_t *s);
 /* Copies dir/peft.safetensors into p, whose tensors must match the file's one for one. */
 int trial__saved_apply(const char *dir, peft_t *p);

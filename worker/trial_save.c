@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "checkpoint.h"
 #include "err.h"
 #include "mem.h"
 #include "safetensors.h"
@@ -98,8 +98,8 @@ int trial__save(const char *dir, const trial_spec_t *s, const trial__inputs_t *i
 
     if (strlen(dir) > 4000)
         return err_set(ERR_RANGE, "%.64s...: path too long", dir);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return err_set(ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    if ((rc = checkpoint_mkdirs(dir)) != 0)
+        return rc;
     q = peft_eject(p);
     if (!q)
         return err_code() ? err_code() : ERR_NOMEM;
@@ -139,18 +139,44 @@ static int bad(const char *path, const char *key, const char *what)
 
 int trial__saved_read(const char *dir, trial__saved_t *out)
 {
-    char path[4200];
-    json_error_t jerr;
-    json_t *root, *v, *task, *model, *recipe;
-    int rc = 0, layers;
+    char path[4200], *text = NULL;
+    size_t n;
+    FILE *f;
+    int rc;
 
     memset(out, 0, sizeof *out);
     if (strlen(dir) > 4000)
         return err_set(ERR_RANGE, "%.64s...: path too long", dir);
     snprintf(path, sizeof path, "%s/trial.json", dir);
-    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    f = fopen(path, "rb");
+    if (!f)
+        return err_set(ERR_IO, "%s: %s (not a folder written by autopeft train --save)", path,
+                       strerror(errno));
+    text = mem_alloc(SAVED_MAX_JSON + 1, 1, "trial.json");
+    n = text ? fread(text, 1, SAVED_MAX_JSON + 1, f) : 0;
+    if (!text)
+        rc = ERR_NOMEM;
+    else if (ferror(f))
+        rc = err_set(ERR_IO, "%s: read failed", path);
+    else if (n > SAVED_MAX_JSON)
+        rc = err_set(ERR_RANGE, "%s: larger than %d bytes", path, SAVED_MAX_JSON);
+    else
+        rc = trial__saved_parse(text, n, path, out);
+    fclose(f);
+    free(text);
+    return rc;
+}
+
+int trial__saved_parse(const char *text, size_t len, const char *path, trial__saved_t *out)
+{
+    json_error_t jerr;
+    json_t *root, *v, *task, *model, *recipe;
+    int rc = 0, layers;
+
+    memset(out, 0, sizeof *out);
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return err_set(jerr.line < 1 ? ERR_IO : ERR_PARSE, "%s: %s", path, jerr.text);
+        return err_set(ERR_PARSE, "%s: line %d: %s", path, jerr.line, jerr.text);
     v = json_object_get(root, "format");
     if (!json_is_string(v) || strcmp(json_string_value(v), SAVED_FORMAT) != 0) {
         rc = bad(path, "format", "expected \"" SAVED_FORMAT "\" (not a trial saved by autopeft)");
@@ -185,6 +211,10 @@ int trial__saved_read(const char *dir, trial__saved_t *out)
     out->full_finetune = json_is_true(json_object_get(root, "full_finetune"));
     v = json_object_get(root, "lora_alpha");
     out->lora_alpha = json_is_number(v) ? json_number_value(v) : 0;
+    if (!(out->lora_alpha >= 0 && out->lora_alpha <= 1e6)) {
+        rc = bad(path, "lora_alpha", "expected a number in [0, 1e6]");
+        goto out;
+    }
     v = json_object_get(root, "prefix_bottleneck");
     out->prefix_bottleneck = json_is_integer(v) && json_integer_value(v) > 0 &&
                                      json_integer_value(v) <= SPACE_MAX_PREFIX_BOTTLENECK
