@@ -16,6 +16,7 @@ typedef struct {
 } command_t;
 
 static const command_t commands[] = {
+    {"embedded", cli_embedded, "write the embedded default task (synthetic sentiment data) to a folder"},
     {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space"},
     {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)"},
 };
