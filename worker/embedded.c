@@ -19,6 +19,7 @@
  * split's stream; then each row from a stream of its own, per attempt: adverb, structure, clause
  * count, clause polarities, connectives, and each clause left to right (frames, then its
  * words). */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,8 +153,8 @@ static const char *pick(gen_t *g, const char *const *list, int n)
 static void put(sentence_t *s, const char *w)
 {
     /* SENTENCE_CAP bounds what the grammar can produce under the option caps. */
-    if (s->n < SENTENCE_CAP)
-        s->w[s->n++] = w;
+    assert(s->n < SENTENCE_CAP);
+    s->w[s->n++] = w;
 }
 
 /* One FRAME* CLAUSE of polarity pol (1 positive): the negators in scope are drawn first, then
