@@ -8,6 +8,7 @@
  * and each C is FRAME* CLAUSE:
  *   FRAME   SUBJECT VERB-PAST that | SUBJECT never VERB-PAST that | SUBJECT did not VERB that
  *   CLAUSE  DET NOUN COPULA [not|never] [INTENSIFIER] ADJ [and [INTENSIFIER] ADJ]
+ *           (a negated clause's copula is "is" or "was"; both adjectives share a polarity)
  * A clause's polarity is its adjective's, flipped once for each negator in its scope: "not" or
  * "never" in the clause, and in each of its frames the subject "nobody", a negated auxiliary
  * ("never", "did not") and the verbs "doubt" and "deny". The label is the polarity of the
@@ -81,7 +82,8 @@ static const struct {
 
 /* Words of the longest sentence the grammar can produce: an adverb, EMBEDDED_MAX_CLAUSES
  * clauses of (EMBEDDED_MAX_DEPTH frames of 5 words + 9 words), the connectives between them. */
-#define SENTENCE_CAP (1 + EMBEDDED_MAX_CLAUSES * (EMBEDDED_MAX_DEPTH * 5 + 9) + EMBEDDED_MAX_CLAUSES)
+#define SENTENCE_CAP \
+    (1 + EMBEDDED_MAX_CLAUSES * (EMBEDDED_MAX_DEPTH * 5 + 9) + EMBEDDED_MAX_CLAUSES)
 
 /* ---- growing text buffers ---------------------------------------------------------------- */
 
@@ -589,6 +591,7 @@ void embedded_recipe(const embedded_task_t *t, embedded_recipe_t *out)
     out->weight_decay = 0.0;
     out->max_grad_norm = 1.0;
     out->dropout = 0.0;
+    out->prefix_bottleneck = 64;
 }
 
 int embedded_stats(const embedded_task_t *t, data_split_t split, embedded_stats_t *out)
@@ -700,12 +703,14 @@ int embedded_write(const embedded_task_t *t, const char *dir)
                  "1 positive), vocab.txt (WordPiece, one token per word).\n"
                  "Default model: hidden %d, %d layers, %d heads, intermediate %d, vocab %d, "
                  "%d positions, random weights N(0, %g), no dropout. Recipe: %d epochs, lr %g, "
-                 "batch %d, max length %d.\n"
+                 "batch %d, max length %d, prefix MLP width %d.\n"
                  "The grammar and its semantics: docs/embedded-task.md.\n",
                  line, (unsigned long long)o->seed, o->train_rows, o->dev_rows, o->max_words,
                  o->depth, o->max_clauses, o->negation_pct, o->frame_pct, o->filler_pct,
-                 o->opposite_pct, o->single_pct, o->contrast_pct, o->concessive_pct, m.shape.hidden, m.shape.layers, m.shape.heads,
-                 m.shape.intermediate, m.shape.vocab, m.shape.positions, m.initializer_range, r.epochs, r.learning_rate, r.batch_size, r.max_length);
+                 o->opposite_pct, o->single_pct, o->contrast_pct, o->concessive_pct,
+                 m.shape.hidden, m.shape.layers, m.shape.heads, m.shape.intermediate,
+                 m.shape.vocab, m.shape.positions, m.initializer_range, r.epochs,
+                 r.learning_rate, r.batch_size, r.max_length, r.prefix_bottleneck);
     if (n < 0 || (size_t)n >= sizeof readme)
         return err_set(ERR_INTERNAL, "embedded task: README text does not fit");
     p = embedded_tsv(t, DATA_TRAIN, &len);
