@@ -591,7 +591,7 @@ void embedded_recipe(const embedded_task_t *t, embedded_recipe_t *out)
     out->weight_decay = 0.0;
     out->max_grad_norm = 1.0;
     out->dropout = 0.0;
-    out->prefix_bottleneck = 64;
+    out->prefix_bottleneck = 16;
 }
 
 int embedded_stats(const embedded_task_t *t, data_split_t split, embedded_stats_t *out)
