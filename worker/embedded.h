@@ -118,8 +118,10 @@ void embedded_opts_default(embedded_opts_t *o);
  * past the caps) naming the option and its range otherwise. */
 int embedded_opts_check(const embedded_opts_t *o);
 
-/* Generates the task (about a second per million words). ERR_INVAL when the options are bad or
- * cannot produce sentences within max_words. */
+/* Generates the task: the default in about 20 ms, a million train sentences in about a second.
+ * Dev sentences never repeat a train sentence (with very large train splits that thins out the
+ * short single-clause ones in dev). ERR_INVAL when the options are bad or cannot produce
+ * sentences within max_words. */
 int embedded_generate(const embedded_opts_t *o, embedded_task_t **out);
 void embedded_free(embedded_task_t **tp);
 
