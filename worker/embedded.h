@@ -51,7 +51,7 @@ typedef struct {
     int contrast_pct;           /* a "but"/"yet" chain, */
     int concessive_pct;         /* "although"/"though" (infix or prefix); the three sum to 100 */
     int opposite_pct;           /* neighbouring clauses of opposite polarity */
-    int negation_pct;           /* a clause says "not"/"never"; a frame's verb is negated */
+    int negation_pct;           /* a clause says "not"/"never"; a frame "never"/"did not" */
     int frame_pct;              /* a clause gets a(nother) frame, up to depth */
     int filler_pct;             /* intensifiers, a sentence adverb, a second adjective */
 } embedded_opts_t;
