@@ -4,6 +4,7 @@
 #ifndef AUTOPEFT_CLI_H
 #define AUTOPEFT_CLI_H
 
+int cli_embedded(int argc, char **argv);
 int cli_space(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_train(int argc, char **argv);      /* worker/cli_train.c */

@@ -27,6 +27,7 @@ static const command_t commands[] = {
     {"coordinator", coordinator_main, "the coordinator daemon (same as autopeft-coordinator)", true},
     {"worker", worker_main, "the worker daemon (same as autopeft-worker)", true},
     {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker", false},
+    {"embedded", cli_embedded, "write the embedded default task (synthetic sentiment data) to a folder", false},
     {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space", false},
     {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", false},
     {"train", cli_train, "fine-tune one PEFT configuration of a model on a task; JSON result", true},
