@@ -305,7 +305,8 @@ static int set_value(parser_t *p, const keydef_t *k, const char *value)
         rc = space_opts_parse_sizes(&c->space, (space_module_t)k->off, value);
         break;
     case K_SHAPE:
-        rc = shape_preset(value, &c->shape);
+        rc = strchr(value, '=') ? config_parse_shape(value, &c->shape)
+                                : shape_preset(value, &c->shape);
         break;
     case K_REF: {
         char buf[256], *comma;
@@ -379,6 +380,68 @@ static bool key_set(const parser_t *p, const char *section, const char *key)
     return key_line(p, section, key) != 0;
 }
 
+int config_parse_shape(const char *text, shape_t *out)
+{
+    static const char *const names[] = {"hidden", "layers", "heads", "intermediate", "vocab",
+                                        "positions", "type_vocab"};
+    long v[7] = {0};
+    bool seen[7] = {false};
+    const char *p = text;
+    shape_t s;
+
+    while (*p) {
+        char key[32], num[32];
+        size_t k = strcspn(p, "="), n;
+        int i;
+
+        if (k == 0 || k >= sizeof key || p[k] != '=')
+            return err_set(ERR_PARSE, "shape '%s': expected KEY=N pairs (hidden, layers, heads, "
+                           "intermediate, vocab, positions, type_vocab)", text);
+        memcpy(key, p, k);
+        key[k] = '\0';
+        p += k + 1;
+        n = strcspn(p, " ,\t");
+        if (n == 0 || n >= sizeof num)
+            return err_set(ERR_PARSE, "shape '%s': %s needs a number", text, key);
+        memcpy(num, p, n);
+        num[n] = '\0';
+        p += n;
+        p += strspn(p, " ,\t");
+        for (i = 0; i < 7 && strcmp(key, names[i]) != 0; i++)
+            ;
+        if (i == 7)
+            return err_set(ERR_PARSE, "shape '%s': unknown key '%s' (hidden, layers, heads, "
+                           "intermediate, vocab, positions, type_vocab)", text, key);
+        if (seen[i])
+            return err_set(ERR_PARSE, "shape '%s': %s given twice", text, key);
+        seen[i] = true;
+        if (parse_long(num, 1, SHAPE_MAX_INTERMEDIATE > SHAPE_MAX_VOCAB ? SHAPE_MAX_INTERMEDIATE
+                                                                        : SHAPE_MAX_VOCAB,
+                       key, &v[i]) != 0)
+            return err_prefix(ERR_RANGE, "shape '%s': ", text);
+    }
+    if (!seen[0] || !seen[1])
+        return err_set(ERR_PARSE, "shape '%s': hidden and layers are required", text);
+    if (v[0] > SHAPE_MAX_HIDDEN || v[1] > SHAPE_MAX_LAYERS)
+        return err_set(ERR_RANGE, "shape '%s': hidden or layers out of range", text);
+    shape_default(&s, (int)v[0], (int)v[1]);
+    if (seen[2])
+        s.heads = (int)v[2];
+    if (seen[3])
+        s.intermediate = (int)v[3];
+    if (seen[4])
+        s.vocab = (int)v[4];
+    if (seen[5])
+        s.positions = (int)v[5];
+    if (seen[6])
+        s.type_vocab = (int)v[6];
+    s.labels = out->labels > 0 ? out->labels : 2;
+    if (shape_check(&s) != 0)
+        return err_prefix(err_code(), "shape '%s': ", text);
+    *out = s;
+    return 0;
+}
+
 /* Checks that need several keys, and derives the space's width and depth from the model. */
 static int finish(parser_t *p)
 {
@@ -394,6 +457,17 @@ static int finish(parser_t *p)
         if (hfconfig_shape(c->model_path, labels, &c->shape) != 0)
             return err_prefix(err_code(), "%s:%d: [model] path: ", p->name,
                               key_line(p, "model", "path"));
+    }
+    if (c->model_embedded && !key_set(p, "model", "shape")) {
+        /* The embedded default model's shape (worker/embedded.h, embedded_model: the same for
+         * every seed; tests/unit/test_trial_embedded.c checks that the two agree). The
+         * coordinator counts parameters on it, and does not link the worker's code. */
+        shape_default(&c->shape, 64, 4);
+        c->shape.heads = 4;
+        c->shape.intermediate = 256;
+        c->shape.vocab = CONFIG_EMBEDDED_VOCAB;
+        c->shape.positions = 64;
+        c->shape.labels = labels;
     }
     if (c->mode == CONFIG_MODE_TRAIN) {
         if (!c->model_path[0] && !c->model_embedded)

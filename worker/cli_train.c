@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "data.h"
+#include "embedded.h"
 #include "err.h"
 #include "hfconfig.h"
 #include "log.h"
@@ -25,7 +26,10 @@
 static const char common_help[] =
     "Task and data:\n"
     "  --task NAME            a GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli,\n"
-    "                         rte, wnli; or custom (your own files, with the columns below)\n"
+    "                         rte, wnli; custom (your own files, with the columns below); or\n"
+    "                         embedded (the generated task of `autopeft run`, no data needed;\n"
+    "                         its recipe becomes the default: docs/embedded-task.md)\n"
+    "  --embedded-seed S      seed of the embedded task and model (default 1)\n"
     "  --data DIR             the GLUE root (DIR/SST-2/train.tsv) or the task's folder\n"
     "                         (DIR/train.tsv, DIR/dev.tsv; custom: train.FORMAT, dev.FORMAT)\n"
     "  --train FILE --dev FILE  explicit files instead of --data\n"
@@ -53,7 +57,8 @@ static const char train_help[] =
     "\n"
     "Model and configuration:\n"
     "  --model DIR            config.json, model.safetensors, vocab.txt (and\n"
-    "                         tokenizer_config.json)\n"
+    "                         tokenizer_config.json); or embedded: the seeded random model of\n"
+    "                         `autopeft run`\n"
     "  --peft CONFIG          'sa=48 pa=0 pt=0 layers=111111111111' (docs/search-space.md);\n"
     "                         default: no module (the head alone)\n"
     "  --full-finetune        train every weight (the baseline)\n"
@@ -158,13 +163,14 @@ typedef struct {
     trial_spec_t spec;
     const char *peft_text;
     bool quiet, eval;
+    bool set[64];   /* options given (index: option - 256) */
 } args_t;
 
 enum {
     O_MODEL = 256, O_TASK, O_DATA, O_TRAIN, O_DEV, O_FORMAT, O_TEXT, O_PAIR, O_LABEL,
     O_NUM_LABELS, O_METRIC, O_PEFT, O_FULL, O_SAVE, O_EPOCHS, O_LR, O_BATCH, O_EVAL_BATCH,
     O_MAXLEN, O_SEED, O_WARMUP, O_WD, O_CLIP, O_DROPOUT, O_ALPHA, O_BOTTLENECK, O_MAX_TRAIN,
-    O_MAX_EVAL, O_PATIENCE, O_THREADS, O_LOG, O_QUIET
+    O_MAX_EVAL, O_PATIENCE, O_THREADS, O_LOG, O_QUIET, O_EMB_SEED
 };
 
 static const struct option longopts[] = {
@@ -200,6 +206,7 @@ static const struct option longopts[] = {
     {"threads", required_argument, NULL, O_THREADS},
     {"log-level", required_argument, NULL, O_LOG},
     {"quiet", no_argument, NULL, O_QUIET},
+    {"embedded-seed", required_argument, NULL, O_EMB_SEED},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -212,6 +219,40 @@ static bool train_only(int opt)
            opt == O_ALPHA || opt == O_BOTTLENECK || opt == O_MAX_TRAIN || opt == O_PATIENCE;
 }
 
+/* The embedded task's recipe (embedded_recipe) for every recipe option not given: AutoPEFT's
+ * recipe is made for pretrained BERTs, not for a small random model. */
+static void embedded_defaults(args_t *a)
+{
+    trial_spec_t *s = &a->spec;
+    embedded_opts_t eo;
+    embedded_task_t *t = NULL;
+    embedded_recipe_t r;
+
+    embedded_opts_default(&eo);
+    eo.seed = s->model_seed;
+    if (embedded_generate(&eo, &t) != 0)
+        return;   /* trial_run reports the error */
+    embedded_recipe(t, &r);
+    embedded_free(&t);
+#define DEF(opt, field, value)      \
+    do {                            \
+        if (!a->set[(opt) - 256])   \
+            s->field = (value);     \
+    } while (0)
+    DEF(O_EPOCHS, epochs, r.epochs);
+    DEF(O_BATCH, batch_size, r.batch_size);
+    DEF(O_EVAL_BATCH, eval_batch_size, r.eval_batch_size);
+    DEF(O_MAXLEN, max_length, r.max_length);
+    DEF(O_PATIENCE, patience, r.patience);
+    DEF(O_LR, learning_rate, r.learning_rate);
+    DEF(O_WARMUP, warmup_ratio, r.warmup_ratio);
+    DEF(O_WD, weight_decay, r.weight_decay);
+    DEF(O_CLIP, max_grad_norm, r.max_grad_norm);
+    DEF(O_DROPOUT, dropout, r.dropout);
+    DEF(O_BOTTLENECK, prefix_bottleneck, r.prefix_bottleneck);
+#undef DEF
+}
+
 /* Parses argv into a; 0, 1 (help shown) or 2 (usage error, reported). */
 static int parse_args(int argc, char **argv, args_t *a, const char *prog)
 {
@@ -221,6 +262,7 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
     log_level_t level;
 
     trial_spec_default(s);
+    s->model_seed = 1;
     s->threads = ncpu > 0 ? (int)ncpu : 1;
     if (a->eval) {
         s->max_length = 0;          /* the saved trial's */
@@ -234,6 +276,8 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
             fprintf(stderr, "%s: %s is an option of autopeft train\n", prog, what);
             return 2;
         }
+        if (opt >= 256 && opt - 256 < 64)
+            a->set[opt - 256] = true;
         switch (opt) {
         case O_MODEL: s->model_dir = optarg; break;
         case O_TASK: s->task = optarg; break;
@@ -270,6 +314,7 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
         case O_MAX_EVAL: rc = parse_int(optarg, 0, INT32_MAX, what, &s->max_eval_examples); break;
         case O_PATIENCE: rc = parse_int(optarg, 0, TRIAL_MAX_EPOCHS, what, &s->patience); break;
         case O_THREADS: rc = parse_int(optarg, 1, 4096, what, &s->threads); break;
+        case O_EMB_SEED: rc = parse_u64(optarg, UINT64_MAX, what, &s->model_seed); break;
         case O_LOG:
             rc = log_parse_level(optarg, &level);
             if (rc == 0)
@@ -293,7 +338,16 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
         fprintf(stderr, "%s: unexpected argument '%s' (options only)\n", prog, argv[optind]);
         return 2;
     }
-    if (!a->eval && !s->model_dir) {
+    if (s->model_dir && strcmp(s->model_dir, "embedded") == 0) {
+        s->model_dir = NULL;
+        s->model_embedded = true;
+    }
+    if (s->task && strcmp(s->task, "embedded") == 0) {
+        s->task = NULL;
+        s->task_embedded = true;
+        embedded_defaults(a);
+    }
+    if (!a->eval && !s->model_dir && !s->model_embedded) {
         fprintf(stderr, "%s: --model DIR is required\n", prog);
         return 2;
     }
@@ -302,12 +356,12 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
                 "--save)\n", prog);
         return 2;
     }
-    if (!a->eval && !s->task && !s->text_column) {
+    if (!a->eval && !s->task && !s->text_column && !s->task_embedded) {
         fprintf(stderr, "%s: --task NAME is required (a GLUE task, or custom with "
                 "--text-column and --label-column)\n", prog);
         return 2;
     }
-    if (!s->data_dir && !s->dev_file) {
+    if (!s->data_dir && !s->dev_file && !s->task_embedded) {
         fprintf(stderr, "%s: give the data: --data DIR, or --train FILE --dev FILE\n", prog);
         return 2;
     }
@@ -315,7 +369,7 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
         fprintf(stderr, "%s: --data and --train/--dev exclude each other\n", prog);
         return 2;
     }
-    if (!a->eval && !s->data_dir && !(s->train_file && s->dev_file)) {
+    if (!a->eval && !s->task_embedded && !s->data_dir && !(s->train_file && s->dev_file)) {
         fprintf(stderr, "%s: --train and --dev go together\n", prog);
         return 2;
     }
@@ -329,7 +383,20 @@ static int parse_config(args_t *a, const char *prog)
 
     if (!a->peft_text)
         return 0;
-    if (hfconfig_shape(a->spec.model_dir, 2, &shape) != 0) {
+    if (a->spec.model_embedded) {
+        embedded_opts_t eo;
+        embedded_task_t *t = NULL;
+        embedded_model_t em;
+        embedded_opts_default(&eo);
+        eo.seed = a->spec.model_seed;
+        if (embedded_generate(&eo, &t) != 0) {
+            fprintf(stderr, "%s: %s\n", prog, err_msg());
+            return 1;
+        }
+        embedded_model(t, &em);
+        embedded_free(&t);
+        shape = em.shape;
+    } else if (hfconfig_shape(a->spec.model_dir, 2, &shape) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err_msg());
         return 1;
     }
@@ -382,8 +449,8 @@ static json_t *result_json(const args_t *a, const trainer_result_t *r, const tri
                                   r->eval_s, "total_s", r->total_s, "examples_per_s",
                                   r->examples_per_s));
     json_object_set_new(o, "model",
-                        json_pack("{s:s?, s:i, s:i, s:i, s:i, s:i}", "path", s->model_dir,
-                                  "hidden", in->shape.hidden, "layers", in->shape.layers,
+                        json_pack("{s:s?, s:b, s:i, s:i, s:i, s:i, s:i}", "path",
+                                  s->model_dir, "embedded", s->model_embedded, "hidden", in->shape.hidden, "layers", in->shape.layers,
                                   "heads", in->shape.heads, "vocab", in->shape.vocab, "labels",
                                   in->shape.labels));
     json_object_set_new(o, "recipe",
@@ -430,6 +497,8 @@ static int run(int argc, char **argv, bool eval)
     sh.quiet = a.quiet;
     sh.tty = isatty(2);
     sh.metric = a.spec.metric;
+    if (!sh.metric && a.spec.task_embedded)
+        sh.metric = "accuracy";
     if (!sh.metric && a.spec.task) {
         const data_task_t *t;
         if (data_task_find(a.spec.task, &t) == 0)

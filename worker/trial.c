@@ -548,10 +548,17 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
         /* What the saved trial was trained on, unless the caller says otherwise. */
         rc = trial__saved_read(spec->eval_dir, &saved);
         have_saved = rc == 0;
-        if (have_saved && !sp.model_dir && saved.model_path[0])
-            sp.model_dir = saved.model_path;
-        if (have_saved && !sp.task && saved.task[0] && strcmp(saved.task, "custom") != 0)
-            sp.task = saved.task;
+        if (have_saved && !sp.model_dir && !sp.model_embedded) {
+            if (saved.model_path[0])
+                sp.model_dir = saved.model_path;
+            sp.model_embedded = saved.model_embedded;
+            sp.model_seed = saved.model_seed;
+        }
+        if (have_saved && !sp.task && !sp.task_embedded) {
+            sp.task_embedded = saved.task_embedded;
+            if (!saved.task_embedded && saved.task[0] && strcmp(saved.task, "custom") != 0)
+                sp.task = saved.task;
+        }
         if (have_saved && sp.max_length <= 0)
             sp.max_length = saved.max_length;
     }

@@ -51,6 +51,8 @@ typedef struct {
     char task[64];
     char metric[32];
     char model_path[4096];
+    bool model_embedded, task_embedded;
+    uint64_t model_seed;
     int nvalues;             /* class label values of custom data, as trained */
     char **values;
 } trial__saved_t;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "embedded.h"
 #include "err.h"
 #include "hfconfig.h"
 #include "log.h"
@@ -66,6 +67,8 @@ typedef struct {
     const data_task_t *glue;     /* NULL: custom */
     data_spec_t spec;            /* custom */
     char train[4096], dev[4096];
+    const embedded_task_t *emb;  /* the embedded default task (glue is its SST-2 layout) */
+    uint64_t emb_seed;
 } task_files_t;
 
 static bool is_file(const char *path)
@@ -78,6 +81,8 @@ static bool is_file(const char *path)
 static int resolve_files(const trial_spec_t *s, bool need_train, task_files_t *t)
 {
     memset(t, 0, sizeof *t);
+    if (s->task_embedded)
+        return 0;   /* trial__load fills in the generated task */
     if (s->task && strcmp(s->task, "custom") != 0) {
         int rc = data_task_find(s->task, &t->glue);
         if (rc != 0)
@@ -179,7 +184,13 @@ static int load_split(trialcache_t *c, const task_files_t *t, data_split_t split
     data_t *raw = NULL;
     int rc;
 
-    if ((rc = trialcache_key_file(key, sizeof key, path)) != 0)
+    if (t->emb)
+        rc = trialcache_key_add(key, sizeof key, "embedded:%llu:%s",
+                                (unsigned long long)t->emb_seed,
+                                split == DATA_TRAIN ? "train" : "dev");
+    else if ((rc = trialcache_key_file(key, sizeof key, path)) != 0)
+        return rc;
+    if (rc != 0)
         return rc;
     if (t->glue)
         rc = trialcache_key_add(key, sizeof key, "|glue=%s", t->glue->name);
@@ -201,7 +212,9 @@ static int load_split(trialcache_t *c, const task_files_t *t, data_split_t split
         spec.labels = (const char *const *)values;
         spec.nlabels = nvalues;
     }
-    rc = t->glue ? data_load_task(t->glue, path, &raw) : data_load_file(path, &spec, &raw);
+    rc = t->emb    ? embedded_load_data(t->emb, split, &raw)
+         : t->glue ? data_load_task(t->glue, path, &raw)
+                   : data_load_file(path, &spec, &raw);
     if (rc != 0)
         return rc;
     if (data_skipped(raw))
@@ -236,6 +249,81 @@ out:
         free_data_entry(d);
     data_free(&raw);
     return rc;
+}
+
+/* The embedded default model's vocabulary: the generated task's. */
+static int load_embedded_vocab(trialcache_t *c, const embedded_task_t *t, uint64_t seed,
+                               vocab_entry_t **out, char *key_out, size_t key_len)
+{
+    vocab_entry_t *v;
+    int rc;
+
+    snprintf(key_out, key_len, "vocab|embedded:%llu", (unsigned long long)seed);
+    if ((*out = trialcache_get(c, TRIALCACHE_VOCAB, key_out)) != NULL)
+        return 0;
+    v = mem_alloc(1, sizeof *v, "vocabulary");
+    if (!v)
+        return ERR_NOMEM;
+    tokenizer_options_default(&v->opts);
+    if ((rc = embedded_load_vocab(t, &v->vocab)) != 0) {
+        free(v);
+        return rc;
+    }
+    if ((rc = trialcache_put(c, TRIALCACHE_VOCAB, key_out, v, 0, free_vocab_entry)) != 0)
+        return rc;
+    *out = v;
+    return 0;
+}
+
+/* The embedded default model: random weights from its seed, as embedded_model describes. The
+ * head counts as missing, as a pretraining checkpoint's would: every trial initialises it from
+ * its own seed. */
+static int load_embedded_model(trialcache_t *c, const embedded_task_t *t, int labels,
+                               trial__model_t **out, bool *hit)
+{
+    char key[TRIALCACHE_KEY_MAX];
+    embedded_model_t em;
+    model_opts_t o;
+    trial__model_t *m;
+    shape_t sh;
+    int rc;
+
+    embedded_model(t, &em);
+    snprintf(key, sizeof key, "model|embedded:%llu|labels=%d", (unsigned long long)em.seed,
+             labels);
+    if ((*out = trialcache_get(c, TRIALCACHE_MODEL, key)) != NULL) {
+        *hit = true;
+        return 0;
+    }
+    *hit = false;
+    sh = em.shape;
+    sh.labels = labels;
+    model_opts_default(&o, &sh);
+    o.initializer_range = (float)em.initializer_range;
+    o.hidden_dropout = (float)em.hidden_dropout;
+    o.attention_dropout = (float)em.attention_dropout;
+    m = mem_alloc(1, sizeof *m, "model");
+    if (!m)
+        return ERR_NOMEM;
+    m->model = model_new(&o);
+    if (!m->model) {
+        free(m);
+        return err_code() ? err_code() : ERR_NOMEM;
+    }
+    model_init_random(m->model, em.seed);
+    for (int i = 0; i < model_tensor_count(m->model); i++) {
+        model_tensor_t *mt = model_tensor(m->model, i);
+        mt->loaded = strncmp(mt->name, "pooler.", 7) != 0 && strncmp(mt->name, "classifier.", 11);
+    }
+    m->hidden_dropout = o.hidden_dropout;
+    m->attention_dropout = o.attention_dropout;
+    m->classifier_dropout = o.classifier_dropout;
+    if ((rc = trialcache_put(c, TRIALCACHE_MODEL, key, m,
+                             model_param_count(&sh, true) * sizeof(float),
+                             free_model_entry)) != 0)
+        return rc;
+    *out = m;
+    return 0;
 }
 
 static int load_model(trialcache_t *c, const char *dir, int labels, uint64_t seed, bool quiet,
@@ -283,6 +371,7 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
 {
     char vkey[TRIALCACHE_KEY_MAX];
     vocab_entry_t *v = NULL;
+    embedded_task_t *emb = NULL;
     task_files_t files;
     shape_t shape;
     bool hit_train, hit_dev;
@@ -290,46 +379,67 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
     int rc;
 
     memset(in, 0, sizeof *in);
-    if (s->model_embedded || s->task_embedded)
-        return err_set(ERR_UNSUPPORTED, "the embedded default task and model are not in this "
-                       "build yet");
-    if (!s->model_dir)
+    if (!s->model_dir && !s->model_embedded)
         return err_set(ERR_INVAL, "no model folder");
     if ((rc = resolve_files(s, saved == NULL, &files)) != 0)
         return rc;
+    /* The embedded default task and model come from a generator (about 20 ms). */
+    if (s->model_embedded || s->task_embedded) {
+        embedded_opts_t eo;
+        embedded_opts_default(&eo);
+        eo.seed = s->model_seed;
+        if ((rc = embedded_generate(&eo, &emb)) != 0)
+            return err_prefix(rc, "the embedded default task: ");
+    }
+    if (s->task_embedded) {
+        files.emb = emb;
+        files.emb_seed = s->model_seed;
+        files.glue = embedded_data_task();
+    }
     /* The model's sizes first: the vocabulary must fit its embeddings, the length its
      * positions. Labels are the task's, known once the train file is read. */
-    if ((rc = hfconfig_shape(s->model_dir, 2, &shape)) != 0)
-        return rc;
-    if (s->max_length > shape.positions)
-        return err_set(ERR_INVAL, "maximum length %d: the model has %d positions "
-                       "(max_position_embeddings)", s->max_length, shape.positions);
-    if ((rc = load_vocab(c, s->model_dir, shape.vocab, &v, vkey, sizeof vkey)) != 0)
-        return rc;
+    if (s->model_embedded) {
+        embedded_model_t em;
+        embedded_model(emb, &em);
+        shape = em.shape;
+    } else if ((rc = hfconfig_shape(s->model_dir, 2, &shape)) != 0) {
+        goto out;
+    }
+    if (s->max_length > shape.positions) {
+        rc = err_set(ERR_INVAL, "maximum length %d: the model has %d positions "
+                     "(max_position_embeddings)", s->max_length, shape.positions);
+        goto out;
+    }
+    rc = s->model_embedded ? load_embedded_vocab(c, emb, s->model_seed, &v, vkey, sizeof vkey)
+                           : load_vocab(c, s->model_dir, shape.vocab, &v, vkey, sizeof vkey);
+    if (rc != 0)
+        goto out;
     t1 = now();
     in->load_s += t1 - t0;
     hit_train = true;
     if (!saved && (rc = load_split(c, &files, DATA_TRAIN, vkey, v, s->max_length, threads, NULL,
                                    0, &in->train, &hit_train)) != 0)
-        return rc;
+        goto out;
     if ((rc = load_split(c, &files, DATA_DEV, vkey, v, s->max_length, threads,
                          saved ? saved->values : in->train->values,
                          saved ? saved->nvalues : in->train->nvalues, &in->dev, &hit_dev)) != 0)
-        return rc;
+        goto out;
     in->data_cached = hit_train && hit_dev;
     in->tokenize_s = now() - t1;
     t1 = now();
     if (files.glue) {
-        snprintf(in->task, sizeof in->task, "%s", files.glue->name);
+        snprintf(in->task, sizeof in->task, "%s", files.emb ? "embedded" : files.glue->name);
         in->labels = files.glue->num_labels;
         in->metrics = files.glue->metrics;
         in->objective = files.glue->objective;
     } else {
         snprintf(in->task, sizeof in->task, "custom");
         in->labels = tokset_num_labels((saved ? in->dev : in->train)->set);
-        if (s->num_labels > 1 && s->num_labels != in->labels)
-            return err_set(ERR_INVAL, "%s: %d classes in the file, but %d labels were given",
-                           files.train, in->labels, s->num_labels);
+        if (s->num_labels > 1 && s->num_labels != in->labels) {
+            rc = err_set(ERR_INVAL, "%s: %d classes in the file, but %d labels were given",
+                         files.train, in->labels, s->num_labels);
+            goto out;
+        }
         in->metrics = in->labels == 1 ? METRIC_BIT(METRIC_PEARSON) | METRIC_BIT(METRIC_SPEARMAN)
                       : METRIC_BIT(METRIC_ACCURACY) | METRIC_BIT(METRIC_MCC) |
                             (in->labels == 2 ? METRIC_BIT(METRIC_F1) : 0);
@@ -338,18 +448,24 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
     if (s->metric) {
         metric_t m;
         if ((rc = metrics_parse(s->metric, &m)) != 0)
-            return rc;
+            goto out;
         if ((in->labels == 1) != (m == METRIC_PEARSON || m == METRIC_SPEARMAN) ||
-            (m == METRIC_F1 && in->labels != 2))
-            return err_set(ERR_INVAL, "metric '%s' does not apply to a %s task", s->metric,
-                           in->labels == 1 ? "regression"
-                                           : in->labels == 2 ? "two-class" : "multi-class");
+            (m == METRIC_F1 && in->labels != 2)) {
+            rc = err_set(ERR_INVAL, "metric '%s' does not apply to a %s task", s->metric,
+                         in->labels == 1 ? "regression"
+                                         : in->labels == 2 ? "two-class" : "multi-class");
+            goto out;
+        }
         in->objective = m;
         in->metrics |= METRIC_BIT(m);
     }
-    if ((rc = load_model(c, s->model_dir, in->labels, s->seed, saved != NULL, &in->model,
-                         &in->model_cached)) != 0)
-        return rc;
-    in->load_s += now() - t1;
-    return 0;
+    rc = s->model_embedded
+             ? load_embedded_model(c, emb, in->labels, &in->model, &in->model_cached)
+             : load_model(c, s->model_dir, in->labels, s->seed, saved != NULL, &in->model,
+                          &in->model_cached);
+    if (rc == 0)
+        in->load_s += now() - t1;
+out:
+    embedded_free(&emb);
+    return rc;
 }

@@ -66,16 +66,17 @@ static int write_json(const char *dir, const trial_spec_t *s, const trial__input
     space_config_format(peft_config(p), text, sizeof text);
     for (int i = 0; values && i < in->dev->nvalues; i++)
         json_array_append_new(values, json_string(in->dev->values[i]));
-    root = json_pack("{s:s, s:i, s:s, s:s, s:b, s:f, s:i, s:{s:s?, s:i, s:i, s:i}, "
-                     "s:{s:s, s:s, s:i, s:o}, s:o, s:o}",
+    root = json_pack("{s:s, s:i, s:s, s:s, s:b, s:f, s:i, s:{s:s?, s:b, s:I, s:i, s:i, s:i}, "
+                     "s:{s:s, s:b, s:s, s:i, s:o}, s:o, s:o}",
                      "format", SAVED_FORMAT, "version", SAVED_VERSION, "software_version",
                      version_string(), "config", text, "full_finetune", s->full_finetune,
                      "lora_alpha", (double)peft_opts(p)->lora_alpha, "prefix_bottleneck",
-                     peft_prefix_bottleneck(p), "model", "path", s->model_dir, "hidden",
+                     peft_prefix_bottleneck(p), "model", "path", s->model_dir, "embedded",
+                     s->model_embedded, "seed", (json_int_t)s->model_seed, "hidden",
                      sh->hidden, "layers", sh->layers, "labels", sh->labels, "task", "name",
-                     in->task, "metric", metrics_name(in->objective), "labels", in->labels,
-                     "label_values", values, "recipe", recipe_json(s), "result",
-                     result_json(res));
+                     in->task, "embedded", s->task_embedded, "metric",
+                     metrics_name(in->objective), "labels", in->labels, "label_values", values,
+                     "recipe", recipe_json(s), "result", result_json(res));
     if (!root)
         return err_set(ERR_NOMEM, "%s: cannot build trial.json", dir);
     snprintf(path, sizeof path, "%s/trial.json", dir);
@@ -269,6 +270,10 @@ int trial__saved_parse(const char *text, size_t len, const char *path, trial__sa
     v = json_object_get(model, "path");
     if (json_is_string(v) && strlen(json_string_value(v)) < sizeof out->model_path)
         snprintf(out->model_path, sizeof out->model_path, "%s", json_string_value(v));
+    out->model_embedded = json_is_true(json_object_get(model, "embedded"));
+    out->task_embedded = json_is_true(json_object_get(task, "embedded"));
+    v = json_object_get(model, "seed");
+    out->model_seed = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 1;
     v = json_object_get(recipe, "seed");
     out->seed = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 1;
 out:
