@@ -168,13 +168,9 @@ int checkpoint_fill(model_t *m, const safetensors_t *st, checkpoint_info_t *info
     char canon[MODEL_NAME_MAX], first[MODEL_NAME_MAX] = "";
     int missing = 0, rc;
 
-    bool quiet;
-
     if (!info)
         info = &local;
-    quiet = info == &local ? false : info->quiet_head;
     memset(info, 0, sizeof *info);
-    info->quiet_head = quiet;
     for (size_t i = 0; i < safetensors_count(st); i++) {
         const safetensors_tensor_t *t = safetensors_at(st, i);
         model_tensor_t *mt;
@@ -236,7 +232,7 @@ static int path_in(char *buf, size_t len, const char *dir, const char *file)
     return 0;
 }
 
-int checkpoint_load(const char *dir, int labels, uint64_t seed, model_t **out,
+int checkpoint_load(const char *dir, int labels, uint64_t seed, unsigned flags, model_t **out,
                     checkpoint_info_t *info)
 {
     char path[CHECKPOINT_PATH_MAX + 32];
@@ -248,10 +244,8 @@ int checkpoint_load(const char *dir, int labels, uint64_t seed, model_t **out,
     int rc;
 
     *out = NULL;
-    if (!info) {
+    if (!info)
         info = &local;
-        local.quiet_head = false;
-    }
     if ((rc = path_in(path, sizeof path, dir, "config.json")) != 0 ||
         (rc = hfconfig_load(path, &cfg)) != 0)
         goto out;
@@ -285,7 +279,7 @@ int checkpoint_load(const char *dir, int labels, uint64_t seed, model_t **out,
                                         sizeof info->initialised_names - off, "%s%s",
                                         off ? ", " : "", mt->name);
         }
-        log_at(info->quiet_head ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+        log_at(flags & CHECKPOINT_QUIET_HEAD ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
                "%s: no %s in the checkpoint; initialised at random (N(0, %g)) as Hugging Face "
                "does: the task head starts untrained", path, info->initialised_names,
                (double)o.initializer_range);

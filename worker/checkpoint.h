@@ -42,8 +42,11 @@ typedef struct {
     int legacy;             /* tensors found under gamma/beta names */
     int prefixed;           /* tensors found under "bert." names */
     char initialised_names[256];   /* "pooler.dense.weight, ..." (cut to fit) */
-    bool quiet_head;        /* in: say so at debug level only (the head will be replaced) */
 } checkpoint_info_t;
+
+/* Flags of checkpoint_load. */
+#define CHECKPOINT_QUIET_HEAD 1u   /* a missing head is logged at debug level only (the caller
+                                      replaces it: evaluating saved weights) */
 
 /* Model options from a parsed config.json, for `labels` outputs (the task's: a checkpoint's
  * own num_labels is replaced, as from_pretrained(num_labels=...) does). */
@@ -56,9 +59,9 @@ void checkpoint_opts_from_config(const hfconfig_t *c, int labels, model_opts_t *
 int checkpoint_fill(model_t *m, const safetensors_t *st, checkpoint_info_t *info);
 
 /* Loads dir (config.json and model.safetensors) as a model with `labels` outputs; the head
- * tensors the file lacks are initialised from seed (and a warning says which, unless
- * info->quiet_head). info may be NULL. */
-int checkpoint_load(const char *dir, int labels, uint64_t seed, model_t **out,
+ * tensors the file lacks are initialised from seed (and a warning says which). info may be
+ * NULL. */
+int checkpoint_load(const char *dir, int labels, uint64_t seed, unsigned flags, model_t **out,
                     checkpoint_info_t *info);
 
 /* dir/vocab.txt and dir/tokenizer_config.json (optional: BERT's uncased defaults when absent).

@@ -329,7 +329,7 @@ static int load_embedded_model(trialcache_t *c, const embedded_task_t *t, int la
 static int load_model(trialcache_t *c, const char *dir, int labels, uint64_t seed, bool quiet,
                       trial__model_t **out, bool *hit)
 {
-    checkpoint_info_t info = {.quiet_head = quiet};
+
     char key[TRIALCACHE_KEY_MAX] = "model|", path[4200];
     trial__model_t *m;
     const model_opts_t *o;
@@ -350,7 +350,8 @@ static int load_model(trialcache_t *c, const char *dir, int labels, uint64_t see
     m = mem_alloc(1, sizeof *m, "model");
     if (!m)
         return ERR_NOMEM;
-    if ((rc = checkpoint_load(dir, labels, seed, &m->model, &info)) != 0) {
+    if ((rc = checkpoint_load(dir, labels, seed, quiet ? CHECKPOINT_QUIET_HEAD : 0, &m->model,
+                               NULL)) != 0) {
         free(m);
         return rc;
     }

@@ -213,7 +213,7 @@ TEST(missing_head_is_initialised_with_a_warning)
     ASSERT_TRUE(fd >= 0);
     log_set_fd(fd);
     log_set_level(LOG_LEVEL_INFO);
-    ASSERT_OK(checkpoint_load(dir, 2, 99, &m, &info));
+    ASSERT_OK(checkpoint_load(dir, 2, 99, 0, &m, &info));
     log_set_fd(2);
     close(fd);
     ASSERT_EQ(info.initialised, 4);
@@ -227,6 +227,18 @@ TEST(missing_head_is_initialised_with_a_warning)
     ASSERT_CONTAINS(text, "WARN");
     ASSERT_CONTAINS(text, "no pooler.dense.weight, pooler.dense.bias, classifier.weight, "
                           "classifier.bias in the checkpoint");
+    /* Quiet when the caller replaces the head (evaluating saved weights). */
+    fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    log_set_fd(fd);
+    ASSERT_OK(checkpoint_load(dir, 2, 99, CHECKPOINT_QUIET_HEAD, &again, NULL));
+    log_set_fd(2);
+    close(fd);
+    model_free(&again);
+    memset(text, 0, sizeof text);
+    fd = open(logpath, O_RDONLY);
+    n = read(fd, text, sizeof text - 1);
+    close(fd);
+    ASSERT_TRUE(strstr(text, "WARN") == NULL);
     /* As Hugging Face: weights N(0, initializer_range), biases zero; the same for a seed. */
     {
         const model_tensor_t *w = model_find(m, "pooler.dense.weight");
@@ -236,7 +248,7 @@ TEST(missing_head_is_initialised_with_a_warning)
             ss += (double)w->data[k] * w->data[k];
         ASSERT_NEAR(sqrt(ss / (double)w->count), 0.02, 0.006);
         ASSERT_NEAR(b->data[0], 0, 0);
-        ASSERT_OK(checkpoint_load(dir, 2, 99, &again, NULL));
+        ASSERT_OK(checkpoint_load(dir, 2, 99, 0, &again, NULL));
         assert_same(m, again, 0);
     }
     /* The backbone is the file's. */
@@ -336,27 +348,27 @@ TEST(bad_folders_are_refused)
     tiny_shape(&s);
     ASSERT_OK(hfconfig_new(&s, &cfg));
     ASSERT_OK(checkpoint_write(dir, ref, cfg, 0));
-    ASSERT_OK(checkpoint_load(dir, 2, 1, &m, NULL));
+    ASSERT_OK(checkpoint_load(dir, 2, 1, 0, &m, NULL));
     model_free(&m);
     /* A truncated file: the reader names the file. */
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     ASSERT_EQ(stat(path, &st), 0);
     ASSERT_EQ(truncate(path, st.st_size - 10), 0);
-    ASSERT_ERR(checkpoint_load(dir, 2, 1, &m, NULL), ERR_PARSE);
+    ASSERT_ERR(checkpoint_load(dir, 2, 1, 0, &m, NULL), ERR_PARSE);
     ASSERT_CONTAINS(err_msg(), "model.safetensors");
     /* Only pytorch_model.bin: the message says what to do. */
     ASSERT_EQ(unlink(path), 0);
     snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
     f = fopen(path, "w");
     fclose(f);
-    ASSERT_ERR(checkpoint_load(dir, 2, 1, &m, NULL), ERR_IO);
+    ASSERT_ERR(checkpoint_load(dir, 2, 1, 0, &m, NULL), ERR_IO);
     ASSERT_CONTAINS(err_msg(), "only safetensors is read");
     /* config.json of another model type. */
     snprintf(path, sizeof path, "%s/config.json", dir);
     f = fopen(path, "w");
     fputs("{\"model_type\": \"distilbert\"}", f);
     fclose(f);
-    ASSERT_ERR(checkpoint_load(dir, 2, 1, &m, NULL), ERR_UNSUPPORTED);
+    ASSERT_ERR(checkpoint_load(dir, 2, 1, 0, &m, NULL), ERR_UNSUPPORTED);
     ASSERT_CONTAINS(err_msg(), "config.json: \"model_type\"");
     /* A vocabulary larger than the embeddings. */
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
@@ -386,13 +398,13 @@ TEST(written_checkpoints_read_back)
     tiny_shape(&s);
     ASSERT_OK(hfconfig_new(&s, &cfg));
     ASSERT_OK(checkpoint_write(dir, ref, cfg, CHECKPOINT_WRITE_CLASSIFIER));
-    ASSERT_OK(checkpoint_load(dir, 2, 1, &m, &info));
+    ASSERT_OK(checkpoint_load(dir, 2, 1, 0, &m, &info));
     ASSERT_EQ(info.initialised, 0);
     ASSERT_EQ(info.prefixed, model_tensor_count(ref) - 2);
     assert_same(ref, m, 0);
     model_free(&m);
     /* Loading for another number of labels refuses the written classifier. */
-    ASSERT_ERR(checkpoint_load(dir, 3, 1, &m, NULL), ERR_INVAL);
+    ASSERT_ERR(checkpoint_load(dir, 3, 1, 0, &m, NULL), ERR_INVAL);
     ASSERT_CONTAINS(err_msg(), "tensor 'classifier.weight': shape [2, 8], expected [3, 8]");
     /* A shape that is not the configuration's is refused before anything is written. */
     cfg->shape.layers = 3;
@@ -410,7 +422,7 @@ TEST(bert_mini_mlm_loads)
     tokenizer_options_t to;
 
     harness_shared_path("models/bert-mini-mlm", dir, sizeof dir);
-    ASSERT_OK(checkpoint_load(dir, 2, 1, &m, &info));
+    ASSERT_OK(checkpoint_load(dir, 2, 1, 0, &m, &info));
     /* 106 tensors: 101 of the encoder (5 embedding tensors, 16 per layer), 5 of the MLM head. */
     ASSERT_EQ(info.loaded, 5 + 16 * 6);
     ASSERT_EQ(info.prefixed, 5 + 16 * 6);

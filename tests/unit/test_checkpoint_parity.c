@@ -76,7 +76,7 @@ TEST_TIMEOUT(last_hidden_states_match_pytorch, 120)
     full = (int)json_integer_value(json_object_get(root, "full"));
     ASSERT_TRUE(B > 0 && max_len > 2 && stride > 0 && full > 0 && full <= B);
 
-    ASSERT_OK(checkpoint_load(dir, 2, 1, &m, NULL));
+    ASSERT_OK(checkpoint_load(dir, 2, 1, 0, &m, NULL));
     d = model_opts(m)->shape.hidden;
     ASSERT_OK(checkpoint_load_vocab(dir, model_opts(m)->shape.vocab, &vocab, &to));
     ASSERT_OK(tokenizer_new(vocab, &to, &tok));
