@@ -345,6 +345,41 @@ static void fill_counts(run_t *r, const space_config_t *c, bool ft)
     out->percent = 100.0 * (double)out->modules_deployed / (double)out->backbone;
 }
 
+static int cmp_int_desc(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+
+    return (x < y) - (x > y);
+}
+
+/* Tokens of the largest batch the trial can form: the batch_size longest training examples
+ * (evaluation batches are packed up to the same count). The engine sizes its activations for
+ * it, so short sentences (SST-2's are about 13 word pieces) do not pay for batch x max_length
+ * tokens of memory that would be allocated, zeroed and never used. */
+static int batch_tokens(run_t *r, int *out)
+{
+    const trial_spec_t *s = r->s;
+    const tokset_t *t = r->in.train ? r->in.train->set : r->in.dev->set;
+    const uint32_t *idx = r->in.train ? r->train_idx : r->eval_idx;
+    size_t n = r->in.train ? r->ntrain : r->neval, k = (size_t)s->batch_size;
+    long total = 0;
+    int *len;
+
+    len = mem_alloc(n ? n : 1, sizeof *len, "lengths");
+    if (!len)
+        return ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        len[i] = tokset_len(t, idx[i]);
+    qsort(len, n, sizeof *len, cmp_int_desc);
+    for (size_t i = 0; i < n && i < k; i++)
+        total += len[i];
+    free(len);
+    if (total < s->max_length)
+        total = s->max_length;   /* room for any single example, dev ones included */
+    *out = (int)total;
+    return 0;
+}
+
 /* Model, configuration, PEFT parameters, subsets, engine, optimiser and buffers. 0 with
  * out untouched, or an error code (out not filled: the caller reports it). */
 static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, trial_info_t *info)
@@ -433,7 +468,8 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
     eo.max_batch = spec->batch_size > spec->eval_batch_size ? spec->batch_size
                                                              : spec->eval_batch_size;
     eo.max_len = spec->max_length;
-    eo.max_tokens = spec->batch_size * spec->max_length;
+    if ((rc = batch_tokens(r, &eo.max_tokens)) != 0)
+        return rc;
     eo.seed = rng_mix64(spec->seed ^ STREAM_DROPOUT);
     r->engine = engine_new(r->in.model->model, r->peft, &eo);
     if (!r->engine)
