@@ -267,6 +267,7 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
     if (a->eval) {
         s->max_length = 0;          /* the saved trial's */
         s->max_eval_examples = -1;  /* the saved trial's sample */
+        s->eval_batch_size = 0;     /* and batches */
     }
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, &li)) != -1) {

@@ -185,7 +185,7 @@ typedef struct {
     float *pred_f, *gold_f, *logits;
     double t0, train_s, eval_s, last_eval_s;
     uint64_t steps_total, seen;   /* optimiser steps planned, examples trained on */
-    int threads;
+    int threads, max_tokens;
 } run_t;
 
 static bool cancelled(const run_t *r)
@@ -226,9 +226,14 @@ static int evaluate(run_t *r, metrics_t *m, double *obj)
     size_t k = 0;
     double t0 = now();
 
+    /* Batches of eval_batch_size sequences within the token cap: a function of the dev
+     * subset, the size and the cap only, so a saved trial is evaluated again in the same
+     * batches. */
+    int per = r->s->eval_batch_size > 0 ? r->s->eval_batch_size : r->s->batch_size;
+
     while (k < r->neval) {
         batch_reset(&r->batch, labels == 1);
-        while (k < r->neval && batch_add(&r->batch, dev, r->eval_idx[k]))
+        while (k < r->neval && r->batch.b.n < per && batch_add(&r->batch, dev, r->eval_idx[k]))
             k++;
         if (cancelled(r))
             return ERR_CANCELLED;
@@ -468,8 +473,11 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
     eo.max_batch = spec->batch_size > spec->eval_batch_size ? spec->batch_size
                                                              : spec->eval_batch_size;
     eo.max_len = spec->max_length;
-    if ((rc = batch_tokens(r, &eo.max_tokens)) != 0)
+    if (saved && saved->eval_max_tokens > 0)
+        eo.max_tokens = saved->eval_max_tokens;   /* the dev batches of the saved run */
+    else if ((rc = batch_tokens(r, &eo.max_tokens)) != 0)
         return rc;
+    r->max_tokens = eo.max_tokens;
     eo.seed = rng_mix64(spec->seed ^ STREAM_DROPOUT);
     r->engine = engine_new(r->in.model->model, r->peft, &eo);
     if (!r->engine)
@@ -597,6 +605,8 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
         }
         if (have_saved && sp.max_length <= 0)
             sp.max_length = saved.max_length;
+        if (have_saved && sp.eval_batch_size <= 0 && saved.eval_batch_size > 0)
+            sp.eval_batch_size = saved.eval_batch_size;
     }
     if (rc == 0)
         rc = check_spec(&sp);
@@ -615,7 +625,8 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     } else if (rc == 0) {
         rc = train(&r, best);
         info->steps = (uint64_t)optim_steps_done(r.optim);
-        if (rc == 0 && best && (rc = trial__save(sp.save_dir, &sp, &r.in, r.peft, out)) != 0)
+        if (rc == 0 && best &&
+            (rc = trial__save(sp.save_dir, &sp, &r.in, r.peft, out, r.max_tokens)) != 0)
             err_prefix(rc, "saving the trained weights to %s: ", sp.save_dir);
     }
     if (rc == ERR_CANCELLED) {

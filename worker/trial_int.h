@@ -48,6 +48,7 @@ typedef struct {
     int max_eval_examples;
     uint64_t seed;
     int max_length;
+    int eval_batch_size, eval_max_tokens;   /* how the dev set was batched */
     char task[64];
     char metric[32];
     char model_path[4096];
@@ -64,9 +65,10 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
                 trial__inputs_t *in);
 
 /* Writes dir/peft.safetensors (p ejected: flat prefixes; Hugging Face names for the backbone
- * and head) and dir/trial.json (configuration, recipe, result). */
+ * and head) and dir/trial.json (configuration, recipe, result, and how the dev set was batched:
+ * evaluating again in the same batches gives the same numbers to the last bit). */
 int trial__save(const char *dir, const trial_spec_t *s, const trial__inputs_t *in, const peft_t *p,
-                const trainer_result_t *res);
+                const trainer_result_t *res, int eval_max_tokens);
 /* Reads dir/trial.json; trial__saved_free releases it. */
 int trial__saved_read(const char *dir, trial__saved_t *out);
 /* The same over text in memory (path names it in messages); for tests and fuzzing. */

@@ -29,11 +29,12 @@ static bool is_backbone(const char *name)
            strncmp(name, "pooler.", 7) == 0;
 }
 
-static json_t *recipe_json(const trial_spec_t *s)
+static json_t *recipe_json(const trial_spec_t *s, int eval_max_tokens)
 {
-    return json_pack("{s:i, s:f, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:I}",
+    return json_pack("{s:i, s:f, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:I}",
                      "epochs", s->epochs, "learning_rate", s->learning_rate, "batch_size",
-                     s->batch_size, "eval_batch_size", s->eval_batch_size, "max_length",
+                     s->batch_size, "eval_batch_size", s->eval_batch_size, "eval_max_tokens",
+                     eval_max_tokens, "max_length",
                      s->max_length, "warmup_ratio", s->warmup_ratio, "weight_decay",
                      s->weight_decay, "max_grad_norm", s->max_grad_norm, "dropout", s->dropout,
                      "max_train_examples", s->max_train_examples, "max_eval_examples",
@@ -56,7 +57,7 @@ static json_t *result_json(const trainer_result_t *res)
 }
 
 static int write_json(const char *dir, const trial_spec_t *s, const trial__inputs_t *in,
-                      const peft_t *p, const trainer_result_t *res)
+                      const peft_t *p, const trainer_result_t *res, int eval_max_tokens)
 {
     char path[4200], text[SPACE_TEXT_MAX];
     const shape_t *sh = peft_shape(p);
@@ -76,7 +77,7 @@ static int write_json(const char *dir, const trial_spec_t *s, const trial__input
                      sh->hidden, "layers", sh->layers, "labels", sh->labels, "task", "name",
                      in->task, "embedded", s->task_embedded, "metric",
                      metrics_name(in->objective), "labels", in->labels, "label_values", values,
-                     "recipe", recipe_json(s), "result", result_json(res));
+                     "recipe", recipe_json(s, eval_max_tokens), "result", result_json(res));
     if (!root)
         return err_set(ERR_NOMEM, "%s: cannot build trial.json", dir);
     snprintf(path, sizeof path, "%s/trial.json", dir);
@@ -87,7 +88,7 @@ static int write_json(const char *dir, const trial_spec_t *s, const trial__input
 }
 
 int trial__save(const char *dir, const trial_spec_t *s, const trial__inputs_t *in, const peft_t *p,
-                const trainer_result_t *res)
+                const trainer_result_t *res, int eval_max_tokens)
 {
     char path[4200], text[SPACE_TEXT_MAX];
     peft_t *q = NULL;
@@ -124,7 +125,7 @@ int trial__save(const char *dir, const trial_spec_t *s, const trial__inputs_t *i
     space_config_format(peft_config(q), text, sizeof text);
     snprintf(path, sizeof path, "%s/peft.safetensors", dir);
     if ((rc = safetensors_write(path, e, (size_t)n, meta)) == 0)
-        rc = write_json(dir, s, in, q, res);
+        rc = write_json(dir, s, in, q, res, eval_max_tokens);
 out:
     free(e);
     free(dims);
@@ -267,6 +268,16 @@ int trial__saved_parse(const char *text, size_t len, const char *path, trial__sa
                               json_integer_value(v) <= SHAPE_MAX_POSITIONS
                           ? (int)json_integer_value(v)
                           : 0;
+    v = json_object_get(recipe, "eval_batch_size");
+    out->eval_batch_size = json_is_integer(v) && json_integer_value(v) >= 1 &&
+                                   json_integer_value(v) <= TRIAL_MAX_BATCH
+                               ? (int)json_integer_value(v)
+                               : 0;
+    v = json_object_get(recipe, "eval_max_tokens");
+    out->eval_max_tokens = json_is_integer(v) && json_integer_value(v) >= 1 &&
+                                   json_integer_value(v) <= (1 << 20)
+                               ? (int)json_integer_value(v)
+                               : 0;
     v = json_object_get(model, "path");
     if (json_is_string(v) && strlen(json_string_value(v)) < sizeof out->model_path)
         snprintf(out->model_path, sizeof out->model_path, "%s", json_string_value(v));
