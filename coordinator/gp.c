@@ -32,7 +32,27 @@ struct gp {
     double *chol;    /* ncomp x n x n, lower Cholesky factors */
     double *beta;    /* ncomp x n: L^-1 (z - c) */
     double *jitter;  /* ncomp */
+    /* Work space kept between calls: the hot paths (log marginal likelihood in the optimiser
+     * and the sampler, kernels in the acquisition) would otherwise allocate and fault in
+     * fresh pages of several hundred kilobytes per call. */
+    double *ws_mat;  /* kernel matrices of gp_lml / gp_set_theta */
+    size_t ws_mat_cap;
+    double *ws_pts;  /* scaled points and norms of the kernel builders */
+    size_t ws_pts_cap;
 };
+
+/* A buffer of at least `need` doubles (contents undefined); NULL with ERR_NOMEM on failure. */
+static double *workspace(double **buf, size_t *cap, size_t need, const char *what)
+{
+    if (need > *cap) {
+        double *p = mem_realloc(*buf, need, sizeof(double), what);
+        if (!p)
+            return NULL;
+        *buf = p;
+        *cap = need;
+    }
+    return *buf;
+}
 
 /* Matern-5/2 at squared scaled distance r2 with variance s: *k the kernel value, *g the factor
  * of its derivative with respect to a log lengthscale, dk/dlog l_k = g * (delta_k / l_k)^2. */
@@ -44,17 +64,6 @@ static inline void matern52(double r2, double s, double *k, double *g)
     *k = s * (1.0 + SQRT5 * r + (5.0 / 3.0) * r2) * e;
     if (g)
         *g = s * (5.0 / 3.0) * (1.0 + SQRT5 * r) * e;
-}
-
-static inline double sqdist(const double *a, const double *b, const double *invl2, int d)
-{
-    double r2 = 0.0;
-
-    for (int k = 0; k < d; k++) {
-        double t = a[k] - b[k];
-        r2 += t * t * invl2[k];
-    }
-    return r2;
 }
 
 static int theta_ok(const double *theta, int d)
@@ -111,6 +120,8 @@ void gp_free(gp_t **gpp)
     free(gp->z);
     free(gp->cop_y);
     free(gp->cop_z);
+    free(gp->ws_mat);
+    free(gp->ws_pts);
     free(gp);
     *gpp = NULL;
 }
@@ -361,7 +372,7 @@ int gp_cholesky(double *a, const double *orig, int n, double *jitter_out)
         if (jit > 0.0)
             for (int i = 0; i < n; i++)
                 a[(size_t)i * n + i] += jit;
-        info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, a, n);
+        info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', n, a, n);
         if (info == 0) {
             if (jitter_out)
                 *jitter_out = jit;
@@ -375,39 +386,75 @@ int gp_cholesky(double *a, const double *orig, int n, double *jitter_out)
                    n, n, jit);
 }
 
-static void inv_sq_lengthscales(const double *theta, int d, double *invl2)
+/* Scaled copies of points (row-major, x_k / l_k) and their squared norms. */
+static void scale_points(const double *x, int m, int d, const double *invl, double *xs,
+                         double *norm)
 {
-    for (int k = 0; k < d; k++)
-        invl2[k] = exp(-2.0 * theta[k]);
+    for (int i = 0; i < m; i++) {
+        double q = 0.0;
+        for (int k = 0; k < d; k++) {
+            double t = x[(size_t)i * d + k] * invl[k];
+            xs[(size_t)i * d + k] = t;
+            q += t * t;
+        }
+        norm[i] = q;
+    }
+}
+
+/* Work space of the kernel builders: scaled points and norms for `points` points. */
+typedef struct {
+    double *xs, *norm;
+} kwork_t;
+
+static int kwork_init(gp_t *gp, kwork_t *w, size_t points)
+{
+    size_t need;
+    double *p;
+
+    if (!mem_mul(points, (size_t)gp->d + 1, &need))
+        return err_set(ERR_NOMEM, "GP: %zu points overflow the work space", points);
+    p = workspace(&gp->ws_pts, &gp->ws_pts_cap, need, "GP scaled inputs");
+    if (!p)
+        return ERR_NOMEM;
+    w->xs = p;
+    w->norm = p + points * (size_t)gp->d;
+    return 0;
 }
 
 /* K(X, X) + noise I in the lower triangle of kk (column-major); g (may be NULL) gets the
- * lengthscale-derivative factors of matern52 for the same pairs. */
-static void train_kernel(const gp_t *gp, const double *theta, const double *invl2, double *kk,
-                         double *g)
+ * lengthscale-derivative factors of matern52 for the same pairs. Squared distances come from
+ * the Gram matrix of the scaled inputs (|a|^2 + |b|^2 - 2 a.b, one dsyrk): rounding then
+ * perturbs r^2 by ~1e-16 |a|^2, harmless because the kernel is flat (1 - 5/6 r^2) near 0. */
+static void train_kernel(gp_t *gp, const double *theta, kwork_t *w, double *kk, double *g)
 {
     int n = gp->n, d = gp->d;
     double s = exp(theta[GP_TH_SCALE(d)]), noise = exp(theta[GP_TH_NOISE(d)]);
+    double invl[GP_MAX_DIMS];
 
+    for (int k = 0; k < d; k++)
+        invl[k] = exp(-theta[k]);
+    scale_points(gp->x, n, d, invl, w->xs, w->norm);
+    cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, n, d, -2.0, w->xs, d, 0.0, kk, n);
     for (int j = 0; j < n; j++) {
-        const double *xj = gp->x + (size_t)j * d;
-
         kk[(size_t)j * n + j] = s + noise;
         if (g)
             g[(size_t)j * n + j] = 0.0;
         for (int i = j + 1; i < n; i++) {
-            double r2 = sqdist(gp->x + (size_t)i * d, xj, invl2, d);
-            matern52(r2, s, &kk[(size_t)j * n + i], g ? &g[(size_t)j * n + i] : NULL);
+            size_t ij = (size_t)j * n + i;
+            double r2 = kk[ij] + w->norm[i] + w->norm[j];
+            matern52(r2 > 0.0 ? r2 : 0.0, s, &kk[ij], g ? &g[ij] : NULL);
         }
     }
 }
 
-int gp_lml(const gp_t *gp, const double *theta, double *lml, double *grad)
+int gp_lml(gp_t *gp, const double *theta, double *lml, double *grad)
 {
     int n = gp->n, d = gp->d, rc;
     size_t nn = (size_t)n * (size_t)n;
-    double *invl2 = NULL, *k0 = NULL, *a = NULL, *g = NULL, *alpha = NULL, *acc = NULL;
+    double *k0 = NULL, *a = NULL, *g = NULL, *alpha = NULL, *mx = NULL, *rs = NULL;
     double c, s, noise, quad = 0.0, logdet = 0.0;
+    kwork_t w = {0};
+    double *ws;
 
     if (n < 1)
         return err_set(ERR_STATE, "GP: no training data");
@@ -417,19 +464,17 @@ int gp_lml(const gp_t *gp, const double *theta, double *lml, double *grad)
     c = theta[GP_TH_MEAN(d)];
     s = exp(theta[GP_TH_SCALE(d)]);
     noise = exp(theta[GP_TH_NOISE(d)]);
-    invl2 = mem_alloc((size_t)d, sizeof(double), "GP lengthscales");
-    acc = mem_alloc((size_t)d, sizeof(double), "GP gradient");
-    k0 = mem_alloc(nn, sizeof(double), "GP kernel");
-    a = mem_alloc(nn, sizeof(double), "GP factor");
-    alpha = mem_alloc((size_t)n, sizeof(double), "GP weights");
-    if (grad)
-        g = mem_alloc(nn, sizeof(double), "GP kernel derivative");
-    if (!invl2 || !acc || !k0 || !a || !alpha || (grad && !g)) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
-    inv_sq_lengthscales(theta, d, invl2);
-    train_kernel(gp, theta, invl2, k0, g);
+    /* n <= GP_MAX_POINTS and d <= GP_MAX_DIMS: these sizes cannot overflow. */
+    ws = workspace(&gp->ws_mat, &gp->ws_mat_cap, 3 * nn + (size_t)n * (d + 2), "GP kernel");
+    if (!ws || kwork_init(gp, &w, (size_t)n) != 0)
+        return ERR_NOMEM;
+    k0 = ws;
+    a = k0 + nn;
+    g = grad ? a + nn : NULL;
+    alpha = a + 2 * nn;
+    mx = alpha + n;
+    rs = mx + (size_t)n * d;
+    train_kernel(gp, theta, &w, k0, g);
     rc = gp_cholesky(a, k0, n, NULL);
     if (rc)
         goto out;
@@ -437,7 +482,7 @@ int gp_lml(const gp_t *gp, const double *theta, double *lml, double *grad)
         alpha[i] = gp->z[i] - c;
         logdet += 2.0 * log(a[(size_t)i * n + i]);
     }
-    LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', n, 1, a, n, alpha, n);
+    LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', n, 1, a, n, alpha, n);
     for (int i = 0; i < n; i++)
         quad += (gp->z[i] - c) * alpha[i];
     *lml = -0.5 * quad - 0.5 * logdet - 0.5 * n * STAT_LOG_2PI;
@@ -446,47 +491,54 @@ int gp_lml(const gp_t *gp, const double *theta, double *lml, double *grad)
         goto out;
     }
     if (grad) {
-        /* dLML/dtheta = 1/2 tr(W dK/dtheta) with W = alpha alpha^T - K^-1; off-diagonal pairs
-         * appear twice in the trace, which cancels the 1/2. */
+        /* dLML/dtheta = 1/2 tr(W dK/dtheta) with W = alpha alpha^T - K^-1. For a log
+         * lengthscale, dK_ij = g_ij (x_ik - x_jk)^2 / l_k^2, so with M_ij = W_ij g_ij (symmetric,
+         * zero diagonal) the trace is
+         *   1/2 sum_ij M_ij (x_ik - x_jk)^2 = sum_i (sum_j M_ij) x_ik^2 - (X^T M X)_kk,
+         * one matrix product instead of a loop over pairs and dimensions. */
         double gs = 0.0, gn = 0.0, ga = 0.0;
 
-        if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', n, a, n) != 0) {
+        if (LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'L', n, a, n) != 0) {
             rc = err_set(ERR_NUMERIC, "GP: kernel matrix inverse failed");
             goto out;
         }
         for (int j = 0; j < n; j++) {
-            const double *xj = gp->x + (size_t)j * d;
             double wd = 0.5 * (alpha[j] * alpha[j] - a[(size_t)j * n + j]);
 
             gs += wd * s;
             gn += wd * noise;
             ga += alpha[j];
+            g[(size_t)j * n + j] = 0.0;
             for (int i = j + 1; i < n; i++) {
-                const double *xi = gp->x + (size_t)i * d;
                 size_t ij = (size_t)j * n + i;
-                double w = alpha[i] * alpha[j] - a[ij];
-                double wg = w * g[ij];
+                double wij = alpha[i] * alpha[j] - a[ij];
 
-                gs += w * k0[ij];
-                for (int k = 0; k < d; k++) {
-                    double t = xi[k] - xj[k];
-                    acc[k] += wg * t * t;
-                }
+                gs += wij * k0[ij];
+                g[ij] *= wij;
+                g[(size_t)i * n + j] = g[ij];
             }
         }
-        for (int k = 0; k < d; k++)
-            grad[k] = acc[k] * invl2[k];
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, d, n, 1.0, g, n, gp->x, d, 0.0,
+                    mx, n);
+        for (int i = 0; i < n; i++) {
+            double t = 0.0;
+            for (int j = 0; j < n; j++)
+                t += g[(size_t)j * n + i];
+            rs[i] = t;
+        }
+        for (int k = 0; k < d; k++) {
+            double t = 0.0;
+            for (int i = 0; i < n; i++) {
+                double xik = gp->x[(size_t)i * d + k];
+                t += rs[i] * xik * xik - xik * mx[(size_t)k * n + i];
+            }
+            grad[k] = t * exp(-2.0 * theta[k]);
+        }
         grad[GP_TH_SCALE(d)] = gs;
         grad[GP_TH_NOISE(d)] = gn;
         grad[GP_TH_MEAN(d)] = ga;
     }
 out:
-    free(invl2);
-    free(acc);
-    free(k0);
-    free(a);
-    free(g);
-    free(alpha);
     return rc;
 }
 
@@ -494,7 +546,8 @@ int gp_set_theta(gp_t *gp, const double *theta, int ncomp)
 {
     int n = gp->n, d = gp->d, p = gp_nparams(d), rc = 0;
     size_t nn = (size_t)n * (size_t)n, total;
-    double *k0 = NULL, *invl2 = NULL;
+    double *k0 = NULL;
+    kwork_t w = {0};
 
     if (n < 1)
         return err_set(ERR_STATE, "GP: hyperparameters set before the training data");
@@ -513,9 +566,9 @@ int gp_set_theta(gp_t *gp, const double *theta, int ncomp)
     gp->chol = mem_alloc(total, sizeof(double), "GP factors");
     gp->beta = mem_alloc((size_t)ncomp * n, sizeof(double), "GP weights");
     gp->jitter = mem_alloc((size_t)ncomp, sizeof(double), "GP jitter");
-    k0 = mem_alloc(nn, sizeof(double), "GP kernel");
-    invl2 = mem_alloc((size_t)d, sizeof(double), "GP lengthscales");
-    if (!gp->theta || !gp->chol || !gp->beta || !gp->jitter || !k0 || !invl2) {
+    k0 = workspace(&gp->ws_mat, &gp->ws_mat_cap, nn, "GP kernel");
+    if (kwork_init(gp, &w, (size_t)n) != 0 || !gp->theta || !gp->chol || !gp->beta ||
+        !gp->jitter || !k0) {
         rc = ERR_NOMEM;
         goto out;
     }
@@ -524,8 +577,7 @@ int gp_set_theta(gp_t *gp, const double *theta, int ncomp)
         const double *th = gp->theta + (size_t)m * p;
         double *l = gp->chol + (size_t)m * nn, *beta = gp->beta + (size_t)m * n;
 
-        inv_sq_lengthscales(th, d, invl2);
-        train_kernel(gp, th, invl2, k0, NULL);
+        train_kernel(gp, th, &w, k0, NULL);
         rc = gp_cholesky(l, k0, n, &gp->jitter[m]);
         if (rc)
             goto out;
@@ -537,29 +589,41 @@ int gp_set_theta(gp_t *gp, const double *theta, int ncomp)
 out:
     if (rc)
         drop_components(gp);
-    free(k0);
-    free(invl2);
     return rc;
 }
 
 /* ---- prediction -------------------------------------------------------------------------------- */
 
-void gp_kernel(const gp_t *gp, int comp, const double *a, int na, const double *b, int nb,
-               double *out)
+int gp_kernel(gp_t *gp, int comp, const double *a, int na, const double *b, int nb,
+              double *out)
 {
     int d = gp->d;
     const double *th = gp_theta(gp, comp);
     double s = exp(th[GP_TH_SCALE(d)]);
-    double invl2[GP_MAX_DIMS];
+    double invl[GP_MAX_DIMS];
+    kwork_t w = {0};
 
-    inv_sq_lengthscales(th, d, invl2);
+    if (na < 1 || nb < 1)
+        return 0;
+    if (kwork_init(gp, &w, (size_t)na + (size_t)nb) != 0)
+        return ERR_NOMEM;
+    for (int k = 0; k < d; k++)
+        invl[k] = exp(-th[k]);
+    scale_points(a, na, d, invl, w.xs, w.norm);
+    scale_points(b, nb, d, invl, w.xs + (size_t)na * d, w.norm + na);
+    /* Squared distances from the cross Gram matrix, as in train_kernel. */
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, na, nb, d, -2.0, w.xs, d,
+                w.xs + (size_t)na * d, d, 0.0, out, na);
     for (int j = 0; j < nb; j++)
-        for (int i = 0; i < na; i++)
-            matern52(sqdist(a + (size_t)i * d, b + (size_t)j * d, invl2, d), s,
-                     &out[(size_t)j * na + i], NULL);
+        for (int i = 0; i < na; i++) {
+            size_t ij = (size_t)j * na + i;
+            double r2 = out[ij] + w.norm[i] + w.norm[na + j];
+            matern52(r2 > 0.0 ? r2 : 0.0, s, &out[ij], NULL);
+        }
+    return 0;
 }
 
-int gp_component_solve(const gp_t *gp, int comp, const double *a, int m, double *v,
+int gp_component_solve(gp_t *gp, int comp, const double *a, int m, double *v,
                        double *mean, double *var)
 {
     int n = gp->n, d = gp->d;
@@ -578,7 +642,10 @@ int gp_component_solve(const gp_t *gp, int comp, const double *a, int m, double 
         if (!v)
             return ERR_NOMEM;
     }
-    gp_kernel(gp, comp, gp->x, n, a, m, v);
+    if (gp_kernel(gp, comp, gp->x, n, a, m, v) != 0) {
+        free(own);
+        return ERR_NOMEM;
+    }
     cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, n, m, 1.0, l,
                 n, v, n);
     for (int j = 0; j < m; j++) {
@@ -594,7 +661,7 @@ int gp_component_solve(const gp_t *gp, int comp, const double *a, int m, double 
     return 0;
 }
 
-int gp_predict(const gp_t *gp, const double *a, int m, double *mean, double *var)
+int gp_predict(gp_t *gp, const double *a, int m, double *mean, double *var)
 {
     enum { CHUNK = 256 };
     int n = gp->n, d = gp->d, rc = 0, k = gp->ncomp;
@@ -640,7 +707,7 @@ out:
     return rc;
 }
 
-int gp_sample(const gp_t *gp, const double *a, int m, int nsamples, rng_t *rng, double *out)
+int gp_sample(gp_t *gp, const double *a, int m, int nsamples, rng_t *rng, double *out)
 {
     int n = gp->n, rc = 0, k = gp->ncomp;
     size_t mm = (size_t)m * (size_t)m;
@@ -667,7 +734,9 @@ int gp_sample(const gp_t *gp, const double *a, int m, int nsamples, rng_t *rng, 
         if (rc)
             goto out;
         /* Posterior covariance K(a, a) - V^T V, lower triangle. */
-        gp_kernel(gp, c, a, m, a, m, cov);
+        rc = gp_kernel(gp, c, a, m, a, m, cov);
+        if (rc)
+            goto out;
         cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, m, n, -1.0, v, n, 1.0, cov, m);
         rc = gp_cholesky(l, cov, m, NULL);
         if (rc)

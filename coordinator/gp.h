@@ -21,7 +21,8 @@
  * numerically positive definite, a jitter of 1e-8 times the mean diagonal is added and grown
  * tenfold up to 1e-2 times it before giving up with ERR_NUMERIC.
  *
- * Not thread-safe per object; distinct objects may be used from distinct threads. */
+ * Not thread-safe per object (even the computing calls reuse work space inside it); distinct
+ * objects may be used from distinct threads. */
 #ifndef AUTOPEFT_GP_H
 #define AUTOPEFT_GP_H
 
@@ -85,26 +86,26 @@ double gp_jitter(const gp_t *gp, int comp);
 /* Log marginal likelihood of the transformed targets under theta and, when grad is not NULL,
  * its gradient with respect to theta (gp_nparams(d) values). Independent of the components set.
  * ERR_NUMERIC when the kernel matrix cannot be factorised or theta is not finite. */
-int gp_lml(const gp_t *gp, const double *theta, double *lml, double *grad);
+int gp_lml(gp_t *gp, const double *theta, double *lml, double *grad);
 
 /* Posterior of the latent f at m points a (m x d row-major), averaged over the components:
  * mean and variance (noise excluded) of the mixture. Either output may be NULL. */
-int gp_predict(const gp_t *gp, const double *a, int m, double *mean, double *var);
+int gp_predict(gp_t *gp, const double *a, int m, double *mean, double *var);
 
 /* nsamples joint draws of the latent f at the m points: out is nsamples x m row-major. Draw j
  * comes from component j mod ncomponents, so that draws average over the components. */
-int gp_sample(const gp_t *gp, const double *a, int m, int nsamples, rng_t *rng, double *out);
+int gp_sample(gp_t *gp, const double *a, int m, int nsamples, rng_t *rng, double *out);
 
 /* ---- building blocks for the acquisition function --------------------------------------------
  * For one component, with L the Cholesky factor of K(X, X) + noise I:
  *   v = L^-1 K(X, a)  (n x m, column-major: column j belongs to point j)
  *   mean_j = c + v_j . L^-1 (y - c),   var_j = s - |v_j|^2
  * so that the posterior covariance between point sets a and b is K(a, b) - v_a^T v_b. */
-int gp_component_solve(const gp_t *gp, int comp, const double *a, int m, double *v,
+int gp_component_solve(gp_t *gp, int comp, const double *a, int m, double *v,
                        double *mean, double *var);
 /* The prior kernel K(a, b) of a component (na x nb, column-major, noise excluded). */
-void gp_kernel(const gp_t *gp, int comp, const double *a, int na, const double *b, int nb,
-               double *out);
+int gp_kernel(gp_t *gp, int comp, const double *a, int na, const double *b, int nb,
+              double *out);
 
 /* Cholesky factorisation of the lower triangle of the n x n column-major matrix a, with the
  * jitter escalation described above; orig must hold the matrix (the factorisation overwrites a,

@@ -119,7 +119,7 @@ TEST(matches_sklearn)
         }
         /* Full covariance from the building blocks: K(a, a) - V^T V. */
         ASSERT_OK(gp_component_solve(gp, 0, c.xs, c.m, v, NULL, NULL));
-        gp_kernel(gp, 0, c.xs, c.m, c.xs, c.m, cov);
+        ASSERT_OK(gp_kernel(gp, 0, c.xs, c.m, c.xs, c.m, cov));
         for (int i = 0; i < c.m; i++)
             for (int j = 0; j < c.m; j++) {
                 double t = cov[j * c.m + i];
