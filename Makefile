@@ -139,10 +139,12 @@ $(PROGRAMS) $(BIN_TESTS) $(BIN_BENCH):
 # ---- tests ------------------------------------------------------------------------------------
 # The suite runs every test in its own process with a timeout; programs under test are found
 # through AUTOPEFT_BIN_DIR, shared data through AUTOPEFT_SHARED (skipped with a message if absent).
+# Sanitized code runs several times slower: its tests get proportionally longer timeouts.
 TEST_ARGS ?=
+TEST_TIMEOUT_SCALE := $(if $(SANITIZE),4,1)
 test: $(PROGRAMS) $(BIN_TESTS)
 	AUTOPEFT_BIN_DIR=$(abspath $(BUILD)/bin) AUTOPEFT_SRC_DIR=$(CURDIR) \
-	  $(BIN_TESTS) -j $(NPROC) $(TEST_ARGS)
+	  AUTOPEFT_TEST_TIMEOUT_SCALE=$(TEST_TIMEOUT_SCALE) $(BIN_TESTS) -j $(NPROC) $(TEST_ARGS)
 
 # ---- benchmarks -------------------------------------------------------------------------------
 bench: bench-wire

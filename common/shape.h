@@ -25,12 +25,15 @@ typedef struct {
     int labels;        /* classifier outputs; 1 = regression */
 } shape_t;
 
-/* BERT conventions for a width and depth: heads = hidden/64 (at least 1), intermediate =
- * 4*hidden, the bert-base-uncased vocabulary (30522), 512 positions, 2 token types, 2 labels. */
+/* BERT conventions for a width and depth: heads = hidden/64 (at least 1; lowered to the nearest
+ * divisor of hidden when 64 does not divide it), intermediate = 4*hidden, the bert-base-uncased
+ * vocabulary (30522), 512 positions, 2 token types, 2 labels. */
 void shape_default(shape_t *s, int hidden, int layers);
 /* Named shapes: bert-tiny, bert-mini, bert-small, bert-medium, bert-base, bert-large,
  * roberta-base, roberta-large. ERR_NOTFOUND (listing the names) for others. */
 int shape_preset(const char *name, shape_t *s);
+/* The i-th preset's name (i from 0), NULL past the last: for help texts and tests. */
+const char *shape_preset_name(int i);
 /* Every field in range and heads dividing hidden; ERR_INVAL naming the field otherwise. */
 int shape_check(const shape_t *s);
 

@@ -29,6 +29,11 @@
 #define SPACE_TEXT_MAX (4 * (16 + SPACE_MAX_LAYERS) + 16)
 /* AutoPEFT's prefix reparameterisation width. */
 #define SPACE_PREFIX_BOTTLENECK 800
+/* Hard cap on a module size read from text or a ladder (a bottleneck, prefix length or rank far
+ * beyond any model's width), so that sizes from outside stay bounded for the engine. */
+#define SPACE_MAX_SIZE (1u << 20)
+/* Hard cap on the prefix reparameterisation width. */
+#define SPACE_MAX_PREFIX_BOTTLENECK 65536
 
 typedef enum {
     SPACE_SA = 0,   /* serial adapter (Pfeiffer placement) bottleneck: "sa" */
@@ -67,7 +72,8 @@ int space_config_layer_count(const space_config_t *c, space_module_t m);
 /* A module is active when its size is non-zero and its mask is not empty. */
 bool space_config_active(const space_config_t *c, space_module_t m);
 /* Makes the representation unique: an inactive module gets size 0 and an empty mask, and bits
- * at or above `layers` are cleared. Equal configurations then compare equal bytewise. */
+ * at or above `layers` are cleared. Equal configurations then have equal fields (compare them
+ * with space_config_equal, not memcmp: the struct has padding). */
 void space_config_canonicalise(space_config_t *c);
 bool space_config_equal(const space_config_t *a, const space_config_t *b);
 uint64_t space_config_hash(const space_config_t *c);
@@ -77,14 +83,17 @@ uint64_t space_config_hash(const space_config_t *c);
  * active module carries its own: "sa=48@110000000000 pa=0 pt=12@000000001111". ERR_RANGE when
  * len is too small. */
 int space_config_format(const space_config_t *c, char *buf, size_t len);
-/* Parses the text form for a model of `layers` layers: sizes are any non-negative integers
- * (membership in a space is space_check's business); keys in any order; modules not named are
- * off; "layers=" is the mask of modules without their own "@". ERR_PARSE naming the token and
- * what was expected. The result is canonical. */
+/* Parses the text form for a model of `layers` layers: sizes are any integers in
+ * 0..SPACE_MAX_SIZE (membership in a space is space_check's business); keys in any order,
+ * separated by white space; modules not named are off; "layers=" is the mask of modules without
+ * their own "@" (a non-zero module with neither is an error). ERR_PARSE (ERR_RANGE for a size
+ * over the cap) naming the token and what was expected; empty text is an error. The result is
+ * canonical. */
 int space_config_parse(const char *text, int layers, space_config_t *out);
 
-/* Exact counts; prefix_bottleneck is the reparameterisation width (SPACE_PREFIX_BOTTLENECK).
- * ERR_INVAL when the configuration does not fit the shape (layer count). */
+/* Exact counts; prefix_bottleneck is the reparameterisation width (SPACE_PREFIX_BOTTLENECK,
+ * 1..SPACE_MAX_PREFIX_BOTTLENECK). Inactive modules count 0. ERR_INVAL when the shape fails
+ * shape_check or the configuration does not fit it (layer count). */
 int space_config_count(const space_config_t *c, const shape_t *shape, int prefix_bottleneck,
                        space_counts_t *out);
 
@@ -107,7 +116,8 @@ typedef struct {
 void space_opts_default(space_opts_t *o, int hidden, int layers);
 /* Turns on LoRA with ranks {64, 32, 16, 8, 4, 2, 1, 0}, each capped at hidden. */
 void space_opts_enable_lora(space_opts_t *o);
-/* Parses a ladder "768,384,0" into o->sizes[m]; ERR_PARSE / ERR_RANGE with the reason. */
+/* Parses a ladder "768,384,0" into o->sizes[m] (sizes 0..SPACE_MAX_SIZE, distinct, at most
+ * SPACE_MAX_LEVELS); ERR_PARSE / ERR_RANGE with the reason, o unchanged then. */
 int space_opts_parse_sizes(space_opts_t *o, space_module_t m, const char *list);
 
 /* NULL (err_set says why) on a bad width, depth or ladder. */
@@ -121,7 +131,8 @@ int space_nlevels(const space_t *s, space_module_t m);
 uint32_t space_level_size(const space_t *s, space_module_t m, int level);
 /* The level of a size in the module's ladder, or -1. */
 int space_level_of(const space_t *s, space_module_t m, uint32_t size);
-/* Number of valid configurations (as a double: 24-layer spaces exceed 2^32). */
+/* Number of valid configurations (as a double: 24-layer spaces exceed 2^32; exact below 2^53,
+ * +inf beyond double's range, which only huge separate-mask spaces reach). */
 double space_cardinality(const space_t *s);
 
 /* 0 when c belongs to the space; ERR_INVAL naming what does not fit otherwise. */
@@ -135,14 +146,29 @@ void space_sample(const space_t *s, rng_t *r, space_config_t *out);
  * ordinal coordinate, (levels-1-k)/(levels-1), so 0 is off and 1 the largest size; then the
  * layer bits as 0/1 (one mask, or one per module that can be on with separate masks). */
 int space_dims(const space_t *s);
+/* A short name for coordinate i, for reports and the CLI: "sa", "lora", "layer3" with one mask,
+ * "pt.layer3" with separate masks. ERR_RANGE for i outside 0..dims-1 or a short buffer. */
+int space_dim_name(const space_t *s, int i, char *buf, size_t len);
+/* c should pass space_check; a size off the ladder encodes as its nearest level. */
 void space_encode(const space_t *s, const space_config_t *c, double *x);
 /* Rounds x to the nearest level and bit; 0 when the result is valid, ERR_INVAL (out still
  * filled, canonical) when it is not. Coordinates outside [0,1] are clamped. */
 int space_decode(const space_t *s, const double *x, space_config_t *out);
 
 /* One-exchange neighbours of c that are valid: each layer bit flipped, each size stepped one
- * level up or down. Returns how many were written (at most cap). */
+ * level up or down. With one mask, a module stepped on from off joins the shared mask. With
+ * separate masks, bits are flipped only in active modules' masks (a flip that would empty a mask
+ * is left to the size step that turns the module off), and a module stepped on from off is
+ * inserted in the union of the other modules' layers. All are distinct and differ from c.
+ * Returns how many were written (at most cap), or ERR_INVAL (space_check's message) when c is
+ * not in the space. */
 int space_neighbours(const space_t *s, const space_config_t *c, space_config_t *out, int cap);
 int space_max_neighbours(const space_t *s);
+
+/* The valid configurations with the fewest and the most deployed parameters on a model of the
+ * space's width and depth (the bounds of the cost objective, e.g. for a hypervolume reference
+ * point). ERR_INVAL when the shape does not match the space or fails shape_check. */
+int space_extremes(const space_t *s, const shape_t *shape, int prefix_bottleneck,
+                   space_config_t *smallest, space_config_t *largest);
 
 #endif
