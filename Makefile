@@ -87,7 +87,7 @@ BIN_TESTS   := $(BUILD)/tests/autopeft-tests
 BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
-.PHONY: all deps bench-deps test bench bench-wire fuzz install uninstall clean reference FORCE
+.PHONY: all deps bench-deps test bench bench-wire bench-bo fuzz install uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -147,10 +147,19 @@ test: $(PROGRAMS) $(BIN_TESTS)
 	  AUTOPEFT_TEST_TIMEOUT_SCALE=$(TEST_TIMEOUT_SCALE) $(BIN_TESTS) -j $(NPROC) $(TEST_ARGS)
 
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire
+bench: bench-wire bench-bo
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
+
+# The search engine (docs/search.md): sample efficiency against random search and Optuna 3.1
+# (NSGA-II, multivariate TPE), then suggestion latency against scikit-learn's GP fit. Needs
+# `make bench-deps`; about an hour on two quiet cores. BO_ARGS passes options to the first
+# (e.g. BO_ARGS=--quick).
+BO_ARGS ?=
+bench-bo: $(BIN_BENCH)
+	PYTHON=$(PYTHON) $(BIN_BENCH) bo $(BO_ARGS)
+	PYTHON=$(PYTHON) $(BIN_BENCH) suggest
 
 # ---- fuzzing (clang + libFuzzer) --------------------------------------------------------------
 # Each tests/fuzz/fuzz_NAME.c defines FUZZ_TARGET(NAME); the test suite replays the saved inputs

@@ -11,10 +11,10 @@
 
 void acqopt_opts_default(acqopt_opts_t *o)
 {
-    o->random = 1000;
-    o->starts = 20;
+    o->random = 500;
+    o->starts = 10;
     o->max_steps = 50;
-    o->max_evals = 10000;
+    o->max_evals = 4000;
     o->deadline_s = 0.0;
 }
 

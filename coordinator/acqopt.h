@@ -30,10 +30,10 @@
 typedef int (*acqopt_fn)(void *ctx, const space_config_t *cfgs, int n, double *vals);
 
 typedef struct {
-    int random;        /* random pool candidates; default 1000 */
-    int starts;        /* local searches; default 20 */
+    int random;        /* random pool candidates; default 500 */
+    int starts;        /* local searches; default 10 */
     int max_steps;     /* moves per local search; default 50 */
-    int max_evals;     /* acquisition values in all; default 10000 */
+    int max_evals;     /* acquisition values in all; default 4000 */
     double deadline_s; /* wall-clock seconds for the whole search; 0 = none (default) */
 } acqopt_opts_t;
 

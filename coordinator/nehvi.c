@@ -22,8 +22,10 @@ typedef struct {
     double *lb;      /* nb x nb: lower Cholesky factor of the posterior covariance */
     double *zb;      /* S x nb: the fixed normal draws of the kept points */
     double *front;   /* S x nb x 2: each draw's staircase (HV) */
+    double *zfront;  /* S x nb: the staircase's metrics in the GP's transformed units */
     int *fm;         /* S: staircase sizes */
     double *best;    /* S: each draw's best metric (EI) */
+    double *zbest;   /* S: the same, transformed */
 } comp_t;
 
 struct nehvi {
@@ -59,8 +61,10 @@ static void comp_free(comp_t *c)
     free(c->lb);
     free(c->zb);
     free(c->front);
+    free(c->zfront);
     free(c->fm);
     free(c->best);
+    free(c->zbest);
 }
 
 void nehvi_free(nehvi_t **ap)
@@ -215,12 +219,13 @@ static int comp_setup(nehvi_t *a, comp_t *c, int comp, const double *xb, const d
     c->zb = mem_alloc((size_t)s_n * nb, sizeof(double), "baseline");
     c->fm = mem_alloc((size_t)s_n, sizeof(int), "baseline");
     c->best = mem_alloc((size_t)s_n, sizeof(double), "baseline");
+    c->zbest = mem_alloc((size_t)s_n, sizeof(double), "baseline");
     mu = mem_alloc((size_t)nb, sizeof(double), "baseline");
     cov = mem_alloc((size_t)nb * nb, sizeof(double), "baseline");
     f = mem_alloc((size_t)s_n * nb, sizeof(double), "baseline");
     useful = mem_alloc((size_t)nb, sizeof(bool), "baseline");
     pos = mem_alloc((size_t)nb, sizeof(int), "baseline");
-    if (!c->xb || !c->o2 || !c->vb || !c->lb || !c->zb || !c->fm || !c->best || !mu || !cov ||
+    if (!c->xb || !c->o2 || !c->vb || !c->lb || !c->zb || !c->fm || !c->best || !c->zbest || !mu || !cov ||
         !f || !useful || !pos) {
         rc = ERR_NOMEM;
         goto out;
@@ -292,7 +297,8 @@ static int comp_setup(nehvi_t *a, comp_t *c, int comp, const double *xb, const d
         free(sub);
         sub = tmp;
         c->front = mem_alloc((size_t)s_n * (nb ? nb : 1), 2 * sizeof(double), "baseline fronts");
-        if (!c->front || !tmp) {
+        c->zfront = mem_alloc((size_t)s_n * (nb ? nb : 1), sizeof(double), "baseline fronts");
+        if (!c->front || !c->zfront || !tmp) {
             rc = ERR_NOMEM;
             goto out;
         }
@@ -309,6 +315,8 @@ static int comp_setup(nehvi_t *a, comp_t *c, int comp, const double *xb, const d
                 goto out;
             }
             c->fm[s] = m;
+            for (int j = 0; j < m; j++)
+                c->zfront[(size_t)s * nb + j] = gp_transform_y(a->gp, pts[2 * j]);
         }
     } else {
         for (int s = 0; s < s_n; s++) {
@@ -316,6 +324,7 @@ static int comp_setup(nehvi_t *a, comp_t *c, int comp, const double *xb, const d
             for (int j = 0; j < nb; j++)
                 best = fmax(best, f[(size_t)s * nb + j]);
             c->best[s] = best;
+            c->zbest[s] = nb ? gp_transform_y(a->gp, best) : -INFINITY;
         }
     }
 out:
@@ -449,14 +458,36 @@ static int eval_block(nehvi_t *a, const double *xc, const double *obj2c, int nc,
             for (int k = 0; k < nb; k++)
                 cv -= w[k] * w[k];
             sd = cv > 0.0 ? sqrt(cv) : 0.0;
+            /* A candidate whose second objective does not pass the reference adds nothing. */
+            if (a->o.mode == NEHVI_HV && !(obj2c[j] > a->o.ref[1]))
+                continue;
             for (int s = 0; s < s_n; s++) {
-                double y = gp_untransform(a->gp, a->mu[j] + fj[s] + sd * a->z0[s]);
+                double z = a->mu[j] + fj[s] + sd * a->z0[s], y;
                 if (a->o.mode == NEHVI_EI) {
-                    if (y > c->best[s])
+                    /* Compare in transformed units first: the map back is monotone. */
+                    if (z > c->zbest[s] && (y = gp_untransform(a->gp, z)) > c->best[s])
                         sum += y - c->best[s];
                 } else {
-                    double p[2] = {y, obj2c[j]};
-                    sum += pareto_hvi(c->front + (size_t)s * nb * 2, c->fm[s], a->o.ref, p);
+                    const double *fr = c->front + (size_t)s * nb * 2;
+                    const double *zf = c->zfront + (size_t)s * nb;
+                    int lo = 0, hi = c->fm[s];
+                    /* The staircase's second objective decreases: count the points at least as
+                     * good as the candidate's (binary search). The last of them has the best
+                     * metric among them; if it is at least the draw's, the draw is dominated. */
+                    while (lo < hi) {
+                        int mid = (lo + hi) / 2;
+                        if (fr[2 * mid + 1] >= obj2c[j])
+                            lo = mid + 1;
+                        else
+                            hi = mid;
+                    }
+                    if (lo > 0 && zf[lo - 1] >= z)
+                        continue;
+                    y = gp_untransform(a->gp, z);
+                    if (y > a->o.ref[0]) {
+                        double p[2] = {y, obj2c[j]};
+                        sum += pareto_hvi(fr, c->fm[s], a->o.ref, p);
+                    }
                 }
             }
             out[j] += sum / s_n;

@@ -123,7 +123,8 @@ double pareto_hvi(const double *front, int m, const double ref[2], const double 
      * already covers; clipping the staircase to the box keeps it a staircase, whose area is
      * the columns sum again. Points past p in f0 clip to zero-width columns: stop there. */
     for (int j = 0; j < m && prev < p[0]; j++) {
-        double c0 = fmin(front[2 * j], p[0]), c1 = fmin(front[2 * j + 1], p[1]);
+        double c0 = front[2 * j] < p[0] ? front[2 * j] : p[0];
+        double c1 = front[2 * j + 1] < p[1] ? front[2 * j + 1] : p[1];
         covered += (c0 - prev) * (c1 - ref[1]);
         prev = c0;
     }

@@ -50,7 +50,8 @@ typedef struct {
     strategy_cost_t cost;       /* default linear */
     bool has_ref;               /* user reference point; else the rule in docs/search.md */
     double ref_metric, ref_cost_percent;
-    int mc_samples;             /* QMC draws per GP component; default 128 */
+    int mc_samples;             /* QMC draws per GP component; 0 (default): 128 for MAP, 32 for
+                                 * SAAS (times its 16 kept draws: 512) */
     int refit_every;            /* observations between hyperparameter fits; default 1 */
     int map_restarts;           /* MAP L-BFGS starts; default 3 */
     nuts_opts_t nuts;           /* SAAS sampler; AutoPEFT's settings by default */
@@ -74,6 +75,8 @@ typedef struct strategy strategy_t;
 
 void strategy_opts_default(strategy_opts_t *o, int hidden, int layers);
 const char *strategy_model_name(strategy_model_t m);
+/* The QMC draws per GP component that the options give (resolving 0). */
+int strategy_mc_samples(const strategy_opts_t *o);
 
 /* NULL with err_set naming the bad option. */
 strategy_t *strategy_new(const strategy_opts_t *o);

@@ -208,7 +208,7 @@ TEST(bad_input_is_rejected)
     space_config_t c;
 
     small_opts(&o, STRATEGY_MODEL_MAP, 1);
-    o.mc_samples = 0;
+    o.mc_samples = -1;
     ASSERT_TRUE(strategy_new(&o) == NULL);
     ASSERT_CONTAINS(err_msg(), "mc_samples");
     small_opts(&o, STRATEGY_MODEL_MAP, 1);
