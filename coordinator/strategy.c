@@ -45,7 +45,7 @@ void strategy_opts_default(strategy_opts_t *o, int hidden, int layers)
     o->prefix_bottleneck = SPACE_PREFIX_BOTTLENECK;
     o->seed = 0;
     o->n_init = 10;
-    o->model = STRATEGY_MODEL_SAAS;
+    o->model = STRATEGY_MODEL_MAP;
     o->transform = GP_TRANSFORM_COPULA;
     o->objective = NEHVI_HV;
     o->cost = STRATEGY_COST_LINEAR;
@@ -463,7 +463,11 @@ int strategy_suggest(strategy_t *s, const space_config_t *pending, int npending,
     rc = 0;
     qsort(order, (size_t)npending, sizeof *order, cmp_keyed);
 
-    if (s->nobs + s->nfailed + npending < s->o.n_init || s->nobs < 2) {
+    /* The initial design until n_init trials have finished (with a result or a failure) and
+     * two have results: with several workers, idle ones get further random configurations
+     * meanwhile rather than suggestions from a GP of a handful of points (which the benchmark
+     * shows to cost more than the random trials do). */
+    if (s->nobs + s->nfailed < s->o.n_init || s->nobs < 2) {
         info->random = true;
         rc = next_initial(s, exclude, out);
         goto out;

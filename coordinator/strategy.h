@@ -1,7 +1,7 @@
 /* The search strategy of a study: takes trial results, returns the next configuration to try.
  *
- * First `n_init` configurations from a seeded random sequence (uniform over the valid space),
- * then Bayesian optimisation: a GP on the task metric (MAP or SAAS hyperparameters, gp_map.h /
+ * Configurations from a seeded random sequence (uniform over the valid space) until `n_init`
+ * trials have finished, then Bayesian optimisation: a GP on the task metric (MAP or SAAS hyperparameters, gp_map.h /
  * saas.h), noisy expected hypervolume improvement over (metric, -cost) with the running trials
  * as pending points (nehvi.h), maximised over the space by local search (acqopt.h). The cost is
  * the configuration's exact deployed parameter percentage (space_config_count), not modelled.
@@ -43,8 +43,9 @@ typedef struct {
     shape_t shape;              /* the model whose parameters the cost counts */
     int prefix_bottleneck;      /* SPACE_PREFIX_BOTTLENECK */
     uint64_t seed;
-    int n_init;                 /* random configurations before BO; default 10 */
-    strategy_model_t model;     /* default SAAS */
+    int n_init;                 /* finished trials before BO starts; default 10 */
+    strategy_model_t model;     /* default MAP (docs/search.md: better and faster in the
+                                 * benchmark); SAAS is AutoPEFT's */
     gp_transform_t transform;   /* default copula */
     nehvi_mode_t objective;     /* NEHVI_HV: (metric, cost); NEHVI_EI: metric only */
     strategy_cost_t cost;       /* default linear */
