@@ -391,7 +391,7 @@ static int cmp_keyed(const void *pa, const void *pb)
 }
 
 /* The reference point in (metric, second objective) units. */
-static void reference(const strategy_t *s, const double *o2, double ref[2])
+static int reference(const strategy_t *s, const double *o2, double ref[2])
 {
     double *pts;
 
@@ -399,22 +399,22 @@ static void reference(const strategy_t *s, const double *o2, double ref[2])
         double pct = s->o.ref_cost_percent;
         ref[0] = s->o.ref_metric;
         ref[1] = s->o.cost == STRATEGY_COST_LOG ? -log10(pct) : -pct;
-        return;
+        return 0;
     }
     /* Metric: the rule of pareto.h over the observed front. Cost: beyond the most expensive
      * configuration of the space by a tenth of the space's cost range, so that every
      * configuration can add volume. */
     pts = mem_alloc((size_t)s->nobs, 2 * sizeof(double), "reference point");
-    ref[0] = s->metric[0];
-    if (pts) {
-        for (int i = 0; i < s->nobs; i++) {
-            pts[2 * i] = s->metric[i];
-            pts[2 * i + 1] = o2[i];
-        }
-        pareto_ref_point(pts, s->nobs, PARETO_REF_FRAC, ref);
-        free(pts);
+    if (!pts)
+        return ERR_NOMEM;
+    for (int i = 0; i < s->nobs; i++) {
+        pts[2 * i] = s->metric[i];
+        pts[2 * i + 1] = o2[i];
     }
+    pareto_ref_point(pts, s->nobs, PARETO_REF_FRAC, ref);
+    free(pts);
     ref[1] = s->cost_lo - PARETO_REF_FRAC * (s->cost_hi - s->cost_lo);
+    return 0;
 }
 
 int strategy_suggest(strategy_t *s, const space_config_t *pending, int npending,
@@ -506,7 +506,9 @@ int strategy_suggest(strategy_t *s, const space_config_t *pending, int npending,
         nehvi_opts_default(&no);
         no.mode = s->o.objective;
         no.samples = strategy_mc_samples(&s->o);
-        reference(s, o2, no.ref);
+        rc = reference(s, o2, no.ref);
+        if (rc)
+            goto out;
         info->ref[0] = no.ref[0];
         info->ref[1] = no.ref[1];
         acq = nehvi_new(s->gp, xb, o2, nb, &no);

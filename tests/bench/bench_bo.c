@@ -13,7 +13,8 @@
  * scale. Runs are independent processes, `jobs` at a time.
  *
  *   autopeft-bench bo [--seeds N] [--budget T] [--jobs J] [--layers 12|24] [--methods a,b,..]
- *                     [--saas-refit K] [--acq-random N] [--acq-starts N] [--acq-evals N]
+ *                     [--saas-refit K] [--transform none|standardise|copula]
+ *                     [--acq-random N] [--acq-starts N] [--acq-evals N]
  *                     [--quick]
  */
 #include <cblas.h>
@@ -43,6 +44,7 @@ static const int checkpoints[NCHECK] = {50, 100, 200};
 typedef struct {
     int seeds, budget, jobs, saas_refit;
     int acq_random, acq_starts, acq_evals;  /* 0: the strategy's defaults */
+    int transform;                          /* -1: the strategy's default */
     bool layers[2];  /* 12, 24 */
     bool methods[M_COUNT];
 } bo_opts_t;
@@ -121,6 +123,8 @@ static int run_ours(const space_ctx_t *sc, const bo_opts_t *bo, int method, int 
     o.model = saas ? STRATEGY_MODEL_SAAS : STRATEGY_MODEL_MAP;
     if (saas)
         o.refit_every = bo->saas_refit;
+    if (bo->transform >= 0)
+        o.transform = (gp_transform_t)bo->transform;
     if (bo->acq_random)
         o.acq.random = bo->acq_random;
     if (bo->acq_starts)
@@ -418,7 +422,7 @@ static void quartiles(double *v, int n, double q[3])
 static int parse_opts(int argc, char **argv, bo_opts_t *o)
 {
     *o = (bo_opts_t){.seeds = 10, .budget = 200, .jobs = 2, .saas_refit = 10,
-                     .layers = {true, true}};
+                     .layers = {true, true}, .transform = -1};
     for (int m = 0; m < M_COUNT; m++)
         o->methods[m] = true;
     for (int i = 1; i < argc; i++) {
@@ -434,6 +438,14 @@ static int parse_opts(int argc, char **argv, bo_opts_t *o)
             o->jobs = atoi(v), i++;
         } else if (strcmp(a, "--saas-refit") == 0 && v) {
             o->saas_refit = atoi(v), i++;
+        } else if (strcmp(a, "--transform") == 0 && v) {
+            gp_transform_t t;
+            if (gp_transform_parse(v, &t) != 0) {
+                fprintf(stderr, "bo: %s\n", err_msg());
+                return 2;
+            }
+            o->transform = (int)t;
+            i++;
         } else if (strcmp(a, "--acq-random") == 0 && v) {
             o->acq_random = atoi(v), i++;
         } else if (strcmp(a, "--acq-starts") == 0 && v) {
