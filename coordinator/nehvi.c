@@ -140,8 +140,8 @@ static int dedupe(const double *xb, const double *o2, int nb, int d, int *keep)
     return m;
 }
 
-/* Draws of the kept points in metric units: f (S x nb, column-major by point... stored
- * row-major per draw: f[s * nb + j]) = untransform(mu + L z). */
+/* Draws of the kept points in metric units, one row per draw: f[s * nb + j] is point j's
+ * metric in draw s, untransform(mu + L z_s). */
 static int draw_baseline(nehvi_t *a, comp_t *c, const double *mu, double *f)
 {
     int s_n = a->o.samples, nb = c->nb;

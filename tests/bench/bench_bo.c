@@ -13,7 +13,7 @@
  * scale. Runs are independent processes, `jobs` at a time.
  *
  *   autopeft-bench bo [--seeds N] [--budget T] [--jobs J] [--layers 12|24] [--methods a,b,..]
- *                     [--saas-refit K] [--transform none|standardise|copula]
+ *                     [--saas-refit K] [--transform none|standardise|copula] [--cost-log]
  *                     [--acq-random N] [--acq-starts N] [--acq-evals N]
  *                     [--quick]
  */
@@ -45,6 +45,7 @@ typedef struct {
     int seeds, budget, jobs, saas_refit;
     int acq_random, acq_starts, acq_evals;  /* 0: the strategy's defaults */
     int transform;                          /* -1: the strategy's default */
+    bool cost_log;                          /* our BO on the log10 cost scale */
     bool layers[2];  /* 12, 24 */
     bool methods[M_COUNT];
 } bo_opts_t;
@@ -125,6 +126,8 @@ static int run_ours(const space_ctx_t *sc, const bo_opts_t *bo, int method, int 
         o.refit_every = bo->saas_refit;
     if (bo->transform >= 0)
         o.transform = (gp_transform_t)bo->transform;
+    if (bo->cost_log)
+        o.cost = STRATEGY_COST_LOG;
     if (bo->acq_random)
         o.acq.random = bo->acq_random;
     if (bo->acq_starts)
@@ -438,6 +441,8 @@ static int parse_opts(int argc, char **argv, bo_opts_t *o)
             o->jobs = atoi(v), i++;
         } else if (strcmp(a, "--saas-refit") == 0 && v) {
             o->saas_refit = atoi(v), i++;
+        } else if (strcmp(a, "--cost-log") == 0) {
+            o->cost_log = true;
         } else if (strcmp(a, "--transform") == 0 && v) {
             gp_transform_t t;
             if (gp_transform_parse(v, &t) != 0) {
