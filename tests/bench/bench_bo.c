@@ -493,7 +493,7 @@ BENCH(bo, "sample efficiency: hypervolume gap vs random, Optuna NSGA-II and TPE 
     bo_opts_t o;
     space_ctx_t sc[2];
     job_t *jobs;
-    int nj = 0, next = 0, running = 0, rc;
+    int nj = 0, next = 0, running = 0, finished = 0, rc;
     double t_start = bench_now(), worst_ratio = 0.0, worst_async = 0.0;
     strategy_opts_t def;
 
@@ -537,6 +537,10 @@ BENCH(bo, "sample efficiency: hypervolume gap vs random, Optuna NSGA-II and TPE 
                 if (jobs[i].pid == pid) {
                     finish_job(&jobs[i]);
                     running--;
+                    finished++;
+                    fprintf(stderr, "bo: %d/%d runs done (%s, %d layers, seed %d: %.0f s)\n",
+                            finished, nj, method_names[jobs[i].method], jobs[i].li ? 24 : 12,
+                            jobs[i].seed, jobs[i].wall);
                 }
         }
     }

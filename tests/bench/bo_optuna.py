@@ -49,14 +49,15 @@ def main():
         p = json.load(f)
     layers, nlev = p["layers"], p["nlev"]
     pct = np.array(p["pct"]).reshape(nlev, nlev, nlev, layers + 1)
+    # multivariate TPE is marked experimental in Optuna 3.1: say so once here, not per run.
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if sampler_name == "nsga2":
         sampler = optuna.samplers.NSGAIISampler(seed=seed)
     elif sampler_name == "tpe":
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
     else:
         raise SystemExit("unknown sampler " + sampler_name)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     noise = np.random.default_rng(seed)
     done = 0
