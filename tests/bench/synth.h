@@ -9,7 +9,7 @@
  *   v_l  = 0.2 + 0.8 t^1.5 + 0.6 exp(-((t - 0.6)/0.12)^2), t = l/(L-1); g = 0.15 mean(v)
  *   e    = q (U / U_max)^0.6                             sizes and layers interact
  *   pen  = 0.04 max(0, c_sa + c_pa + c_pt - 1.6)^2       very large configurations overfit
- *   f    = 0.55 + 0.35 (1 - e^(-3e)) / (1 - e^(-3)) - pen
+ *   f    = 0.55 + 0.35 (1 - exp(-3e)) / (1 - exp(-3)) - pen
  * observed with Gaussian noise of sd 0.005 (seed-to-seed noise of a GLUE score); the second
  * objective is the exact deployed parameter % (space_config_count).
  *
