@@ -32,7 +32,7 @@ PYTHON     ?= /usr/bin/python3
 NPROC      := $(shell nproc 2>/dev/null || echo 2)
 
 # Libraries found through pkg-config; evaluated lazily so that `make deps` works before they exist.
-PKGS        = libzmq libprotobuf-c libuv jansson sqlite3 libutf8proc openblas lapacke
+PKGS        = libzmq libprotobuf-c libuv jansson sqlite3 libutf8proc openblas lapacke inih
 PKG_CFLAGS  = $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS    = $(shell $(PKG_CONFIG) --libs $(PKGS))
 
@@ -87,7 +87,8 @@ BIN_TESTS   := $(BUILD)/tests/autopeft-tests
 BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
-.PHONY: all deps bench-deps test bench bench-wire bench-bo fuzz install uninstall clean reference FORCE
+.PHONY: all deps bench-deps test test-slurm bench bench-wire bench-inputs bench-dispatch bench-train \
+        bench-bo fuzz install uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -146,16 +147,34 @@ test: $(PROGRAMS) $(BIN_TESTS)
 	AUTOPEFT_BIN_DIR=$(abspath $(BUILD)/bin) AUTOPEFT_SRC_DIR=$(CURDIR) \
 	  AUTOPEFT_TEST_TIMEOUT_SCALE=$(TEST_TIMEOUT_SCALE) $(BIN_TESTS) -j $(NPROC) $(TEST_ARGS)
 
+# A real single-node Slurm cluster (installs slurm-wlm and munge; needs root) running the worker
+# array script of deploy/slurm/ against a coordinator: tests/slurm/run.sh.
+test-slurm: $(PROGRAMS)
+	bash tests/slurm/run.sh $(BUILD)/bin
+
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire bench-bo
+bench: bench-wire bench-inputs bench-train bench-dispatch bench-bo
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
 
+# Tokenizer, GLUE reading and checkpoint reading against the Python reference (needs ../shared).
+bench-inputs: $(BIN_BENCH)
+	$(BIN_BENCH) inputs
+
+# The coordinator as a program (it needs build/bin) with worker daemons as threads of the bench.
+bench-dispatch: $(BIN_BENCH) $(PROGRAMS)
+	$(BIN_BENCH) dispatch
+
+# The engine's training step against PyTorch 1.13 (python3-torch, see bench-deps), same run.
+BENCH_TRAIN_ARGS ?=
+bench-train: $(BIN_BENCH)
+	AUTOPEFT_SRC_DIR=$(CURDIR) PYTHON=$(PYTHON) $(BIN_BENCH) train $(BENCH_TRAIN_ARGS)
+
 # The search engine (docs/search.md): sample efficiency against random search and Optuna 3.1
 # (NSGA-II, multivariate TPE), then suggestion latency against scikit-learn's GP fit. Needs
-# `make bench-deps`; about an hour on two quiet cores. BO_ARGS passes options to the first
-# (e.g. BO_ARGS=--quick).
+# `make bench-deps`; 78 minutes on two heavily shared cores, about 40 on quiet ones. BO_ARGS
+# passes options to the first (e.g. BO_ARGS=--quick).
 BO_ARGS ?=
 bench-bo: $(BIN_BENCH)
 	PYTHON=$(PYTHON) $(BIN_BENCH) bo $(BO_ARGS)
@@ -193,7 +212,7 @@ clean:
 # Debian packages: installed only when one is missing, so the target is idempotent and quiet.
 DEPS_BUILD := make gcc pkg-config git protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
               libuv1-dev libopenblas-dev liblapacke-dev libjansson-dev libsqlite3-dev \
-              libutf8proc-dev clang libclang-rt-14-dev
+              libutf8proc-dev libinih-dev clang libclang-rt-14-dev
 DEPS_BENCH := python3 python3-numpy python3-torch python3-sklearn python3-optuna
 
 define install_packages

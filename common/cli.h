@@ -4,6 +4,12 @@
 #ifndef AUTOPEFT_CLI_H
 #define AUTOPEFT_CLI_H
 
+int cli_embedded(int argc, char **argv);
 int cli_space(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+int cli_keygen(int argc, char **argv);   /* common/cli_keygen.c */
+int cli_run(int argc, char **argv);      /* coordinator/cli_run.c */
+int cli_status(int argc, char **argv);   /* coordinator/cli_status.c */
+int cli_report(int argc, char **argv);   /* coordinator/cli_status.c */
 
 #endif

@@ -2,21 +2,34 @@
  * libraries; each is in a cli_*.c file beside the module it drives. The program lives with the
  * coordinator because running a study is its main job; it links the worker library too, for
  * the one-box mode and the single-trial commands. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "blas.h"
 #include "cli.h"
+#include "coordinator.h"
 #include "log.h"
 #include "version.h"
+#include "worker.h"
 
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    bool numeric;   /* trains or fits: OpenBLAS's core is checked first (common/blas.h) */
 } command_t;
 
 static const command_t commands[] = {
-    {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space"},
+    {"run", cli_run, "run a study on this machine: a coordinator and local workers, live progress", false},
+    {"status", cli_status, "show how a study is doing (from its folder's study.db)", false},
+    {"report", cli_report, "write a study's outputs (trials.csv, pareto.csv, ...) and show its front", false},
+    {"coordinator", coordinator_main, "the coordinator daemon (same as autopeft-coordinator)", true},
+    {"worker", worker_main, "the worker daemon (same as autopeft-worker)", true},
+    {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker", false},
+    {"embedded", cli_embedded, "write the embedded default task (synthetic sentiment data) to a folder", false},
+    {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space", false},
+    {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", false},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -33,7 +46,7 @@ static void usage(FILE *f)
             "against the trainable parameters.\n"
             "\nCommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\nOptions:\n"
             "  -h, --help     show this help, or a command's with `autopeft COMMAND --help`\n"
@@ -86,5 +99,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "autopeft: no command '%s'; `autopeft --help` lists them\n", argv[1]);
         return 2;
     }
+    /* May re-execute this program with the whole command line, before any BLAS work. */
+    if (cmd->numeric)
+        blas_startup(argv, 0);
     return cmd->run(argc - 1, argv + 1);
 }

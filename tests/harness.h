@@ -12,6 +12,9 @@
  *   autopeft-tests -l               list the tests
  *   autopeft-tests --no-fork -t X   run in-process (for gdb)
  *
+ * A test named child_* is the second half of another test (which runs this binary again with
+ * -t to get a fresh process); like the harness's own self-tests it runs only when named.
+ *
  * The last line of a run is "N passed, N failed"; the exit status is non-zero on any failure. */
 #ifndef AUTOPEFT_HARNESS_H
 #define AUTOPEFT_HARNESS_H

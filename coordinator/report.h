@@ -1,0 +1,62 @@
+/* Study outputs, read from the study store (store.h) with a read-only connection, so that the
+ * coordinator, `autopeft status`, `autopeft report` and `autopeft run` share one code path:
+ *
+ *   trials.csv     one row per trial: id, state, attempts, configuration and its sizes, metric,
+ *                  parameter %, worker, seconds, error
+ *   trials.jsonl   one JSON object per trial, with the accepted RESULT message in full
+ *   pareto.csv     the non-dominated trials (metric up, parameter % down), by parameter %
+ *   best.json      the best metric's trial, the Pareto set and the hypervolume
+ * Each file is written to a temporary name and renamed, so readers never see half a file. */
+#ifndef AUTOPEFT_REPORT_H
+#define AUTOPEFT_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "autopeft.pb-c.h"
+
+#define REPORT_MAX_PARETO 4096
+
+typedef struct {
+    char name[256];
+    int budget;
+    int queued, running, done, failed, created;
+    int attempts, lost;               /* dispatches; ended by a lost lease */
+    bool has_best;
+    long long best_id;
+    double best_metric, best_cost;
+    char best_config[1200];
+    double hypervolume;               /* of (metric, -parameter %) over the reference below */
+    double ref_metric, ref_cost;
+    double first_dispatch, last_finish;  /* epoch seconds; 0 when none */
+    double mean_trial_s;              /* mean seconds of done trials (dispatch to result) */
+    bool finished;
+} report_summary_t;
+
+/* One Pareto point. */
+typedef struct {
+    long long id;
+    double metric, cost;
+    char config[1200];
+} report_point_t;
+
+/* The accepted RESULT as one JSON object (malloc'd text), for the store. */
+char *report_result_json(const Autopeft__Result *r);
+
+/* Counts, best trial, Pareto set (sorted by parameter %, up to cap points into pts; *npts) and
+ * hypervolume of the study in dir. ref: the study's reference point when has_ref, else the
+ * lowest metric seen and the highest parameter %. */
+int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, int cap,
+                   int *npts);
+
+/* Writes the four files into dir. */
+int report_write(const char *dir);
+
+/* Prints the Pareto front as a table. */
+void report_print_pareto(FILE *f, const report_point_t *pts, int n);
+
+/* Exact 2-D hypervolume of maximising metric and minimising cost over (ref_metric, ref_cost):
+ * points beyond the reference add nothing. */
+double report_hypervolume(const report_point_t *pts, int n, double ref_metric, double ref_cost);
+
+#endif

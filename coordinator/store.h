@@ -1,0 +1,122 @@
+/* The study store: one SQLite database, <study>/study.db, written only by the coordinator.
+ *
+ * Durability: WAL journal with synchronous=FULL, so a committed transaction survives a crash of
+ * the process or the machine. The coordinator commits every suggestion before its TRIAL is sent
+ * and every accepted result before its ACK, in one transaction per turn of its event loop (group
+ * commit: the results of many workers share one fsync). Readers (`autopeft status`, `report`,
+ * `sqlite3`) never block the writer in WAL mode.
+ *
+ * Schema (version 1; docs/operations.md shows queries):
+ *   meta(key, value)          schema_version, study_name, config (the INI text), created_at,
+ *                             starts (how many coordinator processes ran the study)
+ *   trials(id, config, state, attempt, worker, random, acq_value, created_at, dispatched_at,
+ *          finished_at, objective, cost, error, result_attempt, seq)
+ *        state: queued | dispatched | done | failed; attempt: the latest dispatch (0: none yet);
+ *        cost: the exact deployed parameter % (the second objective); seq: the order in which
+ *        the trial's result was counted (the history order a restarted search replays)
+ *   attempts(trial_id, attempt, worker, dispatched_at, ended_at, outcome)
+ *        one row per dispatch; outcome: ok, failed, cancelled, lost (worker expired or left),
+ *        refused, superseded, requeued (coordinator stopped), or NULL while running
+ *   results(trial_id, attempt, status, objective, objective_name, percent, trainable, deployed,
+ *           backbone, best_epoch, epochs_run, total_s, worker, error, received_at, json)
+ *        every accepted RESULT (json: the whole message); (trial_id, attempt) is unique, which is
+ *        how a duplicate is recognised
+ * Times are seconds since the Unix epoch. */
+#ifndef AUTOPEFT_STORE_H
+#define AUTOPEFT_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_FILE "study.db"
+
+typedef enum {
+    STORE_QUEUED = 0,
+    STORE_DISPATCHED,
+    STORE_DONE,
+    STORE_FAILED
+} store_state_t;
+
+typedef struct {
+    uint64_t id;
+    const char *config;         /* canonical text form */
+    store_state_t state;
+    uint32_t attempt;
+    const char *worker;         /* NULL when none */
+    bool random;
+    double acq_value;
+    double created_at, dispatched_at, finished_at;  /* 0: not yet */
+    bool has_objective;
+    double objective, cost;
+    const char *error;          /* NULL when none */
+    uint32_t result_attempt;    /* 0: no result counted */
+    int64_t seq;                /* 0: no result counted */
+} store_trial_t;
+
+typedef struct {
+    uint64_t trial_id;
+    uint32_t attempt;
+    const char *status;         /* "ok", "failed", "cancelled" */
+    bool has_objective;
+    double objective;
+    const char *objective_name;
+    double percent;
+    uint64_t trainable, deployed, backbone;
+    uint32_t best_epoch, epochs_run;
+    double total_s;
+    const char *worker;
+    const char *error;
+    double received_at;
+    const char *json;
+} store_result_t;
+
+typedef struct store store_t;
+
+/* Opens <dir>/study.db; with create, makes the folder and the schema when absent. A read-only
+ * store (status, report) never writes. ERR_VERSION for a store of another schema version. */
+int store_open(const char *dir, bool create, bool readonly, store_t **out);
+void store_close(store_t **sp);
+
+/* Transactions: begin is idempotent (a no-op inside one); commit makes everything durable. */
+int store_begin(store_t *s);
+int store_commit(store_t *s);
+int store_rollback(store_t *s);
+bool store_in_txn(const store_t *s);
+
+/* *value malloc'd; ERR_NOTFOUND when absent. */
+int store_meta_get(store_t *s, const char *key, char **value);
+int store_meta_set(store_t *s, const char *key, const char *value);
+
+/* A new trial (state queued, attempt 0). */
+int store_trial_add(store_t *s, uint64_t id, const char *config, bool random, double acq_value,
+                    double cost, double now);
+/* A dispatch: the trial dispatched with `attempt` to worker, and an attempts row. */
+int store_trial_dispatch(store_t *s, uint64_t id, uint32_t attempt, const char *worker,
+                         double now);
+/* A re-attached attempt (the worker's HELLO named it): dispatched to worker, attempt unchanged. */
+int store_trial_reattach(store_t *s, uint64_t id, uint32_t attempt, const char *worker);
+/* The attempt ended without a counted result (outcome as above): the trial queued again. */
+int store_trial_requeue(store_t *s, uint64_t id, uint32_t attempt, const char *outcome,
+                        double now);
+/* Ends the attempts row of a dispatch (if still open) with the outcome. */
+int store_attempt_end(store_t *s, uint64_t id, uint32_t attempt, const char *outcome, double now);
+/* The trial given up: state failed with the reason; the attempt (if any) ended with outcome. */
+int store_trial_fail(store_t *s, uint64_t id, uint32_t attempt, const char *outcome,
+                     const char *error, int64_t seq, double now);
+/* An accepted result: the results row, the attempt's outcome and the trial's new state (done
+ * with objective and seq; failed with error and seq; queued for a retry). */
+int store_result(store_t *s, const store_result_t *r, store_state_t new_state, int64_t seq);
+/* The result row of (trial, attempt) exists. */
+int store_result_exists(store_t *s, uint64_t trial_id, uint32_t attempt, bool *exists);
+
+/* Calls cb for every trial in id order; a non-zero return stops and is returned. */
+int store_load(store_t *s, int (*cb)(void *ctx, const store_trial_t *t), void *ctx);
+
+const char *store_state_name(store_state_t st);
+int store_state_parse(const char *text, store_state_t *out);
+
+/* Seconds since the epoch, with sub-second resolution. */
+double store_now(void);
+
+#endif

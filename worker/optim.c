@@ -1,0 +1,145 @@
+/* AdamW, schedule and clipping: see optim.h. */
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "err.h"
+#include "mem.h"
+#include "simd.h"
+
+struct optim {
+    peft_t *p;
+    optim_opts_t o;
+    float *m, *v;
+    int step;
+};
+
+void optim_opts_default(optim_opts_t *o)
+{
+    *o = (optim_opts_t){
+        .lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01,
+        .max_grad_norm = 1.0,
+    };
+}
+
+static int check(const optim_opts_t *o)
+{
+    if (!(o->lr >= 0.0 && o->lr < 1e3))
+        return err_set(ERR_INVAL, "learning rate %g: expected [0, 1000)", o->lr);
+    if (!(o->beta1 >= 0.0 && o->beta1 < 1.0) || !(o->beta2 >= 0.0 && o->beta2 < 1.0))
+        return err_set(ERR_INVAL, "Adam betas %g, %g: expected [0, 1)", o->beta1, o->beta2);
+    if (!(o->eps > 0.0 && o->eps < 1.0))
+        return err_set(ERR_INVAL, "Adam epsilon %g: expected (0, 1)", o->eps);
+    if (!(o->weight_decay >= 0.0 && o->weight_decay < 10.0))
+        return err_set(ERR_INVAL, "weight decay %g: expected [0, 10)", o->weight_decay);
+    if (!(o->max_grad_norm >= 0.0 && isfinite(o->max_grad_norm)))
+        return err_set(ERR_INVAL, "maximum gradient norm %g: expected >= 0", o->max_grad_norm);
+    if (o->warmup_steps < 0 || o->total_steps < 0)
+        return err_set(ERR_INVAL, "warmup %d / total %d steps: expected >= 0", o->warmup_steps,
+                       o->total_steps);
+    return 0;
+}
+
+optim_t *optim_new(peft_t *p, const optim_opts_t *o)
+{
+    optim_t *op;
+
+    if (check(o) != 0)
+        return NULL;
+    op = mem_alloc(1, sizeof *op, "optimiser");
+    if (!op)
+        return NULL;
+    op->p = p;
+    op->o = *o;
+    op->m = mem_alloc_aligned(peft_size(p), sizeof(float), "Adam moments");
+    op->v = mem_alloc_aligned(peft_size(p), sizeof(float), "Adam moments");
+    if (!op->m || !op->v)
+        optim_free(&op);
+    return op;
+}
+
+void optim_free(optim_t **op)
+{
+    if (!op || !*op)
+        return;
+    free((*op)->m);
+    free((*op)->v);
+    free(*op);
+    *op = NULL;
+}
+
+double optim_lr(const optim_t *o, int k)
+{
+    int w = o->o.warmup_steps, t = o->o.total_steps;
+    double f;
+
+    if (k < w)
+        f = (double)k / (w > 1 ? w : 1);
+    else if (t > 0)
+        f = fmax(0.0, (double)(t - k) / (t - w > 1 ? t - w : 1));
+    else
+        f = 1.0;
+    return o->o.lr * f;
+}
+
+int optim_steps_done(const optim_t *o)
+{
+    return o->step;
+}
+
+/* One tensor's AdamW update; scalars computed in double and rounded to float as PyTorch does
+ * for a float tensor. */
+SIMD_FN
+static void adamw(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                  size_t n, float decay, float b1, float b2, float bc2_sqrt, float eps, float step)
+{
+    float c1 = 1.0f - b1, c2 = 1.0f - b2;
+
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+
+        p[i] *= decay;
+        m[i] = m[i] * b1 + c1 * gi;
+        v[i] = v[i] * b2 + c2 * gi * gi;
+        p[i] -= step * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+    }
+}
+
+int optim_step(optim_t *o, double *grad_norm, double *lr_out)
+{
+    peft_t *p = o->p;
+    float *g = peft_grad_buffer(p), *w = peft_param_buffer(p);
+    size_t n = peft_size(p);
+    double sq = 0.0, norm, lr = optim_lr(o, o->step), bc1, bc2;
+    int k;
+
+    for (size_t i = 0; i < n; i++)
+        sq += (double)g[i] * g[i];
+    norm = sqrt(sq);
+    if (!isfinite(norm))
+        return err_set(ERR_NUMERIC, "gradient norm is not finite at step %d", o->step + 1);
+    if (o->o.max_grad_norm > 0.0) {
+        double coef = o->o.max_grad_norm / (norm + 1e-6);
+
+        if (coef < 1.0)
+            for (size_t i = 0; i < n; i++)
+                g[i] *= (float)coef;
+    }
+    k = ++o->step;
+    bc1 = 1.0 - pow(o->o.beta1, k);
+    bc2 = 1.0 - pow(o->o.beta2, k);
+    for (int t = 0; t < peft_tensor_count(p); t++) {
+        const peft_tensor_t *pt = peft_tensor(p, t);
+        float decay = pt->decay ? (float)(1.0 - lr * o->o.weight_decay) : 1.0f;
+
+        adamw(w + pt->offset, g + pt->offset, o->m + pt->offset, o->v + pt->offset, pt->count,
+              decay, (float)o->o.beta1, (float)o->o.beta2, (float)sqrt(bc2), (float)o->o.eps,
+              (float)(lr / bc1));
+    }
+    if (grad_norm)
+        *grad_norm = norm;
+    if (lr_out)
+        *lr_out = lr;
+    return 0;
+}
