@@ -479,9 +479,9 @@ static int parse_opts(int argc, char **argv, bo_opts_t *o)
             return 2;
         }
     }
-    if (o->seeds < 1 || o->seeds > MAX_SEEDS || o->budget < 20 || o->budget > 2000 ||
+    if (o->seeds < 1 || o->seeds > MAX_SEEDS || o->budget < 50 || o->budget > 2000 ||
         o->jobs < 1 || o->jobs > 64 || o->saas_refit < 1) {
-        fprintf(stderr, "bo: --seeds 1..%d, --budget 20..2000, --jobs 1..64, --saas-refit >= 1\n",
+        fprintf(stderr, "bo: --seeds 1..%d, --budget 50..2000, --jobs 1..64, --saas-refit >= 1\n",
                 MAX_SEEDS);
         return 2;
     }
