@@ -88,7 +88,7 @@ BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
 .PHONY: all deps bench-deps test test-slurm bench bench-wire bench-inputs bench-dispatch bench-train \
-        fuzz install uninstall clean reference FORCE
+        bench-bo fuzz install uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -153,7 +153,7 @@ test-slurm: $(PROGRAMS)
 	bash tests/slurm/run.sh $(BUILD)/bin
 
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire bench-inputs bench-train bench-dispatch
+bench: bench-wire bench-inputs bench-train bench-dispatch bench-bo
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
@@ -170,6 +170,15 @@ bench-dispatch: $(BIN_BENCH) $(PROGRAMS)
 BENCH_TRAIN_ARGS ?=
 bench-train: $(BIN_BENCH)
 	AUTOPEFT_SRC_DIR=$(CURDIR) PYTHON=$(PYTHON) $(BIN_BENCH) train $(BENCH_TRAIN_ARGS)
+
+# The search engine (docs/search.md): sample efficiency against random search and Optuna 3.1
+# (NSGA-II, multivariate TPE), then suggestion latency against scikit-learn's GP fit. Needs
+# `make bench-deps`; 78 minutes on two heavily shared cores, about 40 on quiet ones. BO_ARGS
+# passes options to the first (e.g. BO_ARGS=--quick).
+BO_ARGS ?=
+bench-bo: $(BIN_BENCH)
+	PYTHON=$(PYTHON) $(BIN_BENCH) bo $(BO_ARGS)
+	PYTHON=$(PYTHON) $(BIN_BENCH) suggest
 
 # ---- fuzzing (clang + libFuzzer) --------------------------------------------------------------
 # Each tests/fuzz/fuzz_NAME.c defines FUZZ_TARGET(NAME); the test suite replays the saved inputs

@@ -81,7 +81,7 @@ static const keydef_t keys[] = {
     {"synthetic", "fail_rate", K_DOUBLE, O(syn_fail_rate), 0, 1},
     {"search", "surrogate", K_SURROGATE, O(surrogate), 0, 0},
     {"search", "refit_every", K_INT, O(refit_every), 1, 100000},
-    {"search", "mc_samples", K_INT, O(mc_samples), 1, 65536},
+    {"search", "mc_samples", K_INT, O(mc_samples), 0, 65536},
     {"search", "map_restarts", K_INT, O(map_restarts), 1, 1000},
     {"search", "lookahead", K_INT, O(lookahead), 0, 1024},
     {"search", "cost", K_COST, O(cost_log), 0, 0},
@@ -136,9 +136,9 @@ void config_defaults(config_t *c)
     c->lora_alpha = 16;
     c->syn_duration_ms = 100;
     c->syn_noise = 0.005;
-    c->surrogate = CONFIG_SUR_SAAS;
+    c->surrogate = CONFIG_SUR_MAP;
     c->refit_every = 1;
-    c->mc_samples = 128;
+    c->mc_samples = 0; /* the strategy's own: 128 for MAP, 32 per SAAS draw */
     c->map_restarts = 3;
     c->lookahead = 1;
     c->heartbeat_interval_ms = 2000;

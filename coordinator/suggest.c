@@ -10,17 +10,8 @@
 #include "log.h"
 #include "mem.h"
 #include "rng.h"
-
-/* The search module (issue 5) provides strategy.h; a build without it suggests at random. */
-#if defined(__has_include)
-#if __has_include("strategy.h")
-#define HAVE_STRATEGY 1
 #include "strategy.h"
-#endif
-#endif
-#ifndef HAVE_STRATEGY
-#define HAVE_STRATEGY 0
-#endif
+
 
 #define RANDOM_TRIES 10000
 
@@ -37,9 +28,7 @@ struct suggest {
     bool busy, bo;
     space_t *space;
     rng_t rng;
-#if HAVE_STRATEGY
     strategy_t *strategy;
-#endif
     /* Every configuration observed or suggested (random mode never repeats one). */
     space_config_t *seen;
     size_t nseen, seen_cap;
@@ -134,7 +123,6 @@ int suggest_new(const config_t *cfg, uv_loop_t *loop, suggest_t **out)
         rc = err_code() ? err_code() : ERR_INVAL;
         goto out;
     }
-#if HAVE_STRATEGY
     if (cfg->surrogate != CONFIG_SUR_RANDOM) {
         strategy_opts_t o;
         strategy_opts_default(&o, cfg->shape.hidden, cfg->shape.layers);
@@ -159,12 +147,6 @@ int suggest_new(const config_t *cfg, uv_loop_t *loop, suggest_t **out)
         }
         s->bo = true;
     }
-#else
-    if (cfg->surrogate != CONFIG_SUR_RANDOM)
-        log_warn("this build has no Bayesian optimisation (the search module is not in it): "
-                 "[search] surrogate = %s falls back to random suggestions",
-                 config_surrogate_name(cfg->surrogate));
-#endif
 out:
     if (rc != 0)
         suggest_free(&s);
@@ -178,9 +160,7 @@ void suggest_free(suggest_t **sp)
 
     if (!s)
         return;
-#if HAVE_STRATEGY
     strategy_free(&s->strategy);
-#endif
     space_free(&s->space);
     free(s->seen);
     free(s->set);
@@ -246,12 +226,10 @@ static void work_cb(uv_work_t *w)
     err_clear();
     for (size_t i = 0; i < s->nwobs && rc == 0; i++) {
         rc = seen_add(s, &s->wobs[i].config);
-#if HAVE_STRATEGY
         if (rc == 0 && s->strategy)
             rc = s->wobs[i].ok ? strategy_observe(s->strategy, &s->wobs[i].config,
                                                   s->wobs[i].metric)
                                : strategy_observe_failure(s->strategy, &s->wobs[i].config);
-#endif
     }
     for (int i = 0; i < s->npending && rc == 0; i++)
         rc = seen_add(s, &s->pending[i]);
@@ -259,15 +237,12 @@ static void work_cb(uv_work_t *w)
     while (rc == 0 && s->nitems < s->nask) {
         suggest_item_t *it = &s->items[s->nitems];
         memset(it, 0, sizeof *it);
-#if HAVE_STRATEGY
         if (s->strategy) {
             strategy_info_t info;
             rc = strategy_suggest(s->strategy, s->pending, s->npending, &it->config, &info);
             it->random = info.random;
             it->acq_value = info.value;
-        } else
-#endif
-        {
+        } else {
             rc = random_one(s, &it->config);
             it->random = true;
         }
