@@ -88,7 +88,7 @@ BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
 .PHONY: all deps bench-deps test test-slurm bench bench-wire bench-inputs bench-dispatch bench-train \
-        bench-bo fuzz install uninstall clean reference FORCE
+        bench-bo bench-trial fuzz install uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -153,7 +153,7 @@ test-slurm: $(PROGRAMS)
 	bash tests/slurm/run.sh $(BUILD)/bin
 
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire bench-inputs bench-train bench-dispatch bench-bo
+bench: bench-wire bench-inputs bench-train bench-dispatch bench-bo bench-trial
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
@@ -161,6 +161,10 @@ bench-wire: $(BIN_BENCH)
 # Tokenizer, GLUE reading and checkpoint reading against the Python reference (needs ../shared).
 bench-inputs: $(BIN_BENCH)
 	$(BIN_BENCH) inputs
+
+# A worker's first and second trial on bert-mini-mlm and SST-2: the cache (needs ../shared).
+bench-trial: $(BIN_BENCH)
+	$(BIN_BENCH) trial
 
 # The coordinator as a program (it needs build/bin) with worker daemons as threads of the bench.
 bench-dispatch: $(BIN_BENCH) $(PROGRAMS)

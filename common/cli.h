@@ -7,6 +7,9 @@
 int cli_embedded(int argc, char **argv);
 int cli_space(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
+int cli_train(int argc, char **argv);      /* worker/cli_train.c */
+int cli_eval(int argc, char **argv);       /* worker/cli_train.c */
+int cli_init_model(int argc, char **argv); /* worker/cli_init_model.c */
 int cli_keygen(int argc, char **argv);   /* common/cli_keygen.c */
 int cli_run(int argc, char **argv);      /* coordinator/cli_run.c */
 int cli_status(int argc, char **argv);   /* coordinator/cli_status.c */

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <ini.h>
-#include <jansson.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "hfconfig.h"
 #include "mem.h"
 #include "parse.h"
 
@@ -305,7 +305,8 @@ static int set_value(parser_t *p, const keydef_t *k, const char *value)
         rc = space_opts_parse_sizes(&c->space, (space_module_t)k->off, value);
         break;
     case K_SHAPE:
-        rc = shape_preset(value, &c->shape);
+        rc = strchr(value, '=') ? config_parse_shape(value, &c->shape)
+                                : shape_preset(value, &c->shape);
         break;
     case K_REF: {
         char buf[256], *comma;
@@ -379,6 +380,68 @@ static bool key_set(const parser_t *p, const char *section, const char *key)
     return key_line(p, section, key) != 0;
 }
 
+int config_parse_shape(const char *text, shape_t *out)
+{
+    static const char *const names[] = {"hidden", "layers", "heads", "intermediate", "vocab",
+                                        "positions", "type_vocab"};
+    long v[7] = {0};
+    bool seen[7] = {false};
+    const char *p = text;
+    shape_t s;
+
+    while (*p) {
+        char key[32], num[32];
+        size_t k = strcspn(p, "="), n;
+        int i;
+
+        if (k == 0 || k >= sizeof key || p[k] != '=')
+            return err_set(ERR_PARSE, "shape '%s': expected KEY=N pairs (hidden, layers, heads, "
+                           "intermediate, vocab, positions, type_vocab)", text);
+        memcpy(key, p, k);
+        key[k] = '\0';
+        p += k + 1;
+        n = strcspn(p, " ,\t");
+        if (n == 0 || n >= sizeof num)
+            return err_set(ERR_PARSE, "shape '%s': %s needs a number", text, key);
+        memcpy(num, p, n);
+        num[n] = '\0';
+        p += n;
+        p += strspn(p, " ,\t");
+        for (i = 0; i < 7 && strcmp(key, names[i]) != 0; i++)
+            ;
+        if (i == 7)
+            return err_set(ERR_PARSE, "shape '%s': unknown key '%s' (hidden, layers, heads, "
+                           "intermediate, vocab, positions, type_vocab)", text, key);
+        if (seen[i])
+            return err_set(ERR_PARSE, "shape '%s': %s given twice", text, key);
+        seen[i] = true;
+        if (parse_long(num, 1, SHAPE_MAX_INTERMEDIATE > SHAPE_MAX_VOCAB ? SHAPE_MAX_INTERMEDIATE
+                                                                        : SHAPE_MAX_VOCAB,
+                       key, &v[i]) != 0)
+            return err_prefix(ERR_RANGE, "shape '%s': ", text);
+    }
+    if (!seen[0] || !seen[1])
+        return err_set(ERR_PARSE, "shape '%s': hidden and layers are required", text);
+    if (v[0] > SHAPE_MAX_HIDDEN || v[1] > SHAPE_MAX_LAYERS)
+        return err_set(ERR_RANGE, "shape '%s': hidden or layers out of range", text);
+    shape_default(&s, (int)v[0], (int)v[1]);
+    if (seen[2])
+        s.heads = (int)v[2];
+    if (seen[3])
+        s.intermediate = (int)v[3];
+    if (seen[4])
+        s.vocab = (int)v[4];
+    if (seen[5])
+        s.positions = (int)v[5];
+    if (seen[6])
+        s.type_vocab = (int)v[6];
+    s.labels = out->labels > 0 ? out->labels : 2;
+    if (shape_check(&s) != 0)
+        return err_prefix(err_code(), "shape '%s': ", text);
+    *out = s;
+    return 0;
+}
+
 /* Checks that need several keys, and derives the space's width and depth from the model. */
 static int finish(parser_t *p)
 {
@@ -391,9 +454,20 @@ static int finish(parser_t *p)
     labels = c->num_labels > 0 ? c->num_labels : 2;
     c->shape.labels = labels;
     if (c->model_path[0] && !key_set(p, "model", "shape")) {
-        if (config_shape_from_hf(c->model_path, labels, &c->shape) != 0)
+        if (hfconfig_shape(c->model_path, labels, &c->shape) != 0)
             return err_prefix(err_code(), "%s:%d: [model] path: ", p->name,
                               key_line(p, "model", "path"));
+    }
+    if (c->model_embedded && !key_set(p, "model", "shape")) {
+        /* The embedded default model's shape (worker/embedded.h, embedded_model: the same for
+         * every seed; tests/unit/test_trial_embedded.c checks that the two agree). The
+         * coordinator counts parameters on it, and does not link the worker's code. */
+        shape_default(&c->shape, 64, 4);
+        c->shape.heads = 4;
+        c->shape.intermediate = 256;
+        c->shape.vocab = CONFIG_EMBEDDED_VOCAB;
+        c->shape.positions = 64;
+        c->shape.labels = labels;
     }
     if (c->mode == CONFIG_MODE_TRAIN) {
         if (!c->model_path[0] && !c->model_embedded)
@@ -524,51 +598,5 @@ int config_load(const char *path, config_t *out)
     if (rc == 0)
         rc = config_parse(text, path, dir, out);
     free(text);
-    return rc;
-}
-
-static int json_int(json_t *root, const char *key, int min, int max, const char *file, int *out)
-{
-    json_t *v = json_object_get(root, key);
-
-    if (!json_is_integer(v))
-        return err_set(ERR_PARSE, "%s: '%s' missing or not an integer", file, key);
-    if (json_integer_value(v) < min || json_integer_value(v) > max)
-        return err_set(ERR_RANGE, "%s: '%s' = %lld out of range %d..%d", file, key,
-                       (long long)json_integer_value(v), min, max);
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-int config_shape_from_hf(const char *model_dir, int labels, shape_t *out)
-{
-    char path[CONFIG_PATH_MAX + 16];
-    json_error_t jerr;
-    json_t *root;
-    shape_t s;
-    int rc = 0;
-
-    snprintf(path, sizeof path, "%s/config.json", model_dir);
-    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return err_set(ERR_IO, "%s: %s (line %d)", path, jerr.text, jerr.line);
-    memset(&s, 0, sizeof s);
-    if ((rc = json_int(root, "hidden_size", 1, SHAPE_MAX_HIDDEN, path, &s.hidden)) != 0 ||
-        (rc = json_int(root, "num_hidden_layers", 1, SHAPE_MAX_LAYERS, path, &s.layers)) != 0 ||
-        (rc = json_int(root, "num_attention_heads", 1, SHAPE_MAX_HIDDEN, path, &s.heads)) != 0 ||
-        (rc = json_int(root, "intermediate_size", 1, SHAPE_MAX_INTERMEDIATE, path,
-                       &s.intermediate)) != 0 ||
-        (rc = json_int(root, "vocab_size", 1, SHAPE_MAX_VOCAB, path, &s.vocab)) != 0 ||
-        (rc = json_int(root, "max_position_embeddings", 1, SHAPE_MAX_POSITIONS, path,
-                       &s.positions)) != 0 ||
-        (rc = json_int(root, "type_vocab_size", 1, SHAPE_MAX_TYPE_VOCAB, path,
-                       &s.type_vocab)) != 0)
-        goto out;
-    s.labels = labels;
-    rc = shape_check(&s);
-    if (rc == 0)
-        *out = s;
-out:
-    json_decref(root);
     return rc;
 }

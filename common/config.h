@@ -101,10 +101,13 @@ int config_parse(const char *text, const char *name, const char *dir, config_t *
 /* Reads a whole file (at most max bytes) as a NUL-terminated string. */
 int config_read_file(const char *path, size_t max, char **out, size_t *len);
 
-/* The shape of a Hugging Face BERT-family checkpoint from its config.json (hidden_size,
- * num_hidden_layers, num_attention_heads, intermediate_size, vocab_size,
- * max_position_embeddings, type_vocab_size); labels set to `labels`. */
-int config_shape_from_hf(const char *model_dir, int labels, shape_t *out);
+/* A shape from "hidden=H layers=L [heads=N intermediate=N vocab=N positions=N type_vocab=N]"
+ * (separated by spaces or commas; the rest as shape_default), for [model] shape when no preset
+ * fits. out->labels is kept. ERR_PARSE / ERR_RANGE naming the key. */
+int config_parse_shape(const char *text, shape_t *out);
+
+/* Word pieces of the embedded default model's vocabulary (worker/embedded.h). */
+#define CONFIG_EMBEDDED_VOCAB 89
 
 const char *config_mode_name(config_mode_t m);
 const char *config_surrogate_name(config_surrogate_t s);

@@ -30,6 +30,9 @@ static const command_t commands[] = {
     {"embedded", cli_embedded, "write the embedded default task (synthetic sentiment data) to a folder", false},
     {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space", false},
     {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", false},
+    {"train", cli_train, "fine-tune one PEFT configuration of a model on a task; JSON result", true},
+    {"eval", cli_eval, "evaluate PEFT weights saved by `autopeft train --save`", true},
+    {"init-model", cli_init_model, "write a seeded random BERT checkpoint (Hugging Face layout)", true},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -77,6 +77,12 @@ int engine_train(engine_t *e, const engine_batch_t *b, double *loss, float *logi
  * the batch's labels. */
 int engine_eval(engine_t *e, const engine_batch_t *b, float *logits, double *loss);
 
+/* The last layer's hidden states of every token ([tokens of the batch, d], packed in the
+ * batch's order: BertModel's last_hidden_state without the padding), in evaluation mode. Needs
+ * an engine made with all_work (the top layer otherwise computes the [CLS] rows only):
+ * ERR_STATE otherwise. For exactness checks against a reference and feature extraction. */
+int engine_hidden(engine_t *e, const engine_batch_t *b, float *out);
+
 /* Restarts the dropout stream from a seed (as engine_opts_t.seed at creation). */
 void engine_reseed(engine_t *e, uint64_t seed);
 

@@ -305,6 +305,20 @@ int engine_eval(engine_t *e, const engine_batch_t *b, float *logits, double *los
     return 0;
 }
 
+int engine_hidden(engine_t *e, const engine_batch_t *b, float *out)
+{
+    int rc;
+
+    if (!e->o.all_work)
+        return err_set(ERR_STATE, "engine_hidden: the engine computes the top layer's [CLS] rows "
+                       "only; make it with all_work");
+    if ((rc = load_batch(e, b, false)) != 0)
+        return rc;
+    forward(e, false);
+    memcpy(out, layer_output(e, e->L - 1, false), (size_t)e->N * e->d * sizeof(float));
+    return 0;
+}
+
 int engine_part_stats(const engine_t *e, int part, engine_part_stats_t *out)
 {
     if (part < -1 || part > e->L)

@@ -208,6 +208,20 @@ const model_opts_t *model_opts(const model_t *m)
     return &m->o;
 }
 
+int model_set_dropout(model_t *m, float hidden, float attention, float classifier)
+{
+    model_opts_t o = m->o;
+    int rc;
+
+    o.hidden_dropout = hidden;
+    o.attention_dropout = attention;
+    o.classifier_dropout = classifier;
+    if ((rc = model_opts_check(&o)) != 0)
+        return rc;
+    m->o = o;
+    return 0;
+}
+
 const model_view_t *model_weights(const model_t *m)
 {
     return &m->view;

@@ -102,6 +102,9 @@ model_t *model_new(const model_opts_t *o);
 void model_free(model_t **mp);
 
 const model_opts_t *model_opts(const model_t *m);
+/* Replaces the dropout probabilities (a trial's recipe may override config.json's); each in
+ * [0, 1), classifier negative = hidden's. ERR_INVAL otherwise, m unchanged. */
+int model_set_dropout(model_t *m, float hidden, float attention, float classifier);
 const model_view_t *model_weights(const model_t *m);
 int model_tensor_count(const model_t *m);
 model_tensor_t *model_tensor(model_t *m, int i);

@@ -54,8 +54,7 @@ void trainer_fail(trainer_result_t *out, bool retryable, const char *fmt, ...)
         snprintf(out->error, sizeof out->error, "failed");
 }
 
-/* A TRIAL's PeftConfig as a configuration of `layers` layers. */
-static int peft_config(const Autopeft__PeftConfig *p, int layers, space_config_t *c)
+int trainer_peft_config(const Autopeft__PeftConfig *p, int layers, space_config_t *c)
 {
     const uint32_t sizes[SPACE_NMODULES] = {p->serial_adapter, p->parallel_adapter,
                                             p->prefix_length, p->lora_rank};
@@ -91,7 +90,7 @@ int trainer_counts(const Autopeft__PeftConfig *peft, int hidden, int layers, int
 
     shape_default(&s, hidden, layers);
     s.labels = labels > 0 ? labels : 2;
-    if ((rc = peft_config(peft, layers, &c)) != 0 ||
+    if ((rc = trainer_peft_config(peft, layers, &c)) != 0 ||
         (rc = space_config_count(&c, &s, prefix_bottleneck > 0 ? prefix_bottleneck
                                                                 : SPACE_PREFIX_BOTTLENECK, &n)))
         return rc;
@@ -117,7 +116,7 @@ double trainer_synthetic_objective(const Autopeft__PeftConfig *peft, int hidden,
     space_config_t c;
     rng_t r;
 
-    if (peft_config(peft, layers, &c) != 0 || hidden < 1)
+    if (trainer_peft_config(peft, layers, &c) != 0 || hidden < 1)
         return NAN;
     /* Upper layers matter more (task-specific features), with a bump two thirds of the way up
      * where adapters help most; every layer has some value. */

@@ -7,9 +7,8 @@
  *              failure of Trial.spec.synthetic; runs TRIAL_MODE_SYNTHETIC trials
  *   exec       `autopeft-worker --exec CMD`: the user's own program per trial (trainer_exec.c);
  *              runs TRIAL_MODE_TRAIN trials
- *   builtin    the C fine-tuning engine; runs TRIAL_MODE_TRAIN trials. NOT IN THIS BUILD YET:
- *              the inputs/engine issue provides trainer_builtin_new() through this interface and
- *              registers it in worker.c (see the marked place there).
+ *   builtin    the C fine-tuning engine through the trial runner (trial.h,
+ *              trainer_builtin.c); runs TRIAL_MODE_TRAIN trials unless --exec replaces it
  *
  * How the daemon calls a trainer (the contract an implementation must keep):
  *   - run() is called on the worker's training thread, one attempt at a time, never
@@ -41,6 +40,7 @@
 #include <stdint.h>
 
 #include "autopeft.pb-c.h"
+#include "space.h"
 
 #define TRAINER_TEXT_MAX 4096      /* error texts and progress messages are cut to this */
 #define TRAINER_NAME_MAX 64
@@ -109,6 +109,9 @@ struct trainer {
 };
 
 trainer_t *trainer_synthetic_new(void);
+/* The built-in trainer, with a cache of checkpoints and tokenised data for the worker's life.
+ * NULL with err_set on failure. */
+trainer_t *trainer_builtin_new(void);
 /* cmd runs under /bin/sh -c; grace_ms: how long after SIGTERM a cancelled command gets before
  * SIGKILL. NULL with err_set on failure. */
 trainer_t *trainer_exec_new(const char *cmd, int grace_ms);
@@ -121,6 +124,9 @@ void trainer_sanitize(char *s, bool one_line);
 /* Helpers for implementations. */
 void trainer_fail(trainer_result_t *out, bool retryable, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A TRIAL's PeftConfig as a configuration of `layers` layers (every active module's mask must
+ * have that many '0'/'1' characters); ERR_INVAL naming the module otherwise. */
+int trainer_peft_config(const Autopeft__PeftConfig *p, int layers, space_config_t *out);
 /* The exact parameter counts of the trial's PEFT configuration on a model shape into out
  * (has_params); ERR_INVAL when the configuration does not fit the shape. */
 int trainer_counts(const Autopeft__PeftConfig *peft, int hidden, int layers, int labels,

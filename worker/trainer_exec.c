@@ -30,8 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "err.h"
+#include "hfconfig.h"
 #include "mem.h"
 #include "trainer.h"
 
@@ -313,7 +313,7 @@ static int parse_result(char *out_text, const Autopeft__Trial *t, trainer_result
         shape_t sh;
         const Autopeft__TrialSpec *s = t->spec;
         int labels = s->task->has_num_labels ? (int)s->task->num_labels : 2;
-        if (!s->model->path || config_shape_from_hf(s->model->path, labels, &sh) != 0 ||
+        if (!s->model->path || hfconfig_shape(s->model->path, labels, &sh) != 0 ||
             trainer_counts(s->peft, sh.hidden, sh.layers, labels,
                            (int)s->recipe->prefix_bottleneck, out) != 0)
             trainer_fail(out, false, "the result has no \"params\" and they cannot be counted "

@@ -48,8 +48,9 @@ static const char usage_text[] =
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version, protocol and library versions and exit\n"
     "\n"
-    "Every worker runs synthetic (fast-mode) trials; TRAIN trials need --exec until the built-in\n"
-    "trainer is in this build.\n"
+    "Every worker runs synthetic (fast-mode) trials; TRAIN trials run on the built-in trainer\n"
+    "(the C engine; checkpoints and tokenised data are cached across trials), or on --exec's\n"
+    "command when it is given.\n"
     "\n"
     "Exit status: 0 shut down by the coordinator, idle timeout, signal, or the study finished;\n"
     "1 refused by the coordinator (protocol version, authentication) or a fatal error; 2 bad\n"
@@ -92,7 +93,7 @@ int worker_main(int argc, char **argv)
     const char *exec_cmd = NULL, *curve_key = NULL, *server_key = NULL;
     int grace = 5000, opt, rc, status = 1, backoff = 0;
     keys_t mine, server;
-    trainer_t *synth = NULL, *exec = NULL;
+    trainer_t *synth = NULL, *exec = NULL, *builtin = NULL;
     daemon_t *d = NULL;
     struct sigaction sa;
     log_level_t level;
@@ -177,8 +178,15 @@ int worker_main(int argc, char **argv)
         }
         o.trainers[o.ntrainers++] = exec;
     }
-    /* The built-in trainer (issue 4) registers here: o.trainers[o.ntrainers++] =
-     * trainer_builtin_new(...) when no --exec is given. Not in this build yet. */
+    /* TRAIN trials: the user's command, or the built-in trainer. */
+    if (!exec) {
+        builtin = trainer_builtin_new();
+        if (!builtin) {
+            fprintf(stderr, PROG ": %s\n", err_msg());
+            goto out;
+        }
+        o.trainers[o.ntrainers++] = builtin;
+    }
     d = daemon_new(&o);
     if (!d) {
         fprintf(stderr, PROG ": %s\n", err_msg());
@@ -191,13 +199,14 @@ int worker_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    log_info("worker %s: %d cores, trainers: synthetic%s", daemon_worker_id(d), o.cores,
-             exec ? ", exec" : "");
+    log_info("worker %s: %d cores, trainers: synthetic, %s", daemon_worker_id(d), o.cores,
+             exec ? "exec" : "builtin");
     rc = daemon_run(d);
     status = rc == 0 ? 0 : 1;
 out:
     the_daemon = NULL;
     daemon_free(&d);
+    trainer_free(&builtin);
     trainer_free(&exec);
     trainer_free(&synth);
     return status;

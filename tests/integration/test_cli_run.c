@@ -48,17 +48,49 @@ TEST_TIMEOUT(run_a_synthetic_study_then_status_and_report, 60)
     ASSERT_TRUE(rt_file_contains(out2, "no study store here"));
 }
 
-TEST(run_without_config_says_what_is_missing)
+/* Without a configuration: the embedded default (a small one here: 2 trials on 200 of its
+ * sentences), trained for real by the built-in trainer. */
+TEST_TIMEOUT(run_without_config_runs_the_embedded_default, 90)
+{
+    char out[1024], study[1024], path[1100];
+    pid_t p;
+    int st;
+
+    rt_path(out, sizeof out, "run.out");
+    rt_path(study, sizeof study, "emb");
+    p = RT_SPAWN("autopeft", out, "run", "--study", study, "--budget", "2",
+                 "--max-train-examples", "200", "--workers", "2", "--quiet");
+    ASSERT_TRUE(rt_wait(p, 80, &st));
+    if (st != 0 || !rt_file_contains(out, "Pareto front of embedded")) {
+        char cmd[2200];
+        snprintf(cmd, sizeof cmd, "cat %s; tail -n 20 %s/*.log", out, study);
+        fflush(stdout);
+        if (system(cmd) != 0)
+            printf("(no output)\n");
+    }
+    ASSERT_EQ(st, 0);
+    ASSERT_TRUE(rt_file_contains(out, "Pareto front of embedded"));
+    snprintf(path, sizeof path, "%s/embedded.conf", study);
+    ASSERT_TRUE(rt_file_contains(path, "shape = hidden=64 layers=4 heads=4 intermediate=256 "
+                                       "vocab=89 positions=64"));
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'ok' AND "
+                                "objective_name = 'accuracy' AND epochs_run = 3"), 2);
+    /* The coordinator's cost is the worker's exact count on the same shape. */
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials t JOIN results r ON r.trial_id = "
+                                "t.id WHERE abs(t.cost - r.percent) < 1e-9"), 2);
+    p = RT_SPAWN("autopeft", out, "run", "x.conf", "--budget", "3");
+    ASSERT_TRUE(rt_wait(p, 10, &st));
+    ASSERT_EQ(st, 2);
+    ASSERT_TRUE(rt_file_contains(out, "set up the embedded default"));
+}
+
+TEST(run_with_a_bad_config_says_what_is_wrong)
 {
     char out[1024];
     pid_t p;
     int st;
 
     rt_path(out, sizeof out, "run.out");
-    p = RT_SPAWN("autopeft", out, "run");
-    ASSERT_TRUE(rt_wait(p, 10, &st));
-    ASSERT_EQ(st, 2);
-    ASSERT_TRUE(rt_file_contains(out, "built-in trainer"));
     p = RT_SPAWN("autopeft", out, "run", "/nonexistent.conf");
     ASSERT_TRUE(rt_wait(p, 10, &st));
     ASSERT_EQ(st, 2);

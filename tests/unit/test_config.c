@@ -125,7 +125,7 @@ TEST(model_shape_from_config_json_and_relative_paths)
     snprintf(path, sizeof path, "%s/config.json", dir);
     f = fopen(path, "w");
     ASSERT_NOT_NULL(f);
-    fputs("{\"hidden_size\": 256, \"num_hidden_layers\": 4, \"num_attention_heads\": 4,"
+    fputs("{\"model_type\": \"bert\", \"hidden_size\": 256, \"num_hidden_layers\": 4, \"num_attention_heads\": 4,"
           "\"intermediate_size\": 1024, \"vocab_size\": 30522, \"max_position_embeddings\": 512,"
           "\"type_vocab_size\": 2}", f);
     fclose(f);
@@ -146,6 +146,17 @@ TEST(model_shape_from_config_json_and_relative_paths)
     fclose(f);
     ASSERT_ERR(config_load(conf, &c), ERR_IO);
     ASSERT_CONTAINS(err_msg(), "s.conf:2: [model] path:");
+    /* The coordinator reads config.json with the worker's reader (common/hfconfig.c), so a
+     * model the engine cannot run is refused before a study starts. */
+    f = fopen(path, "w");
+    fputs("{\"model_type\": \"roberta\", \"hidden_size\": 256}", f);
+    fclose(f);
+    f = fopen(conf, "w");
+    fputs("[model]\npath = model\n[task]\ndata_dir = x\n", f);
+    fclose(f);
+    ASSERT_ERR(config_load(conf, &c), ERR_UNSUPPORTED);
+    ASSERT_CONTAINS(err_msg(), "s.conf:2: [model] path:");
+    ASSERT_CONTAINS(err_msg(), "\"model_type\": 'roberta' is not supported");
 }
 
 TEST(deploy_configs_parse)
@@ -168,4 +179,38 @@ TEST(deploy_configs_parse)
             ASSERT_TRUE(c.metric[0] != '\0');
         }
     }
+}
+
+TEST(explicit_shapes)
+{
+    config_t *c = calloc(1, sizeof *c);
+    shape_t s = {.labels = 3};
+
+    ASSERT_OK(config_parse_shape("hidden=64 layers=4 heads=4 intermediate=256 vocab=89 "
+                                 "positions=64 type_vocab=2", &s));
+    ASSERT_EQ(s.hidden, 64);
+    ASSERT_EQ(s.layers, 4);
+    ASSERT_EQ(s.vocab, 89);
+    ASSERT_EQ(s.labels, 3);
+    ASSERT_OK(config_parse_shape("hidden=256,layers=6", &s));
+    ASSERT_EQ(s.heads, 4);
+    ASSERT_EQ(s.intermediate, 1024);
+    ASSERT_EQ(s.vocab, 30522);
+    ASSERT_ERR(config_parse_shape("hidden=64", &s), ERR_PARSE);
+    ASSERT_CONTAINS(err_msg(), "hidden and layers are required");
+    ASSERT_ERR(config_parse_shape("hidden=64 layers=4 width=3", &s), ERR_PARSE);
+    ASSERT_CONTAINS(err_msg(), "unknown key 'width'");
+    ASSERT_ERR(config_parse_shape("hidden=64 layers=4 layers=5", &s), ERR_PARSE);
+    ASSERT_ERR(config_parse_shape("hidden=64 layers=x", &s), ERR_RANGE);
+    ASSERT_ERR(config_parse_shape("hidden=64 layers=4 heads=5", &s), ERR_INVAL);
+    ASSERT_ERR(config_parse_shape("hidden=99999999 layers=4", &s), ERR_RANGE);
+    /* In a file, with the line named. */
+    ASSERT_OK(config_parse("[study]\nmode = synthetic\n[model]\nshape = hidden=128 layers=3\n",
+                           "t.conf", NULL, c));
+    ASSERT_EQ(c->shape.hidden, 128);
+    ASSERT_EQ(c->space.layers, 3);
+    ASSERT_ERR(config_parse("[study]\nmode = synthetic\n[model]\nshape = hidden=128\n", "t.conf",
+                            NULL, c), ERR_PARSE);
+    ASSERT_CONTAINS(err_msg(), "t.conf:4: [model] shape");
+    free(c);
 }

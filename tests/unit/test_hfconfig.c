@@ -1,4 +1,4 @@
-/* Tests of worker/hfconfig.c: the shared bert-mini-mlm config, transformers' defaults for absent
+/* Tests of common/hfconfig.c: the shared bert-mini-mlm config, transformers' defaults for absent
  * keys, every refusal naming file and key, and a write/read round trip. */
 #include "harness.h"
 #include "hfconfig.h"

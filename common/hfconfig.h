@@ -35,6 +35,10 @@ typedef struct {
  * its cap in shape.h), ERR_INVAL (an inconsistent value), ERR_UNSUPPORTED (a model or option the
  * engine does not implement); each message names the file and the key. */
 int hfconfig_load(const char *path, hfconfig_t **out);
+/* The shape of the model in folder dir (dir/config.json, validated as hfconfig_load does), with
+ * labels outputs (the task's, which may differ from the checkpoint's num_labels). The
+ * coordinator counts parameters with it; the worker loads the same file. */
+int hfconfig_shape(const char *dir, int labels, shape_t *out);
 /* The same over text in memory; label names it in messages. */
 int hfconfig_parse(const char *text, size_t len, const char *label, hfconfig_t **out);
 void hfconfig_free(hfconfig_t **cp);

@@ -387,6 +387,27 @@ int hfconfig_load(const char *path, hfconfig_t **out)
     return rc;
 }
 
+int hfconfig_shape(const char *dir, int labels, shape_t *out)
+{
+    char path[4096 + 16];
+    hfconfig_t *c = NULL;
+    int rc;
+
+    if (strlen(dir) > 4096)
+        return err_set(ERR_RANGE, "%.64s...: model folder path too long", dir);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if ((rc = hfconfig_load(path, &c)) != 0)
+        return rc;
+    c->shape.labels = labels;
+    rc = shape_check(&c->shape);
+    if (rc == 0)
+        *out = c->shape;
+    else
+        err_prefix(rc, "%s: ", path);
+    hfconfig_free(&c);
+    return rc;
+}
+
 void hfconfig_free(hfconfig_t **cp)
 {
     hfconfig_t *c;
