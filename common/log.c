@@ -55,6 +55,26 @@ int log_parse_format(const char *text, log_format_t *out)
     return 0;
 }
 
+int log_apply_level(const char *text)
+{
+    log_level_t level;
+
+    if (log_parse_level(text, &level) != 0)
+        return -1;
+    log_set_level(level);
+    return 0;
+}
+
+int log_apply_format(const char *text)
+{
+    log_format_t format;
+
+    if (log_parse_format(text, &format) != 0)
+        return -1;
+    log_set_format(format);
+    return 0;
+}
+
 const char *log_level_name(log_level_t level)
 {
     if ((int)level < 0 || level > LOG_LEVEL_OFF)

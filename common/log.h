@@ -34,6 +34,10 @@ log_level_t log_get_level(void);
 /* 0 on success; ERR_INVAL with a message naming the accepted words otherwise. */
 int log_parse_level(const char *text, log_level_t *out);
 int log_parse_format(const char *text, log_format_t *out);
+/* A command line's --log-level / --log-format: parse TEXT and make it the current setting.
+ * 0, or ERR_INVAL as the parsers above (nothing changed). */
+int log_apply_level(const char *text);
+int log_apply_format(const char *text);
 const char *log_level_name(log_level_t level);
 
 bool log_enabled(log_level_t level);

@@ -155,8 +155,6 @@ int coordinator_main(int argc, char **argv)
     config_t *cfg = NULL;
     keys_t keys;
     dispatch_opts_t o;
-    log_level_t level;
-    log_format_t format;
     int opt, rc, status = 1;
 
     log_init(PROG, LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
@@ -176,14 +174,12 @@ int coordinator_main(int argc, char **argv)
                 return usage_error(err_msg());
             break;
         case 'L':
-            if (log_parse_level(optarg, &level) != 0)
+            if (log_apply_level(optarg) != 0)
                 return usage_error(err_msg());
-            log_set_level(level);
             break;
         case 'F':
-            if (log_parse_format(optarg, &format) != 0)
+            if (log_apply_format(optarg) != 0)
                 return usage_error(err_msg());
-            log_set_format(format);
             break;
         case 'h': fputs(usage_text, stdout); return 0;
         case 'V': version_print(stdout, PROG); return 0;

@@ -259,7 +259,6 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
     trial_spec_t *s = &a->spec;
     int opt, li = 0, rc = 0;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    log_level_t level;
 
     trial_spec_default(s);
     s->model_seed = 1;
@@ -316,11 +315,7 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
         case O_PATIENCE: rc = parse_int(optarg, 0, TRIAL_MAX_EPOCHS, what, &s->patience); break;
         case O_THREADS: rc = parse_int(optarg, 1, 4096, what, &s->threads); break;
         case O_EMB_SEED: rc = parse_u64(optarg, UINT64_MAX, what, &s->model_seed); break;
-        case O_LOG:
-            rc = log_parse_level(optarg, &level);
-            if (rc == 0)
-                log_set_level(level);
-            break;
+        case O_LOG: rc = log_apply_level(optarg); break;
         case 'h':
             fputs(a->eval ? eval_help : train_help, stdout);
             fputs("\n", stdout);

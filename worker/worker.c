@@ -96,8 +96,6 @@ int worker_main(int argc, char **argv)
     trainer_t *synth = NULL, *exec = NULL, *builtin = NULL;
     daemon_t *d = NULL;
     struct sigaction sa;
-    log_level_t level;
-    log_format_t format;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     log_init(PROG, LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
@@ -129,14 +127,12 @@ int worker_main(int argc, char **argv)
             o.backoff_max_ms = (uint32_t)backoff;
             break;
         case 'L':
-            if (log_parse_level(optarg, &level) != 0)
+            if (log_apply_level(optarg) != 0)
                 return usage_error(err_msg());
-            log_set_level(level);
             break;
         case 'F':
-            if (log_parse_format(optarg, &format) != 0)
+            if (log_apply_format(optarg) != 0)
                 return usage_error(err_msg());
-            log_set_format(format);
             break;
         case 'h': fputs(usage_text, stdout); return 0;
         case 'V': version_print(stdout, PROG); return 0;

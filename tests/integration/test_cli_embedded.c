@@ -1,65 +1,13 @@
 /* `autopeft embedded` as a user runs it: the built program, its files and exit statuses. */
-#include <sys/wait.h>
-#include <fcntl.h>
-#include <unistd.h>
 
+#include "cli_util.h"
 #include "embedded.h"
 #include "harness.h"
 
-typedef struct {
-    int status;
-    char out[1 << 14];
-    char err[1 << 14];
-} run_t;
-
-static void slurp(const char *path, char *buf, size_t cap, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n;
-
-    ASSERT_NOT_NULL(f);
-    n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    fclose(f);
-}
+typedef cli_result_t run_t;
 
 /* Runs `autopeft embedded ARGS...`. */
-static void run_argv(run_t *r, char *const *args)
-{
-    char bin[1024], out[1024], err[1024];
-    char *argv[32];
-    int n = 0, st;
-    pid_t pid;
-
-    harness_bin_path("autopeft", bin, sizeof bin);
-    snprintf(out, sizeof out, "%s/stdout", harness_tmpdir());
-    snprintf(err, sizeof err, "%s/stderr", harness_tmpdir());
-    argv[n++] = bin;
-    argv[n++] = "embedded";
-    for (int i = 0; args[i] && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    fflush(stdout);
-    pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        int fi = open("/dev/null", O_RDONLY), fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-            _exit(126);
-        execv(bin, argv);
-        _exit(127);
-    }
-    ASSERT_EQ(waitpid(pid, &st, 0), pid);
-    ASSERT_TRUE(WIFEXITED(st));
-    r->status = WEXITSTATUS(st);
-    slurp(out, r->out, sizeof r->out, NULL);
-    slurp(err, r->err, sizeof r->err, NULL);
-}
-
-#define RUN(r, ...) run_argv(r, (char *const[]){__VA_ARGS__, NULL})
+#define RUN(r, ...) CLI_RUN(r, NULL, "embedded", __VA_ARGS__)
 
 TEST(help_and_usage_errors)
 {
@@ -119,22 +67,22 @@ TEST(writes_the_task)
     ASSERT_CONTAINS(r.out, line);
     ASSERT_CONTAINS(r.out, "train.tsv");
     snprintf(path, sizeof path, "%s/train.tsv", dir);
-    slurp(path, text, sizeof text, &len);
+    cli_slurp(path, text, sizeof text, &len);
     p = embedded_tsv(t, DATA_TRAIN, &want);
     ASSERT_EQ_U(len, want);
     ASSERT_EQ(memcmp(text, p, len), 0);
     snprintf(path, sizeof path, "%s/dev.tsv", dir);
-    slurp(path, text, sizeof text, &len);
+    cli_slurp(path, text, sizeof text, &len);
     p = embedded_tsv(t, DATA_DEV, &want);
     ASSERT_EQ_U(len, want);
     ASSERT_EQ(memcmp(text, p, len), 0);
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
-    slurp(path, text, sizeof text, &len);
+    cli_slurp(path, text, sizeof text, &len);
     p = embedded_vocab(t, &want);
     ASSERT_EQ_U(len, want);
     ASSERT_EQ(memcmp(text, p, len), 0);
     snprintf(path, sizeof path, "%s/README.txt", dir);
-    slurp(path, text, sizeof text, &len);
+    cli_slurp(path, text, sizeof text, &len);
     ASSERT_CONTAINS(text, "--seed 9 --train 500 --dev 200");
     ASSERT_CONTAINS(text, "--negation 30");
     ASSERT_CONTAINS(text, "--mix 10,50,40");

@@ -1,82 +1,15 @@
 /* `autopeft tokenize` as a user runs it: the built program fed on stdin, its output and exit
  * statuses. */
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "cli_util.h"
 #include "harness.h"
 
-typedef struct {
-    int status;
-    char out[1 << 16];
-    char err[1 << 14];
-} run_t;
-
-static void slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n;
-
-    ASSERT_NOT_NULL(f);
-    n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][1024];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 1024, "%s/%s", harness_tmpdir(), name);
-    return p;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    ASSERT_NOT_NULL(f);
-    fputs(text, f);
-    fclose(f);
-}
+typedef cli_result_t run_t;
 
 /* Runs `autopeft tokenize ARGS...` with input on stdin. */
-static void run_argv(run_t *r, const char *input, char *const *args)
-{
-    char bin[1024], in[1024], out[1024], err[1024];
-    char *argv[16];
-    int n = 0, st;
-    pid_t pid;
-
-    harness_bin_path("autopeft", bin, sizeof bin);
-    snprintf(in, sizeof in, "%s", tmp_path("stdin"));
-    snprintf(out, sizeof out, "%s", tmp_path("stdout"));
-    snprintf(err, sizeof err, "%s", tmp_path("stderr"));
-    write_text(in, input);
-    argv[n++] = bin;
-    argv[n++] = "tokenize";
-    for (int i = 0; args[i] && n < 15; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    fflush(stdout);
-    pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        int fi = open(in, O_RDONLY), fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-            _exit(126);
-        execv(bin, argv);
-        _exit(127);
-    }
-    ASSERT_EQ(waitpid(pid, &st, 0), pid);
-    ASSERT_TRUE(WIFEXITED(st));
-    r->status = WEXITSTATUS(st);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
-}
-
-#define RUN(r, input, ...) run_argv(r, input, (char *const[]){__VA_ARGS__, NULL})
+#define RUN(r, input, ...) CLI_RUN(r, input, "tokenize", __VA_ARGS__)
+#define tmp_path cli_tmp_path
+#define write_text cli_write_text
 
 static const char *small_vocab(void)
 {

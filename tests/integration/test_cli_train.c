@@ -1,74 +1,16 @@
 /* `autopeft init-model`, `autopeft train` and `autopeft eval` as a user runs them: the built
  * program, its JSON on stdout, its progress and errors on stderr, its exit statuses. */
-#include <fcntl.h>
 #include <jansson.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "cli_util.h"
 #include "harness.h"
 #include "tiny_task.h"
 
-typedef struct {
-    int status;
-    char out[1 << 16];
-    char err[1 << 16];
-} run_t;
-
-static void slurp(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n;
-
-    ASSERT_NOT_NULL(f);
-    n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 1024, "%s/%s", harness_tmpdir(), name);
-    return p;
-}
+typedef cli_result_t run_t;
 
 /* Runs `autopeft ARGS...`, stdin from /dev/null. */
-static void run_argv(run_t *r, char *const *args)
-{
-    char bin[1024], out[1024], err[1024];
-    char *argv[48];
-    int n = 0, st;
-    pid_t pid;
-
-    harness_bin_path("autopeft", bin, sizeof bin);
-    snprintf(out, sizeof out, "%s", tmp_path("stdout"));
-    snprintf(err, sizeof err, "%s", tmp_path("stderr"));
-    argv[n++] = bin;
-    for (int i = 0; args[i] && n < 47; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    fflush(stdout);
-    pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        int fi = open("/dev/null", O_RDONLY), fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-            _exit(126);
-        setenv("AUTOPEFT_LOG_LEVEL", "warn", 1);
-        execv(bin, argv);
-        _exit(127);
-    }
-    ASSERT_EQ(waitpid(pid, &st, 0), pid);
-    ASSERT_TRUE(WIFEXITED(st));
-    r->status = WEXITSTATUS(st);
-    slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
-}
-
-#define RUN(r, ...) run_argv(r, (char *const[]){__VA_ARGS__, NULL})
+#define RUN(r, ...) CLI_RUN(r, NULL, __VA_ARGS__)
+#define tmp_path cli_tmp_path
 
 static json_t *parse_out(const run_t *r)
 {
