@@ -35,7 +35,7 @@ static const char usage_text[] =
     "\n"
     "Without CONFIG it runs the embedded default: a synthetic sentiment task generated in\n"
     "code and a small seeded random BERT (docs/embedded-task.md), trained for real by the\n"
-    "built-in trainer; 30 trials, a few minutes on two cores, no download. Its study is\n"
+    "built-in trainer; 30 trials, about a minute on two cores, no download. Its study is\n"
     "runs/embedded and its configuration is written there (embedded.conf).\n"
     "\n"
     "Options:\n"
