@@ -17,6 +17,9 @@
 #include "mem.h"
 #include "version.h"
 
+/* How often a worker waiting for its WELCOME reads the endpoint file again. */
+#define ENDPOINT_RECHECK_MS 500
+
 uint64_t daemon__now_ms(void)
 {
     struct timespec ts;
@@ -260,6 +263,32 @@ static void coordinator_lost(daemon_t *d, const char *why)
     schedule_reconnect(d);
 }
 
+/* While a HELLO waits for its WELCOME, the endpoint file may already say that the study has
+ * finished (the coordinator exited before it saw us) or name a restarted coordinator on
+ * another port: reading it every ENDPOINT_RECHECK_MS acts on that at once instead of after
+ * the liveness time. 1: finished (the socket is closed); 0 otherwise. */
+static int recheck_endpoint(daemon_t *d, uint64_t now)
+{
+    char ep[1024], key[sizeof d->file_server_key];
+    int rc;
+
+    if (!d->o.endpoint_file || d->conn != CONN_WAITING || now < d->file_checked + ENDPOINT_RECHECK_MS)
+        return 0;
+    d->file_checked = now;
+    memcpy(key, d->file_server_key, sizeof key);
+    rc = read_endpoint(d, ep, sizeof ep);
+    memcpy(d->file_server_key, key, sizeof key);
+    if (rc == 1) {
+        close_socket(d, 0);
+        return 1;
+    }
+    if (rc == 0 && strcmp(ep, d->endpoint) != 0) {
+        coordinator_lost(d, "the endpoint file names another coordinator");
+        d->next_connect = now;
+    }
+    return 0;
+}
+
 /* ---- messages ----------------------------------------------------------------------------- */
 
 static bool ref_is_ours(const daemon_t *d, const Autopeft__TrialRef *r)
@@ -410,6 +439,14 @@ static void goodbye(daemon_t *d, const char *reason)
     close_socket(d, 1000);
 }
 
+/* The endpoint file says the study is over: the loop ends. */
+static long finish(daemon_t *d)
+{
+    log_info("the study is finished (%s says so): exiting", d->o.endpoint_file);
+    d->finished = true;
+    return 0;
+}
+
 /* Timers; returns the milliseconds until the next one is due. */
 static long timers(daemon_t *d, uint64_t now)
 {
@@ -419,11 +456,8 @@ static long timers(daemon_t *d, uint64_t now)
     if (!d->sock) {
         if (now >= d->next_connect && !d->leaving) {
             int rc = open_socket(d);
-            if (rc == 1) {
-                log_info("the study is finished (%s says so): exiting", d->o.endpoint_file);
-                d->finished = true;
-                return 0;
-            }
+            if (rc == 1)
+                return finish(d);
             if (rc < 0) {
                 if (err_code() == ERR_INVAL && !d->o.endpoint_file) {
                     log_error("%s", err_msg());
@@ -439,6 +473,10 @@ static long timers(daemon_t *d, uint64_t now)
             return d->next_connect > now ? (long)(d->next_connect - now) : 10;
         return 1; /* just connected: the clocks start now */
     }
+    if (recheck_endpoint(d, now) == 1)
+        return finish(d);
+    if (!d->sock)
+        return 1;
     if (now > d->last_recv && now - d->last_recv >= dead) {
         coordinator_lost(d, d->conn == CONN_WAITING
                                 ? "no WELCOME (no coordinator there, or it refused this "

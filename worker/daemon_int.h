@@ -29,6 +29,7 @@ struct daemon {
     uint64_t interval_ms, liveness;
     uint64_t last_recv, last_sent, last_error, hello_sent, next_connect, backoff_ms, idle_since;
     uint64_t result_sent, progress_sent;
+    uint64_t file_checked;         /* when the endpoint file was last read while waiting */
     char study[256];
     bool said_waiting, leaving, shutdown, finished;
     int fatal;

@@ -3,6 +3,7 @@
  * before their coordinator. Heartbeats are 100 ms so that every failure is noticed in under a
  * second. */
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -209,6 +210,51 @@ TEST_TIMEOUT(workers_started_before_the_coordinator, 60)
     ASSERT_TRUE(rt_wait(b, 10, &st));
     check_complete(study, 10);
     ASSERT_EQ(rt_sql_int(study, "SELECT count(DISTINCT worker) FROM results"), 2);
+}
+
+/* A worker whose HELLO is unanswered (the endpoint file names a port nobody serves) reads the
+ * file again while it waits: a coordinator that has since published another port is dialled at
+ * once, and a study that says it is finished ends the worker, both well inside the 10 s a
+ * silent coordinator is otherwise given before a worker gives up on it. */
+TEST_TIMEOUT(waiting_workers_follow_the_endpoint_file, 60)
+{
+    char conf[1024], study[1024], log[1024], wlog[1024], ep[1100], dead[256];
+    pid_t c, w;
+    int st;
+
+    rt_path(conf, sizeof conf, "study.conf");
+    rt_path(study, sizeof study, "study");
+    rt_path(log, sizeof log, "coordinator.log");
+    synth_config(conf, 6, 50, NULL);
+    ASSERT_EQ(mkdir(study, 0700), 0);
+    snprintf(ep, sizeof ep, "%s/endpoint", study);
+    snprintf(dead, sizeof dead, "tcp://127.0.0.1:%d", rt_free_port());
+    rt_write(ep, "%s\n", dead);
+    rt_path(wlog, sizeof wlog, "w1.log");
+    w = start_worker(study, wlog);
+    usleep(1000000);
+    ASSERT_FALSE(rt_wait(w, 0, NULL));
+    c = RT_SPAWN("autopeft-coordinator", log, "--study", study, "--config", conf);
+    if (!rt_sql_wait(study, 1, 8, "SELECT count(*) FROM results"))
+        dump_logs();
+    ASSERT_TRUE(rt_file_contains(wlog, "names another coordinator"));
+    ASSERT_TRUE(rt_wait(c, 40, &st));
+    ASSERT_EQ(st, 0);
+    ASSERT_TRUE(rt_wait(w, 10, &st));
+    check_complete(study, 6);
+
+    rt_write(ep, "%s\n", dead);
+    rt_path(wlog, sizeof wlog, "w2.log");
+    w = start_worker(study, wlog);
+    usleep(1000000);
+    ASSERT_FALSE(rt_wait(w, 0, NULL));
+    rt_write(ep, "finished\n");
+    if (!rt_wait(w, 5, &st)) {
+        dump_logs();
+        FAIL("the worker did not see that the study is finished");
+    }
+    ASSERT_EQ(st, 0);
+    ASSERT_TRUE(rt_file_contains(wlog, "the study is finished"));
 }
 
 TEST_TIMEOUT(sigterm_stops_and_resume_finishes, 60)
