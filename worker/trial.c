@@ -185,6 +185,7 @@ typedef struct {
     float *pred_f, *gold_f, *logits;
     double t0, train_s, eval_s, last_eval_s;
     uint64_t steps_total, seen;   /* optimiser steps planned, examples trained on */
+    int one_class;                /* the class of every prediction of the last evaluation; -1 */
     int threads, max_tokens;
 } run_t;
 
@@ -254,6 +255,10 @@ static int evaluate(run_t *r, metrics_t *m, double *obj)
             }
         }
     }
+    r->one_class = labels > 1 && n > 0 ? r->pred_i[0] : -1;
+    for (int i = 1; i < n && r->one_class >= 0; i++)
+        if (r->pred_i[i] != r->one_class)
+            r->one_class = -1;
     rc = labels == 1 ? metrics_regression(r->pred_f, r->gold_f, (size_t)n, m)
                      : metrics_classification(r->pred_i, r->gold_i, (size_t)n, labels, m);
     if (rc != 0)
@@ -521,7 +526,7 @@ static int train(run_t *r, float *best)
     const trial_spec_t *spec = r->s;
     double best_obj = -INFINITY, obj = 0, loss = 0;
     metrics_t m, best_m;
-    int bad_epochs = 0, best_epoch = 0, rc;
+    int bad_epochs = 0, best_epoch = 0, best_one_class = -1, rc;
 
     memset(&best_m, 0, sizeof best_m);
     for (int epoch = 1; epoch <= spec->epochs; epoch++) {
@@ -538,6 +543,7 @@ static int train(run_t *r, float *best)
             best_obj = obj;
             best_m = m;
             best_epoch = epoch;
+            best_one_class = r->one_class;
             bad_epochs = 0;
             if (best)
                 memcpy(best, peft_param_buffer(r->peft), peft_size(r->peft) * sizeof(float));
@@ -554,6 +560,11 @@ static int train(run_t *r, float *best)
     }
     if (best)
         memcpy(peft_param_buffer(r->peft), best, peft_size(r->peft) * sizeof(float));
+    if (best_one_class >= 0)
+        log_warn("the best epoch (%d) predicts class %d for every one of the %zu dev examples: "
+                 "the model has not learned the task, and its %s is that of a constant answer "
+                 "(a higher learning rate or more epochs may help)",
+                 best_epoch, best_one_class, r->neval, metrics_name(r->in.objective));
     r->out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
     r->out->objective = best_obj;
     r->out->best_epoch = (uint32_t)best_epoch;

@@ -3,10 +3,12 @@
  * against what the engine allocates, early stopping, cancellation, fidelity subsets,
  * determinism, the cache (same answers with and without it), save and evaluate again, and
  * refusals of bad trials. */
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "log.h"
 #include "peft.h"
 #include "tiny_task.h"
 #include "trial.h"
@@ -143,6 +145,68 @@ TEST(trains_evaluates_and_reports)
     ASSERT_TRUE(r->train_s > 0 && r->eval_s > 0 && r->total_s >= r->train_s + r->eval_s);
     ASSERT_TRUE(r->examples_per_s > 0);
     ASSERT_TRUE(st.saw_loading && st.saw_eval && st.saw_metric);
+    free(r);
+}
+
+/* Runs s with the log captured; the log's text in buf. */
+static trainer_result_t *run_logged(const trial_spec_t *s, char *buf, size_t cap)
+{
+    char path[1024];
+    trainer_result_t *r;
+    FILE *f;
+    size_t n;
+    int fd;
+
+    snprintf(path, sizeof path, "%s/trial.log", harness_tmpdir());
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_TRUE(fd >= 0);
+    log_set_fd(fd);
+    r = run(NULL, s, NULL, NULL);
+    log_set_fd(2);
+    close(fd);
+    f = fopen(path, "rb");
+    ASSERT_NOT_NULL(f);
+    n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return r;
+}
+
+/* A model that answers every dev example with one class (here: trained on one class only)
+ * scores a constant's metric; the runner says so, and says nothing when the answers vary. */
+TEST(one_class_answers_are_reported)
+{
+    char train[1200], text[1 << 16], log[8192];
+    paths_t p;
+    trial_spec_t s;
+    trainer_result_t *r;
+    FILE *f;
+    size_t n;
+
+    setup(&p, 2, 400, 100, false);
+    recipe(&s, &p, "sa=16 pa=8 pt=0 layers=11", 2);
+    r = run_logged(&s, log, sizeof log);
+    assert_ok(r);
+    ASSERT_TRUE(strstr(log, "for every one") == NULL);
+    free(r);
+
+    snprintf(train, sizeof train, "%s/train.tsv", p.data);
+    f = fopen(train, "rb");
+    ASSERT_NOT_NULL(f);
+    n = fread(text, 1, sizeof text - 1, f);
+    ASSERT_LT(n, sizeof text - 1);
+    text[n] = '\0';
+    fclose(f);
+    for (char *c = strstr(text, "\t1\n"); c; c = strstr(c, "\t1\n"))
+        c[1] = '0';
+    f = fopen(train, "wb");
+    ASSERT_NOT_NULL(f);
+    fputs(text, f);
+    ASSERT_EQ(fclose(f), 0);
+    r = run_logged(&s, log, sizeof log);
+    assert_ok(r);
+    ASSERT_CONTAINS(log, "predicts class 0 for every one of the 100 dev examples");
+    ASSERT_CONTAINS(log, "accuracy is that of a constant answer");
     free(r);
 }
 
