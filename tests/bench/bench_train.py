@@ -2,10 +2,12 @@
 shape, PEFT configuration, batch and training step (forward, backward, gradient clipping,
 AdamW, dropout on) in PyTorch 1.13 with the reference model of tests/reference/bert_torch.py.
 
-    bench_train.py SHAPE CONFIG THREADS STEPS
+    bench_train.py SHAPE CONFIG THREADS STEPS WARMUP
 SHAPE: mini | base; CONFIG: sa (serial adapter 48 in all layers) | mix (serial 48 + parallel 96
-+ prefix 12 in the top half of the layers). Prints one JSON line: milliseconds of each timed
-step (after one untimed warm-up step), the OpenBLAS core in use, the thread count.
++ prefix 12 in the top half of the layers); THREADS: torch.set_num_threads (OpenMP and
+oneDNN; OpenBLAS's own threads come from OPENBLAS_NUM_THREADS in the environment). Prints one
+JSON line: milliseconds of each timed step (after WARMUP untimed steps: PyTorch's second step
+is still slow after the first), the OpenBLAS core in use, the thread count.
 """
 import ctypes
 import json
@@ -43,6 +45,7 @@ def openblas_core():
 
 def main():
     shape, conf, threads, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    warmup = int(sys.argv[5])
     torch.set_num_threads(threads)
     dims, batch = SHAPES[shape]
     sizes, masks = config(conf, dims["layers"])
@@ -62,14 +65,14 @@ def main():
     lengths = torch.full((batch,), LENGTH)
     labels = torch.randint(0, 2, (batch,), generator=gen)
     times = []
-    for k in range(steps + 1):
+    for k in range(warmup + steps):
         t = time.perf_counter()
         loss = bt.loss_fn(cfg, bt.forward(cfg, p, ids, types, lengths, train=True), labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p[n] for n in names], 1.0)
         opt.step()
         opt.zero_grad()
-        if k > 0:
+        if k >= warmup:
             times.append((time.perf_counter() - t) * 1e3)
     print(json.dumps({"ms": times, "core": openblas_core(), "threads": torch.get_num_threads(),
                       "loss": float(loss)}))
