@@ -4,6 +4,7 @@
  * the one-box mode and the single-trial commands. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
@@ -18,21 +19,23 @@ typedef struct {
     int (*run)(int argc, char **argv);
     const char *summary;
     bool numeric;   /* trains or fits: OpenBLAS's core is checked first (common/blas.h) */
+    bool quiet;     /* warnings and errors only, unless AUTOPEFT_LOG_LEVEL or --log-level say
+                     * otherwise: one run by hand, where the daemons' info lines are noise */
 } command_t;
 
 static const command_t commands[] = {
-    {"run", cli_run, "run a study on this machine: a coordinator and local workers, live progress", false},
-    {"status", cli_status, "show how a study is doing (from its folder's study.db)", false},
-    {"report", cli_report, "write a study's outputs (trials.csv, pareto.csv, ...) and show its front", false},
-    {"coordinator", coordinator_main, "the coordinator daemon (same as autopeft-coordinator)", true},
-    {"worker", worker_main, "the worker daemon (same as autopeft-worker)", true},
-    {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker", false},
-    {"embedded", cli_embedded, "write the embedded default task (synthetic sentiment data) to a folder", false},
-    {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space", false},
-    {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", false},
-    {"train", cli_train, "fine-tune one PEFT configuration of a model on a task; JSON result", true},
-    {"eval", cli_eval, "evaluate PEFT weights saved by `autopeft train --save`", true},
-    {"init-model", cli_init_model, "write a seeded random BERT checkpoint (Hugging Face layout)", true},
+    {"run", cli_run, "run a study on this machine: a coordinator and local workers, live progress", false, false},
+    {"status", cli_status, "show how a study is doing (from its folder's study.db)", false, false},
+    {"report", cli_report, "write a study's outputs (trials.csv, pareto.csv, ...) and show its front", false, false},
+    {"coordinator", coordinator_main, "the coordinator daemon (same as autopeft-coordinator)", true, false},
+    {"worker", worker_main, "the worker daemon (same as autopeft-worker)", true, false},
+    {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker", false, false},
+    {"embedded", cli_embedded, "write the embedded default task (synthetic sentiment data) to a folder", false, false},
+    {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space", false, false},
+    {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", false, false},
+    {"train", cli_train, "fine-tune one PEFT configuration of a model on a task; JSON result", true, true},
+    {"eval", cli_eval, "evaluate PEFT weights saved by `autopeft train --save`", true, true},
+    {"init-model", cli_init_model, "write a seeded random BERT checkpoint (Hugging Face layout)", true, false},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -69,6 +72,7 @@ static const command_t *find(const char *name)
 int main(int argc, char **argv)
 {
     const command_t *cmd;
+    const char *env;
 
     log_init("autopeft", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
     if (argc < 2) {
@@ -102,6 +106,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "autopeft: no command '%s'; `autopeft --help` lists them\n", argv[1]);
         return 2;
     }
+    env = getenv("AUTOPEFT_LOG_LEVEL");
+    if (cmd->quiet && !(env && *env))
+        log_set_level(LOG_LEVEL_WARN);
     /* May re-execute this program with the whole command line, before any BLAS work. */
     if (cmd->numeric)
         blas_startup(argv, 0);

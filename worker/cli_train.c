@@ -478,8 +478,8 @@ static int run(int argc, char **argv, bool eval)
     memset(&a, 0, sizeof a);
     a.eval = eval;
     /* Warnings (a missing pooler, skipped rows) matter to someone running one trial by hand;
-     * the info-level chatter of the daemons does not. */
-    log_set_level(LOG_LEVEL_WARN);
+     * the info-level chatter of the daemons does not: `autopeft` starts train and eval at
+     * warn unless AUTOPEFT_LOG_LEVEL is set (coordinator/cli.c). */
     rc = parse_args(argc, argv, &a, prog);
     if (rc != 0)
         return rc == 1 ? 0 : rc;

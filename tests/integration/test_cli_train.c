@@ -172,6 +172,20 @@ TEST_TIMEOUT(train_flags_and_errors, 60)
     RUN(r, "--help");
     ASSERT_CONTAINS(r->out, "init-model");
 
+    /* Warnings only by default (an empty AUTOPEFT_LOG_LEVEL counts as unset, and cli_run
+     * leaves a set one alone); the variable is obeyed. */
+    setenv("AUTOPEFT_LOG_LEVEL", "info", 1);
+    RUN(r, "train", "--model", model, "--task", "sst2", "--data", data, "--epochs", "1",
+        "--max-length", "32", "--quiet");
+    ASSERT_EQ(r->status, 0);
+    ASSERT_CONTAINS(r->err, "OpenBLAS core");
+    setenv("AUTOPEFT_LOG_LEVEL", "", 1);
+    RUN(r, "train", "--model", model, "--task", "sst2", "--data", data, "--epochs", "1",
+        "--max-length", "32", "--quiet");
+    ASSERT_EQ(r->status, 0);
+    ASSERT_TRUE(strstr(r->err, "OpenBLAS core") == NULL);
+    setenv("AUTOPEFT_LOG_LEVEL", "warn", 1);
+
     RUN(r, "train", "--task", "sst2", "--data", data);
     ASSERT_EQ(r->status, 2);
     ASSERT_CONTAINS(r->err, "--model DIR is required");
