@@ -174,13 +174,14 @@ static void schedule_reconnect(daemon_t *d)
     d->backoff_ms = d->backoff_ms * 2 > cap ? cap : d->backoff_ms * 2;
 }
 
-/* Reads the endpoint file: 1 finished, 0 read, < 0 not there yet. */
-static int read_endpoint(daemon_t *d, char *ep, size_t len)
+/* Reads the endpoint file: the endpoint into ep, the coordinator's CURVE key (if the file
+ * names one) into key[KEYS_Z85_LEN + 1], else "". 1 finished, 0 read, < 0 not there yet. */
+static int read_endpoint(const daemon_t *d, char *ep, size_t len, char *key)
 {
     FILE *f = fopen(d->o.endpoint_file, "r");
     char line[1024];
 
-    d->file_server_key[0] = '\0';
+    key[0] = '\0';
     if (!f)
         return err_set(ERR_NOTFOUND, "%s: %s", d->o.endpoint_file, strerror(errno));
     if (!fgets(line, sizeof line, f)) {
@@ -196,7 +197,7 @@ static int read_endpoint(daemon_t *d, char *ep, size_t len)
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
         if (strncmp(line, "curve-server-key ", 17) == 0 && keys_valid_z85(line + 17))
-            snprintf(d->file_server_key, sizeof d->file_server_key, "%.40s", line + 17);
+            snprintf(key, KEYS_Z85_LEN + 1, "%.40s", line + 17);
     }
     fclose(f);
     return 0;
@@ -205,7 +206,7 @@ static int read_endpoint(daemon_t *d, char *ep, size_t len)
 /* 1: the study is finished (nothing to connect to); 0: connected; < 0: try again later. */
 static int open_socket(daemon_t *d)
 {
-    char ep[1024];
+    char ep[1024], file_key[KEYS_Z85_LEN + 1];
     const char *server_key = d->o.server_key;
     int64_t maxmsg = AUTOPEFT__CONSTANTS__MAX_FRAME_BYTES;
     int ivl = 100, ivl_max = 2000, rc;
@@ -213,7 +214,7 @@ static int open_socket(daemon_t *d)
     if (d->o.connect) {
         snprintf(ep, sizeof ep, "%s", d->o.connect);
     } else {
-        rc = read_endpoint(d, ep, sizeof ep);
+        rc = read_endpoint(d, ep, sizeof ep, file_key);
         if (rc == 1)
             return 1;
         if (rc < 0) {
@@ -223,8 +224,8 @@ static int open_socket(daemon_t *d)
             }
             return rc;
         }
-        if (!server_key && d->file_server_key[0])
-            server_key = d->file_server_key;
+        if (!server_key && file_key[0])
+            server_key = file_key;
     }
     if (d->o.curve && !server_key)
         return err_set(ERR_INVAL, "CURVE is on but the coordinator's public key is unknown "
@@ -269,15 +270,13 @@ static void coordinator_lost(daemon_t *d, const char *why)
  * the liveness time. 1: finished (the socket is closed); 0 otherwise. */
 static int recheck_endpoint(daemon_t *d, uint64_t now)
 {
-    char ep[1024], key[sizeof d->file_server_key];
+    char ep[1024], key[KEYS_Z85_LEN + 1];
     int rc;
 
     if (!d->o.endpoint_file || d->conn != CONN_WAITING || now < d->file_checked + ENDPOINT_RECHECK_MS)
         return 0;
     d->file_checked = now;
-    memcpy(key, d->file_server_key, sizeof key);
-    rc = read_endpoint(d, ep, sizeof ep);
-    memcpy(d->file_server_key, key, sizeof key);
+    rc = read_endpoint(d, ep, sizeof ep, key);
     if (rc == 1) {
         close_socket(d, 0);
         return 1;

@@ -23,7 +23,7 @@ struct daemon {
     atomic_bool stop_req;
     rng_t rng;
     char worker_id[256], host[256];
-    char endpoint[1024], file_server_key[64];
+    char endpoint[1024];
     conn_t conn;
     job_t job;
     uint64_t interval_ms, liveness;
