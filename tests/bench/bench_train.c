@@ -245,8 +245,10 @@ static int run_torch(const bcase_t *c, int threads, int blas_threads, int steps,
         if (out->n < MAX_STEPS)
             out->ms[out->n++] = json_number_value(v);
     }
-    if (out->n != steps)
+    if (out->n != steps) {
         fprintf(stderr, "bench train: PyTorch reported %d steps, not %d\n", out->n, steps);
+        out->n = 0;
+    }
     snprintf(out->core, sizeof out->core, "%s", json_string_value(json_object_get(j, "core")));
     json_decref(j);
     out->ok = out->n > 0;
