@@ -200,14 +200,24 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_COORD) $(LIB_WORKER) $(LIB_COMMO
 	  -o $@ $< $(filter %.a,$^) $(LDLIBS)
 
 # ---- installation -----------------------------------------------------------------------------
+# deploy/ goes to PREFIX/share/autopeft/deploy, its systemd units pointing at PREFIX/bin.
+DEPLOY_DIRS := slurm systemd configs examples
+DEPLOY_DEST  = $(DESTDIR)$(PREFIX)/share/autopeft/deploy
+
 install: $(PROGRAMS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/autopeft
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/autopeft \
+	    $(addprefix $(DEPLOY_DEST)/,$(DEPLOY_DIRS))
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 README.md $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/autopeft/
+	install -m 0644 deploy/README.md $(DEPLOY_DEST)/
+	for f in $(wildcard $(addsuffix /*,$(addprefix deploy/,$(DEPLOY_DIRS)))); do \
+	    if [ -x $$f ]; then m=0755; else m=0644; fi; \
+	    install -m $$m $$f $(DEPLOY_DEST)/$${f#deploy/} || exit 1; done
+	sed -i 's|/usr/local/bin/|$(PREFIX)/bin/|g' $(DEPLOY_DEST)/systemd/*.service
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGRAMS)))
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/autopeft
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/autopeft $(DESTDIR)$(PREFIX)/share/autopeft
 
 clean:
 	rm -rf build

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
+
 /* Output kept from a failing test: its tail, where the assertion message is. */
 #define HARNESS_OUTPUT_TAIL (32 * 1024)
 #define HARNESS_MAX_JOBS 64
@@ -95,6 +97,38 @@ void harness_skip(const char *fmt, ...)
 const char *harness_tmpdir(void)
 {
     return cur_tmpdir;
+}
+
+static int log_fd = -1;
+
+void harness_log_begin(void)
+{
+    char path[1100];
+
+    snprintf(path, sizeof path, "%s/harness-log.txt", cur_tmpdir);
+    log_fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (log_fd < 0)
+        harness_fail(__FILE__, __LINE__, "cannot open %s: %s", path, strerror(errno));
+    log_set_fd(log_fd);
+}
+
+const char *harness_log_end(void)
+{
+    static char *text;
+    off_t end;
+
+    log_set_fd(2);
+    if (log_fd < 0)
+        harness_fail(__FILE__, __LINE__, "harness_log_end without harness_log_begin");
+    end = lseek(log_fd, 0, SEEK_END);
+    free(text);
+    text = malloc((size_t)end + 1);
+    if (!text || end < 0 || pread(log_fd, text, (size_t)end, 0) != (ssize_t)end)
+        harness_fail(__FILE__, __LINE__, "cannot read the captured log");
+    text[end] = '\0';
+    close(log_fd);
+    log_fd = -1;
+    return text;
 }
 
 static const char *env_or(const char *name, const char *fallback)

@@ -33,6 +33,35 @@ void cli_write_text(const char *path, const char *text)
     ASSERT_EQ(fclose(f), 0);
 }
 
+/* A whole file, NUL-terminated, on the heap. */
+static char *slurp_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0;
+    long end;
+
+    ASSERT_NOT_NULL(f);
+    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
+    end = ftell(f);
+    ASSERT_TRUE(end >= 0);
+    rewind(f);
+    buf = malloc((size_t)end + 1);
+    ASSERT_NOT_NULL(buf);
+    len = fread(buf, 1, (size_t)end, f);
+    ASSERT_EQ(len, (size_t)end);
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+void cli_result_free(cli_result_t *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
 const char *cli_tmp_path(const char *name)
 {
     static char buf[8][1024];
@@ -80,6 +109,7 @@ void cli_run(cli_result_t *r, const char *input, char *const *args)
     if (!WIFEXITED(st))
         FAIL("autopeft %s did not exit normally (status %d)", args[0] ? args[0] : "", st);
     r->status = WEXITSTATUS(st);
-    cli_slurp(out, r->out, sizeof r->out, NULL);
-    cli_slurp(err, r->err, sizeof r->err, NULL);
+    cli_result_free(r);
+    r->out = slurp_all(out);
+    r->err = slurp_all(err);
 }

@@ -6,15 +6,16 @@
 #include <stddef.h>
 
 typedef struct {
-    int status;          /* exit status */
-    char out[1 << 16];   /* stdout, NUL-terminated (cut at the buffer's size) */
-    char err[1 << 16];   /* stderr */
+    int status;   /* exit status */
+    char *out;    /* all of stdout, NUL-terminated */
+    char *err;    /* all of stderr */
 } cli_result_t;
 
 /* Runs build/bin/autopeft with the NULL-terminated ARGS: stdin is INPUT (NULL: /dev/null),
  * AUTOPEFT_LOG_LEVEL is warn unless the test set it. The test fails when the program cannot
- * be started or does not exit normally. */
+ * be started or does not exit normally. R starts zeroed; a later run replaces its texts. */
 void cli_run(cli_result_t *r, const char *input, char *const *args);
+void cli_result_free(cli_result_t *r);
 #define CLI_RUN(r, input, ...) cli_run((r), (input), (char *const[]){__VA_ARGS__, NULL})
 
 /* A file into buf (at most cap - 1 bytes, NUL-terminated); *len (may be NULL) its length. */

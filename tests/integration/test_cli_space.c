@@ -1,74 +1,21 @@
 /* `autopeft space` as a user runs it: the built program, its output, its JSON and its exit
  * statuses. Numbers printed by the program are checked against the library (parsing each
  * printed configuration back), and the two commands of the issue against hand-computed counts. */
-#include <fcntl.h>
 #include <jansson.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "cli_util.h"
 #include "harness.h"
 #include "shape.h"
 #include "space.h"
 
-#define OUT_MAX (1 << 22)
+typedef cli_result_t run_t;
 
-typedef struct {
-    int status; /* exit status */
-    char *out;  /* stdout, NUL-terminated */
-    char *err;  /* stderr */
-} run_t;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = malloc(OUT_MAX + 1);
-    size_t n;
-
-    ASSERT_NOT_NULL(f);
-    ASSERT_NOT_NULL(buf);
-    n = fread(buf, 1, OUT_MAX, f);
-    ASSERT_TRUE(n < OUT_MAX);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-/* Runs `autopeft ARGS...` (NULL-terminated), stdout and stderr to files of the test's folder. */
+/* Runs `autopeft ARGS...` (NULL-terminated). */
 static run_t run_argv(char *const *args)
 {
-    char bin[1024], out[1024], err[1024];
-    char *argv[64];
-    int n = 0, st;
-    run_t r;
-    pid_t pid;
+    run_t r = {0};
 
-    harness_bin_path("autopeft", bin, sizeof bin);
-    snprintf(out, sizeof out, "%s/stdout", harness_tmpdir());
-    snprintf(err, sizeof err, "%s/stderr", harness_tmpdir());
-    argv[n++] = bin;
-    while (args[n - 1] && n < 63) {
-        argv[n] = args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
-            _exit(126);
-        execv(bin, argv);
-        _exit(127);
-    }
-    ASSERT_EQ(waitpid(pid, &st, 0), pid);
-    if (!WIFEXITED(st))
-        FAIL("autopeft %s did not exit normally (status %d)", args[0] ? args[0] : "", st);
-    r.status = WEXITSTATUS(st);
-    r.out = slurp(out);
-    r.err = slurp(err);
+    cli_run(&r, NULL, args);
     return r;
 }
 
@@ -76,8 +23,7 @@ static run_t run_argv(char *const *args)
 
 static void run_free(run_t *r)
 {
-    free(r->out);
-    free(r->err);
+    cli_result_free(r);
 }
 
 static json_t *json_ok(const char *text)

@@ -86,6 +86,7 @@ TEST_TIMEOUT(init_model_writes_a_seeded_checkpoint, 60)
     RUN(r, "init-model", "--like", "/nonexistent", "--out", "x");
     ASSERT_EQ(r->status, 1);
     ASSERT_CONTAINS(r->err, "/nonexistent/config.json");
+    cli_result_free(r);
     free(r);
 }
 
@@ -149,6 +150,7 @@ TEST_TIMEOUT(train_then_eval_gives_the_same_metric, 120)
     ASSERT_NEAR(num(o, "metrics", "spearman"), num(o, "objective", "value"), 0);
     ASSERT_TRUE(strstr(r->err, "epoch") == NULL);   /* --quiet: no progress */
     json_decref(o);
+    cli_result_free(r);
     free(r);
 }
 
@@ -229,5 +231,6 @@ TEST_TIMEOUT(train_flags_and_errors, 60)
     RUN(r, "eval", "--peft", data, "--data", data);
     ASSERT_EQ(r->status, 1);
     ASSERT_CONTAINS(r->err, "trial.json");
+    cli_result_free(r);
     free(r);
 }

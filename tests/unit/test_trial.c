@@ -151,24 +151,11 @@ TEST(trains_evaluates_and_reports)
 /* Runs s with the log captured; the log's text in buf. */
 static trainer_result_t *run_logged(const trial_spec_t *s, char *buf, size_t cap)
 {
-    char path[1024];
     trainer_result_t *r;
-    FILE *f;
-    size_t n;
-    int fd;
 
-    snprintf(path, sizeof path, "%s/trial.log", harness_tmpdir());
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ASSERT_TRUE(fd >= 0);
-    log_set_fd(fd);
+    harness_log_begin();
     r = run(NULL, s, NULL, NULL);
-    log_set_fd(2);
-    close(fd);
-    f = fopen(path, "rb");
-    ASSERT_NOT_NULL(f);
-    n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    snprintf(buf, cap, "%s", harness_log_end());
     return r;
 }
 
