@@ -66,6 +66,15 @@ const char *blas_core_choice(const char *core, blas_cpu_t cpu, const char *user_
     }
 }
 
+/* What blas_startup found, for blas_log_core. */
+static char core_note[256];
+
+void blas_log_core(void)
+{
+    if (core_note[0])
+        log_info("%s", core_note);
+}
+
 void blas_startup(char **argv, unsigned flags)
 {
     const char *core = getenv(PRETEND_ENV) ? getenv(PRETEND_ENV) : blas_core();
@@ -74,7 +83,8 @@ void blas_startup(char **argv, unsigned flags)
     const char *want;
 
     if (fixed) {
-        log_info("OpenBLAS core %s (autopeft set OPENBLAS_CORETYPE=%s: OpenBLAS had chosen %s "
+        snprintf(core_note, sizeof core_note,
+                 "OpenBLAS core %s (autopeft set OPENBLAS_CORETYPE=%s: OpenBLAS had chosen %s "
                  "on this CPU; %s=1 turns this off)",
                  blas_core(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "?",
                  fixed, OPT_OUT_ENV);
@@ -83,7 +93,7 @@ void blas_startup(char **argv, unsigned flags)
     }
     want = blas_core_choice(core, blas_cpu(), getenv("OPENBLAS_CORETYPE"), opt_out);
     if (!want || !argv || !argv[0]) {
-        log_info("OpenBLAS core %s", core);
+        snprintf(core_note, sizeof core_note, "OpenBLAS core %s", core);
         return;
     }
     log_info("OpenBLAS chose its generic core %s on a CPU with %s: restarting with "

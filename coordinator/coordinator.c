@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "config.h"
+#include "daemon_opts.h"
 #include "dispatch.h"
 #include "err.h"
 #include "keys.h"
@@ -60,8 +62,7 @@ static const char usage_text[] =
 
 static int usage_error(const char *msg)
 {
-    fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n", msg);
-    return 2;
+    return daemon_opts_usage_error(PROG, msg);
 }
 
 static bool loopback(const char *ep)
@@ -173,23 +174,16 @@ int coordinator_main(int argc, char **argv)
             if (parse_double(optarg, 0, 86400, "--linger", &linger) != 0)
                 return usage_error(err_msg());
             break;
-        case 'L':
-            if (log_apply_level(optarg) != 0)
-                return usage_error(err_msg());
-            break;
-        case 'F':
-            if (log_apply_format(optarg) != 0)
-                return usage_error(err_msg());
-            break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        case 'V': version_print(stdout, PROG); return 0;
-        default: fputs("Try '" PROG " --help'.\n", stderr); return 2;
+        default:
+            if ((rc = daemon_opts_shared(opt, optarg, PROG, usage_text)) != DAEMON_OPTS_GO_ON)
+                return rc;
         }
     }
     if (optind < argc)
         return usage_error("unexpected argument (options only)");
     if (!study)
         return usage_error("--study DIR is required");
+    blas_log_core();
     cfg = malloc(sizeof *cfg);
     if (!cfg)
         return 1;

@@ -99,6 +99,27 @@ const char *harness_tmpdir(void)
     return cur_tmpdir;
 }
 
+char *harness_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (!f)
+        harness_fail(__FILE__, __LINE__, "cannot open %s: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0)
+        harness_fail(__FILE__, __LINE__, "cannot size %s", path);
+    rewind(f);
+    buf = malloc((size_t)n + 1);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
+        harness_fail(__FILE__, __LINE__, "cannot read %s", path);
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
 static int log_fd = -1;
 
 void harness_log_begin(void)

@@ -50,6 +50,10 @@ const char *harness_src_path(const char *rel, char *buf, size_t len);
 const char *harness_bin_path(const char *program, char *buf, size_t len);
 const char *harness_shared_path(const char *rel, char *buf, size_t len);
 
+/* A whole file on the heap, NUL-terminated; *len (may be NULL) its length. The test fails when
+ * the file cannot be read. */
+char *harness_slurp(const char *path, size_t *len);
+
 /* The log (common/log.h) into a file of the test's folder until harness_log_end, which puts
  * it back on stderr and returns what was written (valid until the next capture ends). */
 void harness_log_begin(void);

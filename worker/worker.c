@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "daemon.h"
+#include "daemon_opts.h"
 #include "err.h"
 #include "keys.h"
 #include "log.h"
@@ -67,8 +69,7 @@ static void on_signal(int sig)
 
 static int usage_error(const char *msg)
 {
-    fprintf(stderr, PROG ": %s\nTry '" PROG " --help'.\n", msg);
-    return 2;
+    return daemon_opts_usage_error(PROG, msg);
 }
 
 int worker_main(int argc, char **argv)
@@ -126,17 +127,9 @@ int worker_main(int argc, char **argv)
                 return usage_error(err_msg());
             o.backoff_max_ms = (uint32_t)backoff;
             break;
-        case 'L':
-            if (log_apply_level(optarg) != 0)
-                return usage_error(err_msg());
-            break;
-        case 'F':
-            if (log_apply_format(optarg) != 0)
-                return usage_error(err_msg());
-            break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        case 'V': version_print(stdout, PROG); return 0;
-        default: fputs("Try '" PROG " --help'.\n", stderr); return 2;
+        default:
+            if ((rc = daemon_opts_shared(opt, optarg, PROG, usage_text)) != DAEMON_OPTS_GO_ON)
+                return rc;
         }
     }
     if (optind < argc)
@@ -145,6 +138,7 @@ int worker_main(int argc, char **argv)
         return usage_error("give exactly one of --connect ENDPOINT and --endpoint-file FILE");
     if (server_key && !curve_key)
         return usage_error("--server-key needs --curve-key (this worker's key pair)");
+    blas_log_core();
     if (curve_key) {
         if (keys_load(curve_key, true, &mine) != 0) {
             fprintf(stderr, PROG ": %s\n", err_msg());

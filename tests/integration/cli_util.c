@@ -33,28 +33,6 @@ void cli_write_text(const char *path, const char *text)
     ASSERT_EQ(fclose(f), 0);
 }
 
-/* A whole file, NUL-terminated, on the heap. */
-static char *slurp_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0;
-    long end;
-
-    ASSERT_NOT_NULL(f);
-    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
-    end = ftell(f);
-    ASSERT_TRUE(end >= 0);
-    rewind(f);
-    buf = malloc((size_t)end + 1);
-    ASSERT_NOT_NULL(buf);
-    len = fread(buf, 1, (size_t)end, f);
-    ASSERT_EQ(len, (size_t)end);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
-
 void cli_result_free(cli_result_t *r)
 {
     free(r->out);
@@ -110,6 +88,6 @@ void cli_run(cli_result_t *r, const char *input, char *const *args)
         FAIL("autopeft %s did not exit normally (status %d)", args[0] ? args[0] : "", st);
     r->status = WEXITSTATUS(st);
     cli_result_free(r);
-    r->out = slurp_all(out);
-    r->err = slurp_all(err);
+    r->out = harness_slurp(out, NULL);
+    r->err = harness_slurp(err, NULL);
 }

@@ -31,7 +31,6 @@ static pid_t start_worker(const char *study, const char *log)
                     "--backoff-max", "500");
 }
 
-/* Every trial done once, with distinct configurations and one counted result each. */
 /* Shows every log of the test (on failure: the harness prints a failing test's output). */
 static void dump_logs(void)
 {
@@ -44,6 +43,7 @@ static void dump_logs(void)
         printf("(no logs)\n");
 }
 
+/* Every trial done once, with distinct configurations and one counted result each. */
 static void check_complete(const char *study, int budget)
 {
     if (rt_sql_int(study, "SELECT count(*) FROM trials") != budget ||
@@ -388,4 +388,60 @@ TEST_TIMEOUT(time_limits_failures_and_idle_timeout, 60)
     ASSERT_TRUE(rt_wait(w, 10, &st));
     ASSERT_EQ(st, 0);
     ASSERT_TRUE(rt_file_contains(wlog, "idle for 0.5 s: exiting"));
+}
+
+/* Runs a daemon with ARGS (NULL-terminated) to its exit; its exit status, and its stdout and
+ * stderr together in text. */
+static int daemon_run(const char *program, const char *const *args, const char **text)
+{
+    char log[1024];
+    int st = -1;
+    pid_t pid;
+
+    rt_path(log, sizeof log, "daemon.log");
+    unlink(log);
+    pid = rt_spawn(program, log, args);
+    if (!rt_wait(pid, 10, &st))
+        FAIL("%s %s did not exit", program, args[0]);
+    *text = harness_slurp(log, NULL);
+    return st;
+}
+
+/* The daemons' command lines: help and version say only that, and every bad option or missing
+ * one is named with a pointer to --help and exit status 2, before any work starts. */
+TEST_TIMEOUT(daemon_command_lines, 60)
+{
+    static const char *const progs[] = {"autopeft-coordinator", "autopeft-worker"};
+    const char *text;
+
+    for (int i = 0; i < 2; i++) {
+        const char *p = progs[i];
+        char try_help[64];
+
+        snprintf(try_help, sizeof try_help, "Try '%s --help'.", p);
+        ASSERT_EQ(daemon_run(p, (const char *const[]){"--help", NULL}, &text), 0);
+        ASSERT_CONTAINS(text, "Usage:");
+        ASSERT_TRUE(strstr(text, "INFO") == NULL);
+        ASSERT_EQ(daemon_run(p, (const char *const[]){"--version", NULL}, &text), 0);
+        ASSERT_CONTAINS(text, "protocol");
+        ASSERT_TRUE(strstr(text, "INFO") == NULL);
+        ASSERT_EQ(daemon_run(p, (const char *const[]){"--bogus", NULL}, &text), 2);
+        ASSERT_CONTAINS(text, "--bogus");
+        ASSERT_CONTAINS(text, try_help);
+        ASSERT_EQ(daemon_run(p, (const char *const[]){"--log-level", "loud", NULL}, &text), 2);
+        ASSERT_CONTAINS(text, "unknown log level 'loud'");
+        ASSERT_CONTAINS(text, try_help);
+        ASSERT_EQ(daemon_run(p, (const char *const[]){"--log-format", "xml", NULL}, &text), 2);
+        ASSERT_CONTAINS(text, "'xml'");
+        ASSERT_EQ(daemon_run(p, (const char *const[]){"stray", NULL}, &text), 2);
+        ASSERT_CONTAINS(text, "unexpected argument");
+    }
+    ASSERT_EQ(daemon_run("autopeft-coordinator", (const char *const[]){"--log-level", "warn",
+                                                                       NULL}, &text), 2);
+    ASSERT_CONTAINS(text, "--study DIR is required");
+    ASSERT_EQ(daemon_run("autopeft-worker", (const char *const[]){"--cores", "1", NULL}, &text), 2);
+    ASSERT_CONTAINS(text, "give exactly one of --connect ENDPOINT and --endpoint-file FILE");
+    ASSERT_EQ(daemon_run("autopeft-worker", (const char *const[]){"--connect", "tcp://x:1",
+                                                                  "--cores", "0", NULL}, &text), 2);
+    ASSERT_CONTAINS(text, "--cores");
 }

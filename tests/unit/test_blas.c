@@ -138,5 +138,6 @@ TEST(child_core_fix)
     argv[n] = NULL;
     log_init("blas-test", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
     blas_startup(argv, 0);
+    blas_log_core();
     printf("child: core %s\n", blas_core());
 }

@@ -608,24 +608,6 @@ TEST(bad_options_rejected)
     }
 }
 
-static void slurp(const char *path, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    long n;
-
-    ASSERT_NOT_NULL(f);
-    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    ASSERT_TRUE(n >= 0);
-    rewind(f);
-    *out = malloc((size_t)n + 1);
-    ASSERT_NOT_NULL(*out);
-    ASSERT_EQ_U(fread(*out, 1, (size_t)n, f), (size_t)n);
-    (*out)[n] = '\0';
-    *len = (size_t)n;
-    fclose(f);
-}
-
 TEST(write_folder)
 {
     embedded_opts_t o;
@@ -646,7 +628,7 @@ TEST(write_folder)
     ASSERT_EQ(embedded_write(t, dir), 0);
     ASSERT_EQ(embedded_write(t, dir), 0); /* an existing folder is fine */
     snprintf(path, sizeof path, "%s/train.tsv", dir);
-    slurp(path, &text, &len);
+    text = harness_slurp(path, &len);
     ASSERT_NOT_NULL(embedded_tsv(t, DATA_TRAIN, &want));
     ASSERT_EQ_U(len, want);
     ASSERT_EQ(memcmp(text, embedded_tsv(t, DATA_TRAIN, NULL), len), 0);
@@ -664,7 +646,7 @@ TEST(write_folder)
     ASSERT_EQ(vocab_size(v), embedded_vocab_size(t));
     vocab_free(&v);
     snprintf(path, sizeof path, "%s/README.txt", dir);
-    slurp(path, &text, &len);
+    text = harness_slurp(path, &len);
     ASSERT_CONTAINS(text, "--seed 77 --train 300 --dev 100");
     ASSERT_CONTAINS(text, "bag-of-words ceiling");
     free(text);
