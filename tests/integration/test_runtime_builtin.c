@@ -1,8 +1,8 @@
 /* The built-in trainer through the worker daemon: a coordinator and three autopeft-worker
  * processes fine-tune a tiny random model written by `autopeft init-model` on a tiny task, for
  * real, and complete a study. Trials last longer than the workers' heartbeat liveness (3 x 50
- * ms), so a worker that stopped heartbeating while training would lose its trial (and the test
- * would see a requeued attempt). */
+ * ms; the first on each worker by several times), so a worker that stopped heartbeating while
+ * training would lose its trial (and the test would see a requeued attempt). */
 #include <signal.h>
 #include <unistd.h>
 
@@ -93,8 +93,11 @@ TEST_TIMEOUT(three_workers_train_a_study_for_real, 120)
                             "SELECT printf('trials took %%.2f to %%.2f s', min(total_s), "
                             "max(total_s)) FROM results"));
     printf("%s\n", text);
+    /* ... which proves something only if trials outlast the liveness (3 x 50 ms): the
+     * longest by twice that at least (a cached second trial of a small configuration can be
+     * shorter than it) */
     ASSERT_TRUE(rt_sql_text(study, text, sizeof text,
-                            "SELECT min(total_s) > 0.15 FROM results"));
+                            "SELECT max(total_s) > 0.3 FROM results"));
     ASSERT_STR_EQ(text, "1");
     /* Six trials on three workers: some worker ran two, and its second found the model and
      * the tokenised data in its cache. */
