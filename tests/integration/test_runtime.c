@@ -391,9 +391,10 @@ TEST_TIMEOUT(time_limits_failures_and_idle_timeout, 60)
 }
 
 /* Runs a daemon with ARGS (NULL-terminated) to its exit; its exit status, and its stdout and
- * stderr together in text. */
+ * stderr together in text (valid until the next call). */
 static int daemon_run(const char *program, const char *const *args, const char **text)
 {
+    static char *last;
     char log[1024];
     int st = -1;
     pid_t pid;
@@ -403,7 +404,9 @@ static int daemon_run(const char *program, const char *const *args, const char *
     pid = rt_spawn(program, log, args);
     if (!rt_wait(pid, 10, &st))
         FAIL("%s %s did not exit", program, args[0]);
-    *text = harness_slurp(log, NULL);
+    free(last);
+    last = harness_slurp(log, NULL);
+    *text = last;
     return st;
 }
 
