@@ -35,7 +35,7 @@ static const command_t commands[] = {
     {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", false, false},
     {"train", cli_train, "fine-tune one PEFT configuration of a model on a task; JSON result", true, true},
     {"eval", cli_eval, "evaluate PEFT weights saved by `autopeft train --save`", true, true},
-    {"init-model", cli_init_model, "write a seeded random BERT checkpoint (Hugging Face layout)", true, false},
+    {"init-model", cli_init_model, "write a seeded random BERT checkpoint (Hugging Face layout)", false, false},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
