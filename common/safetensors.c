@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -410,44 +408,23 @@ int safetensors_open_memory(const void *data, size_t size, const char *label,
 
 int safetensors_open(const char *path, safetensors_t **out)
 {
-    struct stat st;
     safetensors_t *s;
-    void *map;
-    int fd;
+    const void *map;
+    size_t size;
+    int rc;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return err_set(ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(ERR_IO, "%s: not a regular file", path);
-    }
+    if ((rc = mem_map_file(path, 0, "safetensors file", &map, &size)) != 0)
+        return rc;
     s = mem_alloc(1, sizeof *s, "safetensors reader");
     if (!s) {
-        close(fd);
+        mem_unmap(map, size);
         return ERR_NOMEM;
     }
     snprintf(s->label, sizeof s->label, "%s", path);
-    s->size = (size_t)st.st_size;
-    if (st.st_size > 0) {
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            free(s);
-            return err_set(ERR_IO, "%s: cannot map %lld bytes: %s", path, (long long)st.st_size,
-                           strerror(e));
-        }
-        s->base = map;
-        s->mapped = true;
-    }
-    close(fd);
+    s->base = map;
+    s->size = size;
+    s->mapped = map != NULL;
     return open_common(s, out);
 }
 
@@ -459,7 +436,7 @@ void safetensors_free(safetensors_t **sp)
         return;
     s = *sp;
     if (s->mapped)
-        munmap((void *)s->base, s->size);
+        mem_unmap(s->base, s->size);
     free(s->tensors);
     free(s->by_name);
     json_decref(s->metadata);

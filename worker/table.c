@@ -1,7 +1,5 @@
 #include "table.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -9,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "err.h"
 #include "mem.h"
@@ -421,37 +416,22 @@ int table_open_memory(const char *data, size_t size, const char *label,
 
 int table_open(const char *path, const table_options_t *o, table_t **out)
 {
-    struct stat st;
     table_t *t;
-    void *map = NULL;
-    int fd, rc;
+    const void *map;
+    size_t size;
+    int rc;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(ERR_IO, "%s: not a readable regular file", path);
-    }
-    if (st.st_size > 0) {
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            rc = err_set(ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-            close(fd);
-            return rc;
-        }
-    }
-    close(fd);
+    if ((rc = mem_map_file(path, 0, "table", &map, &size)) != 0)
+        return rc;
     t = mem_alloc(1, sizeof *t, "table reader");
     if (!t) {
-        if (map)
-            munmap(map, (size_t)st.st_size);
+        mem_unmap(map, size);
         return ERR_NOMEM;
     }
     snprintf(t->label, sizeof t->label, "%s", path);
     t->data = map ? map : "";
-    t->size = (size_t)st.st_size;
+    t->size = size;
     t->mapped = map != NULL;
     if ((rc = start(t, o)) != 0) {
         table_free(&t);
@@ -469,7 +449,7 @@ void table_free(table_t **tp)
         return;
     t = *tp;
     if (t->mapped)
-        munmap((void *)t->data, t->size);
+        mem_unmap(t->data, t->size);
     free(t->buf);
     free(t->field);
     for (int i = 0; i < t->nnames; i++)

@@ -1,14 +1,9 @@
 #include "vocab.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "err.h"
 #include "mem.h"
@@ -185,35 +180,15 @@ int vocab_parse(const char *data, size_t size, const char *label, vocab_t **out)
 
 int vocab_load(const char *path, vocab_t **out)
 {
-    struct stat st;
-    void *map = NULL;
-    int fd, rc;
+    const void *map;
+    size_t size;
+    int rc;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return err_set(ERR_IO, "%s: not a readable regular file", path);
-    }
-    if ((uint64_t)st.st_size > VOCAB_MAX_FILE_BYTES) {
-        close(fd);
-        return err_set(ERR_RANGE, "%s: %lld bytes, over the limit of %u for a vocabulary", path,
-                       (long long)st.st_size, VOCAB_MAX_FILE_BYTES);
-    }
-    if (st.st_size > 0) {
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            rc = err_set(ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-            close(fd);
-            return rc;
-        }
-    }
-    close(fd);
-    rc = vocab_parse(map ? map : "", (size_t)st.st_size, path, out);
-    if (map)
-        munmap(map, (size_t)st.st_size);
+    if ((rc = mem_map_file(path, VOCAB_MAX_FILE_BYTES, "vocabulary", &map, &size)) != 0)
+        return rc;
+    rc = vocab_parse(map ? map : "", size, path, out);
+    mem_unmap(map, size);
     return rc;
 }
 
