@@ -16,7 +16,6 @@
 #include "log.h"
 #include "parse.h"
 #include "trainer.h"
-#include "version.h"
 
 #define PROG "autopeft-worker"
 
