@@ -376,6 +376,11 @@ fail:
     return NULL;
 }
 
+pool_t *engine_pool(const engine_t *e)
+{
+    return e->pool;
+}
+
 void engine_reseed(engine_t *e, uint64_t seed)
 {
     rng_seed_stream(&e->rng, seed, 0x64726f70ull);   /* "drop" */

@@ -29,6 +29,7 @@
 
 #include "model.h"
 #include "peft.h"
+#include "pool.h"
 
 typedef struct {
     int threads;       /* pool threads, the caller included (the worker's share of cores) */
@@ -83,6 +84,9 @@ int engine_eval(engine_t *e, const engine_batch_t *b, float *logits, double *los
  * ERR_STATE otherwise. For exactness checks against a reference and feature extraction. */
 int engine_hidden(engine_t *e, const engine_batch_t *b, float *out);
 
+/* The engine's thread pool, for work between its calls on the same thread (the optimiser's
+ * update: optim_opts_t.pool). */
+pool_t *engine_pool(const engine_t *e);
 /* Restarts the dropout stream from a seed (as engine_opts_t.seed at creation). */
 void engine_reseed(engine_t *e, uint64_t seed);
 

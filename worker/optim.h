@@ -11,6 +11,7 @@
 #define AUTOPEFT_OPTIM_H
 
 #include "peft.h"
+#include "pool.h"
 
 typedef struct {
     double lr;              /* peak learning rate */
@@ -20,6 +21,8 @@ typedef struct {
     double max_grad_norm;   /* 1.0; 0 = no clipping */
     int warmup_steps;       /* 0 */
     int total_steps;        /* 0 = no decay after warmup */
+    pool_t *pool;           /* threads to split the update over (the engine's: engine_pool);
+                             * NULL = the calling thread. The result is the same either way. */
 } optim_opts_t;
 
 typedef struct optim optim_t;

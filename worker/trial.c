@@ -494,6 +494,7 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
     oo.total_steps = (int)r->steps_total;
     /* Hugging Face's Trainer: ceil(total * warmup_ratio). */
     oo.warmup_steps = (int)ceil((double)r->steps_total * spec->warmup_ratio);
+    oo.pool = engine_pool(r->engine);
     if (!saved && !(r->optim = optim_new(r->peft, &oo)))
         return err_code() ? err_code() : ERR_NOMEM;
     if ((rc = batch_init(&r->batch, eo.max_batch, (size_t)eo.max_tokens)) != 0 ||

@@ -133,6 +133,7 @@ static int c_child(const bcase_t *c, int threads, int steps, int fd)
     eo.seed = 3;
     e = p ? engine_new(m, p, &eo) : NULL;
     optim_opts_default(&oo);
+    oo.pool = e ? engine_pool(e) : NULL;
     o = p ? optim_new(p, &oo) : NULL;
     if (!e || !o)
         return 1;
