@@ -99,6 +99,39 @@ const char *harness_tmpdir(void)
     return cur_tmpdir;
 }
 
+pid_t harness_spawn(const char *program, const char *const *args, const char *in,
+                    const char *out, const char *err, bool append)
+{
+    char bin[1024];
+    const char *argv[64];
+    int n = 0, flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
+    pid_t pid;
+
+    harness_bin_path(program, bin, sizeof bin);
+    argv[n++] = bin;
+    for (int i = 0; args[i]; i++) {
+        if (n > 62)
+            harness_fail(__FILE__, __LINE__, "more than 62 arguments for %s", program);
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0)
+        harness_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fi = open(in, O_RDONLY), fo = open(out, flags, 0644);
+        int fe = strcmp(out, err) == 0 ? fo : open(err, flags, 0644);
+
+        if (fi < 0 || fo < 0 || fe < 0 || dup2(fi, 0) < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
+            _exit(126);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
 char *harness_slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "err.h"
 
@@ -49,6 +50,13 @@ const char *harness_tmpdir(void);
 const char *harness_src_path(const char *rel, char *buf, size_t len);
 const char *harness_bin_path(const char *program, char *buf, size_t len);
 const char *harness_shared_path(const char *rel, char *buf, size_t len);
+
+/* Starts the program PROGRAM of the programs' folder with the NULL-terminated ARGS (at most
+ * 62), stdin from the file IN, stdout to OUT and stderr to ERR (created; appended to when
+ * APPEND, else emptied; when OUT and ERR are the same path they share one descriptor, so the
+ * lines stay in order). The test fails when the process cannot be started. */
+pid_t harness_spawn(const char *program, const char *const *args, const char *in,
+                    const char *out, const char *err, bool append);
 
 /* A whole file on the heap, NUL-terminated; *len (may be NULL) its length. The test fails when
  * the file cannot be read. */

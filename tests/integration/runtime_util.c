@@ -52,29 +52,7 @@ const char *rt_path(char *buf, size_t len, const char *name)
 
 pid_t rt_spawn(const char *program, const char *log, const char *const *args)
 {
-    char bin[1024];
-    const char *argv[64];
-    int n = 0;
-    pid_t pid;
-
-    harness_bin_path(program, bin, sizeof bin);
-    argv[n++] = bin;
-    for (; args[n - 1] && n < 63; n++)
-        argv[n] = args[n - 1];
-    argv[n] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    ASSERT_TRUE(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int null = open("/dev/null", O_RDONLY);
-        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || null < 0 || dup2(null, 0) < 0)
-            _exit(126);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
+    return harness_spawn(program, args, "/dev/null", log, log, true);
 }
 
 bool rt_wait(pid_t pid, double timeout_s, int *status)
