@@ -110,11 +110,8 @@ int main(int argc, char **argv)
     if (cmd->quiet && !(env && *env))
         log_set_level(LOG_LEVEL_WARN);
     /* May re-execute this program with the whole command line, before any BLAS work. */
-    if (cmd->numeric) {
+    /* Each numeric command logs the core (blas_log_core) once its options are read. */
+    if (cmd->numeric)
         blas_startup(argv, 0);
-        /* the daemons log the core themselves, once their options are read */
-        if (cmd->run != coordinator_main && cmd->run != worker_main)
-            blas_log_core();
-    }
     return cmd->run(argc - 1, argv + 1);
 }

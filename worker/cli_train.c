@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "cli.h"
 #include "data.h"
 #include "embedded.h"
@@ -483,6 +484,7 @@ static int run(int argc, char **argv, bool eval)
     rc = parse_args(argc, argv, &a, prog);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
+    blas_log_core();
     if (eval) {
         a.spec.eval_dir = a.peft_text;
         a.peft_text = NULL;
