@@ -15,7 +15,10 @@
  * is its figure (all three are printed). The last line is
  *   BENCH train c_over_torch=<min over cases of median torch ms / median C ms>
  *   gemm_efficiency=<median over steps of C GFLOP/s over sgemm GFLOP/s, lowest of the base cases>
- * then c_rss_le_torch (1 when every case's C peak RSS is at most PyTorch's) and the sgemm rate.
+ * then c_rss_le_torch (1 when every case's C peak RSS is at most PyTorch's), the sgemm rate,
+ * ratio_ceiling (min over cases of median torch ms over the C step's products alone at the
+ * sgemm rate: what no engine doing those products through OpenBLAS can beat) and
+ * c_over_torch_default (the ratio against PyTorch's default T x T threads).
  */
 #include <cblas.h>
 #include <errno.h>
