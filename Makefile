@@ -3,15 +3,17 @@
 #   make                       build build/bin/{autopeft,autopeft-coordinator,autopeft-worker}
 #   make deps                  install the Debian packages the build, tests and runs need
 #   make test                  build and run every test (ends with "N passed, N failed")
+#   make check-layers          the rooms of the tree use only what they may (docs/architecture.md)
 #   make SANITIZE=address,undefined test    the same under sanitizers (own build folder)
 #   make bench                 every benchmark; make bench-deps installs their Python references
 #   make fuzz                  libFuzzer harnesses (clang) under build/fuzz/
 #   make install PREFIX=/usr/local DESTDIR=
 #   make clean
 #
-# Layout: libraries are built from every .c file of common/, coordinator/ and worker/, except
-# the program entry points (coordinator/main.c, worker/main.c) and the CLI's own files
-# (coordinator/cli.c and */cli_*.c), so new modules need no edit here.
+# Layout (docs/architecture.md): each room of the tree is one static library, and a program
+# links the rooms it is made of, highest first. Every .c file of a room is part of it, so new
+# modules need no edit here; the rooms and what each may use are checked by `make
+# check-layers` (tests/layers/).
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
@@ -39,8 +41,7 @@ PKG_LIBS    = $(shell $(PKG_CONFIG) --libs $(PKGS))
 CFLAGS     ?= -O2 -g
 WARNINGS   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
 ALL_CFLAGS  = -std=c11 $(WARNINGS) -pthread -fPIC -MMD -MP $(CFLAGS) $(PKG_CFLAGS)
-ALL_CPPFLAGS = -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -Icommon -Icoordinator -Iworker \
-              -Itests -I$(BUILD)/gen $(CPPFLAGS)
+ALL_CPPFLAGS = -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -I. -I$(BUILD)/gen $(CPPFLAGS)
 ALL_LDFLAGS = -pthread $(LDFLAGS)
 LDLIBS     += $(PKG_LIBS) -lm
 
@@ -58,27 +59,33 @@ PROTO_C     := $(BUILD)/gen/autopeft.pb-c.c
 PROTO_H     := $(BUILD)/gen/autopeft.pb-c.h
 BUILDINFO_H := $(BUILD)/gen/buildinfo.h
 
-CLI_SRC     := coordinator/cli.c $(wildcard common/cli_*.c coordinator/cli_*.c worker/cli_*.c)
-MAIN_SRC    := coordinator/main.c worker/main.c
-COMMON_SRC  := $(filter-out $(CLI_SRC) $(MAIN_SRC),$(wildcard common/*.c))
-COORD_SRC   := $(filter-out $(CLI_SRC) $(MAIN_SRC),$(wildcard coordinator/*.c))
-WORKER_SRC  := $(filter-out $(CLI_SRC) $(MAIN_SRC),$(wildcard worker/*.c))
-TEST_SRC    := $(wildcard tests/*.c tests/unit/*.c tests/integration/*.c tests/fuzz/fuzz_*.c)
+# The rooms, lowest first. A room's sources are the .c files of its folder (not below it).
+ROOMS       := common coordinator/search coordinator/runtime coordinator/cli \
+               worker/engine worker/inputs worker/trial worker/daemon worker/cli
+room_src     = $(wildcard $(1)/*.c)
+room_lib     = $(BUILD)/lib/libap-$(subst /,-,$(1)).a
+MAIN_SRC    := autopeft.c coordinator/main.c worker/main.c
+TEST_SRC    := $(wildcard tests/*.c tests/unit/*.c tests/unit/*/*.c tests/unit/*/*/*.c \
+                 tests/integration/*.c tests/fuzz/fuzz_*.c)
 BENCH_SRC   := $(wildcard tests/bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-COMMON_OBJ  := $(call obj,$(COMMON_SRC)) $(BUILD)/obj/gen/autopeft.pb-c.o
-COORD_OBJ   := $(call obj,$(COORD_SRC))
-WORKER_OBJ  := $(call obj,$(WORKER_SRC))
-CLI_OBJ     := $(call obj,$(CLI_SRC))
+PROTO_OBJ   := $(BUILD)/obj/gen/autopeft.pb-c.o
+ROOM_OBJ    := $(foreach r,$(ROOMS),$(call obj,$(call room_src,$(r))))
 TEST_OBJ    := $(call obj,$(TEST_SRC))
 BENCH_OBJ   := $(call obj,$(BENCH_SRC))
-ALL_OBJ     := $(COMMON_OBJ) $(COORD_OBJ) $(WORKER_OBJ) $(CLI_OBJ) $(TEST_OBJ) $(BENCH_OBJ) \
-               $(call obj,$(MAIN_SRC))
+ALL_OBJ     := $(PROTO_OBJ) $(ROOM_OBJ) $(TEST_OBJ) $(BENCH_OBJ) $(call obj,$(MAIN_SRC))
 
-LIB_COMMON  := $(BUILD)/lib/libapcommon.a
-LIB_COORD   := $(BUILD)/lib/libapcoordinator.a
-LIB_WORKER  := $(BUILD)/lib/libapworker.a
+$(foreach r,$(ROOMS),$(eval $(call room_lib,$(r)): $(call obj,$(call room_src,$(r)))))
+$(call room_lib,common): $(PROTO_OBJ)
+
+# What each program is made of, highest room first (the order static libraries need).
+LIBS_COORD  := $(foreach r,coordinator/cli coordinator/runtime coordinator/search common,\
+                 $(call room_lib,$(r)))
+LIBS_WORKER := $(foreach r,worker/cli worker/daemon worker/trial worker/inputs worker/engine common,\
+                 $(call room_lib,$(r)))
+LIBS_ALL    := $(foreach r,coordinator/cli coordinator/runtime coordinator/search worker/cli \
+                 worker/daemon worker/trial worker/inputs worker/engine common,$(call room_lib,$(r)))
 
 BIN_CLI     := $(BUILD)/bin/autopeft
 BIN_COORD   := $(BUILD)/bin/autopeft-coordinator
@@ -87,7 +94,7 @@ BIN_TESTS   := $(BUILD)/tests/autopeft-tests
 BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
-.PHONY: all deps bench-deps test test-slurm bench bench-wire bench-inputs bench-dispatch bench-train \
+.PHONY: all deps bench-deps test check-layers test-slurm bench bench-wire bench-inputs bench-dispatch bench-train \
         bench-bo bench-trial fuzz install uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
@@ -120,19 +127,16 @@ $(BUILD)/obj/gen/autopeft.pb-c.o: $(PROTO_C)
 	$(CC) $(ALL_CPPFLAGS) $(filter-out -Wshadow -Wmissing-prototypes,$(ALL_CFLAGS)) -c -o $@ $<
 
 # ---- libraries and programs -------------------------------------------------------------------
-$(LIB_COMMON): $(COMMON_OBJ)
-$(LIB_COORD): $(COORD_OBJ)
-$(LIB_WORKER): $(WORKER_OBJ)
 $(BUILD)/lib/%.a:
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BIN_COORD): $(BUILD)/obj/coordinator/main.o $(LIB_COORD) $(LIB_COMMON)
-$(BIN_WORKER): $(BUILD)/obj/worker/main.o $(LIB_WORKER) $(LIB_COMMON)
-$(BIN_CLI): $(CLI_OBJ) $(LIB_COORD) $(LIB_WORKER) $(LIB_COMMON)
-$(BIN_TESTS): $(TEST_OBJ) $(LIB_COORD) $(LIB_WORKER) $(LIB_COMMON)
-$(BIN_BENCH): $(BENCH_OBJ) $(LIB_COORD) $(LIB_WORKER) $(LIB_COMMON)
+$(BIN_COORD): $(BUILD)/obj/coordinator/main.o $(LIBS_COORD)
+$(BIN_WORKER): $(BUILD)/obj/worker/main.o $(LIBS_WORKER)
+$(BIN_CLI): $(BUILD)/obj/autopeft.o $(LIBS_ALL)
+$(BIN_TESTS): $(TEST_OBJ) $(LIBS_ALL)
+$(BIN_BENCH): $(BENCH_OBJ) $(LIBS_ALL)
 $(PROGRAMS) $(BIN_TESTS) $(BIN_BENCH):
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
@@ -146,6 +150,10 @@ TEST_TIMEOUT_SCALE := $(if $(SANITIZE),4,1)
 test: $(PROGRAMS) $(BIN_TESTS)
 	AUTOPEFT_BIN_DIR=$(abspath $(BUILD)/bin) AUTOPEFT_SRC_DIR=$(CURDIR) \
 	  AUTOPEFT_TEST_TIMEOUT_SCALE=$(TEST_TIMEOUT_SCALE) $(BIN_TESTS) -j $(NPROC) $(TEST_ARGS)
+
+# The tree's boundaries (docs/architecture.md): includes and calls against tests/layers/rules.
+check-layers: $(ROOM_OBJ) $(call obj,$(MAIN_SRC))
+	tests/layers/check.sh --obj $(BUILD)/obj
 
 # A real single-node Slurm cluster (installs slurm-wlm and munge; needs root) running the worker
 # array script of deploy/slurm/ against a coordinator: tests/slurm/run.sh.
@@ -194,7 +202,7 @@ fuzz:
 	  SANITIZE=address,undefined,fuzzer-no-link fuzz-bins
 
 fuzz-bins: $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRC))
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_COORD) $(LIB_WORKER) $(LIB_COMMON)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -DFUZZ_LIBFUZZER -fsanitize=fuzzer \
 	  -o $@ $< $(filter %.a,$^) $(LDLIBS)

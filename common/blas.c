@@ -1,5 +1,5 @@
 /* OpenBLAS core selection and threads: see blas.h. */
-#include "blas.h"
+#include "common/blas.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "common/log.h"
 
 /* Set in the environment of the re-executed process: the core OpenBLAS had chosen. */
 #define FIXED_ENV "AUTOPEFT_BLAS_CORE_FIXED"

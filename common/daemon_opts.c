@@ -1,11 +1,11 @@
 /* See daemon_opts.h. */
-#include "daemon_opts.h"
+#include "common/daemon_opts.h"
 
 #include <stdio.h>
 
-#include "err.h"
-#include "log.h"
-#include "version.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/version.h"
 
 int daemon_opts_usage_error(const char *prog, const char *msg)
 {

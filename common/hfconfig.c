@@ -1,4 +1,4 @@
-#include "hfconfig.h"
+#include "common/hfconfig.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "mem.h"
+#include "common/err.h"
+#include "common/mem.h"
 
 /* Defaults of transformers' BertConfig, used where config.json omits a key (as transformers
  * does). */

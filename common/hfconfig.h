@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "shape.h"
+#include "common/shape.h"
 
 /* config.json files are a few kilobytes; a larger one is not a config. */
 #define HFCONFIG_MAX_BYTES (4 << 20)

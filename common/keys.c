@@ -1,5 +1,5 @@
 /* CURVE key files (keys.h). */
-#include "keys.h"
+#include "common/keys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "err.h"
+#include "common/err.h"
 
 #define KEY_FILE_MAX 4096
 

@@ -1,4 +1,4 @@
-#include "log.h"
+#include "common/log.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
-#include "err.h"
+#include "common/err.h"
 
 /* A line longer than this is cut and marked; log lines are for people, not bulk data. */
 #define LOG_LINE_MAX 8192

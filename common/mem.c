@@ -1,4 +1,4 @@
-#include "mem.h"
+#include "common/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "common/err.h"
 
 bool mem_mul(size_t a, size_t b, size_t *out)
 {

@@ -1,11 +1,11 @@
-#include "parse.h"
+#include "common/parse.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
-#include "err.h"
+#include "common/err.h"
 
 int parse_long(const char *text, long min, long max, const char *what, long *out)
 {

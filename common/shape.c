@@ -1,9 +1,9 @@
-#include "shape.h"
+#include "common/shape.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
+#include "common/err.h"
 
 typedef struct {
     const char *name;

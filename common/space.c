@@ -1,7 +1,7 @@
 /* AutoPEFT's search space (space.h): size ladders, validity, uniform sampling, the GP's
  * unit-cube encoding and one-exchange neighbours. Configurations on their own (text form,
  * parameter counts) are in space_config.c. */
-#include "space.h"
+#include "common/space.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "mem.h"
-#include "parse.h"
+#include "common/err.h"
+#include "common/mem.h"
+#include "common/parse.h"
 
 /* AutoPEFT's ladder: hidden/2^k for k = 0..8, then 1 (k = 9), then 0 (k = 10, off). */
 #define LADDER_HALVINGS 8

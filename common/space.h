@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rng.h"
-#include "shape.h"
+#include "common/rng.h"
+#include "common/shape.h"
 
 #define SPACE_MAX_LAYERS 256
 #define SPACE_MASK_WORDS (SPACE_MAX_LAYERS / 64)

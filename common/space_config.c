@@ -1,6 +1,6 @@
 /* Concrete PEFT configurations: their layer masks, canonical form, text form and exact
  * parameter counts (space.h). The space itself (ladders, sampling, encoding) is in space.c. */
-#include "space.h"
+#include "common/space.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
-#include "parse.h"
+#include "common/err.h"
+#include "common/parse.h"
 
 static const char *const module_names[SPACE_NMODULES] = {"sa", "pa", "pt", "lora"};
 

@@ -1,4 +1,4 @@
-#include "version.h"
+#include "common/version.h"
 
 #include <cblas.h>
 #include <jansson.h>

@@ -1,12 +1,12 @@
 /* Frames of the coordinator/worker protocol: header, encoding and decoding (see wire.h).
  * The structural rules of each message live in wire_validate.c. */
-#include "wire.h"
+#include "common/wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "common/err.h"
 
 enum {
     HEADER_BYTES = AUTOPEFT__CONSTANTS__HEADER_BYTES,

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
-#include "wire.h"
+#include "common/err.h"
+#include "common/wire.h"
 
 enum {
     MAX_ID = AUTOPEFT__CONSTANTS__MAX_ID_BYTES,

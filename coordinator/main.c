@@ -1,7 +1,7 @@
 /* autopeft-coordinator: the daemon that owns a study (search space, surrogate, history) and
  * hands trials to autopeft-worker processes over ZeroMQ. */
-#include "blas.h"
-#include "coordinator.h"
+#include "common/blas.h"
+#include "coordinator/cli/coordinator.h"
 
 int main(int argc, char **argv)
 {

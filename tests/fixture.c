@@ -1,11 +1,11 @@
 /* Fixture reader: see fixture.h. */
-#include "fixture.h"
+#include "tests/fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "harness.h"
+#include "tests/harness.h"
 
 struct fixture {
     json_t *root;

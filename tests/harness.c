@@ -1,5 +1,5 @@
 /* Test runner: see harness.h for what it does and how to call it. */
-#include "harness.h"
+#include "tests/harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "common/log.h"
 
 /* Output kept from a failing test: its tail, where the assertion message is. */
 #define HARNESS_OUTPUT_TAIL (32 * 1024)

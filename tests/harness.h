@@ -2,7 +2,7 @@
  *
  * A test is a function declared with TEST(name) (or TEST_TIMEOUT(name, seconds)) in any file
  * under tests/; it registers itself at start-up under the suite named after its file
- * (tests/unit/test_space.c -> "space"). The runner (tests/harness.c) runs every test in a forked
+ * (tests/unit/common/test_space.c -> "space"). The runner (tests/harness.c) runs every test in a forked
  * child, in its own process group and temporary folder, with a timeout, captures its output and
  * shows it only when the test fails. An assertion that fails prints both operands and ends the
  * child with status 1.
@@ -29,7 +29,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "common/err.h"
 
 #define HARNESS_DEFAULT_TIMEOUT 60
 /* A test that ends with this status was skipped; HARNESS_SKIP prints why. */

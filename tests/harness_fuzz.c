@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 
-#include "fuzz/fuzz.h"
+#include "tests/fuzz/fuzz.h"
 
 /* Saved inputs are small: a larger file is a mistake in the corpus. */
 #define FUZZ_MAX_INPUT (4 << 20)

@@ -1,14 +1,14 @@
 /* The tiny task and model of the trial runner's tests (tiny_task.h). */
-#include "tiny_task.h"
+#include "tests/tiny_task.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "checkpoint.h"
-#include "harness.h"
-#include "rng.h"
+#include "common/rng.h"
+#include "tests/harness.h"
+#include "worker/inputs/checkpoint.h"
 
 static const char *const positive[] = {"good", "great", "fine", "nice"};
 static const char *const negative[] = {"bad", "awful", "poor", "dull"};
@@ -86,7 +86,7 @@ void tiny_write_model(const char *dir, int layers, uint64_t seed)
     s.vocab = (int)(5 + 2 * N(positive) + N(filler));
     ASSERT_OK(hfconfig_new(&s, &cfg));
     /* Wider than Hugging Face's 0.02: a frozen random model that narrow barely lets the
-     * words reach [CLS] (worker/embedded.h has the figures for its own model). */
+     * words reach [CLS] (worker/inputs/embedded.h has the figures for its own model). */
     cfg->initializer_range = 0.1;
     checkpoint_opts_from_config(cfg, 2, &o);
     m = model_new(&o);

@@ -1,7 +1,7 @@
 /* autopeft-worker: a stateless daemon that fine-tunes the PEFT configurations the coordinator
  * sends it and reports their metric and parameter counts. */
-#include "blas.h"
-#include "worker.h"
+#include "common/blas.h"
+#include "worker/cli/worker.h"
 
 int main(int argc, char **argv)
 {

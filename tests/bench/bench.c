@@ -1,5 +1,5 @@
 /* Benchmark runner: see bench.h. */
-#include "bench.h"
+#include "tests/bench/bench.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -7,9 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blas.h"
-#include "log.h"
-#include "version.h"
+#include "common/blas.h"
+#include "common/log.h"
+#include "common/version.h"
 
 typedef struct {
     const char *name;

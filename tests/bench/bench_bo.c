@@ -27,11 +27,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench.h"
-#include "err.h"
-#include "pareto.h"
-#include "strategy.h"
-#include "synth.h"
+#include "common/err.h"
+#include "coordinator/search/pareto.h"
+#include "coordinator/search/strategy.h"
+#include "tests/bench/bench.h"
+#include "tests/bench/synth.h"
 
 enum { M_RANDOM, M_NSGA2, M_TPE, M_MAP, M_MAP_ASYNC, M_SAAS, M_SAAS_ASYNC, M_COUNT };
 static const char *method_names[M_COUNT] = {"random", "optuna-nsga2", "optuna-tpe", "map",

@@ -2,7 +2,7 @@
  *
  * The coordinator is the real program (build/bin/autopeft-coordinator, a child process) with its
  * real store (WAL, synchronous=FULL, group commit) in a temporary folder. The workers are real
- * worker daemons (worker/daemon.c with the synthetic trainer) talking TCP to it, run as threads
+ * worker daemons (worker/daemon/daemon.c with the synthetic trainer) talking TCP to it, run as threads
  * of this process sharing one ZeroMQ context: 256 worker processes on a 2-core machine would
  * measure the kernel's scheduler and 256 ZeroMQ I/O threads, not the coordinator; as threads
  * the protocol path is the same (one DEALER each, real frames over loopback TCP) and the
@@ -32,12 +32,12 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "bench.h"
-#include "daemon.h"
-#include "err.h"
-#include "log.h"
-#include "parse.h"
-#include "trainer.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "tests/bench/bench.h"
+#include "worker/daemon/daemon.h"
+#include "worker/trial/trainer.h"
 
 typedef struct {
     int workers, budget, duration_ms, lookahead;

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/bench.h"
-#include "data.h"
-#include "safetensors.h"
-#include "tokenizer.h"
+#include "tests/bench/bench.h"
+#include "worker/inputs/data.h"
+#include "worker/inputs/safetensors.h"
+#include "worker/inputs/tokenizer.h"
 
 #define REPEATS 3
 

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench.h"
-#include "err.h"
-#include "gp_map.h"
-#include "strategy.h"
-#include "synth.h"
+#include "common/err.h"
+#include "coordinator/search/gp_map.h"
+#include "coordinator/search/strategy.h"
+#include "tests/bench/bench.h"
+#include "tests/bench/synth.h"
 
 #define NPEND 4
 

@@ -31,13 +31,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench.h"
-#include "blas.h"
-#include "engine.h"
-#include "model.h"
-#include "optim.h"
-#include "peft.h"
-#include "rng.h"
+#include "common/blas.h"
+#include "common/rng.h"
+#include "tests/bench/bench.h"
+#include "worker/engine/engine.h"
+#include "worker/engine/model.h"
+#include "worker/engine/optim.h"
+#include "worker/engine/peft.h"
 
 #define MAX_STEPS 64
 #define LENGTH 128

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/bench.h"
-#include "trial.h"
+#include "tests/bench/bench.h"
+#include "worker/trial/trial.h"
 
 static int one(trialcache_t *c, trial_spec_t *s, trainer_result_t *r, trial_info_t *info)
 {

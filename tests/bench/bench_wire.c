@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
-#include "parse.h"
-#include "wire.h"
+#include "common/parse.h"
+#include "common/wire.h"
+#include "tests/bench/bench.h"
 
 #define MAX_ROUNDS 50
 

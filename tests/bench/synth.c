@@ -1,13 +1,13 @@
 /* The synthetic PEFT problem: see synth.h. */
-#include "synth.h"
+#include "tests/bench/synth.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "mem.h"
-#include "pareto.h"
+#include "common/err.h"
+#include "common/mem.h"
+#include "coordinator/search/pareto.h"
 
 static double capacity(const synth_t *p, uint32_t size)
 {

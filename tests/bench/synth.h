@@ -23,8 +23,8 @@
 #ifndef AUTOPEFT_BENCH_SYNTH_H
 #define AUTOPEFT_BENCH_SYNTH_H
 
-#include "shape.h"
-#include "space.h"
+#include "common/shape.h"
+#include "common/space.h"
 
 #define SYNTH_NOISE_SD 0.005
 #define SYNTH_METRIC_REF 0.55  /* the hypervolume's reference metric: no adaptation */

@@ -23,7 +23,7 @@
     }                                                                     \
     static int fuzz_one_##name(const uint8_t *data, size_t size)
 #else
-#include "harness.h"
+#include "tests/harness.h"
 
 /* Runs fn on every file of tests/fuzz/corpus/<name>/; fails when the folder has none. */
 void fuzz_replay(const char *name, int (*fn)(const uint8_t *data, size_t size));

@@ -1,9 +1,9 @@
-/* Fuzz target: a model.safetensors matched by name into a small model (worker/checkpoint.c):
+/* Fuzz target: a model.safetensors matched by name into a small model (worker/inputs/checkpoint.c):
  * the safetensors reader's checks first, then the names, shapes, dtypes and values. The model's
  * shape is that of `autopeft init-model --hidden 8 --layers 1 --heads 2 --intermediate 8
  * --positions 8` (generated vocabulary of 109 tokens), whose files seed the corpus. */
-#include "checkpoint.h"
-#include "fuzz/fuzz.h"
+#include "tests/fuzz/fuzz.h"
+#include "worker/inputs/checkpoint.h"
 
 FUZZ_TARGET(checkpoint)
 {

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "err.h"
-#include "fuzz/fuzz.h"
+#include "common/err.h"
+#include "coordinator/runtime/config.h"
+#include "tests/fuzz/fuzz.h"
 
 #define FUZZ_CHECK(cond)        \
     do {                        \

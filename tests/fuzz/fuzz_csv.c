@@ -1,7 +1,7 @@
 /* Fuzz target: RFC 4180 CSV task data through the generic reader (labels inferred, then given). */
-#include "data.h"
-#include "fuzz/fuzz.h"
-#include "log.h"
+#include "common/log.h"
+#include "tests/fuzz/fuzz.h"
+#include "worker/inputs/data.h"
 
 FUZZ_TARGET(csv)
 {

@@ -1,7 +1,7 @@
 /* Fuzz target: the same bytes as a model config.json and as a tokenizer_config.json. */
-#include "fuzz/fuzz.h"
-#include "hfconfig.h"
-#include "tokenizer.h"
+#include "common/hfconfig.h"
+#include "tests/fuzz/fuzz.h"
+#include "worker/inputs/tokenizer.h"
 
 FUZZ_TARGET(hfconfig)
 {

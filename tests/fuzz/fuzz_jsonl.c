@@ -1,7 +1,7 @@
 /* Fuzz target: JSON-lines task data (classification with inferred labels, and regression). */
-#include "data.h"
-#include "fuzz/fuzz.h"
-#include "log.h"
+#include "common/log.h"
+#include "tests/fuzz/fuzz.h"
+#include "worker/inputs/data.h"
 
 FUZZ_TARGET(jsonl)
 {

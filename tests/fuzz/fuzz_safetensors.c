@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz/fuzz.h"
-#include "safetensors.h"
+#include "tests/fuzz/fuzz.h"
+#include "worker/inputs/safetensors.h"
 
 FUZZ_TARGET(safetensors)
 {

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz/fuzz.h"
-#include "shape.h"
-#include "space.h"
+#include "common/shape.h"
+#include "common/space.h"
+#include "tests/fuzz/fuzz.h"
 
 /* An invariant broken: crash loudly, so that libFuzzer saves the input (and the replay test
  * fails). */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz/fuzz.h"
-#include "tokenizer.h"
+#include "tests/fuzz/fuzz.h"
+#include "worker/inputs/tokenizer.h"
 
 static const char vocab_text[] =
     "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\nc\nab\nabc\n##a\n##b\n##c\n##bc\n.\n,\n!\n'\n"

@@ -1,6 +1,6 @@
-/* Fuzz target: a saved trial's trial.json (worker/trial_save.c), which `autopeft eval` reads. */
-#include "fuzz/fuzz.h"
-#include "trial_int.h"
+/* Fuzz target: a saved trial's trial.json (worker/trial/trial_save.c), which `autopeft eval` reads. */
+#include "tests/fuzz/fuzz.h"
+#include "worker/trial/trial_int.h"
 
 FUZZ_TARGET(trialjson)
 {

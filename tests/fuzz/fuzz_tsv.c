@@ -1,8 +1,8 @@
 /* Fuzz target: TSV task data, as a GLUE file (SST-2 header layout, CoLA header-less layout,
  * STS-B regression) and as a generic quoted TSV. */
-#include "data.h"
-#include "fuzz/fuzz.h"
-#include "log.h"
+#include "common/log.h"
+#include "tests/fuzz/fuzz.h"
+#include "worker/inputs/data.h"
 
 static void task(const char *name, const uint8_t *data, size_t size)
 {

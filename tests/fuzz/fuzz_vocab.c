@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz/fuzz.h"
-#include "vocab.h"
+#include "tests/fuzz/fuzz.h"
+#include "worker/inputs/vocab.h"
 
 FUZZ_TARGET(vocab)
 {

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "fuzz/fuzz.h"
-#include "wire.h"
+#include "common/err.h"
+#include "common/wire.h"
+#include "tests/fuzz/fuzz.h"
 
 FUZZ_TARGET(wire)
 {

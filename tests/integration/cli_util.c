@@ -1,11 +1,11 @@
 /* See cli_util.h. */
-#include "cli_util.h"
+#include "tests/integration/cli_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
-#include "harness.h"
+#include "tests/harness.h"
 
 void cli_slurp(const char *path, char *buf, size_t cap, size_t *len)
 {

@@ -1,5 +1,5 @@
 /* Helpers of the runtime tests (runtime_util.h). */
-#include "runtime_util.h"
+#include "tests/integration/runtime_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "harness.h"
+#include "tests/harness.h"
 
 static double mono(void)
 {

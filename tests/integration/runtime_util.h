@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "wire.h"
+#include "common/wire.h"
 
 /* Writes a file from a format (the test fails when it cannot). */
 void rt_write(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

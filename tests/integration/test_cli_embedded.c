@@ -1,8 +1,8 @@
 /* `autopeft embedded` as a user runs it: the built program, its files and exit statuses. */
 
-#include "cli_util.h"
-#include "embedded.h"
-#include "harness.h"
+#include "tests/harness.h"
+#include "tests/integration/cli_util.h"
+#include "worker/inputs/embedded.h"
 
 typedef cli_result_t run_t;
 

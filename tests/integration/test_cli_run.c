@@ -2,8 +2,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "runtime_util.h"
+#include "tests/harness.h"
+#include "tests/integration/runtime_util.h"
 
 TEST_TIMEOUT(run_a_synthetic_study_then_status_and_report, 60)
 {

@@ -3,10 +3,10 @@
  * printed configuration back), and the two commands of the issue against hand-computed counts. */
 #include <jansson.h>
 
-#include "cli_util.h"
-#include "harness.h"
-#include "shape.h"
-#include "space.h"
+#include "common/shape.h"
+#include "common/space.h"
+#include "tests/harness.h"
+#include "tests/integration/cli_util.h"
 
 typedef cli_result_t run_t;
 

@@ -1,8 +1,8 @@
 /* `autopeft tokenize` as a user runs it: the built program fed on stdin, its output and exit
  * statuses. */
 
-#include "cli_util.h"
-#include "harness.h"
+#include "tests/harness.h"
+#include "tests/integration/cli_util.h"
 
 typedef cli_result_t run_t;
 

@@ -2,9 +2,9 @@
  * program, its JSON on stdout, its progress and errors on stderr, its exit statuses. */
 #include <jansson.h>
 
-#include "cli_util.h"
-#include "harness.h"
-#include "tiny_task.h"
+#include "tests/harness.h"
+#include "tests/integration/cli_util.h"
+#include "tests/tiny_task.h"
 
 typedef cli_result_t run_t;
 

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "runtime_util.h"
+#include "tests/harness.h"
+#include "tests/integration/runtime_util.h"
 
 /* A synthetic study: random suggestions, fast heartbeats, a free port published in the
  * study's endpoint file. */

@@ -6,10 +6,10 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "harness.h"
-#include "runtime_util.h"
-#include "shape.h"
-#include "tiny_task.h"
+#include "common/shape.h"
+#include "tests/harness.h"
+#include "tests/integration/runtime_util.h"
+#include "tests/tiny_task.h"
 
 static void dump_logs(void)
 {

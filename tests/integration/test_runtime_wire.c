@@ -7,9 +7,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "harness.h"
-#include "keys.h"
-#include "runtime_util.h"
+#include "common/keys.h"
+#include "tests/harness.h"
+#include "tests/integration/runtime_util.h"
 
 static pid_t start_coordinator(const char *study, const char *log, int budget, const char *net)
 {

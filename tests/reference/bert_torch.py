@@ -1,12 +1,12 @@
 """A BERT encoder with AutoPEFT's PEFT modules, written in plain PyTorch as the independent
-reference of the C engine (worker/engine.c): the parity fixtures (make_fixtures.py) and the
+reference of the C engine (worker/engine/engine.c): the parity fixtures (make_fixtures.py) and the
 training benchmark (tests/bench/bench_train.py) both use it.
 
 It follows Hugging Face's BertModel / BertForSequenceClassification (post-LN layers, exact erf
 GELU, additive attention mask of finfo.min on padded keys, pooler tanh on [CLS]) on a padded
 batch, so that it also checks the engine's packed, padding-free formulation. Parameters live in
 a dict keyed by the names the engine uses: Hugging Face names for the backbone and the head,
-"peft.*" names for the modules (see worker/peft.h).
+"peft.*" names for the modules (see worker/engine/peft.h).
 
 Placement in a layer with FFN input x and FFN output h (Pfeiffer, DESIGN.md):
     out = LN2(x + h + SA(LN2(x + h)) + 4 * PA(x)),   SA, PA = up(relu(down(.)))

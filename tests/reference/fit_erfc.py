@@ -1,4 +1,4 @@
-"""Fits the polynomial of worker/simd.h's erfc: erfc(z) = t exp(-z^2 + P(u)), t = 1/(1 + z/2),
+"""Fits the polynomial of worker/engine/simd.h's erfc: erfc(z) = t exp(-z^2 + P(u)), t = 1/(1 + z/2),
 u = 2t - 1, z >= 0, P of degree 10 by least squares in the Chebyshev basis on a dense grid of
 z in [0, 10], then written in powers of u (Horner order in simd.h: highest power first).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference values for tests/unit/test_gp.c from scikit-learn's GaussianProcessRegressor.
+"""Reference values for tests/unit/coordinator/search/test_gp.c from scikit-learn's GaussianProcessRegressor.
 
 For fixed hyperparameters (no optimisation) it records, per case, the training data, the
 posterior mean and covariance at test points, the log marginal likelihood and its gradient with

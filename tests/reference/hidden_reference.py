@@ -1,5 +1,5 @@
 """Reference last-layer hidden states of bert-mini-mlm on SST-2 dev sentences, for the loading
-exactness test (tests/unit/test_checkpoint_parity.c).
+exactness test (tests/unit/worker/inputs/test_checkpoint_parity.c).
 
 PyTorch (float64, the plain BertModel of bert_torch.py on a padded batch) reads the same
 model.safetensors with its own reader (numpy, below: no code shared with the C loader), and

@@ -1,5 +1,5 @@
 """Writes the engine's PyTorch parity fixtures: tests/reference/fixtures/engine.json (manifest)
-and engine.bin (little-endian float32), read by tests/unit/test_engine.c.
+and engine.bin (little-endian float32), read by tests/unit/worker/engine/test_engine.c.
 
 One tiny random BERT (hidden 32, 3 layers, 4 heads, intermediate 64, vocab 100) is shared by
 every case; each case adds a head and PEFT modules (every value random, so that no gradient is

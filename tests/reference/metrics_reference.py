@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference values for worker/metrics.c from scikit-learn and scipy, the libraries GLUE's
+"""Reference values for worker/inputs/metrics.c from scikit-learn and scipy, the libraries GLUE's
 evaluation (and Hugging Face's glue metric) call: accuracy, f1_score, matthews_corrcoef,
 scipy.stats.pearsonr and spearmanr. Writes metrics_cases.json next to this script.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference fixtures for common/safetensors.c, computed with numpy (independent of the C code).
+"""Reference fixtures for worker/inputs/safetensors.c, computed with numpy (independent of the C code).
 
 Writes, next to this script:
   safetensors_small.safetensors  a small file in the safetensors layout, header written with

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Independent reference for worker/tokenizer.c: BERT WordPiece as Hugging Face transformers'
+"""Independent reference for worker/inputs/tokenizer.c: BERT WordPiece as Hugging Face transformers'
 BertTokenizer (the Python "slow" tokenizer) produces ids, written from its documented behaviour
 with Python's own unicodedata, str.lower and str.split (transformers is not in Debian 12).
 
@@ -218,7 +218,7 @@ def write_fixture(shared):
 
 
 def self_check(vocab_path):
-    """The hand-written expectations of tests/unit/test_tokenizer.c, here too, so that both
+    """The hand-written expectations of tests/unit/worker/inputs/test_tokenizer.c, here too, so that both
     implementations answer to them."""
     v = Vocab(vocab_path)
     inv = {i: t for t, i in v.ids.items()}

@@ -2,7 +2,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "tests/harness.h"
 
 TEST_TIMEOUT(runner_reports_every_outcome, 30)
 {

@@ -3,7 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "tests/harness.h"
 
 TEST(passes)
 {

@@ -1,0 +1,100 @@
+/* `autopeft status` and `autopeft report`: a study folder read back through report.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "coordinator/cli/commands.h"
+#include "coordinator/runtime/report.h"
+
+static int one_dir(int argc, char **argv, const char *usage, const char **dir)
+{
+    *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-' || *dir) {
+            fprintf(stderr, "autopeft %s: unexpected argument '%s'\n", argv[0], argv[i]);
+            return 2;
+        }
+        *dir = argv[i];
+    }
+    if (!*dir) {
+        fprintf(stderr, "autopeft %s: STUDY_DIR is required\n", argv[0]);
+        return 2;
+    }
+    return -1;
+}
+
+static void print_summary(const report_summary_t *s)
+{
+    double now = (double)time(NULL);
+    double span = (s->last_finish > 0 ? (s->finished ? s->last_finish : now) : now) -
+                  s->first_dispatch;
+
+    printf("study       %s\n", s->name[0] ? s->name : "(unnamed)");
+    printf("trials      %d of %d: %d done, %d failed, %d running, %d queued%s\n", s->created,
+           s->budget, s->done, s->failed, s->running, s->queued,
+           s->finished ? " (finished)" : "");
+    printf("attempts    %d dispatches, %d lost with their worker\n", s->attempts, s->lost);
+    if (s->has_best)
+        printf("best        %.6g at %.4f%% parameters (trial %lld: %s)\n", s->best_metric,
+               s->best_cost, s->best_id, s->best_config);
+    printf("hypervolume %.6g over reference (%.6g, %.4f%%)\n", s->hypervolume, s->ref_metric,
+           s->ref_cost);
+    if (s->first_dispatch > 0)
+        printf("elapsed     %.0f s; mean trial %.2f s\n", span, s->mean_trial_s);
+}
+
+int cli_status(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: autopeft status STUDY_DIR\n\n"
+        "How a study is doing: trials done, failed, running and queued, the best metric, the\n"
+        "hypervolume of the front, from STUDY_DIR/study.db (safe while the coordinator runs).\n";
+    report_summary_t s;
+    const char *dir;
+    int rc = one_dir(argc, argv, usage, &dir);
+
+    if (rc >= 0)
+        return rc;
+    if (report_summary(dir, &s, NULL, 0, NULL) != 0) {
+        fprintf(stderr, "autopeft status: %s\n", err_msg());
+        return 1;
+    }
+    print_summary(&s);
+    return 0;
+}
+
+int cli_report(int argc, char **argv)
+{
+    static const char usage[] =
+        "Usage: autopeft report STUDY_DIR\n\n"
+        "Writes STUDY_DIR/trials.csv, trials.jsonl, pareto.csv and best.json from study.db (the\n"
+        "coordinator writes them when the study ends; this refreshes them at any time), then\n"
+        "prints the Pareto front of metric against trainable parameters.\n";
+    report_point_t *pts;
+    report_summary_t s;
+    const char *dir;
+    int n = 0, rc = one_dir(argc, argv, usage, &dir);
+
+    if (rc >= 0)
+        return rc;
+    pts = calloc(REPORT_MAX_PARETO, sizeof *pts);
+    if (!pts)
+        return 1;
+    if (report_write(dir) != 0 || report_summary(dir, &s, pts, REPORT_MAX_PARETO, &n) != 0) {
+        fprintf(stderr, "autopeft report: %s\n", err_msg());
+        free(pts);
+        return 1;
+    }
+    print_summary(&s);
+    printf("\nPareto front (%d trial%s):\n", n, n == 1 ? "" : "s");
+    report_print_pareto(stdout, pts, n);
+    printf("\nwritten: %s/trials.csv, trials.jsonl, pareto.csv, best.json\n", dir);
+    free(pts);
+    return 0;
+}

@@ -1,0 +1,503 @@
+/* The coordinator's event loop (dispatch.h): socket, turns, timers and signals. The handling of
+ * each message kind is in dispatch_msg.c; both share dispatch_int.h. */
+#include "coordinator/runtime/dispatch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/rng.h"
+#include "common/version.h"
+#include "coordinator/runtime/dispatch_int.h"
+#include "coordinator/runtime/report.h"
+
+/* ---- outbox ------------------------------------------------------------------------------- */
+
+int disp__queue(disp_t *d, const uint8_t *rid, size_t rid_len, uint8_t *frame, size_t len)
+{
+    outmsg_t *m;
+
+    if (d->nout == d->outcap) {
+        size_t ncap = d->outcap ? 2 * d->outcap : 256;
+        outmsg_t *n = mem_realloc(d->out, ncap, sizeof *n, "outbox");
+        if (!n) {
+            free(frame);
+            return ERR_NOMEM;
+        }
+        d->out = n;
+        d->outcap = ncap;
+    }
+    m = &d->out[d->nout++];
+    memcpy(m->rid, rid, rid_len);
+    m->rid_len = rid_len;
+    m->frame = frame;
+    m->len = len;
+    return 0;
+}
+
+int disp__send(disp_t *d, reg_worker_t *w, Autopeft__Kind kind, const ProtobufCMessage *msg)
+{
+    uint8_t *frame;
+    size_t len;
+    int rc = wire_encode(kind, msg, &frame, &len);
+
+    if (rc != 0) {
+        log_error("encoding %s for %s: %s", wire_kind_name(kind), w->id, err_msg());
+        return rc;
+    }
+    w->last_sent_ms = uv_now(&d->loop);
+    return disp__queue(d, w->rid, w->rid_len, frame, len);
+}
+
+static void flush(disp_t *d)
+{
+    for (size_t i = 0; i < d->nout; i++) {
+        outmsg_t *m = &d->out[i];
+        if (zmq_send(d->router, m->rid, m->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+            zmq_send(d->router, m->frame, m->len, ZMQ_DONTWAIT) < 0) {
+            /* EHOSTUNREACH: the peer is gone (ROUTER_MANDATORY); EAGAIN: its queue is full.
+             * Either way the protocol's resends and expiries recover. */
+            d->send_failures++;
+            log_debug("send to a peer failed: %s", zmq_strerror(errno));
+        }
+        free(m->frame);
+    }
+    d->nout = 0;
+}
+
+static void drop_outbox(disp_t *d)
+{
+    for (size_t i = 0; i < d->nout; i++)
+        free(d->out[i].frame);
+    d->nout = 0;
+}
+
+/* ---- turns -------------------------------------------------------------------------------- */
+
+static bool readable(disp_t *d)
+{
+    int events = 0;
+    size_t sz = sizeof events;
+
+    if (!d->router || zmq_getsockopt(d->router, ZMQ_EVENTS, &events, &sz) != 0)
+        return false;
+    return (events & ZMQ_POLLIN) != 0;
+}
+
+/* Reads one message: [routing id][frame] (more parts are refused). 1 read, 0 none (EAGAIN). */
+static int recv_one(disp_t *d)
+{
+    uint8_t rid[REGISTRY_RID_MAX];
+    zmq_msg_t body;
+    int more = 0, n, parts = 1;
+    size_t sz = sizeof more;
+
+    n = zmq_recv(d->router, rid, sizeof rid, ZMQ_DONTWAIT);
+    if (n < 0)
+        return 0;
+    if (n > (int)sizeof rid)
+        n = sizeof rid;
+    zmq_getsockopt(d->router, ZMQ_RCVMORE, &more, &sz);
+    if (!more) {
+        disp__refuse(d, rid, (size_t)n, ERR_PROTOCOL, 0, "a message without a body");
+        return 1;
+    }
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&body, d->router, 0) < 0) {
+        zmq_msg_close(&body);
+        return 1;
+    }
+    zmq_getsockopt(d->router, ZMQ_RCVMORE, &more, &sz);
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        zmq_msg_recv(&extra, d->router, 0);
+        zmq_msg_close(&extra);
+        parts++;
+        zmq_getsockopt(d->router, ZMQ_RCVMORE, &more, &sz);
+    }
+    if (parts > 1)
+        disp__refuse(d, rid, (size_t)n, ERR_PROTOCOL, 0, "a multi-part message");
+    else
+        disp__handle(d, rid, (size_t)n, zmq_msg_data(&body), zmq_msg_size(&body));
+    zmq_msg_close(&body);
+    return 1;
+}
+
+static void fatal(disp_t *d, const char *what)
+{
+    log_error("%s: %s; stopping (the store keeps everything committed before)", what, err_msg());
+    store_rollback(d->store);
+    drop_outbox(d);
+    d->result = err_code() ? err_code() : ERR_IO;
+    d->fatal = true;
+    disp__stop_loop(d);
+}
+
+void disp__turn(disp_t *d)
+{
+    if (d->in_turn || d->fatal || d->closed)
+        return;
+    d->in_turn = true;
+    for (;;) {
+        int n = 0;
+        while (n < TURN_BATCH && !d->fatal && recv_one(d))
+            n++;
+        d->turns++;
+        d->received += (uint64_t)n;
+        if (d->fatal)
+            break;
+        if (disp__pump(d) != 0) {
+            fatal(d, "dispatching");
+            break;
+        }
+        if (store_in_txn(d->store)) {
+            if (store_commit(d->store) != 0) {
+                fatal(d, "committing the study store");
+                break;
+            }
+            d->commits++;
+        }
+        d->sent += d->nout;
+        flush(d);
+        if (n < TURN_BATCH && !readable(d))
+            break;
+    }
+    d->in_turn = false;
+    if (!d->fatal)
+        disp__check_finished(d);
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    disp__turn(h->data);
+}
+
+/* Before the loop blocks: input that arrived while we were sending leaves no new edge on
+ * ZMQ_FD, so look once more. */
+static void prepare_cb(uv_prepare_t *h)
+{
+    disp_t *d = h->data;
+
+    if (readable(d))
+        disp__turn(d);
+}
+
+static void tick_cb(uv_timer_t *h)
+{
+    disp_t *d = h->data;
+
+    disp__tick(d);
+    disp__turn(d);
+}
+
+/* ---- signals, stopping -------------------------------------------------------------------- */
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    close_handle(h);
+}
+
+void disp__stop_loop(disp_t *d)
+{
+    if (d->closed)
+        return;
+    d->closed = true;
+    if (d->zap)
+        zap_close(d->zap);
+    d->zap = NULL;
+    uv_walk(&d->loop, walk_close, NULL);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    disp_t *d = h->data;
+
+    if (signum == SIGHUP) {
+        if (d->zap && zap_reload(d->zap) != 0)
+            log_warn("SIGHUP: keeping the old authorized keys: %s", err_msg());
+        return;
+    }
+    if (d->stopping) {
+        log_warn("second signal: exiting now");
+        d->result = ERR_CANCELLED;
+        disp__stop_loop(d);
+        return;
+    }
+    log_info("%s: stopping; the study can be resumed with the same --study folder",
+             signum == SIGINT ? "SIGINT" : "SIGTERM");
+    d->stopping = true;
+    d->result = ERR_CANCELLED;
+    disp__turn(d); /* commit what was drained */
+    if (disp__stop_study(d) != 0) {
+        fatal(d, "stopping");
+        return;
+    }
+    if (store_in_txn(d->store) && store_commit(d->store) != 0) {
+        fatal(d, "committing the study store");
+        return;
+    }
+    flush(d);
+    unlink(d->endpoint_path);
+    disp__stop_loop(d);
+}
+
+/* ---- set-up ------------------------------------------------------------------------------- */
+
+static int write_endpoint(disp_t *d, const char *text)
+{
+    char tmp[4300];
+    FILE *f;
+
+    snprintf(tmp, sizeof tmp, "%s.tmp", d->endpoint_path);
+    f = fopen(tmp, "w");
+    if (!f)
+        return err_set(ERR_IO, "%s: %s", tmp, strerror(errno));
+    fputs(text, f);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        return err_set(ERR_IO, "%s: %s", tmp, strerror(errno));
+    }
+    fclose(f);
+    if (rename(tmp, d->endpoint_path) != 0)
+        return err_set(ERR_IO, "%s: %s", d->endpoint_path, strerror(errno));
+    return 0;
+}
+
+int disp__publish_finished(disp_t *d)
+{
+    return write_endpoint(d, "finished\n");
+}
+
+/* The endpoint as workers should dial it: a wildcard address replaced by a host name. */
+static int publish(disp_t *d)
+{
+    char last[512], host[256], text[1024];
+    size_t sz = sizeof last;
+    const char *port;
+
+    if (zmq_getsockopt(d->router, ZMQ_LAST_ENDPOINT, last, &sz) != 0)
+        return err_set(ERR_IO, "ZMQ_LAST_ENDPOINT: %s", zmq_strerror(errno));
+    port = strrchr(last, ':');
+    if (!port || strncmp(last, "tcp://", 6) != 0) {
+        snprintf(d->endpoint, sizeof d->endpoint, "%s", last);
+    } else if (!strncmp(last, "tcp://0.0.0.0:", 14) || !strncmp(last, "tcp://[::]:", 11)) {
+        if (d->o->publish_host && d->o->publish_host[0])
+            snprintf(host, sizeof host, "%s", d->o->publish_host);
+        else if (gethostname(host, sizeof host) != 0)
+            snprintf(host, sizeof host, "localhost");
+        host[sizeof host - 1] = '\0';
+        snprintf(d->endpoint, sizeof d->endpoint, "tcp://%s%s", host, port);
+    } else {
+        snprintf(d->endpoint, sizeof d->endpoint, "%s", last);
+    }
+    if (d->o->curve)
+        snprintf(text, sizeof text, "%s\ncurve-server-key %s\n", d->endpoint,
+                 d->o->curve->public_z85);
+    else
+        snprintf(text, sizeof text, "%s\n", d->endpoint);
+    return write_endpoint(d, text);
+}
+
+static int open_socket(disp_t *d)
+{
+    int one = 1, hwm = 100000, linger = 2000;
+    int64_t maxmsg = AUTOPEFT__CONSTANTS__MAX_FRAME_BYTES;
+    size_t sz = sizeof d->fd;
+
+    d->router = zmq_socket(d->zctx, ZMQ_ROUTER);
+    if (!d->router)
+        return err_set(ERR_IO, "zmq_socket: %s", zmq_strerror(errno));
+    zmq_setsockopt(d->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(d->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt(d->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(d->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(d->router, ZMQ_LINGER, &linger, sizeof linger);
+    if (d->o->curve) {
+        zmq_setsockopt(d->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+        zmq_setsockopt(d->router, ZMQ_CURVE_SECRETKEY, d->o->curve->secret_z85, KEYS_Z85_LEN);
+        zmq_setsockopt(d->router, ZMQ_ZAP_DOMAIN, "autopeft", 8);
+    }
+    if (zmq_bind(d->router, d->o->bind) != 0)
+        return err_set(ERR_IO, "cannot bind %s: %s", d->o->bind, zmq_strerror(errno));
+    if (zmq_getsockopt(d->router, ZMQ_FD, &d->fd, &sz) != 0)
+        return err_set(ERR_IO, "ZMQ_FD: %s", zmq_strerror(errno));
+    return publish(d);
+}
+
+static int save_meta(disp_t *d)
+{
+    const config_t *c = d->cfg;
+    char buf[64], *starts = NULL;
+    int rc, n = 0;
+
+    if ((rc = store_begin(d->store)) != 0)
+        return rc;
+    if (store_meta_get(d->store, "starts", &starts) == 0)
+        n = atoi(starts);
+    free(starts);
+    snprintf(buf, sizeof buf, "%d", n + 1);
+    if ((rc = store_meta_set(d->store, "starts", buf)) != 0 ||
+        (rc = store_meta_set(d->store, "study_name", c->name)) != 0)
+        return rc;
+    snprintf(buf, sizeof buf, "%d", c->budget);
+    if ((rc = store_meta_set(d->store, "budget", buf)) != 0)
+        return rc;
+    if (c->has_ref) {
+        snprintf(buf, sizeof buf, "%.17g", c->ref_metric);
+        if ((rc = store_meta_set(d->store, "ref_metric", buf)) != 0)
+            return rc;
+        snprintf(buf, sizeof buf, "%.17g", c->ref_cost);
+        if ((rc = store_meta_set(d->store, "ref_cost", buf)) != 0)
+            return rc;
+    }
+    return store_commit(d->store);
+}
+
+static void observe_cb(void *ctx, const study_trial_t *t, bool ok)
+{
+    disp_t *d = ctx;
+
+    if (suggest_observe(d->sugg, &t->config, ok, t->objective) != 0)
+        log_error("suggester: %s", err_msg());
+}
+
+int dispatch_run(const dispatch_opts_t *o)
+{
+    disp_t *d = mem_alloc(1, sizeof *d, "dispatcher");
+    study_counts_t n;
+    rng_t r;
+    int rc = 0;
+
+    if (!d)
+        return ERR_NOMEM;
+    d->o = o;
+    d->cfg = o->cfg;
+    d->interval_ms = (uint64_t)o->cfg->heartbeat_interval_ms;
+    d->liveness = o->cfg->heartbeat_liveness;
+    snprintf(d->endpoint_path, sizeof d->endpoint_path, "%s/%s", o->study_dir,
+             DISPATCH_ENDPOINT_FILE);
+    rng_seed(&r, (uint64_t)getpid() ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)d);
+    snprintf(d->coordinator_id, sizeof d->coordinator_id, "%016" PRIx64, rng_next(&r));
+    if (uv_loop_init(&d->loop) != 0) {
+        free(d);
+        return err_set(ERR_IO, "uv_loop_init failed");
+    }
+    if ((rc = store_open(o->study_dir, true, false, &d->store)) != 0 || (rc = save_meta(d)) != 0)
+        goto out;
+    if ((rc = suggest_new(o->cfg, &d->loop, &d->sugg)) != 0 ||
+        (rc = study_new(o->cfg, d->store, observe_cb, d, &d->study)) != 0)
+        goto out;
+    {
+        /* Trials queued or running from an earlier run: the suggester must not repeat them
+         * (the counted ones it learns through observe_cb). */
+        study_counts_t c0;
+        space_config_t *open_cfg;
+        int nopen;
+        study_counts(d->study, &c0);
+        open_cfg = mem_alloc((size_t)(c0.queued + c0.running) + 1, sizeof *open_cfg, "pending");
+        if (!open_cfg) {
+            rc = ERR_NOMEM;
+            goto out;
+        }
+        nopen = study_pending(d->study, open_cfg, c0.queued + c0.running + 1);
+        for (int i = 0; i < nopen && rc == 0; i++)
+            rc = suggest_note(d->sugg, &open_cfg[i]);
+        free(open_cfg);
+        if (rc != 0)
+            goto out;
+    }
+    d->reg = registry_new();
+    d->zctx = zmq_ctx_new();
+    if (!d->reg || !d->zctx) {
+        rc = err_set(ERR_NOMEM, "creating the registry or ZeroMQ context");
+        goto out;
+    }
+    if (o->curve && (rc = zap_new(d->zctx, &d->loop, o->authorized_keys, &d->zap)) != 0)
+        goto out;
+    if ((rc = open_socket(d)) != 0)
+        goto out;
+    study_counts(d->study, &n);
+    log_info("study '%s' in %s: %d/%d trials created, %d done, %d failed, %d running on "
+             "workers to re-attach, %d queued; %s suggestions (%s)", o->cfg->name, o->study_dir,
+             n.created, o->cfg->budget, n.done, n.failed, n.running, n.queued,
+             suggest_is_bo(d->sugg) ? "Bayesian-optimisation" : "random",
+             config_surrogate_name(o->cfg->surrogate));
+    log_info("listening on %s (published in %s)%s", d->endpoint, d->endpoint_path,
+             o->curve ? ", CURVE encryption and authentication on" : "");
+    d->restart_grace_ms = (uint64_t)(o->cfg->restart_grace_s * 1000);
+    d->started_ms = uv_now(&d->loop);
+
+    uv_poll_init(&d->loop, &d->poll, d->fd);
+    d->poll.data = d;
+    uv_poll_start(&d->poll, UV_READABLE, poll_cb);
+    uv_prepare_init(&d->loop, &d->prepare);
+    d->prepare.data = d;
+    uv_prepare_start(&d->prepare, prepare_cb);
+    uv_timer_init(&d->loop, &d->tick);
+    d->tick.data = d;
+    uv_timer_start(&d->tick, tick_cb, d->interval_ms, d->interval_ms);
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sighup);
+    d->sigint.data = d->sigterm.data = d->sighup.data = d;
+    uv_signal_start(&d->sigint, signal_cb, SIGINT);
+    uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&d->sighup, signal_cb, SIGHUP);
+
+    disp__turn(d);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    rc = d->result;
+    log_info("%" PRIu64 " frames received, %" PRIu64 " sent, in %" PRIu64 " turns with %" PRIu64
+             " commits; %" PRIu64 " frames refused, %" PRIu64 " sends failed", d->received,
+             d->sent, d->turns, d->commits, d->refused, d->send_failures);
+    if (rc == 0 && d->finished) {
+        if ((rc = report_write(o->study_dir)) == 0)
+            log_info("outputs written to %s: trials.csv, trials.jsonl, pareto.csv, best.json",
+                     o->study_dir);
+        else
+            log_error("writing the outputs: %s", err_msg());
+    }
+out:
+    if (rc != 0 && rc != ERR_CANCELLED && !d->fatal)
+        log_error("%s", err_msg());
+    if (d->router)
+        zmq_close(d->router);
+    if (d->zap) {
+        zap_close(d->zap);
+        uv_run(&d->loop, UV_RUN_NOWAIT);
+    }
+    if (d->zctx)
+        zmq_ctx_term(d->zctx);
+    /* A suggestion still on the thread pool must finish before its memory goes. */
+    while (d->sugg && suggest_busy(d->sugg))
+        uv_run(&d->loop, UV_RUN_ONCE);
+    uv_walk(&d->loop, walk_close, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d->loop);
+    study_free(&d->study);
+    suggest_free(&d->sugg);
+    registry_free(&d->reg);
+    store_close(&d->store);
+    drop_outbox(d);
+    free(d->out);
+    free(d);
+    return rc;
+}

@@ -1,0 +1,472 @@
+/* Study outputs (report.h). */
+#include "coordinator/runtime/report.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/mem.h"
+#include "coordinator/runtime/store.h"
+
+/* ---- RESULT as JSON ----------------------------------------------------------------------- */
+
+static void set_num(json_t *o, const char *k, protobuf_c_boolean has, double v)
+{
+    if (has)
+        json_object_set_new(o, k, json_real(v));
+}
+
+static void set_int(json_t *o, const char *k, protobuf_c_boolean has, uint64_t v)
+{
+    if (has)
+        json_object_set_new(o, k, json_integer((json_int_t)v));
+}
+
+char *report_result_json(const Autopeft__Result *r)
+{
+    static const char *const st[] = {"?", "ok", "failed", "cancelled"};
+    json_t *o = json_object(), *a;
+    char *text;
+
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "trial", json_integer((json_int_t)r->trial->trial_id));
+    json_object_set_new(o, "attempt", json_integer(r->trial->attempt));
+    json_object_set_new(o, "status", json_string(st[(unsigned)r->status <= 3 ? r->status : 0]));
+    if (r->error)
+        json_object_set_new(o, "error", json_string(r->error));
+    if (r->has_retryable)
+        json_object_set_new(o, "retryable", json_boolean(r->retryable));
+    set_num(o, "objective", r->has_objective, r->objective);
+    if (r->objective_name)
+        json_object_set_new(o, "objective_name", json_string(r->objective_name));
+    if (r->n_metrics) {
+        a = json_object();
+        for (size_t i = 0; i < r->n_metrics; i++)
+            json_object_set_new(a, r->metrics[i]->name, json_real(r->metrics[i]->value));
+        json_object_set_new(o, "metrics", a);
+    }
+    set_int(o, "best_epoch", r->has_best_epoch, r->best_epoch);
+    set_int(o, "epochs_run", r->has_epochs_run, r->epochs_run);
+    if (r->params) {
+        const Autopeft__ParamCounts *p = r->params;
+        json_t *q = json_object();
+        set_int(q, "trainable", p->has_trainable, p->trainable);
+        set_int(q, "deployed", p->has_deployed, p->deployed);
+        set_int(q, "modules_trainable", p->has_modules_trainable, p->modules_trainable);
+        set_int(q, "modules_deployed", p->has_modules_deployed, p->modules_deployed);
+        set_int(q, "head", p->has_head, p->head);
+        set_int(q, "backbone", p->has_backbone, p->backbone);
+        set_num(q, "percent", p->has_percent, p->percent);
+        json_object_set_new(o, "params", q);
+    }
+    if (r->timings) {
+        const Autopeft__Timings *t = r->timings;
+        json_t *q = json_object();
+        set_num(q, "load_s", t->has_load_s, t->load_s);
+        set_num(q, "tokenize_s", t->has_tokenize_s, t->tokenize_s);
+        set_num(q, "train_s", t->has_train_s, t->train_s);
+        set_num(q, "eval_s", t->has_eval_s, t->eval_s);
+        set_num(q, "total_s", t->has_total_s, t->total_s);
+        set_num(q, "examples_per_s", t->has_examples_per_s, t->examples_per_s);
+        json_object_set_new(o, "timings", q);
+    }
+    if (r->n_history) {
+        a = json_array();
+        for (size_t i = 0; i < r->n_history; i++) {
+            const Autopeft__EpochRecord *e = r->history[i];
+            json_t *q = json_object();
+            set_int(q, "epoch", e->has_epoch, e->epoch);
+            set_num(q, "objective", e->has_objective, e->objective);
+            set_num(q, "train_loss", e->has_train_loss, e->train_loss);
+            set_num(q, "seconds", e->has_seconds, e->seconds);
+            json_array_append_new(a, q);
+        }
+        json_object_set_new(o, "history", a);
+    }
+    if (r->worker_id)
+        json_object_set_new(o, "worker", json_string(r->worker_id));
+    text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    return text;
+}
+
+/* ---- reading the store -------------------------------------------------------------------- */
+
+static int open_ro(const char *dir, sqlite3 **db)
+{
+    char path[4200];
+
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_FILE);
+    if (access(path, R_OK) != 0)
+        return err_set(ERR_NOTFOUND, "%s: no study store here (%s)", dir, strerror(errno));
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        int rc = err_set(ERR_IO, "%s: %s", path, sqlite3_errmsg(*db));
+        sqlite3_close(*db);
+        *db = NULL;
+        return rc;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    return 0;
+}
+
+static int meta_text(sqlite3 *db, const char *key, char *buf, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = ERR_NOTFOUND;
+
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+        return err_set(ERR_IO, "reading meta: %s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int cmp_point(const void *a, const void *b)
+{
+    const report_point_t *x = a, *y = b;
+
+    if (x->cost != y->cost)
+        return x->cost < y->cost ? -1 : 1;
+    if (x->metric != y->metric)
+        return x->metric > y->metric ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+double report_hypervolume(const report_point_t *pts, int n, double ref_metric, double ref_cost)
+{
+    report_point_t *p = mem_alloc((size_t)n + 1, sizeof *p, "hypervolume points");
+    double hv = 0, best = ref_metric;
+    int m = 0;
+
+    if (!p)
+        return NAN;
+    for (int i = 0; i < n; i++)
+        if (pts[i].metric > ref_metric && pts[i].cost < ref_cost)
+            p[m++] = pts[i];
+    if (m > 0)
+        qsort(p, (size_t)m, sizeof *p, cmp_point);
+    /* Sweep by increasing cost: between consecutive costs the dominated height is the best
+     * metric among the points of lower cost. */
+    for (int i = 0; i < m; i++) {
+        double next = i + 1 < m ? p[i + 1].cost : ref_cost;
+        if (p[i].metric > best)
+            best = p[i].metric;
+        hv += (next - p[i].cost) * (best - ref_metric);
+    }
+    free(p);
+    return hv;
+}
+
+int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, int cap,
+                   int *npts)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    report_point_t *all = NULL;
+    int nall = 0, allcap = 0, rc, np = 0;
+    char buf[256];
+    double sum_s = 0, min_metric = INFINITY, max_cost = 0;
+    int n_s = 0;
+    bool has_ref;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = open_ro(dir, &db)) != 0)
+        return rc;
+    meta_text(db, "study_name", out->name, sizeof out->name);
+    if (meta_text(db, "budget", buf, sizeof buf) == 0)
+        out->budget = atoi(buf);
+    has_ref = meta_text(db, "ref_metric", buf, sizeof buf) == 0;
+    if (has_ref) {
+        out->ref_metric = atof(buf);
+        has_ref = meta_text(db, "ref_cost", buf, sizeof buf) == 0;
+        out->ref_cost = atof(buf);
+    }
+    if (sqlite3_prepare_v2(db, "SELECT id, state, objective, cost, config, dispatched_at, "
+                               "finished_at FROM trials ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+        rc = err_set(ERR_IO, "%s: reading trials: %s", dir, sqlite3_errmsg(db));
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(st, 1);
+        double disp = sqlite3_column_double(st, 5), fin = sqlite3_column_double(st, 6);
+        out->created++;
+        if (!strcmp(state, "queued"))
+            out->queued++;
+        else if (!strcmp(state, "dispatched"))
+            out->running++;
+        else if (!strcmp(state, "failed"))
+            out->failed++;
+        else if (!strcmp(state, "done"))
+            out->done++;
+        if (disp > 0 && (out->first_dispatch == 0 || disp < out->first_dispatch))
+            out->first_dispatch = disp;
+        if (fin > out->last_finish)
+            out->last_finish = fin;
+        if (strcmp(state, "done") != 0 || sqlite3_column_type(st, 2) == SQLITE_NULL)
+            continue;
+        if (fin > disp && disp > 0) {
+            sum_s += fin - disp;
+            n_s++;
+        }
+        if (nall == allcap) {
+            int ncap = allcap ? 2 * allcap : 256;
+            report_point_t *n = mem_realloc(all, (size_t)ncap, sizeof *n, "trial points");
+            if (!n) {
+                rc = ERR_NOMEM;
+                goto out;
+            }
+            all = n;
+            allcap = ncap;
+        }
+        all[nall].id = sqlite3_column_int64(st, 0);
+        all[nall].metric = sqlite3_column_double(st, 2);
+        all[nall].cost = sqlite3_column_double(st, 3);
+        snprintf(all[nall].config, sizeof all[nall].config, "%s",
+                 (const char *)sqlite3_column_text(st, 4));
+        if (all[nall].metric < min_metric)
+            min_metric = all[nall].metric;
+        if (all[nall].cost > max_cost)
+            max_cost = all[nall].cost;
+        if (!out->has_best || all[nall].metric > out->best_metric) {
+            out->has_best = true;
+            out->best_id = all[nall].id;
+            out->best_metric = all[nall].metric;
+            out->best_cost = all[nall].cost;
+            snprintf(out->best_config, sizeof out->best_config, "%s", all[nall].config);
+        }
+        nall++;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = err_set(ERR_IO, "%s: reading trials: %s", dir, sqlite3_errmsg(db));
+        goto out;
+    }
+    rc = 0;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT count(*), sum(outcome = 'lost') FROM attempts", -1, &st,
+                           NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        out->attempts = sqlite3_column_int(st, 0);
+        out->lost = sqlite3_column_int(st, 1);
+    }
+    out->mean_trial_s = n_s ? sum_s / n_s : 0;
+    out->finished = out->budget > 0 && out->created >= out->budget &&
+                    out->done + out->failed >= out->created;
+    if (!has_ref) {
+        out->ref_metric = nall ? min_metric : 0;
+        out->ref_cost = nall ? max_cost : 0;
+    }
+    /* Pareto set: by cost, keep the points that beat every cheaper one. */
+    if (nall > 0)
+        qsort(all, (size_t)nall, sizeof *all, cmp_point);
+    {
+        double best = -INFINITY;
+        report_point_t *front = all; /* compacted in place */
+        for (int i = 0; i < nall; i++)
+            if (all[i].metric > best) {
+                best = all[i].metric;
+                front[np++] = all[i];
+            }
+    }
+    out->hypervolume = report_hypervolume(all, np, out->ref_metric, out->ref_cost);
+    if (pts && np > 0) {
+        int k = np < cap ? np : cap;
+        memcpy(pts, all, (size_t)k * sizeof *pts);
+        np = k;
+    }
+    if (npts)
+        *npts = np;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(all);
+    return rc;
+}
+
+/* ---- files -------------------------------------------------------------------------------- */
+
+typedef struct {
+    char tmp[4300], path[4300];
+    FILE *f;
+} outfile_t;
+
+static int out_open(outfile_t *o, const char *dir, const char *name)
+{
+    snprintf(o->path, sizeof o->path, "%s/%s", dir, name);
+    snprintf(o->tmp, sizeof o->tmp, "%s/.%s.tmp", dir, name);
+    o->f = fopen(o->tmp, "w");
+    if (!o->f)
+        return err_set(ERR_IO, "%s: %s", o->tmp, strerror(errno));
+    return 0;
+}
+
+static int out_close(outfile_t *o, int rc)
+{
+    if (!o->f)
+        return rc;
+    if (fflush(o->f) != 0 || ferror(o->f))
+        rc = rc ? rc : err_set(ERR_IO, "%s: write error", o->tmp);
+    fclose(o->f);
+    o->f = NULL;
+    if (rc == 0 && rename(o->tmp, o->path) != 0)
+        rc = err_set(ERR_IO, "%s: %s", o->path, strerror(errno));
+    if (rc != 0)
+        unlink(o->tmp);
+    return rc;
+}
+
+/* CSV field: quoted when it holds a comma, quote or line break. */
+static void csv_text(FILE *f, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static int write_trials(const char *dir, sqlite3 *db)
+{
+    outfile_t csv = {0}, jl = {0};
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = out_open(&csv, dir, "trials.csv")) != 0 || (rc = out_open(&jl, dir, "trials.jsonl")))
+        goto out;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT t.id, t.state, t.attempt, t.config, t.objective, t.cost, "
+                           "t.random, t.error, r.worker, r.total_s, r.json, t.created_at, "
+                           "t.finished_at FROM trials t LEFT JOIN results r ON r.trial_id = t.id "
+                           "AND r.attempt = t.result_attempt ORDER BY t.id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = err_set(ERR_IO, "%s: %s", dir, sqlite3_errmsg(db));
+        goto out;
+    }
+    fprintf(csv.f, "id,state,attempts,config,metric,param_percent,random,worker,seconds,error\n");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        json_t *o = json_object(), *res = NULL;
+        char *line;
+        bool has_obj = sqlite3_column_type(st, 4) != SQLITE_NULL;
+        fprintf(csv.f, "%lld,%s,%d,", (long long)sqlite3_column_int64(st, 0),
+                sqlite3_column_text(st, 1), sqlite3_column_int(st, 2));
+        csv_text(csv.f, (const char *)sqlite3_column_text(st, 3));
+        if (has_obj)
+            fprintf(csv.f, ",%.10g", sqlite3_column_double(st, 4));
+        else
+            fputc(',', csv.f);
+        fprintf(csv.f, ",%.6g,%d,", sqlite3_column_double(st, 5), sqlite3_column_int(st, 6));
+        csv_text(csv.f, (const char *)sqlite3_column_text(st, 8));
+        fprintf(csv.f, ",%.3f,", sqlite3_column_double(st, 9));
+        csv_text(csv.f, (const char *)sqlite3_column_text(st, 7));
+        fputc('\n', csv.f);
+
+        json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
+        json_object_set_new(o, "state", json_string((const char *)sqlite3_column_text(st, 1)));
+        json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 2)));
+        json_object_set_new(o, "config", json_string((const char *)sqlite3_column_text(st, 3)));
+        if (has_obj)
+            json_object_set_new(o, "metric", json_real(sqlite3_column_double(st, 4)));
+        json_object_set_new(o, "param_percent", json_real(sqlite3_column_double(st, 5)));
+        json_object_set_new(o, "random", json_boolean(sqlite3_column_int(st, 6)));
+        if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+            json_object_set_new(o, "error", json_string((const char *)sqlite3_column_text(st, 7)));
+        if (sqlite3_column_type(st, 10) != SQLITE_NULL)
+            res = json_loads((const char *)sqlite3_column_text(st, 10), 0, NULL);
+        if (res)
+            json_object_set_new(o, "result", res);
+        line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        if (line) {
+            fprintf(jl.f, "%s\n", line);
+            free(line);
+        }
+        json_decref(o);
+    }
+out:
+    sqlite3_finalize(st);
+    rc = out_close(&csv, rc);
+    return out_close(&jl, rc);
+}
+
+int report_write(const char *dir)
+{
+    report_point_t *pts = mem_alloc(REPORT_MAX_PARETO, sizeof *pts, "Pareto set");
+    report_summary_t sum;
+    outfile_t pf = {0}, bf = {0};
+    sqlite3 *db = NULL;
+    json_t *best = NULL, *front;
+    int rc, n = 0;
+
+    if (!pts)
+        return ERR_NOMEM;
+    if ((rc = report_summary(dir, &sum, pts, REPORT_MAX_PARETO, &n)) != 0 ||
+        (rc = open_ro(dir, &db)) != 0 || (rc = write_trials(dir, db)) != 0)
+        goto out;
+    if ((rc = out_open(&pf, dir, "pareto.csv")) != 0)
+        goto out;
+    fprintf(pf.f, "id,metric,param_percent,config\n");
+    for (int i = 0; i < n; i++) {
+        fprintf(pf.f, "%lld,%.10g,%.6g,", pts[i].id, pts[i].metric, pts[i].cost);
+        csv_text(pf.f, pts[i].config);
+        fputc('\n', pf.f);
+    }
+    if ((rc = out_close(&pf, 0)) != 0 || (rc = out_open(&bf, dir, "best.json")) != 0)
+        goto out;
+    best = json_object();
+    json_object_set_new(best, "study", json_string(sum.name));
+    json_object_set_new(best, "done", json_integer(sum.done));
+    json_object_set_new(best, "failed", json_integer(sum.failed));
+    json_object_set_new(best, "hypervolume", json_real(sum.hypervolume));
+    json_object_set_new(best, "reference_point",
+                        json_pack("{s:f,s:f}", "metric", sum.ref_metric, "param_percent",
+                                  sum.ref_cost));
+    if (sum.has_best)
+        json_object_set_new(best, "best_metric",
+                            json_pack("{s:I,s:f,s:f,s:s}", "id", (json_int_t)sum.best_id,
+                                      "metric", sum.best_metric, "param_percent", sum.best_cost,
+                                      "config", sum.best_config));
+    front = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(front, json_pack("{s:I,s:f,s:f,s:s}", "id", (json_int_t)pts[i].id,
+                                               "metric", pts[i].metric, "param_percent",
+                                               pts[i].cost, "config", pts[i].config));
+    json_object_set_new(best, "pareto", front);
+    if (json_dumpf(best, bf.f, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0)
+        rc = err_set(ERR_IO, "writing best.json");
+    fputc('\n', bf.f);
+    rc = out_close(&bf, rc);
+out:
+    if (pf.f)
+        out_close(&pf, rc ? rc : ERR_IO);
+    if (bf.f)
+        out_close(&bf, rc ? rc : ERR_IO);
+    json_decref(best);
+    sqlite3_close(db);
+    free(pts);
+    return rc;
+}
+
+void report_print_pareto(FILE *f, const report_point_t *pts, int n)
+{
+    fprintf(f, "%6s  %10s  %9s  %s\n", "trial", "metric", "params %", "configuration");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%6lld  %10.4f  %9.4f  %s\n", pts[i].id, pts[i].metric, pts[i].cost,
+                pts[i].config);
+}

@@ -1,0 +1,604 @@
+/* Trials of a study and the rules for their results (study.h). */
+#include "coordinator/runtime/study.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+
+struct study {
+    const config_t *cfg;
+    store_t *store;
+    space_t *space;
+    study_observe_fn observe;
+    void *ctx;
+    /* Trial records in chunks that never move: workers and the queue hold pointers to them. */
+    study_trial_t **chunks;
+    int ntrials, nchunks;
+    int64_t seq;               /* of the last counted outcome */
+    /* FIFO of (id, generation); requeued trials go to the front. A ring buffer. */
+    struct qent { uint64_t id; uint32_t gen; } *q;
+    size_t qhead, qlen, qcap;
+    /* Configurations already in the study: open addressing on space_config_hash -> id. */
+    uint64_t *set;
+    size_t set_cap;
+    study_counts_t n;
+    int first_open;            /* trials[0..first_open) are all done or failed */
+};
+
+#define CHUNK 1024
+/* The record of the trial at index i (id i + 1). */
+#define TR(s, i) (&(s)->chunks[(size_t)(i) / CHUNK][(size_t)(i) % CHUNK])
+
+static int set_insert(study_t *s, uint64_t id);
+
+const space_t *study_space(const study_t *s)
+{
+    return s->space;
+}
+
+study_trial_t *study_trial(study_t *s, uint64_t id)
+{
+    if (id == 0 || id > (uint64_t)s->ntrials)
+        return NULL;
+    return TR(s, id - 1);
+}
+
+void study_counts(const study_t *s, study_counts_t *out)
+{
+    *out = s->n;
+}
+
+bool study_finished(const study_t *s)
+{
+    return s->n.created >= s->cfg->budget && s->n.done + s->n.failed >= s->n.created;
+}
+
+int study_to_suggest(const study_t *s)
+{
+    return s->cfg->budget > s->n.created ? s->cfg->budget - s->n.created : 0;
+}
+
+static int queue_push(study_t *s, study_trial_t *t, bool front)
+{
+    if (s->qlen == s->qcap) {
+        size_t ncap = s->qcap ? 2 * s->qcap : 64;
+        struct qent *nq = mem_alloc(ncap, sizeof *nq, "trial queue");
+        if (!nq)
+            return ERR_NOMEM;
+        for (size_t i = 0; i < s->qlen; i++)
+            nq[i] = s->q[(s->qhead + i) % s->qcap];
+        free(s->q);
+        s->q = nq;
+        s->qcap = ncap;
+        s->qhead = 0;
+    }
+    t->queue_gen++;
+    t->queued = true;
+    if (front) {
+        s->qhead = (s->qhead + s->qcap - 1) % s->qcap;
+        s->q[s->qhead] = (struct qent){t->id, t->queue_gen};
+    } else {
+        s->q[(s->qhead + s->qlen) % s->qcap] = (struct qent){t->id, t->queue_gen};
+    }
+    s->qlen++;
+    return 0;
+}
+
+/* Takes t off the queue: its entry becomes stale and is skipped by study_pop. */
+static void queue_remove(study_t *s, study_trial_t *t)
+{
+    if (t->queued) {
+        t->queued = false;
+        t->queue_gen++;
+        s->n.queued--;
+    }
+}
+
+study_trial_t *study_pop(study_t *s)
+{
+    while (s->qlen > 0) {
+        struct qent e = s->q[s->qhead];
+        study_trial_t *t = study_trial(s, e.id);
+        s->qhead = (s->qhead + 1) % s->qcap;
+        s->qlen--;
+        if (t && t->queued && t->queue_gen == e.gen && t->state == STORE_QUEUED) {
+            queue_remove(s, t);
+            return t;
+        }
+    }
+    return NULL;
+}
+
+int study_pending(study_t *s, space_config_t *out, int cap)
+{
+    int n = 0;
+
+    /* Trials end roughly in id order: skip the finished prefix, so this costs the number of
+     * open trials, not the study's size. */
+    while (s->first_open < s->ntrials && (TR(s, s->first_open)->state == STORE_DONE ||
+                                          TR(s, s->first_open)->state == STORE_FAILED))
+        s->first_open++;
+    for (int i = s->first_open; i < s->ntrials && n < cap; i++)
+        if (TR(s, i)->state == STORE_QUEUED || TR(s, i)->state == STORE_DISPATCHED)
+            out[n++] = TR(s, i)->config;
+    return n;
+}
+
+void study_each_dispatched(study_t *s, void (*fn)(void *ctx, study_trial_t *t), void *ctx)
+{
+    for (int i = s->first_open; i < s->ntrials; i++)
+        if (TR(s, i)->state == STORE_DISPATCHED)
+            fn(ctx, TR(s, i));
+}
+
+/* ---- the configuration set ---------------------------------------------------------------- */
+
+static int set_grow(study_t *s)
+{
+    size_t ncap = s->set_cap ? 2 * s->set_cap : 1024;
+    uint64_t *nset = mem_alloc(ncap, sizeof *nset, "configuration set");
+
+    if (!nset)
+        return ERR_NOMEM;
+    free(s->set);
+    s->set = nset;
+    s->set_cap = ncap;
+    for (int i = 0; i < s->ntrials; i++)
+        if (set_insert(s, (uint64_t)i + 1) != 0)
+            return ERR_INTERNAL;
+    return 0;
+}
+
+static int set_insert(study_t *s, uint64_t id)
+{
+    size_t h = (size_t)space_config_hash(&TR(s, id - 1)->config) & (s->set_cap - 1);
+
+    while (s->set[h] != 0)
+        h = (h + 1) & (s->set_cap - 1);
+    s->set[h] = id;
+    return 0;
+}
+
+bool study_has_config(const study_t *s, const space_config_t *c)
+{
+    size_t h;
+
+    if (s->set_cap == 0)
+        return false;
+    h = (size_t)space_config_hash(c) & (s->set_cap - 1);
+    while (s->set[h] != 0) {
+        if (space_config_equal(&TR(s, s->set[h] - 1)->config, c))
+            return true;
+        h = (h + 1) & (s->set_cap - 1);
+    }
+    return false;
+}
+
+/* Appends a trial record (the configuration set follows). */
+static int append(study_t *s, const space_config_t *c, study_trial_t **out)
+{
+    study_trial_t *t;
+
+    if (s->ntrials == s->nchunks * CHUNK) {
+        study_trial_t **nc = mem_realloc(s->chunks, (size_t)s->nchunks + 1, sizeof *nc,
+                                         "trial chunks");
+        if (!nc)
+            return ERR_NOMEM;
+        s->chunks = nc;
+        s->chunks[s->nchunks] = mem_alloc(CHUNK, sizeof(study_trial_t), "trials");
+        if (!s->chunks[s->nchunks])
+            return ERR_NOMEM;
+        s->nchunks++;
+    }
+    if ((size_t)(s->ntrials + 1) * 2 > s->set_cap && set_grow(s) != 0)
+        return ERR_NOMEM;
+    t = TR(s, s->ntrials);
+    s->ntrials++;
+    memset(t, 0, sizeof *t);
+    t->id = (uint64_t)s->ntrials;
+    t->config = *c;
+    set_insert(s, t->id);
+    *out = t;
+    return 0;
+}
+
+static int cost_of(const study_t *s, const space_config_t *c, double *pct)
+{
+    space_counts_t counts;
+    int rc = space_config_count(c, &s->cfg->shape, s->cfg->prefix_bottleneck, &counts);
+
+    if (rc == 0)
+        *pct = counts.percent;
+    return rc;
+}
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+static int load_one(void *ctx, const store_trial_t *st)
+{
+    study_t *s = ctx;
+    space_config_t c;
+    study_trial_t *t;
+    int rc;
+
+    if (st->id != (uint64_t)s->ntrials + 1)
+        return err_set(ERR_PARSE, "study store: trial ids are not 1, 2, ... (found %llu after "
+                       "%d)", (unsigned long long)st->id, s->ntrials);
+    if ((rc = space_config_parse(st->config, space_layers(s->space), &c)) != 0 ||
+        (rc = space_check(s->space, &c)) != 0)
+        return err_prefix(rc, "study store: trial %llu: ", (unsigned long long)st->id);
+    if ((rc = append(s, &c, &t)) != 0)
+        return rc;
+    t->state = st->state;
+    t->attempt = st->attempt;
+    t->random = st->random;
+    t->has_objective = st->has_objective;
+    t->objective = st->objective;
+    t->seq = st->seq;
+    if (cost_of(s, &c, &t->cost) != 0)
+        t->cost = st->cost;
+    s->n.created++;
+    switch (st->state) {
+    case STORE_QUEUED:
+        s->n.queued++;
+        return queue_push(s, t, false);
+    case STORE_DISPATCHED:
+        s->n.running++; /* no worker until one re-attaches or the restart grace ends */
+        return 0;
+    case STORE_DONE:
+        s->n.done++;
+        break;
+    case STORE_FAILED:
+        s->n.failed++;
+        break;
+    }
+    if (st->seq > s->seq)
+        s->seq = st->seq;
+    return 0;
+}
+
+typedef struct { int64_t seq; uint64_t id; } seq_ent_t;
+
+static int by_seq(const void *a, const void *b)
+{
+    const seq_ent_t *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq ? 1 : (x->id < y->id ? -1 : x->id > y->id);
+}
+
+int study_new(const config_t *cfg, store_t *store, study_observe_fn observe, void *ctx,
+              study_t **out)
+{
+    study_t *s = mem_alloc(1, sizeof *s, "study");
+    seq_ent_t *order = NULL;
+    int rc = 0, n = 0;
+
+    *out = NULL;
+    if (!s)
+        return ERR_NOMEM;
+    s->cfg = cfg;
+    s->store = store;
+    s->observe = observe;
+    s->ctx = ctx;
+    s->space = space_new(&cfg->space);
+    if (!s->space) {
+        rc = err_code() ? err_code() : ERR_INVAL;
+        goto out;
+    }
+    if ((rc = set_grow(s)) != 0 || (rc = store_load(store, load_one, s)) != 0)
+        goto out;
+    /* The strategy sees the outcomes in the order they were counted. */
+    order = mem_alloc((size_t)s->ntrials + 1, sizeof *order, "history order");
+    if (!order) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < s->ntrials; i++)
+        if (TR(s, i)->state == STORE_DONE || TR(s, i)->state == STORE_FAILED)
+            order[n++] = (seq_ent_t){TR(s, i)->seq, TR(s, i)->id};
+    qsort(order, (size_t)n, sizeof *order, by_seq);
+    if (observe)
+        for (int i = 0; i < n; i++) {
+            study_trial_t *t = study_trial(s, order[i].id);
+            observe(ctx, t, t->state == STORE_DONE && t->has_objective);
+        }
+out:
+    free(order);
+    if (rc != 0)
+        study_free(&s);
+    *out = s;
+    return rc;
+}
+
+void study_free(study_t **sp)
+{
+    study_t *s = *sp;
+
+    if (!s)
+        return;
+    space_free(&s->space);
+    for (int i = 0; i < s->nchunks; i++)
+        free(s->chunks[i]);
+    free(s->chunks);
+    free(s->q);
+    free(s->set);
+    free(s);
+    *sp = NULL;
+}
+
+/* ---- changes ------------------------------------------------------------------------------ */
+
+int study_add(study_t *s, const space_config_t *c, bool random, double acq_value,
+              study_trial_t **out)
+{
+    char text[SPACE_TEXT_MAX];
+    study_trial_t *t;
+    double cost;
+    int rc;
+
+    if (s->n.created >= s->cfg->budget)
+        return err_set(ERR_STATE, "the budget of %d trials is spent", s->cfg->budget);
+    if ((rc = space_check(s->space, c)) != 0 || (rc = cost_of(s, c, &cost)) != 0 ||
+        (rc = space_config_format(c, text, sizeof text)) != 0)
+        return rc;
+    if ((rc = store_trial_add(s->store, (uint64_t)s->ntrials + 1, text, random, acq_value, cost,
+                              store_now())) != 0)
+        return rc;
+    if ((rc = append(s, c, &t)) != 0)
+        return rc;
+    t->state = STORE_QUEUED;
+    t->random = random;
+    t->cost = cost;
+    s->n.created++;
+    s->n.queued++;
+    if ((rc = queue_push(s, t, false)) != 0)
+        return rc;
+    if (out)
+        *out = t;
+    return 0;
+}
+
+int study_dispatch(study_t *s, study_trial_t *t, void *worker, const char *worker_id,
+                   uint64_t now_ms)
+{
+    int rc = store_trial_dispatch(s->store, t->id, t->attempt + 1, worker_id, store_now());
+
+    if (rc != 0)
+        return rc;
+    t->attempt++;
+    t->state = STORE_DISPATCHED;
+    t->worker = worker;
+    t->confirmed = false;
+    t->idle_reports = 0;
+    t->dispatched_ms = now_ms;
+    t->cancel_sent = false;
+    s->n.running++;
+    return 0;
+}
+
+bool study_reattach(study_t *s, const Autopeft__TrialRef *ref, void *worker,
+                    const char *worker_id, uint64_t now_ms, int *rc)
+{
+    study_trial_t *t = study_trial(s, ref->trial_id);
+
+    *rc = 0;
+    if (!t || (t->state != STORE_QUEUED && t->state != STORE_DISPATCHED) || t->attempt == 0 ||
+        ref->attempt != t->attempt || (t->worker && t->worker != worker))
+        return false;
+    if (t->worker == worker && t->state == STORE_DISPATCHED) {
+        t->confirmed = true;
+        return true;
+    }
+    if ((*rc = store_trial_reattach(s->store, t->id, t->attempt, worker_id)) != 0)
+        return false;
+    if (t->state == STORE_QUEUED) {
+        queue_remove(s, t);
+        s->n.running++;
+    }
+    t->state = STORE_DISPATCHED;
+    t->worker = worker;
+    t->confirmed = true;
+    t->idle_reports = 0;
+    t->dispatched_ms = now_ms;
+    t->cancel_sent = false;
+    log_info("trial %llu attempt %u re-attached to %s", (unsigned long long)t->id, t->attempt,
+             worker_id);
+    return true;
+}
+
+static int fail_trial(study_t *s, study_trial_t *t, const char *outcome, const char *error)
+{
+    int rc = store_trial_fail(s->store, t->id, t->attempt, outcome, error, s->seq + 1,
+                              store_now());
+
+    if (rc != 0)
+        return rc;
+    t->seq = ++s->seq;
+    if (t->state == STORE_DISPATCHED)
+        s->n.running--;
+    else if (t->state == STORE_QUEUED)
+        queue_remove(s, t);
+    t->state = STORE_FAILED;
+    t->worker = NULL;
+    s->n.failed++;
+    log_warn("trial %llu failed: %s", (unsigned long long)t->id, error);
+    if (s->observe)
+        s->observe(s->ctx, t, false);
+    return 0;
+}
+
+int study_lease_lost(study_t *s, study_trial_t *t, const char *outcome, const char *reason)
+{
+    char msg[512];
+
+    if (t->state != STORE_DISPATCHED)
+        return 0;
+    if (t->attempt >= (uint32_t)s->cfg->max_attempts) {
+        snprintf(msg, sizeof msg, "gave up after %u attempts; last: %s", t->attempt, reason);
+        return fail_trial(s, t, outcome, msg);
+    }
+    return study_requeue(s, t, outcome, reason);
+}
+
+int study_requeue(study_t *s, study_trial_t *t, const char *outcome, const char *reason)
+{
+    int rc;
+
+    if (t->state != STORE_DISPATCHED)
+        return 0;
+    if ((rc = store_trial_requeue(s->store, t->id, t->attempt, outcome, store_now())) != 0)
+        return rc;
+    log_warn("trial %llu attempt %u requeued: %s", (unsigned long long)t->id, t->attempt, reason);
+    t->state = STORE_QUEUED;
+    t->worker = NULL;
+    s->n.running--;
+    s->n.queued++;
+    return queue_push(s, t, true);
+}
+
+static const char *status_word(Autopeft__ResultStatus st)
+{
+    return st == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK       ? "ok"
+           : st == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED ? "failed"
+                                                                 : "cancelled";
+}
+
+int study_result(study_t *s, const Autopeft__Result *r, const char *worker_id, const char *json,
+                 study_verdict_t *v)
+{
+    uint64_t id = r->trial->trial_id;
+    uint32_t a = r->trial->attempt;
+    bool ok = r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK, exists = false;
+    study_trial_t *t = study_trial(s, id);
+    store_state_t next;
+    store_result_t row;
+    int rc;
+
+    memset(v, 0, sizeof *v);
+    v->trial = t;
+    if (!t || a == 0 || a > t->attempt) {
+        v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_UNKNOWN;
+        v->reason = "no such trial attempt in this study";
+        return 0;
+    }
+    if ((rc = store_result_exists(s->store, id, a, &exists)) != 0)
+        return rc;
+    if (exists) {
+        v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_DUPLICATE;
+        v->reason = "this attempt's result is already recorded";
+        return 0;
+    }
+    if (t->state == STORE_DONE || t->state == STORE_FAILED) {
+        v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_STALE;
+        v->reason = "the trial already has its result";
+        return 0;
+    }
+    if (a < t->attempt && !ok) {
+        v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_STALE;
+        v->reason = "attempt superseded by a later one";
+        return 0;
+    }
+    /* Accepted. The trial's next state: */
+    if (ok)
+        next = STORE_DONE;
+    else if (r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED && r->retryable &&
+             t->attempt < (uint32_t)s->cfg->max_attempts)
+        next = STORE_QUEUED;
+    else
+        next = STORE_FAILED;
+    memset(&row, 0, sizeof row);
+    row.trial_id = id;
+    row.attempt = a;
+    row.status = status_word(r->status);
+    row.has_objective = ok;
+    row.objective = r->objective;
+    row.objective_name = r->objective_name;
+    if (r->params) {
+        row.percent = r->params->percent;
+        row.trainable = r->params->trainable;
+        row.deployed = r->params->deployed;
+        row.backbone = r->params->backbone;
+    }
+    row.best_epoch = r->best_epoch;
+    row.epochs_run = r->epochs_run;
+    row.total_s = r->timings && r->timings->has_total_s ? r->timings->total_s : 0;
+    row.worker = worker_id;
+    row.error = r->error && r->error[0] ? r->error : NULL;
+    row.received_at = store_now();
+    row.json = json;
+    if ((rc = store_result(s->store, &row, next, next == STORE_QUEUED ? 0 : s->seq + 1)) != 0)
+        return rc;
+    if (a < t->attempt && t->state == STORE_DISPATCHED) {
+        /* The later attempt is still running: its work is no longer needed. */
+        v->superseded_worker = t->worker;
+        v->superseded_attempt = t->attempt;
+        if ((rc = store_attempt_end(s->store, id, t->attempt, "superseded", row.received_at)) != 0)
+            return rc;
+    }
+    if (a == t->attempt)
+        v->freed_worker = t->worker;
+    if (t->state == STORE_DISPATCHED)
+        s->n.running--;
+    else
+        queue_remove(s, t);
+    t->worker = NULL;
+    v->counted = true;
+    v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_ACCEPTED;
+    v->reason = "committed";
+    switch (next) {
+    case STORE_DONE:
+        t->seq = ++s->seq;
+        t->state = STORE_DONE;
+        t->has_objective = true;
+        t->objective = r->objective;
+        s->n.done++;
+        if (s->observe)
+            s->observe(s->ctx, t, true);
+        break;
+    case STORE_QUEUED:
+        t->state = STORE_QUEUED;
+        s->n.queued++;
+        log_warn("trial %llu attempt %u failed (retryable): %s", (unsigned long long)id, a,
+                 r->error);
+        return queue_push(s, t, true);
+    default:
+        t->seq = ++s->seq;
+        t->state = STORE_FAILED;
+        s->n.failed++;
+        log_warn("trial %llu attempt %u %s: %s", (unsigned long long)id, a, row.status,
+                 r->error ? r->error : "");
+        if (s->observe)
+            s->observe(s->ctx, t, false);
+        break;
+    }
+    return 0;
+}
+
+void study_peft(const space_config_t *c, Autopeft__PeftConfig *p, char *buf)
+{
+    uint32_t *sizes[SPACE_NMODULES] = {&p->serial_adapter, &p->parallel_adapter,
+                                       &p->prefix_length, &p->lora_rank};
+    protobuf_c_boolean *has[SPACE_NMODULES] = {&p->has_serial_adapter, &p->has_parallel_adapter,
+                                               &p->has_prefix_length, &p->has_lora_rank};
+    char **masks[SPACE_NMODULES] = {&p->serial_layers, &p->parallel_layers, &p->prefix_layers,
+                                    &p->lora_layers};
+
+    autopeft__peft_config__init(p);
+    for (int m = 0; m < SPACE_NMODULES; m++) {
+        char *mask = buf + (size_t)m * (SPACE_MAX_LAYERS + 1);
+        *sizes[m] = space_config_active(c, (space_module_t)m) ? c->size[m] : 0;
+        *has[m] = true;
+        if (*sizes[m] == 0)
+            continue;
+        for (int l = 0; l < c->layers; l++)
+            mask[l] = space_config_layer(c, (space_module_t)m, l) ? '1' : '0';
+        mask[c->layers] = '\0';
+        *masks[m] = mask;
+    }
+    p->text = buf + SPACE_NMODULES * (SPACE_MAX_LAYERS + 1);
+    if (space_config_format(c, p->text, SPACE_TEXT_MAX) != 0)
+        p->text = NULL;
+}

@@ -1,0 +1,581 @@
+/* Search strategy: see strategy.h. */
+#include "coordinator/search/strategy.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/mem.h"
+#include "coordinator/search/gp_map.h"
+#include "coordinator/search/pareto.h"
+#include "coordinator/search/saas.h"
+
+/* Streams of the study seed: one per kind of random choice, so that they never interact. */
+enum { STREAM_INIT = 1, STREAM_MAP = 2, STREAM_SAAS = 3, STREAM_ACQ = 4 };
+
+struct strategy {
+    strategy_opts_t o;
+    space_t *space;
+    int d;
+    /* History. */
+    space_config_t *obs;
+    double *metric;
+    int nobs, cap;
+    int nfailed;
+    cfgset_t *done, *failed;
+    /* Bounds of the second objective over the space (cost scale), for the reference point. */
+    double cost_lo, cost_hi;
+    /* The seeded initial design, extended on demand. */
+    space_config_t *init;
+    int ninit, init_cap;
+    rng_t init_rng;
+    /* Cached hyperparameters: fitted on the first fit_n observations. */
+    gp_t *gp;
+    int fit_n, fit_ncomp;
+    double *fit_theta;
+};
+
+void strategy_opts_default(strategy_opts_t *o, int hidden, int layers)
+{
+    memset(o, 0, sizeof *o);
+    space_opts_default(&o->space, hidden, layers);
+    shape_default(&o->shape, hidden, layers);
+    o->prefix_bottleneck = SPACE_PREFIX_BOTTLENECK;
+    o->seed = 0;
+    o->n_init = 10;
+    o->model = STRATEGY_MODEL_MAP;
+    o->transform = GP_TRANSFORM_COPULA;
+    o->objective = NEHVI_HV;
+    o->cost = STRATEGY_COST_LINEAR;
+    o->mc_samples = 0;
+    o->refit_every = 1;
+    o->map_restarts = 3;
+    nuts_opts_default(&o->nuts);
+    acqopt_opts_default(&o->acq);
+}
+
+int strategy_mc_samples(const strategy_opts_t *o)
+{
+    if (o->mc_samples > 0)
+        return o->mc_samples;
+    /* SAAS averages over its kept draws, each with its own QMC draws: 32 each (512 in all for
+     * AutoPEFT's 16) cost less than 128 each and estimate the mixture as well as MAP's 128. */
+    return o->model == STRATEGY_MODEL_SAAS ? 32 : 128;
+}
+
+const char *strategy_model_name(strategy_model_t m)
+{
+    return m == STRATEGY_MODEL_SAAS ? "saas" : "map";
+}
+
+static double seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void strategy_free(strategy_t **sp)
+{
+    strategy_t *s = sp ? *sp : NULL;
+
+    if (!s)
+        return;
+    space_free(&s->space);
+    free(s->obs);
+    free(s->metric);
+    cfgset_free(&s->done);
+    cfgset_free(&s->failed);
+    free(s->init);
+    gp_free(&s->gp);
+    free(s->fit_theta);
+    free(s);
+    *sp = NULL;
+}
+
+const space_t *strategy_space(const strategy_t *s) { return s->space; }
+int strategy_observed(const strategy_t *s) { return s->nobs; }
+int strategy_failed(const strategy_t *s) { return s->nfailed; }
+
+int strategy_cost_percent(const strategy_t *s, const space_config_t *c, double *percent)
+{
+    space_counts_t counts;
+    int rc = space_config_count(c, &s->o.shape, s->o.prefix_bottleneck, &counts);
+
+    if (rc)
+        return rc;
+    *percent = counts.percent;
+    return 0;
+}
+
+/* The second objective of a configuration (maximised): -cost on the chosen scale. */
+static int objective2(const strategy_t *s, const space_config_t *c, double *v)
+{
+    double pct;
+    int rc = strategy_cost_percent(s, c, &pct);
+
+    if (rc)
+        return rc;
+    if (!(pct > 0.0))
+        return err_set(ERR_INTERNAL, "configuration with %g%% parameters", pct);
+    *v = s->o.cost == STRATEGY_COST_LOG ? -log10(pct) : -pct;
+    return 0;
+}
+
+static int check_opts(const strategy_opts_t *o)
+{
+    if (o->n_init < 0 || o->n_init > GP_MAX_POINTS)
+        return err_set(ERR_INVAL, "strategy: n_init %d (expected 0..%d)", o->n_init,
+                       GP_MAX_POINTS);
+    if (o->model != STRATEGY_MODEL_MAP && o->model != STRATEGY_MODEL_SAAS)
+        return err_set(ERR_INVAL, "strategy: unknown model %d", (int)o->model);
+    if (o->objective != NEHVI_HV && o->objective != NEHVI_EI)
+        return err_set(ERR_INVAL, "strategy: unknown objective %d", (int)o->objective);
+    if (o->cost != STRATEGY_COST_LINEAR && o->cost != STRATEGY_COST_LOG)
+        return err_set(ERR_INVAL, "strategy: unknown cost scale %d", (int)o->cost);
+    if (o->mc_samples < 0 || o->mc_samples > NEHVI_MAX_SAMPLES)
+        return err_set(ERR_INVAL, "strategy: mc_samples %d (expected 0 for automatic, or 1..%d)",
+                       o->mc_samples, NEHVI_MAX_SAMPLES);
+    if (o->refit_every < 1 || o->refit_every > GP_MAX_POINTS)
+        return err_set(ERR_INVAL, "strategy: refit_every %d (expected 1..%d)", o->refit_every,
+                       GP_MAX_POINTS);
+    if (o->map_restarts < 1 || o->map_restarts > 1000)
+        return err_set(ERR_INVAL, "strategy: map_restarts %d (expected 1..1000)",
+                       o->map_restarts);
+    if (o->has_ref && (!isfinite(o->ref_metric) || !(o->ref_cost_percent > 0.0) ||
+                       !isfinite(o->ref_cost_percent)))
+        return err_set(ERR_INVAL, "strategy: reference point (%g, %g%%) must be finite with a "
+                                  "positive cost", o->ref_metric, o->ref_cost_percent);
+    if (o->model == STRATEGY_MODEL_SAAS && nuts_kept(&o->nuts) < 1)
+        return err_set(ERR_INVAL, "strategy: the SAAS sampler keeps no draws (samples %d, thin %d)",
+                       o->nuts.samples, o->nuts.thin);
+    return 0;
+}
+
+strategy_t *strategy_new(const strategy_opts_t *o)
+{
+    strategy_t *s;
+    space_config_t lo, hi;
+    int rc;
+
+    if (check_opts(o) != 0)
+        return NULL;
+    s = mem_alloc(1, sizeof *s, "strategy");
+    if (!s)
+        return NULL;
+    s->o = *o;
+    s->space = space_new(&o->space);
+    if (!s->space) {
+        err_prefix(err_code(), "strategy: ");
+        goto fail;
+    }
+    s->d = space_dims(s->space);
+    rc = space_extremes(s->space, &o->shape, o->prefix_bottleneck, &lo, &hi);
+    if (rc) {
+        err_prefix(rc, "strategy: ");
+        goto fail;
+    }
+    if (objective2(s, &hi, &s->cost_lo) != 0 || objective2(s, &lo, &s->cost_hi) != 0)
+        goto fail;
+    s->done = cfgset_new();
+    s->failed = cfgset_new();
+    s->gp = gp_new(s->d, o->transform);
+    if (!s->done || !s->failed || !s->gp)
+        goto fail;
+    rng_seed_stream(&s->init_rng, o->seed, STREAM_INIT);
+    return s;
+fail:
+    strategy_free(&s);
+    return NULL;
+}
+
+static int check_config(const strategy_t *s, const space_config_t *c, const char *what)
+{
+    int rc = space_check(s->space, c);
+
+    return rc ? err_prefix(rc, "%s: ", what) : 0;
+}
+
+int strategy_observe(strategy_t *s, const space_config_t *c, double metric)
+{
+    int rc = check_config(s, c, "observation");
+
+    if (rc)
+        return rc;
+    if (!isfinite(metric))
+        return err_set(ERR_INVAL, "observation: metric %g is not finite", metric);
+    if (s->nobs >= GP_MAX_POINTS)
+        return err_set(ERR_RANGE, "strategy: more than %d observations", GP_MAX_POINTS);
+    if (s->nobs == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 64;
+        space_config_t *obs = mem_realloc(s->obs, (size_t)cap, sizeof *obs, "history");
+        double *m;
+        if (!obs)
+            return ERR_NOMEM;
+        s->obs = obs;
+        m = mem_realloc(s->metric, (size_t)cap, sizeof *m, "history");
+        if (!m)
+            return ERR_NOMEM;
+        s->metric = m;
+        s->cap = cap;
+    }
+    rc = cfgset_add(s->done, c);
+    if (rc < 0)
+        return rc;
+    s->obs[s->nobs] = *c;
+    space_config_canonicalise(&s->obs[s->nobs]);
+    s->metric[s->nobs++] = metric;
+    return 0;
+}
+
+int strategy_observe_failure(strategy_t *s, const space_config_t *c)
+{
+    int rc = check_config(s, c, "failed trial");
+
+    if (rc)
+        return rc;
+    rc = cfgset_add(s->failed, c);
+    if (rc < 0)
+        return rc;
+    s->nfailed++;
+    return 0;
+}
+
+/* ---- initial design ---------------------------------------------------------------------------- */
+
+/* The first configuration of the seeded sequence that is not excluded. */
+static int next_initial(strategy_t *s, const cfgset_t *exclude, space_config_t *out)
+{
+    /* Everything excluded is at most nobs + nfailed + npending configurations: scanning that
+     * many plus a margin of fresh draws finds a new one unless the space is nearly used up. */
+    int limit = cfgset_count(exclude) + 1000;
+
+    for (int i = 0; i < limit; i++) {
+        if (i == s->ninit) {
+            if (s->ninit == s->init_cap) {
+                int cap = s->init_cap ? 2 * s->init_cap : 64;
+                space_config_t *p = mem_realloc(s->init, (size_t)cap, sizeof *p, "initial design");
+                if (!p)
+                    return ERR_NOMEM;
+                s->init = p;
+                s->init_cap = cap;
+            }
+            space_sample(s->space, &s->init_rng, &s->init[s->ninit++]);
+        }
+        if (!cfgset_has(exclude, &s->init[i])) {
+            *out = s->init[i];
+            return 0;
+        }
+    }
+    return err_set(ERR_NOTFOUND, "strategy: no untried configuration among %d random draws",
+                   limit);
+}
+
+/* ---- model ------------------------------------------------------------------------------------- */
+
+static int encode_history(const strategy_t *s, int n, double *x)
+{
+    for (int i = 0; i < n; i++)
+        space_encode(s->space, &s->obs[i], x + (size_t)i * s->d);
+    return 0;
+}
+
+/* Hyperparameters for the current history: fitted on the first fit_n observations, cached. */
+static int fit(strategy_t *s, const double *x, strategy_info_t *info)
+{
+    int k = s->o.refit_every, n = s->nobs, p = gp_nparams(s->d), rc;
+    int f = n < k ? n : (n / k) * k;
+    double t0 = seconds(), *theta = NULL;
+    rng_t r;
+
+    info->fit_n = f;
+    if (s->fit_theta && s->fit_n == f)
+        return 0;
+    free(s->fit_theta);
+    s->fit_theta = NULL;
+    s->fit_n = 0;
+    theta = mem_alloc((size_t)p, sizeof(double), "hyperparameters");
+    if (!theta)
+        return ERR_NOMEM;
+    rc = gp_set_data(s->gp, x, s->metric, f);
+    if (rc)
+        goto out;
+    {
+        gp_map_opts_t mo;
+        gp_map_opts_default(&mo, s->d);
+        mo.restarts = s->o.map_restarts;
+        rng_seed_stream(&r, s->o.seed, (uint64_t)STREAM_MAP << 32 | (uint64_t)f);
+        rc = gp_map_fit(s->gp, &mo, NULL, &r, theta, NULL);
+        if (rc)
+            goto out;
+    }
+    if (s->o.model == STRATEGY_MODEL_SAAS) {
+        saas_opts_t so;
+        saas_opts_default(&so);
+        so.nuts = s->o.nuts;
+        rng_seed_stream(&r, s->o.seed, (uint64_t)STREAM_SAAS << 32 | (uint64_t)f);
+        rc = saas_fit(s->gp, &so, theta, &r, &info->nuts);
+        if (rc)
+            goto out;
+    }
+    s->fit_ncomp = gp_ncomponents(s->gp);
+    s->fit_theta = mem_alloc((size_t)s->fit_ncomp * p, sizeof(double), "hyperparameters");
+    if (!s->fit_theta) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    for (int c = 0; c < s->fit_ncomp; c++)
+        memcpy(s->fit_theta + (size_t)c * p, gp_theta(s->gp, c), (size_t)p * sizeof(double));
+    s->fit_n = f;
+    info->refit = true;
+    info->fit_s = seconds() - t0;
+out:
+    free(theta);
+    return rc;
+}
+
+/* ---- acquisition ------------------------------------------------------------------------------- */
+
+typedef struct {
+    strategy_t *s;
+    nehvi_t *acq;
+    double *x, *o2;
+    int cap;
+} scorer_t;
+
+static int score(void *ctx, const space_config_t *cfgs, int n, double *vals)
+{
+    scorer_t *sc = ctx;
+    strategy_t *s = sc->s;
+    int rc;
+
+    if (n > sc->cap) {
+        double *x = mem_realloc(sc->x, (size_t)n * s->d, sizeof(double), "candidates");
+        double *o2;
+        if (!x)
+            return ERR_NOMEM;
+        sc->x = x;
+        o2 = mem_realloc(sc->o2, (size_t)n, sizeof(double), "candidates");
+        if (!o2)
+            return ERR_NOMEM;
+        sc->o2 = o2;
+        sc->cap = n;
+    }
+    for (int i = 0; i < n; i++) {
+        space_encode(s->space, &cfgs[i], sc->x + (size_t)i * s->d);
+        rc = objective2(s, &cfgs[i], &sc->o2[i]);
+        if (rc)
+            return rc;
+    }
+    return nehvi_eval(sc->acq, sc->x, sc->o2, n, vals);
+}
+
+typedef struct {
+    uint64_t h;
+    const space_config_t *c;
+} keyed_t;
+
+static int cmp_keyed(const void *pa, const void *pb)
+{
+    const keyed_t *a = pa, *b = pb;
+    char ta[SPACE_TEXT_MAX], tb[SPACE_TEXT_MAX];
+
+    if (a->h != b->h)
+        return a->h < b->h ? -1 : 1;
+    space_config_format(a->c, ta, sizeof ta);
+    space_config_format(b->c, tb, sizeof tb);
+    return strcmp(ta, tb);
+}
+
+/* The reference point in (metric, second objective) units. */
+static int reference(const strategy_t *s, const double *o2, double ref[2])
+{
+    double *pts;
+
+    if (s->o.has_ref) {
+        double pct = s->o.ref_cost_percent;
+        ref[0] = s->o.ref_metric;
+        ref[1] = s->o.cost == STRATEGY_COST_LOG ? -log10(pct) : -pct;
+        return 0;
+    }
+    /* Metric: the rule of pareto.h over the observed front. Cost: beyond the most expensive
+     * configuration of the space by a tenth of the space's cost range, so that every
+     * configuration can add volume. */
+    pts = mem_alloc((size_t)s->nobs, 2 * sizeof(double), "reference point");
+    if (!pts)
+        return ERR_NOMEM;
+    for (int i = 0; i < s->nobs; i++) {
+        pts[2 * i] = s->metric[i];
+        pts[2 * i + 1] = o2[i];
+    }
+    pareto_ref_point(pts, s->nobs, PARETO_REF_FRAC, ref);
+    free(pts);
+    ref[1] = s->cost_lo - PARETO_REF_FRAC * (s->cost_hi - s->cost_lo);
+    return 0;
+}
+
+int strategy_suggest(strategy_t *s, const space_config_t *pending, int npending,
+                     space_config_t *out, strategy_info_t *info)
+{
+    strategy_info_t local;
+    cfgset_t *exclude = NULL;
+    keyed_t *order = NULL;
+    double *xb = NULL, *o2 = NULL, t0;
+    space_config_t *seeds = NULL;
+    int nb, nseeds = 0, rc = 0;
+    nehvi_t *acq = NULL;
+    scorer_t sc = {0};
+    uint64_t key;
+    rng_t r;
+
+    if (!info)
+        info = &local;
+    memset(info, 0, sizeof *info);
+    if (npending < 0 || npending > GP_MAX_POINTS)
+        return err_set(ERR_RANGE, "strategy: %d pending trials (at most %d)", npending,
+                       GP_MAX_POINTS);
+    for (int i = 0; i < npending; i++) {
+        rc = check_config(s, &pending[i], "pending trial");
+        if (rc)
+            return rc;
+    }
+    exclude = cfgset_new();
+    order = mem_alloc((size_t)(npending ? npending : 1), sizeof *order, "pending");
+    if (!exclude || !order) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < s->nobs; i++)
+        if ((rc = cfgset_add(exclude, &s->obs[i])) < 0)
+            goto out;
+    for (int i = 0; i < cfgset_count(s->failed); i++)
+        if ((rc = cfgset_add(exclude, cfgset_at(s->failed, i, NULL))) < 0)
+            goto out;
+    /* Pending trials in a canonical order, so that their order does not matter. */
+    for (int i = 0; i < npending; i++) {
+        order[i] = (keyed_t){space_config_hash(&pending[i]), &pending[i]};
+        if ((rc = cfgset_add(exclude, &pending[i])) < 0)
+            goto out;
+    }
+    rc = 0;
+    qsort(order, (size_t)npending, sizeof *order, cmp_keyed);
+
+    /* The initial design until n_init trials have finished (with a result or a failure) and
+     * two have results: with several workers, idle ones get further random configurations
+     * meanwhile rather than suggestions from a GP of a handful of points (which the benchmark
+     * shows to cost more than the random trials do). */
+    if (s->nobs + s->nfailed < s->o.n_init || s->nobs < 2) {
+        info->random = true;
+        rc = next_initial(s, exclude, out);
+        goto out;
+    }
+
+    /* Bayesian optimisation. Baseline: observed, then pending. */
+    nb = s->nobs + npending;
+    xb = mem_alloc((size_t)nb, (size_t)s->d * sizeof(double), "baseline");
+    o2 = mem_alloc((size_t)nb, sizeof(double), "baseline");
+    seeds = mem_alloc((size_t)s->nobs, sizeof *seeds, "seeds");
+    if (!xb || !o2 || !seeds) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    encode_history(s, s->nobs, xb);
+    for (int i = 0; i < npending; i++)
+        space_encode(s->space, order[i].c, xb + (size_t)(s->nobs + i) * s->d);
+    for (int i = 0; i < nb; i++) {
+        rc = objective2(s, i < s->nobs ? &s->obs[i] : order[i - s->nobs].c, &o2[i]);
+        if (rc)
+            goto out;
+    }
+    rc = fit(s, xb, info);
+    if (rc)
+        goto out;
+    rc = gp_set_data(s->gp, xb, s->metric, s->nobs);
+    if (!rc)
+        rc = gp_set_theta(s->gp, s->fit_theta, s->fit_ncomp);
+    if (rc)
+        goto out;
+    info->components = s->fit_ncomp;
+
+    t0 = seconds();
+    {
+        nehvi_opts_t no;
+        nehvi_opts_default(&no);
+        no.mode = s->o.objective;
+        no.samples = strategy_mc_samples(&s->o);
+        rc = reference(s, o2, no.ref);
+        if (rc)
+            goto out;
+        info->ref[0] = no.ref[0];
+        info->ref[1] = no.ref[1];
+        acq = nehvi_new(s->gp, xb, o2, nb, &no);
+        if (!acq) {
+            rc = err_code() ? err_code() : ERR_INTERNAL;
+            goto out;
+        }
+        info->baseline = nehvi_baseline_size(acq, 0);
+    }
+    /* Seeds of the local search: the observed Pareto set, or the five best by metric. */
+    if (s->o.objective == NEHVI_HV) {
+        double *pts = mem_alloc((size_t)s->nobs, 2 * sizeof(double), "seeds");
+        bool *keep = mem_alloc((size_t)s->nobs, sizeof(bool), "seeds");
+        if (!pts || !keep) {
+            free(pts);
+            free(keep);
+            rc = ERR_NOMEM;
+            goto out;
+        }
+        for (int i = 0; i < s->nobs; i++) {
+            pts[2 * i] = s->metric[i];
+            pts[2 * i + 1] = o2[i];
+        }
+        pareto_front(pts, s->nobs, keep);
+        for (int i = 0; i < s->nobs; i++)
+            if (keep[i])
+                seeds[nseeds++] = s->obs[i];
+        free(pts);
+        free(keep);
+    } else {
+        for (int k = 0; k < 5 && k < s->nobs; k++) {
+            int arg = -1;
+            for (int i = 0; i < s->nobs; i++) {
+                bool taken = false;
+                for (int j = 0; j < nseeds && !taken; j++)
+                    taken = space_config_equal(&seeds[j], &s->obs[i]);
+                if (!taken && (arg < 0 || s->metric[i] > s->metric[arg]))
+                    arg = i;
+            }
+            if (arg >= 0)
+                seeds[nseeds++] = s->obs[arg];
+        }
+    }
+    /* The optimiser's random stream depends on the history's size and the pending set. */
+    key = (uint64_t)s->nobs << 40 ^ (uint64_t)s->nfailed << 20 ^ (uint64_t)npending;
+    for (int i = 0; i < npending; i++)
+        key = rng_mix64(key ^ order[i].h);
+    rng_seed_stream(&r, s->o.seed, rng_mix64((uint64_t)STREAM_ACQ << 56 ^ key));
+    sc.s = s;
+    sc.acq = acq;
+    {
+        acqopt_result_t res;
+        rc = acqopt_run(s->space, &s->o.acq, score, &sc, seeds, nseeds, exclude, &r, out, &res);
+        if (rc)
+            goto out;
+        info->value = res.value;
+        info->evals = res.evals;
+    }
+    info->acq_s = seconds() - t0;
+out:
+    nehvi_free(&acq);
+    cfgset_free(&exclude);
+    free(order);
+    free(xb);
+    free(o2);
+    free(seeds);
+    free(sc.x);
+    free(sc.o2);
+    return rc;
+}

@@ -1,0 +1,303 @@
+/* The trial state machine and the rules for results (coordinator/runtime/study.c) on a real store:
+ * requeues, bounded attempts, duplicate / stale / unknown results, the earlier-attempt
+ * amendment, and a reload that replays the history in the order it was counted. */
+#include <sqlite3.h>
+
+#include "common/rng.h"
+#include "coordinator/runtime/store.h"
+#include "coordinator/runtime/study.h"
+#include "tests/harness.h"
+
+/* Rows of the results table. */
+static int rt_count(const char *dir)
+{
+    char path[1100];
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    int n = -1;
+
+    snprintf(path, sizeof path, "%s/study.db", dir);
+    ASSERT_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM results", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+typedef struct {
+    uint64_t ids[64];
+    bool ok[64];
+    int n;
+} seen_t;
+
+static void observe(void *ctx, const study_trial_t *t, bool ok)
+{
+    seen_t *s = ctx;
+
+    s->ids[s->n] = t->id;
+    s->ok[s->n++] = ok;
+}
+
+static void setup(config_t *c, store_t **st, study_t **s, seen_t *seen)
+{
+    char dir[1024];
+
+    config_defaults(c);
+    c->mode = CONFIG_MODE_SYNTHETIC;
+    c->budget = 6;
+    c->max_attempts = 3;
+    snprintf(dir, sizeof dir, "%s/study", harness_tmpdir());
+    ASSERT_OK(store_open(dir, true, false, st));
+    memset(seen, 0, sizeof *seen);
+    ASSERT_OK(study_new(c, *st, observe, seen, s));
+}
+
+static study_trial_t *add(study_t *s, store_t *st, uint64_t seed)
+{
+    space_config_t cfg;
+    study_trial_t *t;
+    rng_t r;
+
+    rng_seed(&r, seed);
+    space_sample(study_space(s), &r, &cfg);
+    ASSERT_OK(store_begin(st));
+    ASSERT_OK(study_add(s, &cfg, true, 0, &t));
+    ASSERT_OK(store_commit(st));
+    return t;
+}
+
+static void dispatch(study_t *s, store_t *st, study_trial_t *expect, void *worker)
+{
+    study_trial_t *t = study_pop(s);
+
+    ASSERT_TRUE(t == expect);
+    ASSERT_OK(store_begin(st));
+    ASSERT_OK(study_dispatch(s, t, worker, "w", 0));
+    ASSERT_OK(store_commit(st));
+}
+
+static Autopeft__AckStatus result(study_t *s, store_t *st, uint64_t id, uint32_t attempt,
+                                  Autopeft__ResultStatus status, double objective,
+                                  bool retryable, study_verdict_t *v)
+{
+    Autopeft__Result r = AUTOPEFT__RESULT__INIT;
+    Autopeft__TrialRef ref = AUTOPEFT__TRIAL_REF__INIT;
+    Autopeft__ParamCounts p = AUTOPEFT__PARAM_COUNTS__INIT;
+    study_verdict_t local;
+
+    ref.has_trial_id = ref.has_attempt = true;
+    ref.trial_id = id;
+    ref.attempt = attempt;
+    r.trial = &ref;
+    r.has_status = true;
+    r.status = status;
+    if (status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK) {
+        r.has_objective = true;
+        r.objective = objective;
+        p.has_trainable = p.has_deployed = p.has_backbone = p.has_percent = true;
+        p.trainable = p.deployed = p.backbone = 1;
+        r.params = &p;
+    } else {
+        r.error = "boom";
+        r.has_retryable = true;
+        r.retryable = retryable;
+    }
+    ASSERT_OK(store_begin(st));
+    ASSERT_OK(study_result(s, &r, "w", "{}", v ? v : &local));
+    ASSERT_OK(store_commit(st));
+    return (v ? v : &local)->ack;
+}
+
+#define OK_ AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK
+#define FAILED_ AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED
+#define ACCEPTED AUTOPEFT__ACK_STATUS__ACK_STATUS_ACCEPTED
+#define DUPLICATE AUTOPEFT__ACK_STATUS__ACK_STATUS_DUPLICATE
+#define STALE AUTOPEFT__ACK_STATUS__ACK_STATUS_STALE
+#define UNKNOWN AUTOPEFT__ACK_STATUS__ACK_STATUS_UNKNOWN
+
+TEST(result_rules_and_the_earlier_attempt_amendment)
+{
+    config_t c;
+    store_t *st;
+    study_t *s;
+    seen_t seen;
+    study_verdict_t v;
+    study_trial_t *t;
+    int wa, wb;
+
+    setup(&c, &st, &s, &seen);
+    t = add(s, st, 1);
+    dispatch(s, st, t, &wa);
+    ASSERT_EQ(t->attempt, 1);
+    /* Unknown: a trial that does not exist, an attempt never dispatched, attempt 0. */
+    ASSERT_EQ(result(s, st, 99, 1, OK_, 0.5, false, NULL), UNKNOWN);
+    ASSERT_EQ(result(s, st, t->id, 2, OK_, 0.5, false, NULL), UNKNOWN);
+    /* The lease is lost: requeued, dispatched again as attempt 2 to another worker. */
+    ASSERT_OK(store_begin(st));
+    ASSERT_OK(study_lease_lost(s, t, "lost", "test"));
+    ASSERT_OK(store_commit(st));
+    ASSERT_EQ(t->state, STORE_QUEUED);
+    dispatch(s, st, t, &wb);
+    ASSERT_EQ(t->attempt, 2);
+    /* A failure of the superseded attempt says nothing: stale. */
+    ASSERT_EQ(result(s, st, t->id, 1, FAILED_, 0, true, NULL), STALE);
+    ASSERT_EQ(t->state, STORE_DISPATCHED);
+    /* Its OK result is accepted, and attempt 2 (on worker b) is superseded. */
+    ASSERT_EQ(result(s, st, t->id, 1, OK_, 0.75, false, &v), ACCEPTED);
+    ASSERT_TRUE(v.counted);
+    ASSERT_TRUE(v.superseded_worker == &wb);
+    ASSERT_EQ(v.superseded_attempt, 2);
+    ASSERT_TRUE(v.freed_worker == NULL);
+    ASSERT_EQ(t->state, STORE_DONE);
+    ASSERT_NEAR(t->objective, 0.75, 0);
+    ASSERT_EQ(t->seq, 1);
+    ASSERT_EQ(seen.n, 1);
+    /* Everything after that is not counted again. */
+    ASSERT_EQ(result(s, st, t->id, 1, OK_, 0.9, false, NULL), DUPLICATE);
+    ASSERT_EQ(result(s, st, t->id, 2, OK_, 0.9, false, NULL), STALE);
+    ASSERT_NEAR(t->objective, 0.75, 0);
+    ASSERT_EQ(seen.n, 1);
+    {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/study", harness_tmpdir());
+        ASSERT_EQ(rt_count(dir), 1);
+    }
+    study_free(&s);
+    store_close(&st);
+}
+
+TEST(failures_retries_and_bounded_attempts)
+{
+    config_t c;
+    store_t *st;
+    study_t *s;
+    seen_t seen;
+    study_trial_t *a, *b, *x;
+    study_counts_t n;
+    int w;
+
+    setup(&c, &st, &s, &seen);
+    a = add(s, st, 2);
+    b = add(s, st, 3);
+    /* A retryable failure goes back to the front of the queue. */
+    dispatch(s, st, a, &w);
+    ASSERT_EQ(result(s, st, a->id, 1, FAILED_, 0, true, NULL), ACCEPTED);
+    ASSERT_EQ(a->state, STORE_QUEUED);
+    dispatch(s, st, a, &w);
+    /* A failure that is not retryable fails the trial. */
+    ASSERT_EQ(result(s, st, a->id, 2, FAILED_, 0, false, NULL), ACCEPTED);
+    ASSERT_EQ(a->state, STORE_FAILED);
+    ASSERT_EQ(seen.n, 1);
+    ASSERT_FALSE(seen.ok[0]);
+    /* Three lost leases: failed with the reason. */
+    for (int i = 1; i <= 3; i++) {
+        dispatch(s, st, b, &w);
+        ASSERT_OK(store_begin(st));
+        ASSERT_OK(study_lease_lost(s, b, "lost", "worker silent"));
+        ASSERT_OK(store_commit(st));
+    }
+    ASSERT_EQ(b->state, STORE_FAILED);
+    x = study_pop(s);
+    ASSERT_TRUE(x == NULL);
+    study_counts(s, &n);
+    ASSERT_EQ(n.failed, 2);
+    ASSERT_EQ(n.created, 2);
+    ASSERT_EQ(n.queued, 0);
+    ASSERT_EQ(n.running, 0);
+    study_free(&s);
+    store_close(&st);
+}
+
+TEST(reload_replays_history_in_counted_order)
+{
+    config_t c;
+    store_t *st;
+    study_t *s;
+    seen_t seen;
+    study_trial_t *t[4];
+    study_counts_t n;
+    char dir[1024];
+    int w;
+
+    setup(&c, &st, &s, &seen);
+    for (int i = 0; i < 4; i++)
+        t[i] = add(s, st, 10 + (uint64_t)i);
+    for (int i = 0; i < 4; i++)
+        dispatch(s, st, t[i], &w);
+    /* Results arrive out of id order: 3, 1, then 4; 2 stays dispatched. */
+    result(s, st, 3, 1, OK_, 0.3, false, NULL);
+    result(s, st, 1, 1, OK_, 0.1, false, NULL);
+    result(s, st, 4, 1, FAILED_, 0, false, NULL);
+    study_free(&s);
+    store_close(&st);
+
+    snprintf(dir, sizeof dir, "%s/study", harness_tmpdir());
+    ASSERT_OK(store_open(dir, false, false, &st));
+    memset(&seen, 0, sizeof seen);
+    ASSERT_OK(study_new(&c, st, observe, &seen, &s));
+    ASSERT_EQ(seen.n, 3);
+    ASSERT_EQ_U(seen.ids[0], 3);
+    ASSERT_EQ_U(seen.ids[1], 1);
+    ASSERT_EQ_U(seen.ids[2], 4);
+    ASSERT_TRUE(seen.ok[0] && seen.ok[1] && !seen.ok[2]);
+    study_counts(s, &n);
+    ASSERT_EQ(n.done, 2);
+    ASSERT_EQ(n.failed, 1);
+    ASSERT_EQ(n.running, 1);
+    /* Trial 2 waits for its worker: re-attaching keeps its attempt. */
+    {
+        Autopeft__TrialRef ref = AUTOPEFT__TRIAL_REF__INIT;
+        int rc;
+        ref.trial_id = 2;
+        ref.attempt = 1;
+        ASSERT_OK(store_begin(st));
+        ASSERT_TRUE(study_reattach(s, &ref, &w, "w2", 0, &rc));
+        ASSERT_OK(store_commit(st));
+        ASSERT_EQ(study_trial(s, 2)->attempt, 1);
+        /* Another worker cannot claim it now. */
+        ASSERT_FALSE(study_reattach(s, &ref, &n, "w3", 0, &rc));
+        ref.attempt = 2;
+        ASSERT_FALSE(study_reattach(s, &ref, &w, "w2", 0, &rc));
+    }
+    /* The next trial id continues after the stored ones. */
+    ASSERT_EQ_U(add(s, st, 99)->id, 5);
+    study_free(&s);
+    store_close(&st);
+}
+
+/* Workers keep pointers to trial records: they must not move as the study grows (a bug the
+ * dispatch benchmark found: records used to live in one reallocated array). */
+TEST(trial_records_do_not_move)
+{
+    config_t c;
+    store_t *st;
+    study_t *s;
+    seen_t seen;
+    study_trial_t *first, *t;
+    space_config_t cfg;
+    rng_t r;
+    int w, added = 0;
+
+    setup(&c, &st, &s, &seen);
+    c.budget = 3000;
+    first = add(s, st, 1);
+    dispatch(s, st, first, &w);
+    rng_seed(&r, 7);
+    ASSERT_OK(store_begin(st));
+    while (added < 2500) {
+        space_sample(study_space(s), &r, &cfg);
+        if (study_has_config(s, &cfg))
+            continue;
+        ASSERT_OK(study_add(s, &cfg, true, 0, &t));
+        added++;
+    }
+    ASSERT_OK(store_commit(st));
+    ASSERT_TRUE(study_trial(s, 1) == first);
+    ASSERT_TRUE(first->worker == &w);
+    ASSERT_EQ_U(study_trial(s, 2501)->id, 2501);
+    ASSERT_TRUE(study_has_config(s, &study_trial(s, 1800)->config));
+    study_free(&s);
+    store_close(&st);
+}

@@ -1,0 +1,563 @@
+/* autopeft train and autopeft eval: one trial from the command line, through the same runner
+ * the worker daemon uses (worker/trial/trial.h). Progress on stderr (rewritten in place on a
+ * terminal, plain lines otherwise), the result as JSON on stdout. */
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/blas.h"
+#include "common/err.h"
+#include "common/hfconfig.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "worker/cli/commands.h"
+#include "worker/inputs/data.h"
+#include "worker/inputs/embedded.h"
+#include "worker/trial/trial.h"
+
+/* Plain progress lines (not a terminal) at most this often. */
+#define PLAIN_EVERY_S 10.0
+
+static const char common_help[] =
+    "Task and data:\n"
+    "  --task NAME            a GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli,\n"
+    "                         rte, wnli; custom (your own files, with the columns below); or\n"
+    "                         embedded (the generated task of `autopeft run`, no data needed;\n"
+    "                         its recipe becomes the default: docs/embedded-task.md)\n"
+    "  --embedded-seed S      seed of the embedded task and model (default 1)\n"
+    "  --data DIR             the GLUE root (DIR/SST-2/train.tsv) or the task's folder\n"
+    "                         (DIR/train.tsv, DIR/dev.tsv; custom: train.FORMAT, dev.FORMAT)\n"
+    "  --train FILE --dev FILE  explicit files instead of --data\n"
+    "  --format F             custom: tsv, csv or jsonl (default: from the extension)\n"
+    "  --text-column C, --pair-column C, --label-column C   custom: column names (keys)\n"
+    "  --num-labels K         custom: 1 = regression (default: the classes in the train file)\n"
+    "  --metric M             the objective: accuracy, f1, mcc, pearson, spearman (default:\n"
+    "                         the task's: MCC for CoLA, Spearman for STS-B, else accuracy)\n"
+    "  --max-eval-examples N  evaluate on a seeded sample of N dev examples (default: all)\n"
+    "  --eval-batch-size N    sequences per evaluation batch (default 64)\n"
+    "  --threads N            cores to use (default: all online)\n"
+    "  --log-level LEVEL      trace, debug, info, warn (default), error, off\n"
+    "  --quiet                no progress on stderr\n"
+    "  -h, --help             this help\n";
+
+static const char train_help[] =
+    "Usage: autopeft train --model DIR --task NAME (--data DIR | --train F --dev F)\n"
+    "                      [--peft CONFIG | --full-finetune] [OPTIONS]\n"
+    "\n"
+    "Fine-tunes one PEFT configuration of a Hugging Face BERT checkpoint on a task, as one\n"
+    "trial of a study would (docs/training.md): the modules and the classification head\n"
+    "train, the backbone stays frozen; the dev set is evaluated after every epoch. Progress\n"
+    "goes to stderr; the result (best dev metric and its epoch, every metric, exact trainable\n"
+    "and deployed parameter counts, timings) is printed as JSON on stdout.\n"
+    "\n"
+    "Model and configuration:\n"
+    "  --model DIR            config.json, model.safetensors, vocab.txt (and\n"
+    "                         tokenizer_config.json); or embedded: the seeded random model of\n"
+    "                         `autopeft run`\n"
+    "  --peft CONFIG          'sa=48 pa=0 pt=0 layers=111111111111' (docs/search-space.md);\n"
+    "                         default: no module (the head alone)\n"
+    "  --full-finetune        train every weight (the baseline)\n"
+    "  --save DIR             write the best epoch's weights (DIR/peft.safetensors) and\n"
+    "                         DIR/trial.json, for autopeft eval\n"
+    "Recipe (AutoPEFT's defaults):\n"
+    "  --epochs N (3), --lr X (1e-4), --batch-size N (32), --max-length N (128),\n"
+    "  --seed S (1), --warmup-ratio X (0.06), --weight-decay X (0.01),\n"
+    "  --max-grad-norm X (1.0; 0 = no clipping), --dropout X (default: config.json's),\n"
+    "  --lora-alpha X (default: the rank), --prefix-bottleneck N (800)\n"
+    "Fidelity and stopping:\n"
+    "  --max-train-examples N train on a seeded sample of N examples (default: all)\n"
+    "  --patience N           stop after N epochs without a better dev objective\n";
+
+static const char eval_help[] =
+    "Usage: autopeft eval --peft SAVED_DIR [--model DIR] [--task NAME] (--data DIR | --dev F)\n"
+    "                     [OPTIONS]\n"
+    "\n"
+    "Evaluates the weights `autopeft train --save SAVED_DIR` wrote, on the dev set, and prints\n"
+    "the metrics as JSON. The model, task, maximum length and dev sample default to the saved\n"
+    "trial's (SAVED_DIR/trial.json), so the metric is the one training reported.\n"
+    "\n"
+    "  --peft SAVED_DIR       the folder written by --save\n"
+    "  --model DIR            the base checkpoint (default: the one it was trained from)\n"
+    "  --max-length N         (default: the saved trial's)\n";
+
+static atomic_bool cancel_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&cancel_flag, true);
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void fmt_time(double s, char *buf, size_t len)
+{
+    if (!(s >= 0) || s > 1e7)
+        snprintf(buf, len, "?");
+    else if (s < 90)
+        snprintf(buf, len, "%.0fs", s);
+    else if (s < 5400)
+        snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else
+        snprintf(buf, len, "%.1fh", s / 3600);
+}
+
+typedef struct {
+    bool quiet, tty, dirty;
+    double last;
+    uint32_t last_epoch;
+    const char *metric;
+} show_t;
+
+/* Progress on stderr: a line rewritten in place on a terminal; plain lines every
+ * PLAIN_EVERY_S seconds and at every evaluation otherwise. */
+static void show(void *ctx, const trainer_progress_t *p)
+{
+    show_t *s = ctx;
+    char eta[32], line[256];
+    double t = mono();
+    bool evaluated = p->has_metric;
+
+    if (s->quiet)
+        return;
+    if (p->state == AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING) {
+        snprintf(line, sizeof line, "loading model and data");
+    } else if (p->state == AUTOPEFT__WORKER_STATE__WORKER_STATE_EVALUATING) {
+        snprintf(line, sizeof line, "epoch %u/%u  evaluating", p->epoch, p->epochs);
+    } else if (evaluated) {
+        snprintf(line, sizeof line, "epoch %u/%u  train loss %.4f  dev %s %.4f", p->epoch,
+                 p->epochs, p->loss, s->metric ? s->metric : "objective", p->metric);
+    } else {
+        fmt_time(p->eta_s, eta, sizeof eta);
+        snprintf(line, sizeof line, "epoch %u/%u  step %llu/%llu  loss %.4f  %.1f ex/s  ETA %s",
+                 p->epoch, p->epochs, (unsigned long long)p->step,
+                 (unsigned long long)p->steps_total, p->loss, p->examples_per_s, eta);
+    }
+    if (s->tty) {
+        if (!evaluated && t - s->last < 0.25 && p->state ==
+                                                     AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING)
+            return;
+        fprintf(stderr, "\r\033[K%s%s", line, evaluated ? "\n" : "");
+        s->dirty = !evaluated;
+    } else {
+        if (!evaluated && p->state != AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING &&
+            t - s->last < PLAIN_EVERY_S)
+            return;
+        fprintf(stderr, "%s\n", line);
+    }
+    s->last = t;
+}
+
+typedef struct {
+    trial_spec_t spec;
+    const char *peft_text;
+    bool quiet, eval;
+    bool set[64];   /* options given (index: option - 256) */
+} args_t;
+
+enum {
+    O_MODEL = 256, O_TASK, O_DATA, O_TRAIN, O_DEV, O_FORMAT, O_TEXT, O_PAIR, O_LABEL,
+    O_NUM_LABELS, O_METRIC, O_PEFT, O_FULL, O_SAVE, O_EPOCHS, O_LR, O_BATCH, O_EVAL_BATCH,
+    O_MAXLEN, O_SEED, O_WARMUP, O_WD, O_CLIP, O_DROPOUT, O_ALPHA, O_BOTTLENECK, O_MAX_TRAIN,
+    O_MAX_EVAL, O_PATIENCE, O_THREADS, O_LOG, O_QUIET, O_EMB_SEED
+};
+
+static const struct option longopts[] = {
+    {"model", required_argument, NULL, O_MODEL},
+    {"task", required_argument, NULL, O_TASK},
+    {"data", required_argument, NULL, O_DATA},
+    {"train", required_argument, NULL, O_TRAIN},
+    {"dev", required_argument, NULL, O_DEV},
+    {"format", required_argument, NULL, O_FORMAT},
+    {"text-column", required_argument, NULL, O_TEXT},
+    {"pair-column", required_argument, NULL, O_PAIR},
+    {"label-column", required_argument, NULL, O_LABEL},
+    {"num-labels", required_argument, NULL, O_NUM_LABELS},
+    {"metric", required_argument, NULL, O_METRIC},
+    {"peft", required_argument, NULL, O_PEFT},
+    {"full-finetune", no_argument, NULL, O_FULL},
+    {"save", required_argument, NULL, O_SAVE},
+    {"epochs", required_argument, NULL, O_EPOCHS},
+    {"lr", required_argument, NULL, O_LR},
+    {"batch-size", required_argument, NULL, O_BATCH},
+    {"eval-batch-size", required_argument, NULL, O_EVAL_BATCH},
+    {"max-length", required_argument, NULL, O_MAXLEN},
+    {"seed", required_argument, NULL, O_SEED},
+    {"warmup-ratio", required_argument, NULL, O_WARMUP},
+    {"weight-decay", required_argument, NULL, O_WD},
+    {"max-grad-norm", required_argument, NULL, O_CLIP},
+    {"dropout", required_argument, NULL, O_DROPOUT},
+    {"lora-alpha", required_argument, NULL, O_ALPHA},
+    {"prefix-bottleneck", required_argument, NULL, O_BOTTLENECK},
+    {"max-train-examples", required_argument, NULL, O_MAX_TRAIN},
+    {"max-eval-examples", required_argument, NULL, O_MAX_EVAL},
+    {"patience", required_argument, NULL, O_PATIENCE},
+    {"threads", required_argument, NULL, O_THREADS},
+    {"log-level", required_argument, NULL, O_LOG},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"embedded-seed", required_argument, NULL, O_EMB_SEED},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Options only training takes. */
+static bool train_only(int opt)
+{
+    return opt == O_FULL || opt == O_SAVE || opt == O_EPOCHS || opt == O_LR || opt == O_BATCH ||
+           opt == O_SEED || opt == O_WARMUP || opt == O_WD || opt == O_CLIP || opt == O_DROPOUT ||
+           opt == O_ALPHA || opt == O_BOTTLENECK || opt == O_MAX_TRAIN || opt == O_PATIENCE;
+}
+
+/* The embedded task's recipe (embedded_recipe) for every recipe option not given: AutoPEFT's
+ * recipe is made for pretrained BERTs, not for a small random model. */
+static void embedded_defaults(args_t *a)
+{
+    trial_spec_t *s = &a->spec;
+    embedded_opts_t eo;
+    embedded_task_t *t = NULL;
+    embedded_recipe_t r;
+
+    embedded_opts_default(&eo);
+    eo.seed = s->model_seed;
+    if (embedded_generate(&eo, &t) != 0)
+        return;   /* trial_run reports the error */
+    embedded_recipe(t, &r);
+    embedded_free(&t);
+#define DEF(opt, field, value)      \
+    do {                            \
+        if (!a->set[(opt) - 256])   \
+            s->field = (value);     \
+    } while (0)
+    DEF(O_EPOCHS, epochs, r.epochs);
+    DEF(O_BATCH, batch_size, r.batch_size);
+    DEF(O_EVAL_BATCH, eval_batch_size, r.eval_batch_size);
+    DEF(O_MAXLEN, max_length, r.max_length);
+    DEF(O_PATIENCE, patience, r.patience);
+    DEF(O_LR, learning_rate, r.learning_rate);
+    DEF(O_WARMUP, warmup_ratio, r.warmup_ratio);
+    DEF(O_WD, weight_decay, r.weight_decay);
+    DEF(O_CLIP, max_grad_norm, r.max_grad_norm);
+    DEF(O_DROPOUT, dropout, r.dropout);
+    DEF(O_BOTTLENECK, prefix_bottleneck, r.prefix_bottleneck);
+#undef DEF
+}
+
+/* Parses argv into a; 0, 1 (help shown) or 2 (usage error, reported). */
+static int parse_args(int argc, char **argv, args_t *a, const char *prog)
+{
+    trial_spec_t *s = &a->spec;
+    int opt, li = 0, rc = 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    trial_spec_default(s);
+    s->model_seed = 1;
+    s->threads = ncpu > 0 ? (int)ncpu : 1;
+    if (a->eval) {
+        s->max_length = 0;          /* the saved trial's */
+        s->max_eval_examples = -1;  /* the saved trial's sample */
+        s->eval_batch_size = 0;     /* and batches */
+    }
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
+        char what[64];
+        snprintf(what, sizeof what, "--%s", opt == 'h' || opt == '?' ? "" : longopts[li].name);
+        if (a->eval && train_only(opt)) {
+            fprintf(stderr, "%s: %s is an option of autopeft train\n", prog, what);
+            return 2;
+        }
+        if (opt >= 256 && opt - 256 < 64)
+            a->set[opt - 256] = true;
+        switch (opt) {
+        case O_MODEL: s->model_dir = optarg; break;
+        case O_TASK: s->task = optarg; break;
+        case O_DATA: s->data_dir = optarg; break;
+        case O_TRAIN: s->train_file = optarg; break;
+        case O_DEV: s->dev_file = optarg; break;
+        case O_FORMAT: s->format = optarg; break;
+        case O_TEXT: s->text_column = optarg; break;
+        case O_PAIR: s->pair_column = optarg; break;
+        case O_LABEL: s->label_column = optarg; break;
+        case O_METRIC: s->metric = optarg; break;
+        case O_PEFT: a->peft_text = optarg; break;
+        case O_FULL: s->full_finetune = true; break;
+        case O_SAVE: s->save_dir = optarg; break;
+        case O_QUIET: a->quiet = true; break;
+        case O_NUM_LABELS: rc = parse_int(optarg, 1, SHAPE_MAX_LABELS, what, &s->num_labels); break;
+        case O_EPOCHS: rc = parse_int(optarg, 1, TRIAL_MAX_EPOCHS, what, &s->epochs); break;
+        case O_BATCH: rc = parse_int(optarg, 1, TRIAL_MAX_BATCH, what, &s->batch_size); break;
+        case O_EVAL_BATCH:
+            rc = parse_int(optarg, 1, TRIAL_MAX_BATCH, what, &s->eval_batch_size);
+            break;
+        case O_MAXLEN: rc = parse_int(optarg, 3, SHAPE_MAX_POSITIONS, what, &s->max_length); break;
+        case O_SEED: rc = parse_u64(optarg, UINT64_MAX, what, &s->seed); break;
+        case O_LR: rc = parse_double(optarg, 1e-12, 9.99, what, &s->learning_rate); break;
+        case O_WARMUP: rc = parse_double(optarg, 0, 1, what, &s->warmup_ratio); break;
+        case O_WD: rc = parse_double(optarg, 0, 100, what, &s->weight_decay); break;
+        case O_CLIP: rc = parse_double(optarg, 0, 1e6, what, &s->max_grad_norm); break;
+        case O_DROPOUT: rc = parse_double(optarg, 0, 0.999, what, &s->dropout); break;
+        case O_ALPHA: rc = parse_double(optarg, 1e-6, 1e6, what, &s->lora_alpha); break;
+        case O_BOTTLENECK:
+            rc = parse_int(optarg, 1, SPACE_MAX_PREFIX_BOTTLENECK, what, &s->prefix_bottleneck);
+            break;
+        case O_MAX_TRAIN: rc = parse_int(optarg, 0, INT32_MAX, what, &s->max_train_examples); break;
+        case O_MAX_EVAL: rc = parse_int(optarg, 0, INT32_MAX, what, &s->max_eval_examples); break;
+        case O_PATIENCE: rc = parse_int(optarg, 0, TRIAL_MAX_EPOCHS, what, &s->patience); break;
+        case O_THREADS: rc = parse_int(optarg, 1, 4096, what, &s->threads); break;
+        case O_EMB_SEED: rc = parse_u64(optarg, UINT64_MAX, what, &s->model_seed); break;
+        case O_LOG: rc = log_apply_level(optarg); break;
+        case 'h':
+            fputs(a->eval ? eval_help : train_help, stdout);
+            fputs("\n", stdout);
+            fputs(common_help, stdout);
+            return 1;
+        default:
+            fprintf(stderr, "Try '%s --help'.\n", prog);
+            return 2;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "%s: %s\n", prog, err_msg());
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s' (options only)\n", prog, argv[optind]);
+        return 2;
+    }
+    if (s->model_dir && strcmp(s->model_dir, "embedded") == 0) {
+        s->model_dir = NULL;
+        s->model_embedded = true;
+    }
+    if (s->task && strcmp(s->task, "embedded") == 0) {
+        s->task = NULL;
+        s->task_embedded = true;
+        embedded_defaults(a);
+    }
+    if (!a->eval && !s->model_dir && !s->model_embedded) {
+        fprintf(stderr, "%s: --model DIR is required\n", prog);
+        return 2;
+    }
+    if (a->eval && !a->peft_text) {
+        fprintf(stderr, "%s: --peft SAVED_DIR is required (a folder written by autopeft train "
+                "--save)\n", prog);
+        return 2;
+    }
+    if (!a->eval && !s->task && !s->text_column && !s->task_embedded) {
+        fprintf(stderr, "%s: --task NAME is required (a GLUE task, or custom with "
+                "--text-column and --label-column)\n", prog);
+        return 2;
+    }
+    if (!s->data_dir && !s->dev_file && !s->task_embedded) {
+        fprintf(stderr, "%s: give the data: --data DIR, or --train FILE --dev FILE\n", prog);
+        return 2;
+    }
+    if (s->data_dir && (s->train_file || s->dev_file)) {
+        fprintf(stderr, "%s: --data and --train/--dev exclude each other\n", prog);
+        return 2;
+    }
+    if (!a->eval && !s->task_embedded && !s->data_dir && !(s->train_file && s->dev_file)) {
+        fprintf(stderr, "%s: --train and --dev go together\n", prog);
+        return 2;
+    }
+    return 0;
+}
+
+/* The configuration text needs the model's depth: read it from config.json. */
+static int parse_config(args_t *a, const char *prog)
+{
+    shape_t shape;
+
+    if (!a->peft_text)
+        return 0;
+    if (a->spec.model_embedded) {
+        embedded_opts_t eo;
+        embedded_task_t *t = NULL;
+        embedded_model_t em;
+        embedded_opts_default(&eo);
+        eo.seed = a->spec.model_seed;
+        if (embedded_generate(&eo, &t) != 0) {
+            fprintf(stderr, "%s: %s\n", prog, err_msg());
+            return 1;
+        }
+        embedded_model(t, &em);
+        embedded_free(&t);
+        shape = em.shape;
+    } else if (hfconfig_shape(a->spec.model_dir, 2, &shape) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err_msg());
+        return 1;
+    }
+    if (space_config_parse(a->peft_text, shape.layers, &a->spec.config) != 0) {
+        fprintf(stderr, "%s: --peft: %s\n", prog, err_msg());
+        return 2;
+    }
+    return 0;
+}
+
+static json_t *result_json(const args_t *a, const trainer_result_t *r, const trial_info_t *in)
+{
+    const trial_spec_t *s = &a->spec;
+    json_t *metrics = json_object(), *hist = json_array(), *o;
+
+    for (int i = 0; i < r->nmetrics; i++)
+        json_object_set_new(metrics, r->metrics[i].name, json_real(r->metrics[i].value));
+    for (int i = 0; i < r->nhistory; i++)
+        json_array_append_new(hist, json_pack("{s:i, s:f, s:f, s:f}", "epoch",
+                                              (int)r->history[i].epoch, "objective",
+                                              r->history[i].objective, "train_loss",
+                                              (double)r->history[i].train_loss, "seconds",
+                                              r->history[i].seconds));
+    o = json_pack("{s:s, s:s, s:s, s:b, s:{s:s, s:f}, s:i, s:i, s:o, s:o}", "status", "ok",
+                  "task", in->task, "config", in->config_text, "full_finetune",
+                  in->full_finetune, "objective", "name", r->objective_name, "value",
+                  r->objective, "best_epoch", (int)r->best_epoch, "epochs_run",
+                  (int)r->epochs_run, "metrics", metrics, "history", hist);
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "params",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "trainable",
+                                  (json_int_t)r->trainable, "deployed", (json_int_t)r->deployed,
+                                  "modules_trainable", (json_int_t)r->modules_trainable,
+                                  "modules_deployed", (json_int_t)r->modules_deployed, "head",
+                                  (json_int_t)r->head, "backbone", (json_int_t)r->backbone,
+                                  "percent_deployed", r->percent, "percent_trainable",
+                                  100.0 * (double)r->modules_trainable / (double)r->backbone));
+    json_object_set_new(o, "data",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "train_examples",
+                                  (json_int_t)in->train_used, "train_total",
+                                  (json_int_t)in->train_total, "eval_examples",
+                                  (json_int_t)in->eval_used, "eval_total",
+                                  (json_int_t)in->eval_total, "train_truncated",
+                                  (json_int_t)in->train_truncated, "eval_truncated",
+                                  (json_int_t)in->eval_truncated));
+    json_object_set_new(o, "timings",
+                        json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "load_s", r->load_s,
+                                  "tokenize_s", r->tokenize_s, "train_s", r->train_s, "eval_s",
+                                  r->eval_s, "total_s", r->total_s, "examples_per_s",
+                                  r->examples_per_s));
+    json_object_set_new(o, "model",
+                        json_pack("{s:s?, s:b, s:i, s:i, s:i, s:i, s:i}", "path",
+                                  s->model_dir, "embedded", s->model_embedded, "hidden", in->shape.hidden, "layers", in->shape.layers,
+                                  "heads", in->shape.heads, "vocab", in->shape.vocab, "labels",
+                                  in->shape.labels));
+    json_object_set_new(o, "recipe",
+                        json_pack("{s:i, s:f, s:i, s:i, s:f, s:f, s:f, s:I, s:i, s:i}", "epochs",
+                                  s->epochs, "learning_rate", s->learning_rate, "batch_size",
+                                  s->batch_size, "max_length", s->max_length, "warmup_ratio",
+                                  s->warmup_ratio, "weight_decay", s->weight_decay,
+                                  "max_grad_norm", s->max_grad_norm, "seed", (json_int_t)s->seed,
+                                  "patience", s->patience, "threads", in->threads));
+    json_object_set_new(o, "steps", json_integer((json_int_t)in->steps));
+    if (s->save_dir)
+        json_object_set_new(o, "saved", json_string(s->save_dir));
+    return o;
+}
+
+static int run(int argc, char **argv, bool eval)
+{
+    const char *prog = eval ? "autopeft eval" : "autopeft train";
+    args_t a;
+    show_t sh;
+    trainer_env_t env;
+    trainer_result_t *res = NULL;
+    trial_info_t info;
+    trialcache_t *cache = NULL;
+    struct sigaction sa, old_int, old_term;
+    json_t *o = NULL;
+    int rc, status = 1;
+
+    memset(&a, 0, sizeof a);
+    a.eval = eval;
+    /* Warnings (a missing pooler, skipped rows) matter to someone running one trial by hand;
+     * the info-level chatter of the daemons does not: `autopeft` starts train and eval at
+     * warn unless AUTOPEFT_LOG_LEVEL is set (autopeft.c). */
+    rc = parse_args(argc, argv, &a, prog);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    blas_log_core();
+    if (eval) {
+        a.spec.eval_dir = a.peft_text;
+        a.peft_text = NULL;
+    } else if ((rc = parse_config(&a, prog)) != 0) {
+        return rc;
+    }
+    memset(&sh, 0, sizeof sh);
+    sh.quiet = a.quiet;
+    sh.tty = isatty(2);
+    sh.metric = a.spec.metric;
+    if (!sh.metric && a.spec.task_embedded)
+        sh.metric = "accuracy";
+    if (!sh.metric && a.spec.task) {
+        const data_task_t *t;
+        if (data_task_find(a.spec.task, &t) == 0)
+            sh.metric = metrics_name(t->objective);
+    }
+    memset(&env, 0, sizeof env);
+    env.progress = show;
+    env.ctx = &sh;
+    env.cancel = &cancel_flag;
+    env.threads = a.spec.threads;
+    env.worker_id = "cli";
+    res = calloc(1, sizeof *res);
+    cache = trialcache_new(NULL);
+    if (!res || !cache) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        goto out;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    rc = trial_run(cache, &a.spec, &env, res, &info);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (sh.tty && !sh.quiet)
+        fprintf(stderr, "\r\033[K");
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err_msg());
+        goto out;
+    }
+    if (res->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED) {
+        fprintf(stderr, "%s: %s\n", prog, res->error);
+        status = 130;
+        goto out;
+    }
+    if (res->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK) {
+        fprintf(stderr, "%s: %s\n", prog, res->error);
+        goto out;
+    }
+    o = result_json(&a, res, &info);
+    if (!o || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0) {
+        fprintf(stderr, "%s: cannot write the result\n", prog);
+        goto out;
+    }
+    putchar('\n');
+    fflush(stdout);
+    status = 0;
+out:
+    json_decref(o);
+    trialcache_free(&cache);
+    free(res);
+    return status;
+}
+
+int cli_train(int argc, char **argv)
+{
+    return run(argc, argv, false);
+}
+
+int cli_eval(int argc, char **argv)
+{
+    return run(argc, argv, true);
+}

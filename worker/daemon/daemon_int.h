@@ -1,0 +1,87 @@
+/* Internals shared by daemon.c (connection, messages, loop) and daemon_trial.c (the training
+ * thread and RESULTs). Not for other modules. */
+#ifndef AUTOPEFT_DAEMON_INT_H
+#define AUTOPEFT_DAEMON_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/rng.h"
+#include "common/wire.h"
+#include "worker/daemon/daemon.h"
+
+typedef enum { CONN_NONE = 0, CONN_WAITING, CONN_READY } conn_t;
+typedef enum { JOB_NONE = 0, JOB_RUNNING, JOB_REPORTING } job_t;
+
+struct daemon {
+    daemon_opts_t o;
+    void *ctx, *sock;
+    bool own_ctx;
+    int pipe_r, pipe_w;            /* self-pipe: the training thread and daemon_stop wake the loop */
+    atomic_bool stop_req;
+    rng_t rng;
+    char worker_id[256], host[256];
+    char endpoint[1024];
+    conn_t conn;
+    job_t job;
+    uint64_t interval_ms, liveness;
+    uint64_t last_recv, last_sent, last_error, hello_sent, next_connect, backoff_ms, idle_since;
+    uint64_t result_sent, progress_sent;
+    uint64_t file_checked;         /* when the endpoint file was last read while waiting */
+    char study[256];
+    bool said_waiting, leaving, shutdown, finished;
+    int fatal;
+    uint64_t refused;
+
+    /* The attempt (job != JOB_NONE). */
+    Autopeft__TrialRef ref;
+    char trial_study[256];
+    wire_msg_t trial_msg;          /* the TRIAL, owned while the attempt runs */
+    trainer_t *trainer;
+    pthread_t thread;              /* the training thread, started with the first attempt */
+    bool thread_started;
+    bool thread_running;           /* an attempt is on the training thread */
+    atomic_bool cancel;
+    bool abandoned;                /* its outcome will be dropped */
+    char cancel_reason[512];
+    uint8_t *result_frame;         /* job == JOB_REPORTING */
+    size_t result_len;
+
+    /* Shared with the training thread, under mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;             /* signals go, done and quit */
+    bool go, done, quit;
+    int run_rc;
+    char run_err[1024];
+    trainer_result_t *result;
+    trainer_progress_t prog;
+    char prog_msg[TRAINER_TEXT_MAX];
+    bool prog_new;
+    uint64_t trial_t0;
+    daemon_stats_t stats;
+};
+
+uint64_t daemon__now_ms(void);
+int daemon__send_frame(daemon_t *d, const uint8_t *frame, size_t len);
+int daemon__send(daemon_t *d, Autopeft__Kind kind, const ProtobufCMessage *msg);
+
+/* daemon_trial.c */
+/* Starts the attempt of a TRIAL (takes ownership of *m, which is cleared). */
+void daemon__start_trial(daemon_t *d, wire_msg_t *m);
+/* The training thread ended: RESULT (or nothing, when abandoned). */
+void daemon__check_done(daemon_t *d);
+/* Stops the attempt and drops its outcome (RUNNING), or drops the unacknowledged RESULT. */
+void daemon__abandon(daemon_t *d);
+/* Waits for the attempt on the training thread to end. */
+void daemon__join(daemon_t *d);
+/* Ends the training thread (daemon_free). */
+void daemon__stop_thread(daemon_t *d);
+void daemon__send_result(daemon_t *d);
+void daemon__drop_result(daemon_t *d);
+void daemon__maybe_progress(daemon_t *d, uint64_t now);
+Autopeft__WorkerState daemon__state(daemon_t *d);
+double daemon__fraction(daemon_t *d);
+
+#endif

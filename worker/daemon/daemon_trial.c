@@ -1,0 +1,469 @@
+/* The worker's attempt: the training thread, progress, and the RESULT (daemon_int.h). */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "worker/daemon/daemon_int.h"
+
+static void wake(daemon_t *d)
+{
+    char c = 'd';
+
+    if (write(d->pipe_w, &c, 1) < 0) {
+        /* full pipe: the loop is awake anyway */
+    }
+}
+
+/* On the training thread: keep the latest progress for the loop to forward. */
+static void progress_cb(void *ctx, const trainer_progress_t *p)
+{
+    daemon_t *d = ctx;
+
+    pthread_mutex_lock(&d->mu);
+    d->prog = *p;
+    if (p->message) {
+        snprintf(d->prog_msg, sizeof d->prog_msg, "%s", p->message);
+        d->prog.message = d->prog_msg;
+    } else {
+        d->prog.message = NULL;
+    }
+    d->prog_new = true;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* The training thread: one for the daemon's life, so that short attempts do not pay for a
+ * thread each. It waits for `go`, runs the attempt, sets `done` and wakes the loop. */
+static void *thread_main(void *arg)
+{
+    daemon_t *d = arg;
+
+    for (;;) {
+        const Autopeft__Trial *trial;
+        trainer_env_t env;
+        int rc;
+
+        pthread_mutex_lock(&d->mu);
+        while (!d->go && !d->quit)
+            pthread_cond_wait(&d->cv, &d->mu);
+        if (d->quit) {
+            pthread_mutex_unlock(&d->mu);
+            return NULL;
+        }
+        d->go = false;
+        pthread_mutex_unlock(&d->mu);
+
+        trial = (const Autopeft__Trial *)d->trial_msg.msg;
+        env.progress = progress_cb;
+        env.ctx = d;
+        env.cancel = &d->cancel;
+        env.threads = trial->spec->recipe->threads > 0 ? (int)trial->spec->recipe->threads
+                                                       : d->o.cores;
+        env.worker_id = d->worker_id;
+        err_clear();
+        rc = d->trainer->ops->run(d->trainer, trial, &env, d->result);
+        pthread_mutex_lock(&d->mu);
+        d->run_rc = rc;
+        if (rc != 0)
+            snprintf(d->run_err, sizeof d->run_err, "%s", err_msg());
+        d->done = true;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+        wake(d);
+    }
+}
+
+void daemon__stop_thread(daemon_t *d)
+{
+    if (!d->thread_started)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->quit = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->thread, NULL);
+    d->thread_started = false;
+}
+
+/* ---- the RESULT --------------------------------------------------------------------------- */
+
+static int encode_result(daemon_t *d, trainer_result_t *r, uint8_t **frame, size_t *len)
+{
+    Autopeft__Result m = AUTOPEFT__RESULT__INIT;
+    Autopeft__TrialRef ref = d->ref;
+    Autopeft__ParamCounts pc = AUTOPEFT__PARAM_COUNTS__INIT;
+    Autopeft__Timings tm = AUTOPEFT__TIMINGS__INIT;
+    Autopeft__Metric mets[TRAINER_MAX_METRICS], *metp[TRAINER_MAX_METRICS];
+    Autopeft__EpochRecord *hist = NULL, **histp = NULL;
+    bool ok = r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
+    int rc;
+
+    m.trial = &ref;
+    m.has_status = true;
+    m.status = r->status;
+    m.worker_id = d->worker_id;
+    if (!ok) {
+        m.error = r->error[0] ? r->error : "failed without a message";
+        m.has_retryable = true;
+        m.retryable = r->retryable;
+        return wire_encode(AUTOPEFT__KIND__KIND_RESULT, &m.base, frame, len);
+    }
+    m.has_objective = true;
+    m.objective = r->objective;
+    if (r->objective_name[0])
+        m.objective_name = r->objective_name;
+    for (int i = 0; i < r->nmetrics && i < TRAINER_MAX_METRICS; i++) {
+        autopeft__metric__init(&mets[i]);
+        mets[i].name = r->metrics[i].name;
+        mets[i].has_value = true;
+        mets[i].value = r->metrics[i].value;
+        metp[i] = &mets[i];
+    }
+    m.n_metrics = (size_t)(r->nmetrics < TRAINER_MAX_METRICS ? r->nmetrics : TRAINER_MAX_METRICS);
+    m.metrics = metp;
+    if (r->best_epoch && r->epochs_run >= r->best_epoch) {
+        m.has_best_epoch = m.has_epochs_run = true;
+        m.best_epoch = r->best_epoch;
+        m.epochs_run = r->epochs_run;
+    }
+    if (r->has_params) {
+        pc.has_trainable = pc.has_deployed = pc.has_backbone = pc.has_percent = true;
+        pc.trainable = r->trainable;
+        pc.deployed = r->deployed;
+        pc.backbone = r->backbone;
+        pc.percent = r->percent;
+        pc.has_modules_trainable = pc.has_modules_deployed = pc.has_head = true;
+        pc.modules_trainable = r->modules_trainable;
+        pc.modules_deployed = r->modules_deployed;
+        pc.head = r->head;
+        m.params = &pc;
+    }
+    tm.has_load_s = tm.has_tokenize_s = tm.has_train_s = tm.has_eval_s = tm.has_total_s = true;
+    tm.load_s = r->load_s;
+    tm.tokenize_s = r->tokenize_s;
+    tm.train_s = r->train_s;
+    tm.eval_s = r->eval_s;
+    tm.total_s = r->total_s;
+    if (r->examples_per_s > 0) {
+        tm.has_examples_per_s = true;
+        tm.examples_per_s = r->examples_per_s;
+    }
+    m.timings = &tm;
+    if (r->nhistory > 0) {
+        int n = r->nhistory < TRAINER_MAX_HISTORY ? r->nhistory : TRAINER_MAX_HISTORY;
+        hist = mem_alloc((size_t)n, sizeof *hist, "history");
+        histp = mem_alloc((size_t)n, sizeof *histp, "history");
+        if (hist && histp) {
+            for (int i = 0; i < n; i++) {
+                autopeft__epoch_record__init(&hist[i]);
+                hist[i].has_epoch = hist[i].has_objective = hist[i].has_seconds = true;
+                hist[i].epoch = r->history[i].epoch;
+                hist[i].objective = r->history[i].objective;
+                hist[i].seconds = r->history[i].seconds;
+                if (r->history[i].train_loss != 0) {
+                    hist[i].has_train_loss = true;
+                    hist[i].train_loss = r->history[i].train_loss;
+                }
+                histp[i] = &hist[i];
+            }
+            m.n_history = (size_t)n;
+            m.history = histp;
+        }
+    }
+    rc = wire_encode(AUTOPEFT__KIND__KIND_RESULT, &m.base, frame, len);
+    free(hist);
+    free(histp);
+    return rc;
+}
+
+/* Builds the RESULT frame; a trainer's output the protocol refuses becomes a FAILED result that
+ * says why, so the coordinator learns of it instead of waiting forever. */
+static int build_result(daemon_t *d, trainer_result_t *r)
+{
+    int rc;
+
+    trainer_sanitize(r->error, false);
+    trainer_sanitize(r->objective_name, true);
+    for (int i = 0; i < r->nmetrics && i < TRAINER_MAX_METRICS; i++)
+        trainer_sanitize(r->metrics[i].name, true);
+    if (r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK && !r->has_params)
+        trainer_fail(r, false, "the trainer reported no parameter counts");
+    if (r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK && !isfinite(r->objective))
+        trainer_fail(r, false, "the trainer reported a non-finite objective");
+    if (r->status < AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK ||
+        r->status > AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED)
+        trainer_fail(r, true, "the trainer returned no status");
+    free(d->result_frame);
+    d->result_frame = NULL;
+    rc = encode_result(d, r, &d->result_frame, &d->result_len);
+    if (rc != 0) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", err_msg());
+        trainer_fail(r, false, "the trainer's result was refused: %s", why);
+        rc = encode_result(d, r, &d->result_frame, &d->result_len);
+    }
+    return rc;
+}
+
+void daemon__send_result(daemon_t *d)
+{
+    if (d->result_frame && daemon__send_frame(d, d->result_frame, d->result_len) == 0)
+        d->result_sent = daemon__now_ms();
+}
+
+void daemon__drop_result(daemon_t *d)
+{
+    free(d->result_frame);
+    d->result_frame = NULL;
+    wire_msg_free(&d->trial_msg);
+    d->job = JOB_NONE;
+    d->idle_since = daemon__now_ms();
+}
+
+static void report(daemon_t *d, trainer_result_t *r)
+{
+    if (build_result(d, r) != 0) {
+        log_error("cannot encode the RESULT of trial %" PRIu64 ": %s", d->ref.trial_id,
+                  err_msg());
+        daemon__drop_result(d);
+        return;
+    }
+    d->job = JOB_REPORTING;
+    daemon__send_result(d);
+}
+
+/* ---- starting and ending ------------------------------------------------------------------ */
+
+void daemon__start_trial(daemon_t *d, wire_msg_t *m)
+{
+    Autopeft__Trial *t = (Autopeft__Trial *)m->msg;
+    trainer_t *tr = NULL;
+
+    for (int i = 0; i < d->o.ntrainers; i++)
+        if (d->o.trainers[i]->ops->mode == t->spec->mode) {
+            tr = d->o.trainers[i];
+            break;
+        }
+    d->trial_msg = *m;
+    memset(m, 0, sizeof *m);
+    autopeft__trial_ref__init(&d->ref);
+    d->ref.has_trial_id = d->ref.has_attempt = true;
+    d->ref.trial_id = t->ref->trial_id;
+    d->ref.attempt = t->ref->attempt;
+    snprintf(d->trial_study, sizeof d->trial_study, "%s", t->study_name);
+    d->job = JOB_RUNNING;
+    d->abandoned = false;
+    d->cancel_reason[0] = '\0';
+    atomic_store(&d->cancel, false);
+    d->trainer = tr;
+    d->progress_sent = 0;
+    pthread_mutex_lock(&d->mu);
+    d->done = false;
+    d->prog_new = false;
+    memset(&d->prog, 0, sizeof d->prog);
+    d->prog.state = AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING;
+    pthread_mutex_unlock(&d->mu);
+    d->trial_t0 = daemon__now_ms();
+    log_info("trial %" PRIu64 " attempt %u: %s", d->ref.trial_id, d->ref.attempt,
+             t->spec->peft->text ? t->spec->peft->text : "");
+    d->result = mem_alloc(1, sizeof *d->result, "trial result");
+    if (!tr || !d->result) {
+        trainer_result_t *r = d->result ? d->result : calloc(1, sizeof *r);
+        if (!r) {
+            daemon__drop_result(d);
+            return;
+        }
+        if (!tr)
+            trainer_fail(r, false, "this worker has no trainer for %s trials (start it with "
+                         "--exec CMD)", t->spec->mode == AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN
+                                            ? "TRAIN" : "these");
+        else
+            trainer_fail(r, true, "out of memory");
+        report(d, r);
+        free(r);
+        d->result = NULL;
+        return;
+    }
+    if (!d->thread_started) {
+        if (pthread_create(&d->thread, NULL, thread_main, d) != 0) {
+            trainer_fail(d->result, true, "cannot start the training thread");
+            report(d, d->result);
+            free(d->result);
+            d->result = NULL;
+            return;
+        }
+        d->thread_started = true;
+    }
+    d->thread_running = true;
+    pthread_mutex_lock(&d->mu);
+    d->go = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void finish_thread(daemon_t *d)
+{
+    uint64_t now = daemon__now_ms();
+
+    pthread_mutex_lock(&d->mu);
+    while (!d->done)
+        pthread_cond_wait(&d->cv, &d->mu);
+    pthread_mutex_unlock(&d->mu);
+    d->thread_running = false;
+    pthread_mutex_lock(&d->mu);
+    d->stats.trials++;
+    d->stats.busy_s += (double)(now - d->trial_t0) / 1000.0;
+    if (d->stats.first_start == 0)
+        d->stats.first_start = (double)d->trial_t0 / 1000.0;
+    d->stats.last_end = (double)now / 1000.0;
+    pthread_mutex_unlock(&d->mu);
+    if (d->abandoned) {
+        log_info("trial %" PRIu64 " attempt %u stopped and dropped", d->ref.trial_id,
+                 d->ref.attempt);
+        free(d->result);
+        d->result = NULL;
+        daemon__drop_result(d);
+        return;
+    }
+    if (d->run_rc != 0)
+        trainer_fail(d->result, true, "trainer error: %s", d->run_err);
+    if (d->result->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED &&
+        d->cancel_reason[0]) {
+        char why[TRAINER_TEXT_MAX];
+        snprintf(why, sizeof why, "cancelled: %s", d->cancel_reason);
+        snprintf(d->result->error, sizeof d->result->error, "%s", why);
+    }
+    if (d->result->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+        log_info("trial %" PRIu64 " attempt %u: objective %.6g in %.2f s", d->ref.trial_id,
+                 d->ref.attempt, d->result->objective, (double)(now - d->trial_t0) / 1000.0);
+    else
+        log_info("trial %" PRIu64 " attempt %u %s: %s", d->ref.trial_id, d->ref.attempt,
+                 d->result->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED
+                     ? "cancelled" : "failed",
+                 d->result->error);
+    report(d, d->result);
+    free(d->result);
+    d->result = NULL;
+}
+
+void daemon__check_done(daemon_t *d)
+{
+    bool done;
+
+    if (!d->thread_running)
+        return;
+    pthread_mutex_lock(&d->mu);
+    done = d->done;
+    pthread_mutex_unlock(&d->mu);
+    if (done)
+        finish_thread(d);
+}
+
+void daemon__abandon(daemon_t *d)
+{
+    if (d->job == JOB_RUNNING && d->thread_running) {
+        d->abandoned = true;
+        atomic_store(&d->cancel, true);
+    } else if (d->job != JOB_NONE) {
+        daemon__drop_result(d);
+    }
+}
+
+void daemon__join(daemon_t *d)
+{
+    if (d->thread_running)
+        finish_thread(d);
+}
+
+/* ---- progress ----------------------------------------------------------------------------- */
+
+void daemon__maybe_progress(daemon_t *d, uint64_t now)
+{
+    Autopeft__Progress p = AUTOPEFT__PROGRESS__INIT;
+    Autopeft__TrialRef ref = d->ref;
+    trainer_progress_t q;
+    char msg[TRAINER_TEXT_MAX];
+    bool fresh;
+
+    if (now - d->progress_sent < d->interval_ms)
+        return;
+    pthread_mutex_lock(&d->mu);
+    fresh = d->prog_new;
+    q = d->prog;
+    if (q.message) {
+        snprintf(msg, sizeof msg, "%s", q.message);
+        q.message = msg;
+    }
+    d->prog_new = false;
+    pthread_mutex_unlock(&d->mu);
+    if (!fresh)
+        return;
+    p.trial = &ref;
+    if (q.epoch >= 1 && q.epoch <= q.epochs && q.epochs <= 1000) {
+        p.has_epoch = p.has_epochs = true;
+        p.epoch = q.epoch;
+        p.epochs = q.epochs;
+    }
+    if (q.steps_total > 0 && q.step <= q.steps_total) {
+        p.has_step = p.has_steps_total = true;
+        p.step = q.step;
+        p.steps_total = q.steps_total;
+    }
+    if (q.has_loss && isfinite(q.loss)) {
+        p.has_loss = true;
+        p.loss = q.loss;
+    }
+    if (q.has_metric && isfinite(q.metric)) {
+        p.has_metric = true;
+        p.metric = q.metric;
+    }
+    if (q.examples_per_s > 0 && isfinite(q.examples_per_s)) {
+        p.has_examples_per_s = true;
+        p.examples_per_s = q.examples_per_s;
+    }
+    if (q.eta_s > 0 && isfinite(q.eta_s)) {
+        p.has_eta_s = true;
+        p.eta_s = q.eta_s;
+    }
+    if (q.message) {
+        trainer_sanitize(msg, false);
+        p.message = msg;
+    }
+    if (daemon__send(d, AUTOPEFT__KIND__KIND_PROGRESS, &p.base) == 0)
+        d->progress_sent = now;
+}
+
+Autopeft__WorkerState daemon__state(daemon_t *d)
+{
+    Autopeft__WorkerState st;
+
+    if (d->leaving || d->abandoned)
+        return AUTOPEFT__WORKER_STATE__WORKER_STATE_STOPPING;
+    if (d->job == JOB_NONE)
+        return AUTOPEFT__WORKER_STATE__WORKER_STATE_IDLE;
+    if (d->job == JOB_REPORTING)
+        return AUTOPEFT__WORKER_STATE__WORKER_STATE_REPORTING;
+    pthread_mutex_lock(&d->mu);
+    st = d->prog.state;
+    pthread_mutex_unlock(&d->mu);
+    return st >= AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING &&
+                   st <= AUTOPEFT__WORKER_STATE__WORKER_STATE_EVALUATING
+               ? st : AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING;
+}
+
+double daemon__fraction(daemon_t *d)
+{
+    double f;
+
+    if (d->job == JOB_REPORTING)
+        return 1;
+    pthread_mutex_lock(&d->mu);
+    f = d->prog.fraction;
+    pthread_mutex_unlock(&d->mu);
+    return isfinite(f) ? (f < 0 ? 0 : f > 1 ? 1 : f) : 0;
+}

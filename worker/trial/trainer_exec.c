@@ -1,0 +1,620 @@
+/* The exec trainer (trainer.h): `autopeft-worker --exec CMD` runs CMD under /bin/sh for each
+ * trial, in its own process group.
+ *
+ *   stdin   the trial as one JSON object (docs/guide.md, "Bring your own trainer"), then EOF
+ *   env     AUTOPEFT_TRIAL_ID, AUTOPEFT_ATTEMPT, AUTOPEFT_STUDY, AUTOPEFT_SEED, AUTOPEFT_CONFIG,
+ *           AUTOPEFT_SA/PA/PT/LORA (sizes) and AUTOPEFT_SA_LAYERS/... (masks), AUTOPEFT_MODEL_PATH,
+ *           AUTOPEFT_TASK, AUTOPEFT_DATA_DIR, AUTOPEFT_TRAIN_FILE, AUTOPEFT_DEV_FILE,
+ *           AUTOPEFT_EPOCHS, AUTOPEFT_LEARNING_RATE, AUTOPEFT_BATCH_SIZE, AUTOPEFT_MAX_LENGTH,
+ *           AUTOPEFT_THREADS (and OMP_NUM_THREADS), AUTOPEFT_SAVE_DIR, AUTOPEFT_WORKER_ID
+ *   stdout  the result: the last line that is a JSON object counts (other lines are ignored)
+ *   stderr  progress: "PROGRESS {json}" lines set epoch/epochs/step/steps_total/loss/metric/
+ *           fraction/message; any other line is forwarded as the progress message; the last
+ *           lines are the error text of a failure
+ *   exit    0 with a result line: OK (or the status the line says); non-zero: FAILED with the
+ *           last stderr lines (retryable when killed by a signal or exit status 75, EX_TEMPFAIL)
+ * On CANCEL the group gets SIGTERM, then SIGKILL after the grace period. When the command
+ * exits, whatever it left running in its process group is killed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/hfconfig.h"
+#include "common/mem.h"
+#include "worker/trial/trainer.h"
+
+#define STDOUT_MAX (1 << 20)     /* a result larger than this is refused */
+#define LINE_MAX_BYTES 4096      /* longer stderr lines are cut */
+#define TAIL_LINES 20            /* stderr lines kept for a failure's text */
+#define MAX_ENV 4096
+
+extern char **environ;
+
+typedef struct {
+    trainer_t base;
+    char *cmd;
+    int grace_ms;
+} exec_trainer_t;
+
+static double mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- the trial as JSON and environment ----------------------------------------------------- */
+
+static void jstr(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+static char *spec_json(const Autopeft__Trial *t, const trainer_env_t *env)
+{
+    const Autopeft__TrialSpec *s = t->spec;
+    const Autopeft__Recipe *r = s->recipe;
+    const Autopeft__PeftConfig *p = s->peft;
+    json_t *o = json_object(), *m = json_object(), *k = json_object(), *rc = json_object(),
+           *pf = json_object();
+    char *text;
+
+    json_object_set_new(o, "trial_id", json_integer((json_int_t)t->ref->trial_id));
+    json_object_set_new(o, "attempt", json_integer(t->ref->attempt));
+    jstr(o, "study", t->study_name);
+    json_object_set_new(o, "seed", json_integer((json_int_t)s->seed));
+    json_object_set_new(o, "threads", json_integer(env->threads));
+    jstr(o, "worker_id", env->worker_id);
+    jstr(o, "save_dir", s->save_dir);
+    jstr(m, "path", s->model->path);
+    if (s->model->embedded_default) {
+        json_object_set_new(m, "embedded_default", json_true());
+        json_object_set_new(m, "embedded_seed", json_integer((json_int_t)s->model->embedded_seed));
+    }
+    json_object_set_new(o, "model", m);
+    jstr(k, "name", s->task->name);
+    jstr(k, "data_dir", s->task->data_dir);
+    jstr(k, "train_file", s->task->train_file);
+    jstr(k, "dev_file", s->task->dev_file);
+    jstr(k, "format", s->task->format);
+    jstr(k, "text_column", s->task->text_column);
+    jstr(k, "pair_column", s->task->pair_column);
+    jstr(k, "label_column", s->task->label_column);
+    jstr(k, "metric", s->task->metric);
+    if (s->task->has_num_labels)
+        json_object_set_new(k, "num_labels", json_integer(s->task->num_labels));
+    if (s->task->embedded_default)
+        json_object_set_new(k, "embedded_default", json_true());
+    json_object_set_new(o, "task", k);
+    json_object_set_new(rc, "epochs", json_integer(r->epochs));
+    json_object_set_new(rc, "learning_rate", json_real(r->learning_rate));
+    json_object_set_new(rc, "batch_size", json_integer(r->batch_size));
+    json_object_set_new(rc, "max_length", json_integer(r->max_length));
+    json_object_set_new(rc, "warmup_ratio", json_real(r->warmup_ratio));
+    json_object_set_new(rc, "weight_decay", json_real(r->weight_decay));
+    json_object_set_new(rc, "max_grad_norm", json_real(r->max_grad_norm));
+    json_object_set_new(rc, "dropout", json_real(r->dropout));
+    json_object_set_new(rc, "max_train_examples", json_integer(r->max_train_examples));
+    json_object_set_new(rc, "max_eval_examples", json_integer(r->max_eval_examples));
+    json_object_set_new(rc, "patience", json_integer(r->patience));
+    json_object_set_new(rc, "lora_alpha", json_real(r->lora_alpha));
+    json_object_set_new(rc, "prefix_bottleneck", json_integer(r->prefix_bottleneck));
+    json_object_set_new(rc, "eval_batch_size", json_integer(r->eval_batch_size));
+    json_object_set_new(rc, "full_finetune", json_boolean(r->full_finetune));
+    json_object_set_new(o, "recipe", rc);
+    json_object_set_new(pf, "serial_adapter", json_integer(p->serial_adapter));
+    json_object_set_new(pf, "parallel_adapter", json_integer(p->parallel_adapter));
+    json_object_set_new(pf, "prefix_length", json_integer(p->prefix_length));
+    json_object_set_new(pf, "lora_rank", json_integer(p->lora_rank));
+    jstr(pf, "serial_layers", p->serial_layers);
+    jstr(pf, "parallel_layers", p->parallel_layers);
+    jstr(pf, "prefix_layers", p->prefix_layers);
+    jstr(pf, "lora_layers", p->lora_layers);
+    jstr(pf, "text", p->text);
+    json_object_set_new(o, "peft", pf);
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+typedef struct {
+    char *v[MAX_ENV + 64];
+    int n;
+} envv_t;
+
+static void env_add(envv_t *e, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void env_add(envv_t *e, const char *key, const char *fmt, ...)
+{
+    char val[8192], *s;
+    va_list ap;
+    size_t n;
+
+    if (e->n >= (int)(sizeof e->v / sizeof e->v[0]) - 1)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(val, sizeof val, fmt, ap);
+    va_end(ap);
+    n = strlen(key) + strlen(val) + 2;
+    s = malloc(n);
+    if (!s)
+        return;
+    snprintf(s, n, "%s=%s", key, val);
+    e->v[e->n++] = s;
+}
+
+static void build_env(envv_t *e, const Autopeft__Trial *t, const trainer_env_t *env)
+{
+    const Autopeft__TrialSpec *s = t->spec;
+    const Autopeft__PeftConfig *p = s->peft;
+    static const char *const skip[] = {"AUTOPEFT_", "OMP_NUM_THREADS=", "OPENBLAS_NUM_THREADS=",
+                                       "MKL_NUM_THREADS="};
+
+    e->n = 0;
+    for (char **v = environ; *v && e->n < MAX_ENV; v++) {
+        bool ours = false;
+        for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+            ours |= strncmp(*v, skip[i], strlen(skip[i])) == 0;
+        if (!ours)
+            e->v[e->n++] = strdup(*v);
+    }
+    env_add(e, "AUTOPEFT_TRIAL_ID", "%llu", (unsigned long long)t->ref->trial_id);
+    env_add(e, "AUTOPEFT_ATTEMPT", "%u", t->ref->attempt);
+    env_add(e, "AUTOPEFT_STUDY", "%s", t->study_name);
+    env_add(e, "AUTOPEFT_SEED", "%llu", (unsigned long long)s->seed);
+    env_add(e, "AUTOPEFT_CONFIG", "%s", p->text ? p->text : "");
+    env_add(e, "AUTOPEFT_SA", "%u", p->serial_adapter);
+    env_add(e, "AUTOPEFT_PA", "%u", p->parallel_adapter);
+    env_add(e, "AUTOPEFT_PT", "%u", p->prefix_length);
+    env_add(e, "AUTOPEFT_LORA", "%u", p->lora_rank);
+    env_add(e, "AUTOPEFT_SA_LAYERS", "%s", p->serial_layers ? p->serial_layers : "");
+    env_add(e, "AUTOPEFT_PA_LAYERS", "%s", p->parallel_layers ? p->parallel_layers : "");
+    env_add(e, "AUTOPEFT_PT_LAYERS", "%s", p->prefix_layers ? p->prefix_layers : "");
+    env_add(e, "AUTOPEFT_LORA_LAYERS", "%s", p->lora_layers ? p->lora_layers : "");
+    env_add(e, "AUTOPEFT_MODEL_PATH", "%s", s->model->path ? s->model->path : "");
+    env_add(e, "AUTOPEFT_TASK", "%s", s->task->name);
+    env_add(e, "AUTOPEFT_DATA_DIR", "%s", s->task->data_dir ? s->task->data_dir : "");
+    env_add(e, "AUTOPEFT_TRAIN_FILE", "%s", s->task->train_file ? s->task->train_file : "");
+    env_add(e, "AUTOPEFT_DEV_FILE", "%s", s->task->dev_file ? s->task->dev_file : "");
+    env_add(e, "AUTOPEFT_EPOCHS", "%u", s->recipe->epochs);
+    env_add(e, "AUTOPEFT_LEARNING_RATE", "%g", s->recipe->learning_rate);
+    env_add(e, "AUTOPEFT_BATCH_SIZE", "%u", s->recipe->batch_size);
+    env_add(e, "AUTOPEFT_MAX_LENGTH", "%u", s->recipe->max_length);
+    env_add(e, "AUTOPEFT_THREADS", "%d", env->threads);
+    env_add(e, "OMP_NUM_THREADS", "%d", env->threads);
+    env_add(e, "OPENBLAS_NUM_THREADS", "%d", env->threads);
+    env_add(e, "MKL_NUM_THREADS", "%d", env->threads);
+    env_add(e, "AUTOPEFT_SAVE_DIR", "%s", s->save_dir ? s->save_dir : "");
+    env_add(e, "AUTOPEFT_WORKER_ID", "%s", env->worker_id ? env->worker_id : "");
+    e->v[e->n] = NULL;
+}
+
+static void env_free(envv_t *e)
+{
+    for (int i = 0; i < e->n; i++)
+        free(e->v[i]);
+    e->n = 0;
+}
+
+/* ---- the result line ---------------------------------------------------------------------- */
+
+static double jnum(json_t *o, const char *k, bool *has)
+{
+    json_t *v = json_object_get(o, k);
+
+    *has = json_is_number(v);
+    return *has ? json_number_value(v) : 0;
+}
+
+static uint64_t jcount(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+}
+
+/* The last stdout line that is a JSON object, into *out. */
+static int parse_result(char *out_text, const Autopeft__Trial *t, trainer_result_t *out)
+{
+    json_t *o = NULL, *v;
+    char *line = NULL;
+    bool has;
+
+    for (char *p = out_text + strlen(out_text); p > out_text;) {
+        char *start;
+        while (p > out_text && (p[-1] == '\n' || p[-1] == '\r' || p[-1] == ' '))
+            *--p = '\0';
+        start = p;
+        while (start > out_text && start[-1] != '\n')
+            start--;
+        if (*start == '{') {
+            o = json_loads(start, JSON_REJECT_DUPLICATES, NULL);
+            if (json_is_object(o)) {
+                line = start;
+                break;
+            }
+            json_decref(o);
+            o = NULL;
+        }
+        p = start;
+        if (p > out_text)
+            *--p = '\0';
+    }
+    if (!line) {
+        trainer_fail(out, false, "the command exited 0 but printed no JSON result line on stdout");
+        return 0;
+    }
+    v = json_object_get(o, "status");
+    if (json_is_string(v) && strcmp(json_string_value(v), "ok") != 0) {
+        json_t *e = json_object_get(o, "error");
+        trainer_fail(out, json_is_true(json_object_get(o, "retryable")), "%s",
+                     json_is_string(e) ? json_string_value(e) : json_string_value(v));
+        goto out;
+    }
+    out->objective = jnum(o, "objective", &has);
+    if (!has || !isfinite(out->objective)) {
+        trainer_fail(out, false, "the result line has no finite \"objective\": %.200s", line);
+        goto out;
+    }
+    out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
+    v = json_object_get(o, "objective_name");
+    if (json_is_string(v))
+        snprintf(out->objective_name, sizeof out->objective_name, "%s", json_string_value(v));
+    v = json_object_get(o, "metrics");
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(v, key, val) {
+            if (out->nmetrics < TRAINER_MAX_METRICS && json_is_number(val) &&
+                isfinite(json_number_value(val))) {
+                snprintf(out->metrics[out->nmetrics].name, TRAINER_NAME_MAX, "%s", key);
+                out->metrics[out->nmetrics++].value = json_number_value(val);
+            }
+        }
+    }
+    out->best_epoch = (uint32_t)jcount(o, "best_epoch");
+    out->epochs_run = (uint32_t)jcount(o, "epochs_run");
+    out->total_s = jnum(o, "total_s", &has);
+    v = json_object_get(o, "params");
+    if (json_is_object(v)) {
+        out->backbone = jcount(v, "backbone");
+        out->modules_deployed = jcount(v, "modules_deployed");
+        out->modules_trainable = jcount(v, "modules_trainable");
+        out->head = jcount(v, "head");
+        out->trainable = jcount(v, "trainable");
+        out->deployed = jcount(v, "deployed");
+        out->percent = jnum(v, "percent", &has);
+        if (!has && out->backbone)
+            out->percent = 100.0 * (double)out->modules_deployed / (double)out->backbone;
+        if (!out->trainable)
+            out->trainable = out->modules_trainable + out->head;
+        if (!out->deployed)
+            out->deployed = out->modules_deployed + out->head;
+        out->has_params = out->backbone > 0 && out->trainable > 0 && out->deployed > 0 &&
+                          out->percent >= 0 && isfinite(out->percent);
+    }
+    if (!out->has_params) {
+        /* The counts from the model's own config.json, as the built-in trainer would. */
+        shape_t sh;
+        const Autopeft__TrialSpec *s = t->spec;
+        int labels = s->task->has_num_labels ? (int)s->task->num_labels : 2;
+        if (!s->model->path || hfconfig_shape(s->model->path, labels, &sh) != 0 ||
+            trainer_counts(s->peft, sh.hidden, sh.layers, labels,
+                           (int)s->recipe->prefix_bottleneck, out) != 0)
+            trainer_fail(out, false, "the result has no \"params\" and they cannot be counted "
+                         "from the model's config.json: %s", err_msg());
+    }
+out:
+    json_decref(o);
+    return 0;
+}
+
+/* ---- running the command ------------------------------------------------------------------ */
+
+typedef struct {
+    char *line;
+    size_t len;
+    char tail[TAIL_LINES][512];
+    int ntail;
+} errbuf_t;
+
+static void stderr_line(errbuf_t *eb, char *line, const trainer_env_t *env)
+{
+    trainer_progress_t p;
+    json_t *o;
+
+    memset(&p, 0, sizeof p);
+    p.state = AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING;
+    if (strncmp(line, "PROGRESS ", 9) == 0 &&
+        (o = json_loads(line + 9, 0, NULL)) != NULL) {
+        bool has;
+        json_t *m = json_object_get(o, "message");
+        p.fraction = jnum(o, "fraction", &has);
+        p.epoch = (uint32_t)jcount(o, "epoch");
+        p.epochs = (uint32_t)jcount(o, "epochs");
+        p.step = jcount(o, "step");
+        p.steps_total = jcount(o, "steps_total");
+        p.loss = (float)jnum(o, "loss", &p.has_loss);
+        p.metric = jnum(o, "metric", &p.has_metric);
+        p.eta_s = jnum(o, "eta_s", &has);
+        if (json_is_string(m))
+            p.message = json_string_value(m);
+        env->progress(env->ctx, &p);
+        json_decref(o);
+        return;
+    }
+    snprintf(eb->tail[eb->ntail % TAIL_LINES], sizeof eb->tail[0], "%s", line);
+    eb->ntail++;
+    p.message = line;
+    p.state = AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING;
+    env->progress(env->ctx, &p);
+}
+
+static void stderr_data(errbuf_t *eb, const char *buf, size_t n, const trainer_env_t *env)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '\n') {
+            eb->line[eb->len] = '\0';
+            stderr_line(eb, eb->line, env);
+            eb->len = 0;
+        } else if (eb->len < LINE_MAX_BYTES - 1) {
+            eb->line[eb->len++] = buf[i];
+        }
+    }
+}
+
+static void tail_text(const errbuf_t *eb, char *out, size_t len)
+{
+    int first = eb->ntail > TAIL_LINES ? eb->ntail - TAIL_LINES : 0;
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (int i = first; i < eb->ntail && used + 2 < len; i++) {
+        int w = snprintf(out + used, len - used, "%s%s", used ? "\n" : "",
+                         eb->tail[i % TAIL_LINES]);
+        if (w < 0)
+            break;
+        used += (size_t)w < len - used ? (size_t)w : len - used - 1;
+    }
+}
+
+/* write(2) to a pipe whose reader may be gone: EPIPE instead of a SIGPIPE that would kill the
+ * whole worker (whatever the program's own SIGPIPE disposition). The signal is blocked on this
+ * thread for the call, and a pending one it raised is consumed. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
+{
+    sigset_t pipe_set, old;
+    struct timespec zero = {0, 0};
+    ssize_t w;
+    int e;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    w = write(fd, buf, len);
+    e = errno;
+    if (w < 0 && e == EPIPE)
+        while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE) {
+        }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return w;
+}
+
+static void close_fds_from(int lowest)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)lowest, ~0u, 0) == 0)
+        return;
+#endif
+    for (int fd = lowest; fd < 65536; fd++)
+        close(fd);
+}
+
+static int exec_run(trainer_t *tr, const Autopeft__Trial *t, const trainer_env_t *env,
+                    trainer_result_t *out)
+{
+    exec_trainer_t *x = (exec_trainer_t *)tr;
+    int in[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1}, status = 0, rc = 0;
+    char *spec = spec_json(t, env), *obuf = NULL, ebuf_line[LINE_MAX_BYTES], why[2048];
+    size_t olen = 0, spec_len, spec_off = 0;
+    bool out_open = true, err_open = true, exited = false, overflow = false;
+    double t0 = mono(), term_at = 0, exit_at = 0;
+    bool signalled = false;
+    errbuf_t eb = {.line = ebuf_line};
+    envv_t *ev = mem_alloc(1, sizeof *ev, "environment");
+    pid_t pid;
+
+    if (!spec || !ev) {
+        rc = err_set(ERR_NOMEM, "building the trial's JSON");
+        goto out;
+    }
+    spec_len = strlen(spec);
+    obuf = mem_alloc(STDOUT_MAX + 1, 1, "stdout buffer");
+    if (!obuf || pipe(in) != 0 || pipe(po) != 0 || pipe(pe) != 0) {
+        rc = err_set(ERR_IO, "pipes: %s", strerror(errno));
+        goto out;
+    }
+    build_env(ev, t, env);
+    pid = fork();
+    if (pid < 0) {
+        rc = err_set(ERR_IO, "fork: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        dup2(in[0], 0);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close_fds_from(3);
+        signal(SIGPIPE, SIG_DFL);
+        execve("/bin/sh", (char *[]){"sh", "-c", x->cmd, NULL}, ev->v);
+        _exit(127);
+    }
+    setpgid(pid, pid); /* also here: no race with the first kill */
+    close(in[0]);
+    close(po[1]);
+    close(pe[1]);
+    in[0] = po[1] = pe[1] = -1;
+    fcntl(in[1], F_SETFL, O_NONBLOCK);
+    while (!exited || out_open || err_open) {
+        struct pollfd fds[3];
+        int n = 0, io = -1, oo = -1, eo = -1;
+        char buf[8192];
+        if (in[1] >= 0) {
+            fds[n] = (struct pollfd){in[1], POLLOUT, 0};
+            io = n++;
+        }
+        if (out_open) {
+            fds[n] = (struct pollfd){po[0], POLLIN, 0};
+            oo = n++;
+        }
+        if (err_open) {
+            fds[n] = (struct pollfd){pe[0], POLLIN, 0};
+            eo = n++;
+        }
+        poll(fds, (nfds_t)n, 100);
+        if (io >= 0 && fds[io].revents) {
+            ssize_t w = write_nosigpipe(in[1], spec + spec_off, spec_len - spec_off);
+            if (w > 0)
+                spec_off += (size_t)w;
+            if (w < 0 && errno != EAGAIN)
+                spec_off = spec_len; /* the command does not read stdin: fine */
+            if (spec_off >= spec_len) {
+                close(in[1]);
+                in[1] = -1;
+            }
+        }
+        if (oo >= 0 && fds[oo].revents) {
+            ssize_t r = read(po[0], buf, sizeof buf);
+            if (r <= 0) {
+                out_open = false;
+            } else if (olen + (size_t)r > STDOUT_MAX) {
+                overflow = true;
+            } else {
+                memcpy(obuf + olen, buf, (size_t)r);
+                olen += (size_t)r;
+            }
+        }
+        if (eo >= 0 && fds[eo].revents) {
+            ssize_t r = read(pe[0], buf, sizeof buf);
+            if (r <= 0)
+                err_open = false;
+            else
+                stderr_data(&eb, buf, (size_t)r, env);
+        }
+        if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+            exited = true;
+            exit_at = mono();
+        }
+        /* Leftovers of the group that keep the pipes open after the command exited. */
+        if (exited && (out_open || err_open) &&
+            mono() - exit_at > (signalled ? x->grace_ms / 1000.0 : 1.0)) {
+            kill(-pid, SIGKILL);
+            if (mono() - exit_at > 3.0 + x->grace_ms / 1000.0)
+                break;
+        }
+        if (atomic_load(env->cancel) && !exited) {
+            if (!signalled) {
+                kill(-pid, SIGTERM);
+                signalled = true;
+                term_at = mono();
+            } else if ((mono() - term_at) * 1000 > x->grace_ms) {
+                kill(-pid, SIGKILL);
+            }
+        }
+    }
+    kill(-pid, SIGKILL); /* nothing of this trial may outlive it */
+    obuf[olen] = '\0';
+    if (eb.len) {
+        eb.line[eb.len] = '\0';
+        stderr_line(&eb, eb.line, env);
+    }
+    out->total_s = mono() - t0;
+    tail_text(&eb, why, sizeof why);
+    if (signalled) {
+        out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED;
+        snprintf(out->error, sizeof out->error, "cancelled");
+    } else if (WIFSIGNALED(status)) {
+        trainer_fail(out, true, "the command was killed by signal %d (%s)%s%s", WTERMSIG(status),
+                     strsignal(WTERMSIG(status)), why[0] ? ": " : "", why);
+    } else if (WEXITSTATUS(status) != 0) {
+        trainer_fail(out, WEXITSTATUS(status) == 75, "the command exited with status %d%s%s",
+                     WEXITSTATUS(status), why[0] ? ": " : "", why);
+    } else if (overflow) {
+        trainer_fail(out, false, "the command wrote more than %d bytes to stdout", STDOUT_MAX);
+    } else {
+        double total = out->total_s;
+        parse_result(obuf, t, out);
+        if (out->total_s <= 0)
+            out->total_s = total;
+    }
+out:
+    if (ev) {
+        env_free(ev);
+        free(ev);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (in[i] >= 0)
+            close(in[i]);
+        if (po[i] >= 0)
+            close(po[i]);
+        if (pe[i] >= 0)
+            close(pe[i]);
+    }
+    free(spec);
+    free(obuf);
+    return rc;
+}
+
+static void exec_free(trainer_t *t)
+{
+    exec_trainer_t *x = (exec_trainer_t *)t;
+
+    free(x->cmd);
+    free(x);
+}
+
+static const trainer_ops_t exec_ops = {
+    .name = "exec",
+    .capability = AUTOPEFT__CAPABILITY__CAPABILITY_EXEC_TRAINER,
+    .mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN,
+    .run = exec_run,
+    .free = exec_free,
+};
+
+trainer_t *trainer_exec_new(const char *cmd, int grace_ms)
+{
+    exec_trainer_t *x;
+
+    if (!cmd || !*cmd) {
+        err_set(ERR_INVAL, "--exec needs a command");
+        return NULL;
+    }
+    x = mem_alloc(1, sizeof *x, "exec trainer");
+    if (!x)
+        return NULL;
+    x->base.ops = &exec_ops;
+    x->cmd = mem_strdup(cmd);
+    x->grace_ms = grace_ms > 0 ? grace_ms : 5000;
+    if (!x->cmd) {
+        free(x);
+        return NULL;
+    }
+    return &x->base;
+}
