@@ -43,6 +43,15 @@ bad:
     return 1;
 }
 
+size_t utf8_sequence(const uint8_t *s, size_t len)
+{
+    uint32_t cp;
+    bool valid;
+    int n = utf8_decode(s, len, &cp, &valid);
+
+    return valid ? (size_t)n : 0;
+}
+
 int utf8_encode(uint32_t cp, uint8_t out[4])
 {
     if (cp < 0x80) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/utf8.h"
 
 enum {
     HEADER_BYTES = AUTOPEFT__CONSTANTS__HEADER_BYTES,
@@ -21,43 +22,6 @@ enum {
  * well under 1 MiB decoded; this budget leaves room for unknown fields of a newer peer and
  * refuses the rest before it is allocated, instead of after validation. */
 #define DECODE_BUDGET_BYTES ((size_t)4 * MAX_FRAME_BYTES)
-
-/* Kind -> message type. Kinds and their numbers come from the .proto; the pairing with message
- * types is the one fact that the schema cannot state, so it lives here. */
-static const ProtobufCMessageDescriptor *const kind_desc[] = {
-    [AUTOPEFT__KIND__KIND_HELLO] = &autopeft__hello__descriptor,
-    [AUTOPEFT__KIND__KIND_WELCOME] = &autopeft__welcome__descriptor,
-    [AUTOPEFT__KIND__KIND_TRIAL] = &autopeft__trial__descriptor,
-    [AUTOPEFT__KIND__KIND_HEARTBEAT] = &autopeft__heartbeat__descriptor,
-    [AUTOPEFT__KIND__KIND_PROGRESS] = &autopeft__progress__descriptor,
-    [AUTOPEFT__KIND__KIND_RESULT] = &autopeft__result__descriptor,
-    [AUTOPEFT__KIND__KIND_ACK] = &autopeft__ack__descriptor,
-    [AUTOPEFT__KIND__KIND_CANCEL] = &autopeft__cancel__descriptor,
-    [AUTOPEFT__KIND__KIND_SHUTDOWN] = &autopeft__shutdown__descriptor,
-    [AUTOPEFT__KIND__KIND_ERROR] = &autopeft__error__descriptor,
-    [AUTOPEFT__KIND__KIND_GOODBYE] = &autopeft__goodbye__descriptor,
-};
-
-const ProtobufCMessageDescriptor *wire_descriptor(Autopeft__Kind kind)
-{
-    if ((unsigned)kind >= sizeof kind_desc / sizeof kind_desc[0])
-        return NULL;
-    return kind_desc[kind];
-}
-
-const char *wire_kind_name(Autopeft__Kind kind)
-{
-    static _Thread_local char buf[24];
-    const ProtobufCEnumValue *v;
-
-    if (wire_descriptor(kind)) {
-        v = protobuf_c_enum_descriptor_get_value(&autopeft__kind__descriptor, (int)kind);
-        if (v && strncmp(v->name, "KIND_", 5) == 0)
-            return v->name + 5;
-    }
-    snprintf(buf, sizeof buf, "KIND_%d", (int)kind);
-    return buf;
-}
 
 /* ---- header ---------------------------------------------------------------------------------
  * Little-endian whatever the host, written byte by byte. */
@@ -118,37 +82,6 @@ int wire_encode(Autopeft__Kind kind, const ProtobufCMessage *msg, uint8_t **fram
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), 0 when it is not one (overlong forms,
- * surrogates and code points beyond U+10FFFF are not). Shared with wire_validate.c. */
-size_t wire__utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    uint32_t cp, min;
-    size_t need;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1, cp = c & 0x1F, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2, cp = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n <= need)
-        return 0;
-    for (size_t k = 1; k <= need; k++) {
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return need + 1;
-}
-
 int wire_encode_error(Autopeft__ErrorCode code, const char *text, Autopeft__Kind refused_kind,
                       uint8_t **frame, size_t *len)
 {
@@ -164,7 +97,7 @@ int wire_encode_error(Autopeft__ErrorCode code, const char *text, Autopeft__Kind
     if (!clean)
         return err_set(ERR_NOMEM, "ERROR: out of memory for its text");
     while (i < n) {
-        size_t k = wire__utf8_seq(s + i, n - i);
+        size_t k = utf8_sequence(s + i, n - i);
         size_t w = k ? k : 1;
 
         if (o + w > (size_t)MAX_TEXT_BYTES)

@@ -76,8 +76,7 @@ Autopeft__ErrorCode wire_error_code(int rc);
 /* Both refs present and complete (trial_id and attempt set) and naming the same attempt. */
 bool wire_trial_ref_equal(const Autopeft__TrialRef *a, const Autopeft__TrialRef *b);
 
-/* Internal to wire.c and wire_validate.c. */
-size_t wire__utf8_seq(const unsigned char *s, size_t n);
+/* Internal: defined in wire_validate.c, called by wire.c (one direction only). */
 int wire__check_foreign_error(Autopeft__Error *e);
 /* The class of a string field (wire_validate.c's str_class_t), -1 for one the table lacks. */
 int wire__string_class(const ProtobufCMessageDescriptor *desc, const char *field);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/utf8.h"
 #include "common/wire.h"
 
 enum {
@@ -172,7 +173,7 @@ static int check_string(const vctx_t *v, const path_t *p, const char *s, str_cla
                 return bad_at(v, p, "has control character 0x%02x at offset %zu", u[i], i);
             i++;
         } else {
-            k = wire__utf8_seq(u + i, n - i);
+            k = utf8_sequence(u + i, n - i);
             if (k == 0)
                 return bad_at(v, p, "is not valid UTF-8 at offset %zu", i);
             i += k;

@@ -13,6 +13,7 @@
 #include "common/rng.h"
 #include "common/shape.h"
 #include "common/space.h"
+#include "common/utf8.h"
 #include "common/wire.h"
 
 void trainer_free(trainer_t **tp)
@@ -28,7 +29,7 @@ void trainer_sanitize(char *s, bool one_line)
 
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
-        size_t k = wire__utf8_seq((const unsigned char *)s + i, n - i);
+        size_t k = utf8_sequence((const unsigned char *)s + i, n - i);
         if (k == 0) {
             s[i++] = '?';
             continue;
