@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/blas.h"
+#include "common/blas_startup.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "coordinator/cli/commands.h"
@@ -21,7 +21,7 @@ typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
-    bool numeric;   /* trains or fits: OpenBLAS's core is checked first (common/blas.h) */
+    bool numeric;   /* trains or fits: OpenBLAS's core is checked first (common/blas_startup.h) */
     bool quiet;     /* warnings and errors only, unless AUTOPEFT_LOG_LEVEL or --log-level say
                      * otherwise: one run by hand, where the daemons' info lines are noise */
 } command_t;
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
     if (cmd->quiet && !(env && *env))
         log_set_level(LOG_LEVEL_WARN);
     /* May re-execute this program with the whole command line, before any BLAS work. */
-    /* Each numeric command logs the core (blas_log_core) once its options are read. */
+    /* Each numeric command logs the core (blas_startup_log) once its options are read. */
     if (cmd->numeric)
         blas_startup(argv, 0);
     return cmd->run(argc - 1, argv + 1);

@@ -30,12 +30,4 @@ bool mem_add(size_t a, size_t b, size_t *out);
 /* Frees *p and sets it to NULL. */
 void mem_freep(void *pp);
 
-/* The file at path mapped read-only: *data (NULL for an empty file) and its *size. ERR_IO
- * naming the path when it cannot be opened, is not a regular file or cannot be mapped;
- * ERR_RANGE when it is larger than max_bytes (0: no limit), naming it as `what`. */
-int mem_map_file(const char *path, uint64_t max_bytes, const char *what, const void **data,
-                 size_t *size);
-/* Releases mem_map_file's mapping (NULL data: nothing to do). */
-void mem_unmap(const void *data, size_t size);
-
 #endif

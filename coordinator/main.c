@@ -1,6 +1,6 @@
 /* autopeft-coordinator: the daemon that owns a study (search space, surrogate, history) and
  * hands trials to autopeft-worker processes over ZeroMQ. */
-#include "common/blas.h"
+#include "common/blas_startup.h"
 #include "coordinator/cli/coordinator.h"
 
 int main(int argc, char **argv)

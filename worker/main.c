@@ -1,6 +1,6 @@
 /* autopeft-worker: a stateless daemon that fine-tunes the PEFT configurations the coordinator
  * sends it and reports their metric and parameter counts. */
-#include "common/blas.h"
+#include "common/blas_startup.h"
 #include "worker/cli/worker.h"
 
 int main(int argc, char **argv)

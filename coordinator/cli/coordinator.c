@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/blas.h"
+#include "common/blas_startup.h"
 #include "common/daemon_opts.h"
 #include "common/err.h"
 #include "common/keys.h"
@@ -183,7 +183,7 @@ int coordinator_main(int argc, char **argv)
         return usage_error("unexpected argument (options only)");
     if (!study)
         return usage_error("--study DIR is required");
-    blas_log_core();
+    blas_startup_log();
     cfg = malloc(sizeof *cfg);
     if (!cfg)
         return 1;

@@ -17,6 +17,7 @@
 
 #include "common/embedded_spec.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/parse.h"
 #include "coordinator/cli/commands.h"
 #include "coordinator/runtime/config.h"
@@ -57,27 +58,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     interrupted++;
-}
-
-static int mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    size_t n = strlen(path);
-
-    if (n >= sizeof buf)
-        return err_set(ERR_RANGE, "%s: path too long", path);
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return err_set(ERR_IO, "%s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return err_set(ERR_IO, "%s: %s", buf, strerror(errno));
-    return 0;
 }
 
 static pid_t spawn(const char *self, const char *log, char *const argv[])
@@ -250,7 +230,7 @@ int cli_run(int argc, char **argv)
         }
         if (!study)
             study = "runs/embedded";
-        if (mkdirs(study) != 0 ||
+        if (file_mkdirs(study) != 0 ||
             write_embedded_config(study, emb_budget, emb_seed, emb_train, embconf,
                                   sizeof embconf) != 0) {
             fprintf(stderr, PROG ": %s\n", err_msg());
@@ -269,7 +249,7 @@ int cli_run(int argc, char **argv)
         study = dirbuf;
     }
     len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0 || mkdirs(study) != 0) {
+    if (len <= 0 || file_mkdirs(study) != 0) {
         fprintf(stderr, PROG ": %s\n", len <= 0 ? "cannot find this program (/proc/self/exe)"
                                                 : err_msg());
         free(cfg);

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/blas.h"
+#include "common/blas_startup.h"
 #include "common/log.h"
 #include "common/version.h"
 
@@ -44,7 +44,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     log_init("autopeft-bench", LOG_LEVEL_WARN, LOG_FORMAT_TEXT);
-    blas_startup(argv, 0);   /* may restart on a faster OpenBLAS core (common/blas.h) */
+    blas_startup(argv, 0);   /* may restart on a faster OpenBLAS core (common/blas_startup.h) */
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

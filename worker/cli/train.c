@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/blas.h"
+#include "common/blas_startup.h"
 #include "common/err.h"
 #include "common/hfconfig.h"
 #include "common/log.h"
@@ -484,7 +484,7 @@ static int run(int argc, char **argv, bool eval)
     rc = parse_args(argc, argv, &a, prog);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
-    blas_log_core();
+    blas_startup_log();
     if (eval) {
         a.spec.eval_dir = a.peft_text;
         a.peft_text = NULL;

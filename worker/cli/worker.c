@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/blas.h"
+#include "common/blas_startup.h"
 #include "common/daemon_opts.h"
 #include "common/err.h"
 #include "common/keys.h"
@@ -137,7 +137,7 @@ int worker_main(int argc, char **argv)
         return usage_error("give exactly one of --connect ENDPOINT and --endpoint-file FILE");
     if (server_key && !curve_key)
         return usage_error("--server-key needs --curve-key (this worker's key pair)");
-    blas_log_core();
+    blas_startup_log();
     if (curve_key) {
         if (keys_load(curve_key, true, &mine) != 0) {
             fprintf(stderr, PROG ": %s\n", err_msg());

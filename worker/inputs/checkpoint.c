@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/mem.h"
 
@@ -325,27 +326,6 @@ out:
     return rc;
 }
 
-int checkpoint_mkdirs(const char *dir)
-{
-    char buf[CHECKPOINT_PATH_MAX];
-    size_t n = strlen(dir);
-
-    if (n >= sizeof buf)
-        return err_set(ERR_RANGE, "%.64s...: path too long", dir);
-    memcpy(buf, dir, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return err_set(ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        return err_set(ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
-    return 0;
-}
-
 int checkpoint_write(const char *dir, model_t *m, const hfconfig_t *cfg, unsigned flags)
 {
     char path[CHECKPOINT_PATH_MAX + 32];
@@ -364,7 +344,7 @@ int checkpoint_write(const char *dir, model_t *m, const hfconfig_t *cfg, unsigne
         rc = err_set(ERR_INVAL, "%s: the configuration's shape is not the model's", dir);
         goto out;
     }
-    if ((rc = checkpoint_mkdirs(dir)) != 0 || (rc = path_in(path, sizeof path, dir, "config.json")) != 0 ||
+    if ((rc = file_mkdirs(dir)) != 0 || (rc = path_in(path, sizeof path, dir, "config.json")) != 0 ||
         (rc = hfconfig_write(cfg, path)) != 0)
         goto out;
     for (int i = 0; i < n; i++) {

@@ -79,9 +79,6 @@ int checkpoint_load_vocab(const char *dir, int model_vocab, vocab_t **vocab,
  * (see the flags). dir is created when missing. */
 int checkpoint_write(const char *dir, model_t *m, const hfconfig_t *cfg, unsigned flags);
 
-/* mkdir -p: dir and the folders above it. */
-int checkpoint_mkdirs(const char *dir);
-
 /* Writes tokenizer_config.json for a BERT WordPiece tokenizer (lower-casing or not,
  * model_max_length = positions). */
 int checkpoint_write_tokenizer_config(const char *dir, bool lower_case, int positions);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "common/mem.h"
 
 /* Messages quote at most this much of a tensor name (names come from the file). */
@@ -414,11 +415,11 @@ int safetensors_open(const char *path, safetensors_t **out)
     int rc;
 
     *out = NULL;
-    if ((rc = mem_map_file(path, 0, "safetensors file", &map, &size)) != 0)
+    if ((rc = file_map(path, 0, "safetensors file", &map, &size)) != 0)
         return rc;
     s = mem_alloc(1, sizeof *s, "safetensors reader");
     if (!s) {
-        mem_unmap(map, size);
+        file_unmap(map, size);
         return ERR_NOMEM;
     }
     snprintf(s->label, sizeof s->label, "%s", path);
@@ -436,7 +437,7 @@ void safetensors_free(safetensors_t **sp)
         return;
     s = *sp;
     if (s->mapped)
-        mem_unmap(s->base, s->size);
+        file_unmap(s->base, s->size);
     free(s->tensors);
     free(s->by_name);
     json_decref(s->metadata);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "common/mem.h"
 #include "common/utf8.h"
 
@@ -422,11 +423,11 @@ int table_open(const char *path, const table_options_t *o, table_t **out)
     int rc;
 
     *out = NULL;
-    if ((rc = mem_map_file(path, 0, "table", &map, &size)) != 0)
+    if ((rc = file_map(path, 0, "table", &map, &size)) != 0)
         return rc;
     t = mem_alloc(1, sizeof *t, "table reader");
     if (!t) {
-        mem_unmap(map, size);
+        file_unmap(map, size);
         return ERR_NOMEM;
     }
     snprintf(t->label, sizeof t->label, "%s", path);
@@ -449,7 +450,7 @@ void table_free(table_t **tp)
         return;
     t = *tp;
     if (t->mapped)
-        mem_unmap(t->data, t->size);
+        file_unmap(t->data, t->size);
     free(t->buf);
     free(t->field);
     for (int i = 0; i < t->nnames; i++)

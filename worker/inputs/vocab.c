@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "common/mem.h"
 #include "common/utf8.h"
 
@@ -185,10 +186,10 @@ int vocab_load(const char *path, vocab_t **out)
     int rc;
 
     *out = NULL;
-    if ((rc = mem_map_file(path, VOCAB_MAX_FILE_BYTES, "vocabulary", &map, &size)) != 0)
+    if ((rc = file_map(path, VOCAB_MAX_FILE_BYTES, "vocabulary", &map, &size)) != 0)
         return rc;
     rc = vocab_parse(map ? map : "", size, path, out);
-    mem_unmap(map, size);
+    file_unmap(map, size);
     return rc;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "common/mem.h"
 #include "common/version.h"
 #include "worker/inputs/checkpoint.h"
@@ -100,7 +101,7 @@ int trial__save(const char *dir, const trial_spec_t *s, const trial__inputs_t *i
 
     if (strlen(dir) > 4000)
         return err_set(ERR_RANGE, "%.64s...: path too long", dir);
-    if ((rc = checkpoint_mkdirs(dir)) != 0)
+    if ((rc = file_mkdirs(dir)) != 0)
         return rc;
     q = peft_eject(p);
     if (!q)

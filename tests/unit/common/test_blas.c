@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/blas.h"
+#include "common/blas_startup.h"
 #include "common/log.h"
 #include "tests/harness.h"
 
@@ -138,6 +139,6 @@ TEST(child_core_fix)
     argv[n] = NULL;
     log_init("blas-test", LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
     blas_startup(argv, 0);
-    blas_log_core();
+    blas_startup_log();
     printf("child: core %s\n", blas_core());
 }

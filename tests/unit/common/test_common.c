@@ -3,6 +3,7 @@
 #include <jansson.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/parse.h"
@@ -68,7 +69,7 @@ TEST(mem_alloc_is_zeroed_and_aligned)
     free(s);
 }
 
-TEST(mem_map_file_maps_or_says_why_not)
+TEST(file_map_maps_or_says_why_not)
 {
     char path[1100], dir[1100];
     const void *data;
@@ -80,30 +81,30 @@ TEST(mem_map_file_maps_or_says_why_not)
     ASSERT_NOT_NULL(f);
     fputs("abc\ndef\n", f);
     ASSERT_EQ(fclose(f), 0);
-    ASSERT_OK(mem_map_file(path, 0, "test file", &data, &size));
+    ASSERT_OK(file_map(path, 0, "test file", &data, &size));
     ASSERT_EQ_U(size, 8);
     ASSERT_TRUE(memcmp(data, "abc\ndef\n", 8) == 0);
-    mem_unmap(data, size);
-    ASSERT_OK(mem_map_file(path, 8, "test file", &data, &size));
-    mem_unmap(data, size);
+    file_unmap(data, size);
+    ASSERT_OK(file_map(path, 8, "test file", &data, &size));
+    file_unmap(data, size);
     /* over the cap, a folder, nothing there: each named */
-    ASSERT_ERR(mem_map_file(path, 7, "test file", &data, &size), ERR_RANGE);
+    ASSERT_ERR(file_map(path, 7, "test file", &data, &size), ERR_RANGE);
     ASSERT_CONTAINS(err_msg(), "8 bytes, over the limit of 7 for a test file");
     ASSERT_TRUE(data == NULL && size == 0);
     snprintf(dir, sizeof dir, "%s", harness_tmpdir());
-    ASSERT_ERR(mem_map_file(dir, 0, "test file", &data, &size), ERR_IO);
+    ASSERT_ERR(file_map(dir, 0, "test file", &data, &size), ERR_IO);
     ASSERT_CONTAINS(err_msg(), "not a readable regular file");
     ASSERT_CONTAINS(err_msg(), dir);
     snprintf(dir, sizeof dir, "%s/absent", harness_tmpdir());
-    ASSERT_ERR(mem_map_file(dir, 0, "test file", &data, &size), ERR_IO);
+    ASSERT_ERR(file_map(dir, 0, "test file", &data, &size), ERR_IO);
     ASSERT_CONTAINS(err_msg(), "absent: cannot open");
     /* an empty file maps to nothing */
     f = fopen(path, "wb");
     ASSERT_NOT_NULL(f);
     ASSERT_EQ(fclose(f), 0);
-    ASSERT_OK(mem_map_file(path, 0, "test file", &data, &size));
+    ASSERT_OK(file_map(path, 0, "test file", &data, &size));
     ASSERT_TRUE(data == NULL && size == 0);
-    mem_unmap(data, size);
+    file_unmap(data, size);
 }
 
 TEST(parse_numbers_strictly)
