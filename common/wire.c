@@ -244,25 +244,19 @@ void wire_msg_free(wire_msg_t *m)
     memset(m, 0, sizeof *m);
 }
 
-int wire_decode(const void *frame, size_t len, wire_msg_t *out)
-{
-    const uint8_t *p = frame;
-    budget_t budget = {0};
-    ProtobufCAllocator alloc = {budget_alloc, budget_free, &budget};
-    const ProtobufCMessageDescriptor *desc;
-    ProtobufCMessage *msg = NULL;
-    uint8_t *filtered = NULL;
-    const uint8_t *body;
-    uint32_t magic, version, kind, body_len;
-    const char *name;
-    bool foreign;
-    int rc;
+/* The 12-byte header of a frame of len bytes: magic, version, kind and body length, each
+ * checked against the frame, into h (kind set only when it is known). */
+typedef struct {
+    uint32_t version, kind, body_len;
+    const ProtobufCMessageDescriptor *desc;   /* NULL: unknown kind */
+    const char *name;                         /* the kind's name, for messages */
+    bool foreign;                             /* another protocol version (ERROR frames only) */
+} header_t;
 
-    if (!out)
-        return err_set(ERR_INVAL, "wire_decode: no output");
-    memset(out, 0, sizeof *out);
-    if (!frame && len > 0)
-        return err_set(ERR_INVAL, "wire_decode: no frame");
+static int read_header(const uint8_t *p, size_t len, header_t *h)
+{
+    uint32_t magic;
+
     /* Checked before a single byte is read: a huge frame costs nothing but this comparison. */
     if (len > (size_t)MAX_FRAME_BYTES)
         return err_set(ERR_RANGE, "frame of %zu bytes exceeds the limit of %d bytes", len,
@@ -271,62 +265,94 @@ int wire_decode(const void *frame, size_t len, wire_msg_t *out)
         return err_set(ERR_PROTOCOL, "frame of %zu bytes is shorter than the %d-byte header", len,
                        HEADER_BYTES);
     magic = get_u32(p);
-    version = get_u16(p + 4);
-    kind = get_u16(p + 6);
-    body_len = get_u32(p + 8);
+    h->version = get_u16(p + 4);
+    h->kind = get_u16(p + 6);
+    h->body_len = get_u32(p + 8);
     if (magic != (uint32_t)AUTOPEFT__CONSTANTS__MAGIC)
         return err_set(ERR_PROTOCOL, "not an autopeft frame: magic 0x%08x, expected 0x%08x", magic,
                        (unsigned)AUTOPEFT__CONSTANTS__MAGIC);
-    out->version = version;
-    desc = wire_descriptor((Autopeft__Kind)kind);
-    if (desc)
-        out->kind = (Autopeft__Kind)kind;
-    name = wire_kind_name((Autopeft__Kind)kind);
-    if (body_len != len - HEADER_BYTES)
+    h->desc = wire_descriptor((Autopeft__Kind)h->kind);
+    h->name = wire_kind_name((Autopeft__Kind)h->kind);
+    h->foreign = h->version != PROTOCOL_VERSION;
+    return 0;
+}
+
+/* The header's checks that need its kind and version. */
+static int check_header(const header_t *h, size_t len)
+{
+    if (h->body_len != len - HEADER_BYTES)
         return err_set(ERR_PROTOCOL, "%s frame of %zu bytes announces a body of %u bytes, not %zu",
-                       name, len, body_len, len - HEADER_BYTES);
-    foreign = version != PROTOCOL_VERSION;
-    if (foreign && kind != AUTOPEFT__KIND__KIND_ERROR)
+                       h->name, len, h->body_len, len - HEADER_BYTES);
+    if (h->foreign && h->kind != AUTOPEFT__KIND__KIND_ERROR)
         return err_set(ERR_VERSION, "%s frame of protocol version %u; this build speaks version %d",
-                       name, version, PROTOCOL_VERSION);
-    if (!desc)
-        return err_set(ERR_PROTOCOL, "unknown message kind %u", kind);
+                       h->name, h->version, PROTOCOL_VERSION);
+    if (!h->desc)
+        return err_set(ERR_PROTOCOL, "unknown message kind %u", h->kind);
+    return 0;
+}
 
-    body = p + HEADER_BYTES;
-    if (foreign) {
-        size_t n;
+/* The body as a message of the header's kind, within the decoding budget, then validated (a
+ * foreign ERROR: only the fields frozen across versions, and their own rules). */
+static int unpack_body(const header_t *h, const uint8_t *body, ProtobufCMessage **out)
+{
+    budget_t budget = {0};
+    ProtobufCAllocator alloc = {budget_alloc, budget_free, &budget};
+    ProtobufCMessage *msg = NULL;
+    uint8_t *filtered = NULL;
+    size_t body_len = h->body_len;
+    int rc;
 
+    if (h->foreign) {
         filtered = malloc(body_len ? body_len : 1);
         if (!filtered)
-            return err_set(ERR_NOMEM, "ERROR: out of memory for a body of %u bytes", body_len);
-        n = frozen_error_fields(body, body_len, filtered);
-        if (n == SIZE_MAX) {
+            return err_set(ERR_NOMEM, "ERROR: out of memory for a body of %zu bytes", body_len);
+        body_len = frozen_error_fields(body, body_len, filtered);
+        if (body_len == SIZE_MAX) {
             rc = err_set(ERR_PROTOCOL, "ERROR frame of protocol version %u: body of %u bytes is "
-                         "not protobuf", version, body_len);
+                         "not protobuf", h->version, h->body_len);
             goto out;
         }
         body = filtered;
-        body_len = (uint32_t)n;
     }
-    msg = protobuf_c_message_unpack(desc, &alloc, body_len, body);
+    msg = protobuf_c_message_unpack(h->desc, &alloc, body_len, body);
     if (!msg) {
         if (budget.exceeded)
-            rc = err_set(ERR_RANGE, "%s: body of %u bytes needs more than %zu bytes of memory to "
-                         "decode", name, body_len, DECODE_BUDGET_BYTES);
+            rc = err_set(ERR_RANGE, "%s: body of %zu bytes needs more than %zu bytes of memory to "
+                         "decode", h->name, body_len, DECODE_BUDGET_BYTES);
         else
-            rc = err_set(ERR_PROTOCOL, "%s: body of %u bytes is not a valid protobuf %s", name,
-                         body_len, desc->short_name);
+            rc = err_set(ERR_PROTOCOL, "%s: body of %zu bytes is not a valid protobuf %s",
+                         h->name, body_len, h->desc->short_name);
         goto out;
     }
-    rc = foreign ? wire__check_foreign_error((Autopeft__Error *)msg)
-                 : wire_validate((Autopeft__Kind)kind, msg);
+    rc = h->foreign ? wire__check_foreign_error((Autopeft__Error *)msg)
+                    : wire_validate((Autopeft__Kind)h->kind, msg);
     if (rc != 0)
         goto out;
-    out->msg = msg;
+    *out = msg;
     msg = NULL;
 out:
     if (msg)
         protobuf_c_message_free_unpacked(msg, NULL);
     free(filtered);
     return rc;
+}
+
+int wire_decode(const void *frame, size_t len, wire_msg_t *out)
+{
+    header_t h = {0};
+    int rc;
+
+    if (!out)
+        return err_set(ERR_INVAL, "wire_decode: no output");
+    memset(out, 0, sizeof *out);
+    if (!frame && len > 0)
+        return err_set(ERR_INVAL, "wire_decode: no frame");
+    if ((rc = read_header(frame, len, &h)) != 0)
+        return rc;
+    out->version = h.version;
+    if (h.desc)
+        out->kind = (Autopeft__Kind)h.kind;
+    if ((rc = check_header(&h, len)) != 0)
+        return rc;
+    return unpack_body(&h, (const uint8_t *)frame + HEADER_BYTES, &out->msg);
 }

@@ -183,86 +183,109 @@ static int check_string(const vctx_t *v, const path_t *p, const char *s, str_cla
 }
 
 /* ---- the walk over every field ------------------------------------------------------------ */
-static int walk(const vctx_t *v, const ProtobufCMessage *m, const path_t *up)
-{
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    const char *base = (const char *)m;
+static int walk(const vctx_t *v, const ProtobufCMessage *m, const path_t *up);
 
-    /* protobuf-c keeps fields it does not know (from a newer peer, fine) but also accepts field
-     * number 0 written as a long varint and numbers beyond protobuf's 2^29 - 1, which it would
-     * then write back in forms that it refuses itself: neither is protobuf. */
+/* protobuf-c keeps fields it does not know (from a newer peer, fine) but also accepts field
+ * number 0 written as a long varint and numbers beyond protobuf's 2^29 - 1, which it would then
+ * write back in forms that it refuses itself: neither is protobuf. */
+static int check_unknown_fields(const vctx_t *v, const ProtobufCMessage *m, const path_t *up)
+{
     for (unsigned i = 0; i < m->n_unknown_fields; i++) {
         uint32_t tag = m->unknown_fields[i].tag;
         if (tag == 0 || tag > PROTOBUF_MAX_FIELD_NUMBER)
             return bad_at(v, up, "carries field number %u, outside protobuf's 1..%u", tag,
                           (unsigned)PROTOBUF_MAX_FIELD_NUMBER);
     }
+    return 0;
+}
+
+/* Where field f of the message at base keeps its values: *first and *n (0 when the field is
+ * absent; a singular field present has 1). */
+static int field_values(const vctx_t *v, const char *base, const ProtobufCFieldDescriptor *f,
+                        const path_t *up, const void **first, size_t *n)
+{
+    *first = base + f->offset;
+    *n = 1;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        *n = *(const size_t *)(const void *)(base + f->quantifier_offset);
+        *first = *(const void *const *)*first;
+        if (*n > 0 && !*first) {
+            path_t p = {up, f->name, -1};
+            return bad_at(v, &p, "has %zu entries and no storage", *n);
+        }
+    } else if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE ||
+               f->type == PROTOBUF_C_TYPE_BYTES) {
+        if (*(const void *const *)*first == NULL)
+            *n = 0;
+    } else if (!*(const protobuf_c_boolean *)(const void *)(base + f->quantifier_offset)) {
+        *n = 0;
+    }
+    return 0;
+}
+
+/* Value j of field f of a message of type d (values from field_values), at path p. */
+static int check_value(const vctx_t *v, const ProtobufCMessageDescriptor *d,
+                       const ProtobufCFieldDescriptor *f, const void *first, size_t j,
+                       const path_t *p)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_FLOAT: {
+        float x = ((const float *)first)[j];
+        if (!isfinite(x))
+            return bad_at(v, p, "is not finite (%g)", (double)x);
+        return 0;
+    }
+    case PROTOBUF_C_TYPE_DOUBLE: {
+        double x = ((const double *)first)[j];
+        if (!isfinite(x))
+            return bad_at(v, p, "is not finite (%g)", x);
+        return 0;
+    }
+    case PROTOBUF_C_TYPE_ENUM: {
+        /* protobuf-c keeps enum numbers it does not know: they stop here. */
+        const ProtobufCEnumDescriptor *ed = f->descriptor;
+        int x = ((const int *)first)[j];
+        if (x == 0 || !protobuf_c_enum_descriptor_get_value(ed, x))
+            return bad_at(v, p, "has %s value %d, which is not a valid %s",
+                          x == 0 ? "the unspecified" : "unknown", x, ed->short_name);
+        return 0;
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = ((const char *const *)first)[j];
+        int c = wire__string_class(d, f->name);
+        if (!s)
+            return bad_at(v, p, "is a NULL string");
+        return check_string(v, p, s, c < 0 ? STR_TEXT : (str_class_t)c);
+    }
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)first)[j];
+        if (!sub)
+            return bad_at(v, p, "is a NULL message");
+        if (sub->descriptor != f->descriptor)
+            return bad_at(v, p, "holds a %s, not a %s", sub->descriptor->short_name,
+                          ((const ProtobufCMessageDescriptor *)f->descriptor)->short_name);
+        return walk(v, sub, p);
+    }
+    default: /* integers and booleans: any value is well formed */
+        return 0;
+    }
+}
+
+static int walk(const vctx_t *v, const ProtobufCMessage *m, const path_t *up)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+
+    TRY(check_unknown_fields(v, m, up));
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         bool repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
-        const void *first = base + f->offset;
-        size_t n = 1;
+        const void *first;
+        size_t n;
 
-        if (repeated) {
-            n = *(const size_t *)(const void *)(base + f->quantifier_offset);
-            first = *(const void *const *)first;
-            if (n > 0 && !first) {
-                path_t p = {up, f->name, -1};
-                return bad_at(v, &p, "has %zu entries and no storage", n);
-            }
-        } else if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE ||
-                   f->type == PROTOBUF_C_TYPE_BYTES) {
-            if (*(const void *const *)first == NULL)
-                continue;
-        } else if (!*(const protobuf_c_boolean *)(const void *)(base + f->quantifier_offset)) {
-            continue;
-        }
+        TRY(field_values(v, (const char *)m, f, up, &first, &n));
         for (size_t j = 0; j < n; j++) {
             path_t p = {up, f->name, repeated ? (long)j : -1};
-
-            switch (f->type) {
-            case PROTOBUF_C_TYPE_FLOAT: {
-                float x = ((const float *)first)[j];
-                if (!isfinite(x))
-                    return bad_at(v, &p, "is not finite (%g)", (double)x);
-                break;
-            }
-            case PROTOBUF_C_TYPE_DOUBLE: {
-                double x = ((const double *)first)[j];
-                if (!isfinite(x))
-                    return bad_at(v, &p, "is not finite (%g)", x);
-                break;
-            }
-            case PROTOBUF_C_TYPE_ENUM: {
-                /* protobuf-c keeps enum numbers it does not know: they stop here. */
-                const ProtobufCEnumDescriptor *ed = f->descriptor;
-                int x = ((const int *)first)[j];
-                if (x == 0 || !protobuf_c_enum_descriptor_get_value(ed, x))
-                    return bad_at(v, &p, "has %s value %d, which is not a valid %s",
-                                  x == 0 ? "the unspecified" : "unknown", x, ed->short_name);
-                break;
-            }
-            case PROTOBUF_C_TYPE_STRING: {
-                const char *s = ((const char *const *)first)[j];
-                int c = wire__string_class(d, f->name);
-                if (!s)
-                    return bad_at(v, &p, "is a NULL string");
-                TRY(check_string(v, &p, s, c < 0 ? STR_TEXT : (str_class_t)c));
-                break;
-            }
-            case PROTOBUF_C_TYPE_MESSAGE: {
-                const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)first)[j];
-                if (!sub)
-                    return bad_at(v, &p, "is a NULL message");
-                if (sub->descriptor != f->descriptor)
-                    return bad_at(v, &p, "holds a %s, not a %s", sub->descriptor->short_name,
-                                  ((const ProtobufCMessageDescriptor *)f->descriptor)->short_name);
-                TRY(walk(v, sub, &p));
-                break;
-            }
-            default: /* integers and booleans: any value is well formed */
-                break;
-            }
+            TRY(check_value(v, d, f, first, j, &p));
         }
     }
     return 0;
