@@ -28,28 +28,34 @@ static engine_part_stats_t *part_stats(engine_t *e, int part)
     return &e->stats[part + 1];
 }
 
-static void count(engine_t *e, int part, bool bwd, int m, int n, int k)
+/* The [forward, backward] column of a part's FLOP counts that op's pass counts to. */
+static _Atomic uint64_t *flops_of(engine_t *e, int part, unsigned op)
+{
+    return &e->flops[part + 1][(op & ENGINE_BWD) != 0];
+}
+
+static void count(engine_t *e, int part, unsigned op, int m, int n, int k)
 {
     if (m > 0 && n > 0 && k > 0)
-        atomic_fetch_add_explicit(&e->flops[part + 1][bwd], 2ull * (uint64_t)m * n * k,
+        atomic_fetch_add_explicit(flops_of(e, part, op), 2ull * (uint64_t)m * n * k,
                                   memory_order_relaxed);
 }
 
-void engine__count(engine_t *e, int part, bool bwd, double flops)
+void engine__count(engine_t *e, int part, unsigned pass, double flops)
 {
-    atomic_fetch_add_explicit(&e->flops[part + 1][bwd], (uint64_t)flops, memory_order_relaxed);
+    atomic_fetch_add_explicit(flops_of(e, part, pass), (uint64_t)flops, memory_order_relaxed);
 }
 
-void engine__gemm1(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
-                   float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                   float *c, int ldc)
+void engine__gemm1(engine_t *e, int part, unsigned op, int m, int n, int k, float alpha,
+                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
-    count(e, part, bwd, m, n, k);
-    kernels_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    count(e, part, op, m, n, k);
+    kernels_gemm(op, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 typedef struct {
-    bool ta, tb, split_rows;
+    unsigned op;
+    bool split_rows;
     int m, n, k, lda, ldb, ldc, parts;
     float alpha, beta;
     const float *a, *b;
@@ -59,37 +65,37 @@ typedef struct {
 static void gemm_task(void *arg, int part, int tid)
 {
     const gemm_job_t *g = arg;
+    bool ta = g->op & GEMM_TA, tb = g->op & GEMM_TB;
     long i0, i1;
 
     (void)tid;
     if (g->split_rows) {
         pool_split(g->m, g->parts, part, 8, &i0, &i1);
         if (i1 > i0)
-            kernels_gemm(g->ta, g->tb, (int)(i1 - i0), g->n, g->k, g->alpha,
-                         g->ta ? g->a + i0 : g->a + (size_t)i0 * g->lda, g->lda, g->b, g->ldb,
+            kernels_gemm(g->op, (int)(i1 - i0), g->n, g->k, g->alpha,
+                         ta ? g->a + i0 : g->a + (size_t)i0 * g->lda, g->lda, g->b, g->ldb,
                          g->beta, g->c + (size_t)i0 * g->ldc, g->ldc);
     } else {
         pool_split(g->n, g->parts, part, 16, &i0, &i1);
         if (i1 > i0)
-            kernels_gemm(g->ta, g->tb, g->m, (int)(i1 - i0), g->k, g->alpha, g->a, g->lda,
-                         g->tb ? g->b + (size_t)i0 * g->ldb : g->b + i0, g->ldb, g->beta,
+            kernels_gemm(g->op, g->m, (int)(i1 - i0), g->k, g->alpha, g->a, g->lda,
+                         tb ? g->b + (size_t)i0 * g->ldb : g->b + i0, g->ldb, g->beta,
                          g->c + i0, g->ldc);
     }
 }
 
-void engine__gemm(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
-                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                  float *c, int ldc)
+void engine__gemm(engine_t *e, int part, unsigned op, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
     double flops = 2.0 * m * n * k;
-    gemm_job_t g = {ta, tb, m >= n, m, n, k, lda, ldb, ldc, e->nthreads, alpha, beta, a, b, c};
+    gemm_job_t g = {op, m >= n, m, n, k, lda, ldb, ldc, e->nthreads, alpha, beta, a, b, c};
 
-    count(e, part, bwd, m, n, k);
+    count(e, part, op, m, n, k);
     if (m <= 0 || n <= 0)
         return;
     /* small products are not worth waking the pool */
     if (e->nthreads == 1 || flops < 2e5) {
-        kernels_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        kernels_gemm(op, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     pool_run(e->pool, e->nthreads, gemm_task, &g);

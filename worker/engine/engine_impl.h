@@ -98,17 +98,23 @@ struct engine {
 
 /* ---- shared helpers (engine.c) ---- */
 
-/* C = alpha op(A) op(B) + beta C split over the pool by C's larger dimension; FLOPs are
- * counted to stats part (-1 embeddings, 0..L-1 layers, L head), forward or backward. */
-void engine__gemm(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
-                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                  float *c, int ldc);
+/* Which pass a product's FLOPs count to, or'd with kernels_gemm's GEMM_TA and GEMM_TB in the
+ * engine's products ("ENGINE_BWD | GEMM_TA": a weight gradient). */
+#define ENGINE_FWD 0u
+#define ENGINE_BWD 4u
+
+/* C = alpha op(A) op(B) + beta C split over the pool by C's larger dimension; op is the pass
+ * and the transposes (above); FLOPs are counted to stats part (-1 embeddings, 0..L-1 layers,
+ * L head). */
+void engine__gemm(engine_t *e, int part, unsigned op, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 /* The same on the calling thread only, for products inside a pool task. */
-void engine__gemm1(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
-                   float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                   float *c, int ldc);
-/* Adds FLOPs done outside engine__gemm (attention) to a part's count. */
-void engine__count(engine_t *e, int part, bool bwd, double flops);
+void engine__gemm1(engine_t *e, int part, unsigned op, int m, int n, int k, float alpha,
+                   const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                   int ldc);
+/* Adds FLOPs done outside engine__gemm (attention) to a part's count in pass ENGINE_FWD or
+ * ENGINE_BWD. */
+void engine__count(engine_t *e, int part, unsigned pass, double flops);
 typedef void (*engine_rows_fn)(engine_t *e, void *ctx, int part, int nparts, int tid);
 /* Runs fn for parts 0..nparts-1 of a row range on the pool (nparts = threads). */
 void engine__parts(engine_t *e, engine_rows_fn fn, void *ctx);

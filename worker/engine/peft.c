@@ -481,7 +481,7 @@ void peft_prefix_forward(const peft_t *p, float *t, float *kv)
 {
     int d = p->shape.hidden, P = p->prefix_len, bn = p->bottleneck;
 
-    kernels_gemm(false, true, P, bn, d, 1.0f, p->pv.prefix_emb, d, p->pv.prefix_dense.w, d, 0.0f,
+    kernels_gemm(GEMM_TB, P, bn, d, 1.0f, p->pv.prefix_emb, d, p->pv.prefix_dense.w, d, 0.0f,
                  t, bn);
     kernels_bias_tanh(t, p->pv.prefix_dense.b, P, bn);
     for (int l = 0; l < p->shape.layers; l++) {
@@ -489,7 +489,7 @@ void peft_prefix_forward(const peft_t *p, float *t, float *kv)
 
         if (!p->on[SPACE_PT][l])
             continue;
-        kernels_gemm(false, true, P, 2 * d, bn, 1.0f, t, bn, p->pv.layer[l].prefix_out.w, bn, 0.0f,
+        kernels_gemm(GEMM_TB, P, 2 * d, bn, 1.0f, t, bn, p->pv.layer[l].prefix_out.w, bn, 0.0f,
                      out, 2 * d);
         kernels_add_bias(out, p->pv.layer[l].prefix_out.b, P, 2 * d);
     }
@@ -507,18 +507,18 @@ void peft_prefix_backward(peft_t *p, const float *t, const float *dkv, float *dt
         if (!p->on[SPACE_PT][l])
             continue;
         /* dW2 [2d, bn] += dkv^T t; db2 += colsum(dkv); dt (+)= dkv W2 */
-        kernels_gemm(true, false, 2 * d, bn, P, 1.0f, g, 2 * d, t, bn, 1.0f, gl->w, bn);
+        kernels_gemm(GEMM_TA, 2 * d, bn, P, 1.0f, g, 2 * d, t, bn, 1.0f, gl->w, bn);
         kernels_colsum(gl->b, g, P, 2 * d);
-        kernels_gemm(false, false, P, bn, 2 * d, 1.0f, g, 2 * d, p->pv.layer[l].prefix_out.w, bn,
+        kernels_gemm(GEMM_NN, P, bn, 2 * d, 1.0f, g, 2 * d, p->pv.layer[l].prefix_out.w, bn,
                      first ? 0.0f : 1.0f, dt, bn);
         first = false;
     }
     if (first)
         return;
     kernels_tanh_bwd(dt, dt, t, (long)P * bn);
-    kernels_gemm(true, false, bn, d, P, 1.0f, dt, bn, p->pv.prefix_emb, d, 1.0f,
+    kernels_gemm(GEMM_TA, bn, d, P, 1.0f, dt, bn, p->pv.prefix_emb, d, 1.0f,
                  p->gv.prefix_dense.w, d);
     kernels_colsum(p->gv.prefix_dense.b, dt, P, bn);
-    kernels_gemm(false, false, P, d, bn, 1.0f, dt, bn, p->pv.prefix_dense.w, d, 1.0f,
+    kernels_gemm(GEMM_NN, P, d, bn, 1.0f, dt, bn, p->pv.prefix_dense.w, d, 1.0f,
                  p->gv.prefix_emb, d);
 }
