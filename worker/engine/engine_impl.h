@@ -3,7 +3,8 @@
  * Buffers are row-major with a row per token (N rows: every token of the packed batch) or per
  * query row (M rows: N, or the batch's n [CLS] rows in the top layer). The projections of a
  * layer share one [N, 3d] buffer: queries in columns 0..d (all-rows layers), keys and values in
- * d..3d; the top layer keeps its [CLS] queries apart in [n, d]. */
+ * d..3d; the top layer keeps its [CLS] queries apart in [n, d]. Every float buffer is sized in
+ * one table, engine.c's buffer plan, and carved from one block. */
 #ifndef AUTOPEFT_ENGINE_IMPL_H
 #define AUTOPEFT_ENGINE_IMPL_H
 
@@ -90,6 +91,8 @@ struct engine {
     float *attn_scratch;             /* per thread */
     size_t attn_scratch_per;
     float *prefix_acc;               /* per thread [2, P, d] prefix gradient partial sums */
+
+    float *block;                    /* every float buffer above, carved (engine.c's plan) */
 
     engine_part_stats_t *stats;      /* [L + 2]: embeddings, layers, head */
     _Atomic uint64_t (*flops)[2];    /* [L + 2][forward, backward], counted by every thread */
