@@ -12,7 +12,6 @@
 
 #include "common/blas.h"
 #include "common/err.h"
-#include "common/log.h"
 #include "common/mem.h"
 #include "worker/engine/engine_impl.h"
 #include "worker/engine/kernels.h"
@@ -436,8 +435,6 @@ engine_t *engine_new(const model_t *m, peft_t *p, const engine_opts_t *o)
     if (!e->pool)
         goto fail;
     blas_set_threads(1);
-    log_debug("engine: %d threads, lowest trained layer %d of %d, %.1f MB of activations",
-              o->threads, e->lowest, e->L, e->stored_floats * 4.0 / 1e6);
     return e;
 fail:
     engine_free(&e);
@@ -447,6 +444,11 @@ fail:
 pool_t *engine_pool(const engine_t *e)
 {
     return e->pool;
+}
+
+void engine_info(const engine_t *e, engine_info_t *out)
+{
+    *out = (engine_info_t){e->nthreads, e->lowest, e->L, e->stored_floats};
 }
 
 void engine_reseed(engine_t *e, uint64_t seed)

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/log.h"
 #include "common/mem.h"
 #include "common/rng.h"
 
@@ -288,7 +287,6 @@ int model_init_missing(model_t *m, uint64_t seed)
         if (m->tensors[i].loaded)
             continue;
         init_tensor(m, i, seed);
-        log_debug("model: %s not in the checkpoint, initialised", m->tensors[i].name);
         n++;
     }
     return n;

@@ -116,7 +116,8 @@ model_tensor_t *model_find(model_t *m, const char *name);
  * embedding 0. Each tensor draws from its own stream of the seed, so a tensor gets the same
  * values whether everything or only the missing ones are initialised. */
 void model_init_random(model_t *m, uint64_t seed);
-/* The same for tensors not marked loaded; returns how many were initialised. */
+/* The same for tensors not marked loaded; returns how many were initialised. They stay
+ * unmarked, so that the caller can name them in its log. */
 int model_init_missing(model_t *m, uint64_t seed);
 
 #endif

@@ -233,6 +233,16 @@ static int path_in(char *buf, size_t len, const char *dir, const char *file)
     return 0;
 }
 
+int checkpoint_init_missing(model_t *m, uint64_t seed)
+{
+    int n = model_init_missing(m, seed);
+
+    for (int i = 0; i < model_tensor_count(m) && n > 0; i++)
+        if (!model_tensor(m, i)->loaded)
+            log_debug("model: %s not in the checkpoint, initialised", model_tensor(m, i)->name);
+    return n;
+}
+
 int checkpoint_load(const char *dir, int labels, uint64_t seed, unsigned flags, model_t **out,
                     checkpoint_info_t *info)
 {
@@ -270,7 +280,7 @@ int checkpoint_load(const char *dir, int labels, uint64_t seed, unsigned flags, 
     }
     if ((rc = safetensors_open(path, &st)) != 0 || (rc = checkpoint_fill(m, st, info)) != 0)
         goto out;
-    info->initialised = model_init_missing(m, seed);
+    info->initialised = checkpoint_init_missing(m, seed);
     if (info->initialised) {
         size_t off = 0;
         for (int i = 0; i < model_tensor_count(m) && off < sizeof info->initialised_names; i++) {
