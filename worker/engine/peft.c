@@ -98,93 +98,98 @@ static void take_plain(walk_t *w, const char *name, int d0, int d1, float **pv, 
     }
 }
 
-static void walk(walk_t *w)
+/* Full fine-tuning: the backbone first, carved as the model's (model_carve), so that it copies
+ * from the model in one piece. */
+static void walk_backbone(walk_t *w)
 {
     peft_t *p = w->p;
-    const shape_t *s = &p->shape;
-    int d = s->hidden, P = p->prefix_len, bn = p->bottleneck;
-    char pre[PEFT_NAME_MAX];
 
-    if (p->o.full_finetune) {
-        size_t count = model_param_count(s, false);
+    if (w->fill) {
+        model_carve(&p->shape, false, p->params, &p->pv.backbone, p->backbone_table);
+        model_carve(&p->shape, false, p->grads, &p->gv.backbone, NULL);
+        for (int i = 0; i < p->nbackbone; i++) {
+            const model_tensor_t *bt = &p->backbone_table[i];
+            peft_tensor_t *t = &p->tensors[i];
 
-        if (w->fill) {
-            model_carve(s, false, p->params, &p->pv.backbone, p->backbone_table);
-            model_carve(s, false, p->grads, &p->gv.backbone, NULL);
-            for (int i = 0; i < p->nbackbone; i++) {
-                const model_tensor_t *bt = &p->backbone_table[i];
-                peft_tensor_t *t = &p->tensors[i];
-
-                snprintf(t->name, sizeof t->name, "%s", bt->name);
-                t->ndim = bt->ndim;
-                t->dims[0] = bt->dims[0];
-                t->dims[1] = bt->dims[1];
-                t->offset = (size_t)(bt->data - p->params);
-                t->count = bt->count;
-                t->decay = decays(bt->name);
-            }
+            snprintf(t->name, sizeof t->name, "%s", bt->name);
+            t->ndim = bt->ndim;
+            t->dims[0] = bt->dims[0];
+            t->dims[1] = bt->dims[1];
+            t->offset = (size_t)(bt->data - p->params);
+            t->count = bt->count;
+            t->decay = decays(bt->name);
         }
-        w->n += p->nbackbone;
-        w->off += count;
     }
+    w->n += p->nbackbone;
+    w->off += model_param_count(&p->shape, false);
+}
+
+/* The task head, and the prefix MLP's shared first half (MLP mode). */
+static void walk_head(walk_t *w)
+{
+    peft_t *p = w->p;
+    int d = p->shape.hidden, labels = p->shape.labels;
+
     take_plain(w, "pooler.dense.weight", d, d, &p->pv.head.pool_w, &p->gv.head.pool_w);
     take_plain(w, "pooler.dense.bias", d, 0, &p->pv.head.pool_b, &p->gv.head.pool_b);
-    take_plain(w, "classifier.weight", s->labels, d, &p->pv.head.cls_w, &p->gv.head.cls_w);
-    take_plain(w, "classifier.bias", s->labels, 0, &p->pv.head.cls_b, &p->gv.head.cls_b);
+    take_plain(w, "classifier.weight", labels, d, &p->pv.head.cls_w, &p->gv.head.cls_w);
+    take_plain(w, "classifier.bias", labels, 0, &p->pv.head.cls_b, &p->gv.head.cls_b);
     if (p->any_prefix && !p->o.prefix_flat) {
-        take_plain(w, "peft.prefix.embedding", P, d, &p->pv.prefix_emb, &p->gv.prefix_emb);
-        take_linear(w, "peft.prefix.dense", bn, d, &p->pv.prefix_dense, &p->gv.prefix_dense);
+        take_plain(w, "peft.prefix.embedding", p->prefix_len, d, &p->pv.prefix_emb,
+                   &p->gv.prefix_emb);
+        take_linear(w, "peft.prefix.dense", p->bottleneck, d, &p->pv.prefix_dense,
+                    &p->gv.prefix_dense);
     }
-    for (int l = 0; l < s->layers; l++) {
-        peft_layer_t *pl = &p->pv.layer[l], *gl = &p->gv.layer[l];
-        char name[PEFT_NAME_MAX];
+}
 
-        if (w->fill) {
-            pl->sa = gl->sa = p->on[SPACE_SA][l];
-            pl->pa = gl->pa = p->on[SPACE_PA][l];
-            pl->lora = gl->lora = p->on[SPACE_LORA][l];
-            pl->prefix = gl->prefix = p->on[SPACE_PT][l];
-        }
-        if (p->on[SPACE_SA][l]) {
-            int r = (int)p->config.size[SPACE_SA];
+/* Layer l's modules, in the order sa, pa, lora, prefix. */
+static void walk_layer(walk_t *w, int l)
+{
+    peft_t *p = w->p;
+    peft_layer_t *pl = &p->pv.layer[l], *gl = &p->gv.layer[l];
+    int d = p->shape.hidden, P = p->prefix_len, bn = p->bottleneck;
+    int r_sa = (int)p->config.size[SPACE_SA], r_pa = (int)p->config.size[SPACE_PA];
+    int r_lora = (int)p->config.size[SPACE_LORA];
+    char name[PEFT_NAME_MAX];
 
-            snprintf(pre, sizeof pre, "peft.layer.%d.sa.down", l);
-            take_linear(w, pre, r, d, &pl->sa_down, &gl->sa_down);
-            snprintf(pre, sizeof pre, "peft.layer.%d.sa.up", l);
-            take_linear(w, pre, d, r, &pl->sa_up, &gl->sa_up);
-        }
-        if (p->on[SPACE_PA][l]) {
-            int r = (int)p->config.size[SPACE_PA];
-
-            snprintf(pre, sizeof pre, "peft.layer.%d.pa.down", l);
-            take_linear(w, pre, r, d, &pl->pa_down, &gl->pa_down);
-            snprintf(pre, sizeof pre, "peft.layer.%d.pa.up", l);
-            take_linear(w, pre, d, r, &pl->pa_up, &gl->pa_up);
-        }
-        if (p->on[SPACE_LORA][l]) {
-            int r = (int)p->config.size[SPACE_LORA];
-
-            snprintf(name, sizeof name, "peft.layer.%d.lora.q.a", l);
-            take_plain(w, name, r, d, &pl->lora_qa, &gl->lora_qa);
-            snprintf(name, sizeof name, "peft.layer.%d.lora.q.b", l);
-            take_plain(w, name, d, r, &pl->lora_qb, &gl->lora_qb);
-            snprintf(name, sizeof name, "peft.layer.%d.lora.v.a", l);
-            take_plain(w, name, r, d, &pl->lora_va, &gl->lora_va);
-            snprintf(name, sizeof name, "peft.layer.%d.lora.v.b", l);
-            take_plain(w, name, d, r, &pl->lora_vb, &gl->lora_vb);
-        }
-        if (p->on[SPACE_PT][l]) {
-            if (p->o.prefix_flat) {
-                snprintf(name, sizeof name, "peft.layer.%d.prefix.key", l);
-                take_plain(w, name, P, d, &pl->prefix_k, &gl->prefix_k);
-                snprintf(name, sizeof name, "peft.layer.%d.prefix.value", l);
-                take_plain(w, name, P, d, &pl->prefix_v, &gl->prefix_v);
-            } else {
-                snprintf(pre, sizeof pre, "peft.layer.%d.prefix.out", l);
-                take_linear(w, pre, 2 * d, bn, &pl->prefix_out, &gl->prefix_out);
-            }
-        }
+    if (w->fill) {
+        pl->sa = gl->sa = p->on[SPACE_SA][l];
+        pl->pa = gl->pa = p->on[SPACE_PA][l];
+        pl->lora = gl->lora = p->on[SPACE_LORA][l];
+        pl->prefix = gl->prefix = p->on[SPACE_PT][l];
     }
+#define NAME(what) (snprintf(name, sizeof name, "peft.layer.%d." what, l), name)
+    if (p->on[SPACE_SA][l]) {
+        take_linear(w, NAME("sa.down"), r_sa, d, &pl->sa_down, &gl->sa_down);
+        take_linear(w, NAME("sa.up"), d, r_sa, &pl->sa_up, &gl->sa_up);
+    }
+    if (p->on[SPACE_PA][l]) {
+        take_linear(w, NAME("pa.down"), r_pa, d, &pl->pa_down, &gl->pa_down);
+        take_linear(w, NAME("pa.up"), d, r_pa, &pl->pa_up, &gl->pa_up);
+    }
+    if (p->on[SPACE_LORA][l]) {
+        take_plain(w, NAME("lora.q.a"), r_lora, d, &pl->lora_qa, &gl->lora_qa);
+        take_plain(w, NAME("lora.q.b"), d, r_lora, &pl->lora_qb, &gl->lora_qb);
+        take_plain(w, NAME("lora.v.a"), r_lora, d, &pl->lora_va, &gl->lora_va);
+        take_plain(w, NAME("lora.v.b"), d, r_lora, &pl->lora_vb, &gl->lora_vb);
+    }
+    if (p->on[SPACE_PT][l] && p->o.prefix_flat) {
+        take_plain(w, NAME("prefix.key"), P, d, &pl->prefix_k, &gl->prefix_k);
+        take_plain(w, NAME("prefix.value"), P, d, &pl->prefix_v, &gl->prefix_v);
+    } else if (p->on[SPACE_PT][l]) {
+        take_linear(w, NAME("prefix.out"), 2 * d, bn, &pl->prefix_out, &gl->prefix_out);
+    }
+#undef NAME
+}
+
+/* The size table's order: backbone (full fine-tuning), head, prefix MLP, then layer by layer. */
+static void walk(walk_t *w)
+{
+    if (w->p->o.full_finetune)
+        walk_backbone(w);
+    walk_head(w);
+    for (int l = 0; l < w->p->shape.layers; l++)
+        walk_layer(w, l);
 }
 
 /* ---- initialisation ------------------------------------------------------------------------- */
