@@ -43,10 +43,11 @@ double attn_forward(const attn_t *a, float *probs, float *scratch, float *ctx, i
     return flops;
 }
 
-double attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc, float *dq,
-                     int ldq_out, float *dk, float *dv, int ldkv_out, float *dpk, float *dpv,
-                     int ldp_out, float *scratch)
+double attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc,
+                     const attn_grads_t *g, float *scratch)
 {
+    float *dq = g->dq, *dk = g->dk, *dv = g->dv, *dpk = g->dpk, *dpv = g->dpv;
+    int ldq_out = g->ldq, ldkv_out = g->ldkv, ldp_out = g->ldp;
     int w = a->np + a->nk, nq = a->nq;
     double unit = 2.0 * nq * a->dh, flops = 0.0;   /* per key column of a product */
     float *ds = scratch;                          /* dP, then dS */

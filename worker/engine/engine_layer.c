@@ -413,24 +413,24 @@ static void bwd_attn_task(void *arg, int task, int tid)
     layer_ctx_t *c = arg;
     engine_t *e = c->e;
     int b = task / e->H, h = task % e->H, d = e->d, dh = e->dh, s0 = e->start[b];
-    bool cls = c->pl->cls, want = c->pl->want_qkv;
-    float *dpk = NULL, *dpv = NULL, *dq = NULL, *dk = NULL, *dv = NULL;
+    bool cls = c->pl->cls;
+    attn_grads_t g = {.ldq = cls ? d : 3 * d, .ldkv = 3 * d, .ldp = d};
     size_t poff;
     attn_t a;
 
     attn_args(e, c, b, h, &a, &poff);
-    if (want) {
-        dq = cls ? e->dqcls + (size_t)b * d + h * dh : e->dqkv + (size_t)s0 * 3 * d + h * dh;
-        dk = e->dqkv + (size_t)s0 * 3 * d + d + h * dh;
-        dv = dk + d;
+    if (c->pl->want_qkv) {
+        g.dq = cls ? e->dqcls + (size_t)b * d + h * dh : e->dqkv + (size_t)s0 * 3 * d + h * dh;
+        g.dk = e->dqkv + (size_t)s0 * 3 * d + d + h * dh;
+        g.dv = g.dk + d;
     }
     if (a.np) {
-        dpk = e->prefix_acc + (size_t)tid * 2 * e->P * d + h * dh;
-        dpv = dpk + (size_t)e->P * d;
+        g.dpk = e->prefix_acc + (size_t)tid * 2 * e->P * d + h * dh;
+        g.dpv = g.dpk + (size_t)e->P * d;
     }
     engine__count(e, c->l, ENGINE_BWD,
-                  attn_backward(&a, c->A->probs + poff, e->dctx + (size_t)(cls ? b : s0) * d + h * dh,
-                                d, dq, cls ? d : 3 * d, dk, dv, 3 * d, dpk, dpv, d,
+                  attn_backward(&a, c->A->probs + poff,
+                                e->dctx + (size_t)(cls ? b : s0) * d + h * dh, d, &g,
                                 e->attn_scratch + (size_t)tid * e->attn_scratch_per));
 }
 
