@@ -43,29 +43,34 @@ static void add_bias_ld(float *x, int ld, const float *b, long rows, int width)
         kernels_add_bias(x + (size_t)i * ld, b, 1, width);
 }
 
-/* Bias, dropout and residual for rows [r0, r0 + rows) of a stage, whose tokens are consecutive
- * except in the [CLS] layer. */
-static void drop_add(engine_t *e, bool cls, float *y, const float *bias, const float *res, int r0,
-                     int rows, uint64_t key, float p)
+/* Bias, hidden dropout (site key) and residual for the layer's query rows [r0, r0 + rows) of a
+ * stage, whose tokens are consecutive except in the [CLS] layer. */
+static void drop_add(const layer_ctx_t *c, float *y, const float *bias, const float *res, int r0,
+                     int rows, uint64_t key)
 {
-    if (!cls) {
-        kernels_bias_dropout_add(y, bias, res, rows, e->d, key, (uint64_t)r0, p);
+    engine_t *e = c->e;
+
+    if (!c->pl->cls) {
+        kernels_bias_dropout_add(y, bias, res, rows, e->d, key, (uint64_t)r0, e->p_hidden);
         return;
     }
     for (int i = 0; i < rows; i++)
         kernels_bias_dropout_add(y + (size_t)i * e->d, bias, res + (size_t)i * e->d, 1, e->d, key,
-                                 (uint64_t)engine__token(e, true, r0 + i), p);
+                                 (uint64_t)engine__token(e, true, r0 + i), e->p_hidden);
 }
 
-static void drop_rows(engine_t *e, bool cls, float *x, int r0, int rows, uint64_t key, float p)
+/* The same mask on a gradient (its backward). */
+static void drop_rows(const layer_ctx_t *c, float *x, int r0, int rows, uint64_t key)
 {
-    if (!cls) {
-        kernels_dropout(x, rows, e->d, e->d, key, (uint64_t)r0, p);
+    engine_t *e = c->e;
+
+    if (!c->pl->cls) {
+        kernels_dropout(x, rows, e->d, e->d, key, (uint64_t)r0, e->p_hidden);
         return;
     }
     for (int i = 0; i < rows; i++)
         kernels_dropout(x + (size_t)i * e->d, 1, e->d, e->d, key,
-                        (uint64_t)engine__token(e, true, r0 + i), p);
+                        (uint64_t)engine__token(e, true, r0 + i), e->p_hidden);
 }
 
 static int query_rows(const engine_t *e, const plan_t *pl)
@@ -206,13 +211,13 @@ static void fwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
 #define OPT(p, w) ((p) ? (p) + (size_t)r0 * (w) : NULL)
     engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, d, d, 1.0f, A->ctx + (size_t)r0 * d, d, W->ao_w,
                   d, 0.0f, y, d);
-    drop_add(e, pl->cls, y, W->ao_b, xq, (int)r0, rows, c->key_attn, e->p_hidden);
+    drop_add(c, y, W->ao_b, xq, (int)r0, rows, c->key_attn);
     kernels_layernorm_fwd(a, OPT(A->xhat1, d), OPT(A->rstd1, 1), y, W->ln1_g, W->ln1_b, rows, d,
                           e->eps);
     engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, ff, d, 1.0f, a, d, W->in_w, d, 0.0f, g, ff);
     kernels_bias_gelu(g, OPT(A->uderiv, ff), W->in_b, rows, ff);
     engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, d, ff, 1.0f, g, ff, W->out_w, ff, 0.0f, y, d);
-    drop_add(e, pl->cls, y, W->out_b, a, (int)r0, rows, c->key_ffn, e->p_hidden);
+    drop_add(c, y, W->out_b, a, (int)r0, rows, c->key_ffn);
     if (pl->sa) {
         float *zin = A->zin + (size_t)r0 * d, *h = A->sa_h + (size_t)r0 * e->r_sa;
 
@@ -335,7 +340,7 @@ static void bwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
         float *dpre = ROW(e->dpre, d), *dO = ROW(e->dO, d);
 
         memcpy(dh, dy, (size_t)rows * d * sizeof(float));
-        drop_rows(e, pl->cls, dh, (int)r0, rows, c->key_ffn, e->p_hidden);
+        drop_rows(c, dh, (int)r0, rows, c->key_ffn);
         engine__gemm1(e, l, ENGINE_BWD, rows, ff, d, 1.0f, dh, d, W->out_w, ff, 0.0f, dI, ff);
         kernels_mul(dI, dI, ROW(A->uderiv, ff), (long)rows * ff);
         memcpy(da, dy, (size_t)rows * d * sizeof(float));
@@ -346,7 +351,7 @@ static void bwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
         kernels_layernorm_bwd(dpre, NULL, NULL, da, ROW(A->xhat1, d), ROW(A->rstd1, 1), W->ln1_g,
                               rows, d, false);
         memcpy(dO, dpre, (size_t)rows * d * sizeof(float));
-        drop_rows(e, pl->cls, dO, (int)r0, rows, c->key_attn, e->p_hidden);
+        drop_rows(c, dO, (int)r0, rows, c->key_attn);
         engine__gemm1(e, l, ENGINE_BWD, rows, d, d, 1.0f, dO, d, W->ao_w, d, 0.0f,
                       ROW(e->dctx, d), d);
     }
