@@ -44,9 +44,7 @@ typedef struct {
 
 static bool decays(const char *name)
 {
-    size_t n = strlen(name);
-
-    return !(n >= 5 && strcmp(name + n - 5, ".bias") == 0) && !strstr(name, "LayerNorm");
+    return !model_name_ends_with(name, ".bias") && !strstr(name, "LayerNorm");
 }
 
 /* Reserves one tensor; returns its offset. */
@@ -203,13 +201,6 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t ls = strlen(s), lx = strlen(suffix);
-
-    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
-}
-
 static void init_module(peft_t *p, const peft_tensor_t *t)
 {
     float *x = p->params + t->offset;
@@ -218,14 +209,15 @@ static void init_module(peft_t *p, const peft_tensor_t *t)
     rng_t r;
 
     rng_seed_stream(&r, p->o.seed, name_hash(n));
-    if (strstr(n, ".pa.up.") || has_suffix(n, ".lora.q.b") || has_suffix(n, ".lora.v.b") ||
-        (strncmp(n, "peft.layer.", 11) == 0 && has_suffix(n, ".bias"))) {
+    if (strstr(n, ".pa.up.") || model_name_ends_with(n, ".lora.q.b") ||
+        model_name_ends_with(n, ".lora.v.b") ||
+        (strncmp(n, "peft.layer.", 11) == 0 && model_name_ends_with(n, ".bias"))) {
         memset(x, 0, t->count * sizeof *x);
     } else if (strstr(n, ".sa.")) {
         for (size_t i = 0; i < t->count; i++)
             x[i] = (float)(0.02 * rng_normal(&r));
-    } else if (strstr(n, ".pa.down.") || has_suffix(n, ".a") || strstr(n, "prefix.dense.weight") ||
-               strstr(n, "prefix.out.weight")) {
+    } else if (strstr(n, ".pa.down.") || model_name_ends_with(n, ".a") ||
+               strstr(n, "prefix.dense.weight") || strstr(n, "prefix.out.weight")) {
         double bound = 1.0 / sqrt((double)fan_in);
 
         for (size_t i = 0; i < t->count; i++)
