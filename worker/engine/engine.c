@@ -243,7 +243,7 @@ static void plan_shared(carve_t *c)
     const int emb = -1, head = e->L;
 
     e->attn_scratch_per = 2 * (size_t)e->cap_len * W;
-    /*      buffer              owner    floats                  what */
+    /*     buffer               owner    floats                  what */
     buf(c, &S->qkv,             SCRATCH, T * 3 * d,              "projections");
     buf(c, &S->qcls,            SCRATCH, B * d,                  "queries");
     buf(c, &S->xq,              SCRATCH, B * d,                  "layer input rows");
@@ -314,27 +314,30 @@ static void plan_layer(carve_t *c, int l)
 
     if (!p->stored)
         return;
-    /*      buffer          owner  floats                          what */
-    buf(c, &A->xhat2,       l,     M * d,                          "LayerNorm statistics");
-    buf(c, &A->rstd2,       l,     M,                              "LayerNorm statistics");
-    buf(c, &A->out,         l,     M * d,                          "layer output");
-    buf(c, &A->xq,          l,     cls_B * d,                      "layer input rows");
-    buf(c, &A->qkv,         l,     att_T * 3 * d,                  "projections");
-    buf(c, &A->qcls,        l,     att_B * d,                      "queries");
-    buf(c, &A->probs,       l,     H * att_M * W,                  "attention probabilities");
-    buf(c, &A->xhat1,       l,     att_M * d,                      "LayerNorm statistics");
-    buf(c, &A->rstd1,       l,     att_M,                          "LayerNorm statistics");
-    buf(c, &A->uderiv,      l,     att_M * ff,                     "GELU derivative");
-    buf(c, &A->a,           l,     ffn_M * d,                      "FFN input");
-    buf(c, &A->ctx,         l,     ft_M * d,                       "attention output");
-    buf(c, &A->g,           l,     ft_M * ff,                      "GELU output");
-    buf(c, &A->zin,         l,     sa_M * d,                       "adapter input");
-    buf(c, &A->sa_xhat,     l,     sa_M * d,                       "LayerNorm statistics");
-    buf(c, &A->sa_rstd,     l,     sa_M,                           "LayerNorm statistics");
-    buf(c, &A->sa_h,        l,     sa_M * (size_t)e->r_sa,         "adapter hidden");
-    buf(c, &A->pa_h,        l,     pa_M * (size_t)e->r_pa,         "adapter hidden");
-    buf(c, &A->xa_q,        l,     lo_M * (size_t)e->r_lora,       "LoRA hidden");
-    buf(c, &A->xa_v,        l,     lo_T * (size_t)e->r_lora,       "LoRA hidden");
+    /* Every row is layer l's activation storage. */
+#define KEEP(field, floats, what) buf(c, &A->field, l, floats, what)
+    /*   field       floats                          what */
+    KEEP(xhat2,      M * d,                          "LayerNorm statistics");
+    KEEP(rstd2,      M,                              "LayerNorm statistics");
+    KEEP(out,        M * d,                          "layer output");
+    KEEP(xq,         cls_B * d,                      "layer input rows");
+    KEEP(qkv,        att_T * 3 * d,                  "projections");
+    KEEP(qcls,       att_B * d,                      "queries");
+    KEEP(probs,      H * att_M * W,                  "attention probabilities");
+    KEEP(xhat1,      att_M * d,                      "LayerNorm statistics");
+    KEEP(rstd1,      att_M,                          "LayerNorm statistics");
+    KEEP(uderiv,     att_M * ff,                     "GELU derivative");
+    KEEP(a,          ffn_M * d,                      "FFN input");
+    KEEP(ctx,        ft_M * d,                       "attention output");
+    KEEP(g,          ft_M * ff,                      "GELU output");
+    KEEP(zin,        sa_M * d,                       "adapter input");
+    KEEP(sa_xhat,    sa_M * d,                       "LayerNorm statistics");
+    KEEP(sa_rstd,    sa_M,                           "LayerNorm statistics");
+    KEEP(sa_h,       sa_M * (size_t)e->r_sa,         "adapter hidden");
+    KEEP(pa_h,       pa_M * (size_t)e->r_pa,         "adapter hidden");
+    KEEP(xa_q,       lo_M * (size_t)e->r_lora,       "LoRA hidden");
+    KEEP(xa_v,       lo_T * (size_t)e->r_lora,       "LoRA hidden");
+#undef KEEP
 }
 
 static void plan_buffers(carve_t *c)
