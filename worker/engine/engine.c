@@ -91,7 +91,9 @@ void engine__gemm(engine_t *e, int part, unsigned op, int m, int n, int k, float
                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
     double flops = 2.0 * m * n * k;
-    gemm_job_t g = {op, m >= n, m, n, k, lda, ldb, ldc, e->nthreads, alpha, beta, a, b, c};
+    gemm_job_t g = {.op = op, .split_rows = m >= n, .m = m, .n = n, .k = k, .lda = lda,
+                    .ldb = ldb, .ldc = ldc, .parts = e->nthreads, .alpha = alpha, .beta = beta,
+                    .a = a, .b = b, .c = c};
 
     count(e, part, op, m, n, k);
     if (m <= 0 || n <= 0)
@@ -451,7 +453,8 @@ pool_t *engine_pool(const engine_t *e)
 
 void engine_info(const engine_t *e, engine_info_t *out)
 {
-    *out = (engine_info_t){e->nthreads, e->lowest, e->L, e->stored_floats};
+    *out = (engine_info_t){.threads = e->nthreads, .lowest_trained = e->lowest, .layers = e->L,
+                           .stored_floats = e->stored_floats};
 }
 
 void engine_reseed(engine_t *e, uint64_t seed)

@@ -183,11 +183,11 @@ int optim_step(optim_t *o, double *grad_norm, double *lr_out)
     k = ++o->step;
     bc1 = 1.0 - pow(o->o.beta1, k);
     bc2 = 1.0 - pow(o->o.beta2, k);
-    u = (update_t){o,
-                   {.decay = (float)(1.0 - lr * o->o.weight_decay), .b1 = (float)o->o.beta1,
-                    .b2 = (float)o->o.beta2, .bc2_sqrt = (float)sqrt(bc2), .eps = (float)o->o.eps,
-                    .step = (float)(lr / bc1)},
-                   1};
+    u = (update_t){.o = o,
+                   .s = {.decay = (float)(1.0 - lr * o->o.weight_decay), .b1 = (float)o->o.beta1,
+                         .b2 = (float)o->o.beta2, .bc2_sqrt = (float)sqrt(bc2),
+                         .eps = (float)o->o.eps, .step = (float)(lr / bc1)},
+                   .parts = 1};
     /* a part per thread when there is enough to share (the update is memory-bound) */
     if (o->o.pool && n >= (1u << 16))
         u.parts = pool_threads(o->o.pool);

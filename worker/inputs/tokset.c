@@ -158,7 +158,7 @@ int tokset_build(const data_t *d, const vocab_t *vocab, const tokenizer_options_
                  int max_length, int threads, tokset_t **out)
 {
     size_t n = data_count(d);
-    job_t j = {d, vocab, opts, max_length, 1, NULL};
+    job_t j = {.d = d, .vocab = vocab, .opts = opts, .max_length = max_length, .parts = 1};
     tokset_t *t = NULL;
     int rc = 0;
 
