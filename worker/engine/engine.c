@@ -255,45 +255,45 @@ static void plan_shared(carve_t *c)
     buf(c, &S->g,               SCRATCH, T * ff,                 "FFN hidden");
     buf(c, &S->y,               SCRATCH, T * d,                  "layer sum");
     buf(c, &S->zin,             SCRATCH, T * d,                  "adapter input");
-    buf(c, &S->sa_h,            SCRATCH, T * r_sa,               "adapter hidden");
-    buf(c, &S->pa_h,            SCRATCH, T * r_pa,               "adapter hidden");
-    buf(c, &S->xa_q,            SCRATCH, T * r_lo,               "LoRA hidden");
-    buf(c, &S->xa_v,            SCRATCH, T * r_lo,               "LoRA hidden");
-    buf(c, &e->ping[0],         SCRATCH, T * d,                  "layer output");
-    buf(c, &e->ping[1],         SCRATCH, T * d,                  "layer output");
+    buf(c, &S->sa_h,            SCRATCH, T * r_sa,               "serial adapter hidden");
+    buf(c, &S->pa_h,            SCRATCH, T * r_pa,               "parallel adapter hidden");
+    buf(c, &S->xa_q,            SCRATCH, T * r_lo,               "LoRA query hidden");
+    buf(c, &S->xa_v,            SCRATCH, T * r_lo,               "LoRA value hidden");
+    buf(c, &e->ping[0],         SCRATCH, T * d,                  "frozen layer output");
+    buf(c, &e->ping[1],         SCRATCH, T * d,                  "frozen layer output");
     buf(c, &e->emb_out,         SCRATCH, T * d,                  "embeddings");
-    buf(c, &e->in_low,          SCRATCH, T * d,                  "layer input");
-    buf(c, &e->emb_xhat,        emb,     emb_T * d,              "LayerNorm statistics");
-    buf(c, &e->emb_rstd,        emb,     emb_T,                  "LayerNorm statistics");
+    buf(c, &e->in_low,          SCRATCH, T * d,                  "lowest stored layer input");
+    buf(c, &e->emb_xhat,        emb,     emb_T * d,              "embedding LayerNorm statistics");
+    buf(c, &e->emb_rstd,        emb,     emb_T,                  "embedding LayerNorm statistics");
     buf(c, &e->hcls,            head,    B * d,                  "head input");
     buf(c, &e->pooled,          head,    B * d,                  "pooler output");
-    buf(c, &e->pdrop,           head,    B * d,                  "pooler output");
+    buf(c, &e->pdrop,           head,    B * d,                  "pooler output after dropout");
     buf(c, &e->logits,          SCRATCH, B * lab,                "logits");
-    buf(c, &e->dlogits,         SCRATCH, B * lab,                "logits");
+    buf(c, &e->dlogits,         SCRATCH, B * lab,                "d(logits)");
     buf(c, &e->pt_t,            head,    mlp_P * bn,             "prefix MLP hidden");
     buf(c, &e->pt_kv,           head,    L * mlp_P * 2 * d,      "prefix keys and values");
-    buf(c, &e->pt_dkv,          SCRATCH, L * mlp_P * 2 * d,      "prefix gradients");
-    buf(c, &e->pt_dt,           SCRATCH, mlp_P * bn,             "prefix gradients");
-    buf(c, &e->attn_scratch,    SCRATCH, e->attn_scratch_per * th, "attention scratch");
-    buf(c, &e->prefix_acc,      SCRATCH, th * 2 * P * d,         "prefix gradients");
-    buf(c, &e->dout[0],         SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->dout[1],         SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->dqkv,            SCRATCH, g_T * 3 * d,            "gradients");
-    buf(c, &e->dqcls,           SCRATCH, g_B * d,                "gradients");
-    buf(c, &e->dxq,             SCRATCH, g_B * d,                "gradients");
-    buf(c, &e->dctx,            SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->dz,              SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->dy,              SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->da,              SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->dpre,            SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->dO,              SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->dffn,            SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->dI,              SCRATCH, g_T * ff,               "gradients");
-    buf(c, &e->dzin,            SCRATCH, g_T * d,                "gradients");
-    buf(c, &e->dsh,             SCRATCH, g_T * r_sa,             "gradients");
-    buf(c, &e->dph,             SCRATCH, g_T * r_pa,             "gradients");
-    buf(c, &e->dtq,             SCRATCH, g_T * r_lo,             "gradients");
-    buf(c, &e->dtv,             SCRATCH, g_T * r_lo,             "gradients");
+    buf(c, &e->pt_dkv,          SCRATCH, L * mlp_P * 2 * d,      "d(prefix keys and values)");
+    buf(c, &e->pt_dt,           SCRATCH, mlp_P * bn,             "d(prefix MLP hidden)");
+    buf(c, &e->attn_scratch,    SCRATCH, e->attn_scratch_per * th, "per-thread attention scratch");
+    buf(c, &e->prefix_acc,      SCRATCH, th * 2 * P * d,         "per-thread prefix gradients");
+    buf(c, &e->dout[0],         SCRATCH, g_T * d,                "d(layer output)");
+    buf(c, &e->dout[1],         SCRATCH, g_T * d,                "d(layer output)");
+    buf(c, &e->dqkv,            SCRATCH, g_T * 3 * d,            "d(projections)");
+    buf(c, &e->dqcls,           SCRATCH, g_B * d,                "d(queries)");
+    buf(c, &e->dxq,             SCRATCH, g_B * d,                "d(layer input rows)");
+    buf(c, &e->dctx,            SCRATCH, g_T * d,                "d(attention context)");
+    buf(c, &e->dz,              SCRATCH, g_T * d,                "d(output LayerNorm input)");
+    buf(c, &e->dy,              SCRATCH, g_T * d,                "d(FFN block sum)");
+    buf(c, &e->da,              SCRATCH, g_T * d,                "d(FFN input)");
+    buf(c, &e->dpre,            SCRATCH, g_T * d,                "d(attention LayerNorm input)");
+    buf(c, &e->dO,              SCRATCH, g_T * d,                "d(attention output)");
+    buf(c, &e->dffn,            SCRATCH, g_T * d,                "d(FFN output)");
+    buf(c, &e->dI,              SCRATCH, g_T * ff,               "d(FFN hidden)");
+    buf(c, &e->dzin,            SCRATCH, g_T * d,                "d(adapter input)");
+    buf(c, &e->dsh,             SCRATCH, g_T * r_sa,             "d(serial adapter hidden)");
+    buf(c, &e->dph,             SCRATCH, g_T * r_pa,             "d(parallel adapter hidden)");
+    buf(c, &e->dtq,             SCRATCH, g_T * r_lo,             "d(LoRA query hidden)");
+    buf(c, &e->dtv,             SCRATCH, g_T * r_lo,             "d(LoRA value hidden)");
 }
 
 /* What a stored layer keeps for its backward pass (plan_t says what it needs); a layer that is
@@ -319,26 +319,26 @@ static void plan_layer(carve_t *c, int l)
     /* Every row is layer l's activation storage. */
 #define KEEP(field, floats, what) buf(c, &A->field, l, floats, what)
     /*   field       floats                          what */
-    KEEP(xhat2,      M * d,                          "LayerNorm statistics");
-    KEEP(rstd2,      M,                              "LayerNorm statistics");
+    KEEP(xhat2,      M * d,                          "output LayerNorm statistics");
+    KEEP(rstd2,      M,                              "output LayerNorm statistics");
     KEEP(out,        M * d,                          "layer output");
     KEEP(xq,         cls_B * d,                      "layer input rows");
     KEEP(qkv,        att_T * 3 * d,                  "projections");
     KEEP(qcls,       att_B * d,                      "queries");
     KEEP(probs,      H * att_M * W,                  "attention probabilities");
-    KEEP(xhat1,      att_M * d,                      "LayerNorm statistics");
-    KEEP(rstd1,      att_M,                          "LayerNorm statistics");
+    KEEP(xhat1,      att_M * d,                      "attention LayerNorm statistics");
+    KEEP(rstd1,      att_M,                          "attention LayerNorm statistics");
     KEEP(uderiv,     att_M * ff,                     "GELU derivative");
     KEEP(a,          ffn_M * d,                      "FFN input");
     KEEP(ctx,        ft_M * d,                       "attention output");
     KEEP(g,          ft_M * ff,                      "GELU output");
     KEEP(zin,        sa_M * d,                       "adapter input");
-    KEEP(sa_xhat,    sa_M * d,                       "LayerNorm statistics");
-    KEEP(sa_rstd,    sa_M,                           "LayerNorm statistics");
-    KEEP(sa_h,       sa_M * (size_t)e->r_sa,         "adapter hidden");
-    KEEP(pa_h,       pa_M * (size_t)e->r_pa,         "adapter hidden");
-    KEEP(xa_q,       lo_M * (size_t)e->r_lora,       "LoRA hidden");
-    KEEP(xa_v,       lo_T * (size_t)e->r_lora,       "LoRA hidden");
+    KEEP(sa_xhat,    sa_M * d,                       "adapter LayerNorm statistics");
+    KEEP(sa_rstd,    sa_M,                           "adapter LayerNorm statistics");
+    KEEP(sa_h,       sa_M * (size_t)e->r_sa,         "serial adapter hidden");
+    KEEP(pa_h,       pa_M * (size_t)e->r_pa,         "parallel adapter hidden");
+    KEEP(xa_q,       lo_M * (size_t)e->r_lora,       "LoRA query hidden");
+    KEEP(xa_v,       lo_T * (size_t)e->r_lora,       "LoRA value hidden");
 #undef KEEP
 }
 
@@ -356,7 +356,8 @@ static int carve_buffers(engine_t *e)
     char what[96];
 
     plan_buffers(&c);
-    snprintf(what, sizeof what, "the engine's buffers (the largest: %s)", c.largest);
+    snprintf(what, sizeof what, "the engine's buffers (the largest: %s)",
+             c.largest ? c.largest : "none");
     e->block = mem_alloc_aligned(c.off, sizeof(float), what);   /* err_set says why not */
     if (!e->block)
         return ERR_NOMEM;
