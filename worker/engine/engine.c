@@ -31,6 +31,9 @@ static engine_part_stats_t *part_stats(engine_t *e, int part)
     return &e->stats[part + 1];
 }
 
+/* The pass shares a word with kernels_gemm's transposes. */
+_Static_assert((ENGINE_BWD & (GEMM_TA | GEMM_TB)) == 0, "ENGINE_BWD collides with GEMM_TA/TB");
+
 /* The [forward, backward] column of a part's FLOP counts that op's pass counts to. */
 static _Atomic uint64_t *flops_of(engine_t *e, int part, unsigned op)
 {
