@@ -26,9 +26,9 @@ double attn_forward(const attn_t *a, float *probs, float *scratch, float *ctx, i
     double flops = 4.0 * a->nq * w * a->dh;
 
     if (a->np > 0)
-        kernels_gemm(false, true, a->nq, a->np, a->dh, 1.0f, a->q, a->ldq, a->pk, a->ldp, 0.0f,
+        kernels_gemm(GEMM_TB, a->nq, a->np, a->dh, 1.0f, a->q, a->ldq, a->pk, a->ldp, 0.0f,
                      probs, w);
-    kernels_gemm(false, true, a->nq, a->nk, a->dh, 1.0f, a->q, a->ldq, a->k, a->ldkv, 0.0f,
+    kernels_gemm(GEMM_TB, a->nq, a->nk, a->dh, 1.0f, a->q, a->ldq, a->k, a->ldkv, 0.0f,
                  probs + a->np, w);
     kernels_softmax(probs, a->nq, w, w, a->scale);
     if (a->drop_p > 0.0f) {
@@ -37,16 +37,17 @@ double attn_forward(const attn_t *a, float *probs, float *scratch, float *ctx, i
         pd = scratch;
     }
     if (a->np > 0)
-        kernels_gemm(false, false, a->nq, a->dh, a->np, 1.0f, pd, w, a->pv, a->ldp, 0.0f, ctx, ldc);
-    kernels_gemm(false, false, a->nq, a->dh, a->nk, 1.0f, pd + a->np, w, a->v, a->ldkv,
+        kernels_gemm(GEMM_NN, a->nq, a->dh, a->np, 1.0f, pd, w, a->pv, a->ldp, 0.0f, ctx, ldc);
+    kernels_gemm(GEMM_NN, a->nq, a->dh, a->nk, 1.0f, pd + a->np, w, a->v, a->ldkv,
                  a->np > 0 ? 1.0f : 0.0f, ctx, ldc);
     return flops;
 }
 
-double attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc, float *dq,
-                     int ldq_out, float *dk, float *dv, int ldkv_out, float *dpk, float *dpv,
-                     int ldp_out, float *scratch)
+double attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc,
+                     const attn_grads_t *g, float *scratch)
 {
+    float *dq = g->dq, *dk = g->dk, *dv = g->dv, *dpk = g->dpk, *dpv = g->dpv;
+    int ldq_out = g->ldq, ldkv_out = g->ldkv, ldp_out = g->ldp;
     int w = a->np + a->nk, nq = a->nq;
     double unit = 2.0 * nq * a->dh, flops = 0.0;   /* per key column of a product */
     float *ds = scratch;                          /* dP, then dS */
@@ -60,12 +61,12 @@ double attn_backward(const attn_t *a, const float *probs, const float *dctx, int
         pdrop = pd;
     }
     if (dv) {
-        kernels_gemm(true, false, a->nk, a->dh, nq, 1.0f, pdrop + a->np, w, dctx, lddc, 0.0f, dv,
+        kernels_gemm(GEMM_TA, a->nk, a->dh, nq, 1.0f, pdrop + a->np, w, dctx, lddc, 0.0f, dv,
                      ldkv_out);
         flops += unit * a->nk;
     }
     if (dpv && a->np > 0) {
-        kernels_gemm(true, false, a->np, a->dh, nq, 1.0f, pdrop, w, dctx, lddc, 1.0f, dpv, ldp_out);
+        kernels_gemm(GEMM_TA, a->np, a->dh, nq, 1.0f, pdrop, w, dctx, lddc, 1.0f, dpv, ldp_out);
         flops += unit * a->np;
     }
     if (!dq && !dk && !dpk)
@@ -73,24 +74,24 @@ double attn_backward(const attn_t *a, const float *probs, const float *dctx, int
     flops += unit * w;
     /* dP = dctx [Pv; V]^T, through the dropout mask, then the softmax */
     if (a->np > 0)
-        kernels_gemm(false, true, nq, a->np, a->dh, 1.0f, dctx, lddc, a->pv, a->ldp, 0.0f, ds, w);
-    kernels_gemm(false, true, nq, a->nk, a->dh, 1.0f, dctx, lddc, a->v, a->ldkv, 0.0f, ds + a->np, w);
+        kernels_gemm(GEMM_TB, nq, a->np, a->dh, 1.0f, dctx, lddc, a->pv, a->ldp, 0.0f, ds, w);
+    kernels_gemm(GEMM_TB, nq, a->nk, a->dh, 1.0f, dctx, lddc, a->v, a->ldkv, 0.0f, ds + a->np, w);
     drop(a, ds, w);
     kernels_softmax_bwd(ds, probs, nq, w, w, a->scale);
     if (dq) {
         flops += unit * w;
         if (a->np > 0)
-            kernels_gemm(false, false, nq, a->dh, a->np, 1.0f, ds, w, a->pk, a->ldp, 0.0f, dq, ldq_out);
-        kernels_gemm(false, false, nq, a->dh, a->nk, 1.0f, ds + a->np, w, a->k, a->ldkv,
+            kernels_gemm(GEMM_NN, nq, a->dh, a->np, 1.0f, ds, w, a->pk, a->ldp, 0.0f, dq, ldq_out);
+        kernels_gemm(GEMM_NN, nq, a->dh, a->nk, 1.0f, ds + a->np, w, a->k, a->ldkv,
                      a->np > 0 ? 1.0f : 0.0f, dq, ldq_out);
     }
     if (dk) {
-        kernels_gemm(true, false, a->nk, a->dh, nq, 1.0f, ds + a->np, w, a->q, a->ldq, 0.0f, dk,
+        kernels_gemm(GEMM_TA, a->nk, a->dh, nq, 1.0f, ds + a->np, w, a->q, a->ldq, 0.0f, dk,
                      ldkv_out);
         flops += unit * a->nk;
     }
     if (dpk && a->np > 0) {
-        kernels_gemm(true, false, a->np, a->dh, nq, 1.0f, ds, w, a->q, a->ldq, 1.0f, dpk, ldp_out);
+        kernels_gemm(GEMM_TA, a->np, a->dh, nq, 1.0f, ds, w, a->q, a->ldq, 1.0f, dpk, ldp_out);
         flops += unit * a->np;
     }
     return flops;

@@ -32,13 +32,20 @@ typedef struct {
  * Returns the FLOPs of its matrix products (as attn_backward). */
 double attn_forward(const attn_t *a, float *probs, float *scratch, float *ctx, int ldc);
 
-/* Gradients from dctx [nq, dh] (lddc) and the stored probs. Outputs, each NULL when not
- * wanted: dq [nq, dh] (ldq_out) and dk, dv [nk, dh] (ldkv_out) are overwritten; dpk, dpv
- * [np, dh] (ldp_out) accumulate (prefixes are shared by a batch's sequences). scratch holds
+/* What attn_backward writes, each NULL when not wanted: dq [nq, dh] (leading dimension ldq)
+ * and dk, dv [nk, dh] (ldkv) are overwritten; dpk, dpv [np, dh] (ldp) accumulate (prefixes are
+ * shared by a batch's sequences). */
+typedef struct {
+    float *dq;
+    float *dk, *dv;
+    float *dpk, *dpv;
+    int ldq, ldkv, ldp;
+} attn_grads_t;
+
+/* Gradients into g from dctx [nq, dh] (lddc) and the stored probs. scratch holds
  * 2 * nq * (np + nk) floats. */
-double attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc, float *dq,
-                   int ldq_out, float *dk, float *dv, int ldkv_out, float *dpk, float *dpv,
-                   int ldp_out, float *scratch);
+double attn_backward(const attn_t *a, const float *probs, const float *dctx, int lddc,
+                     const attn_grads_t *g, float *scratch);
 
 /* Oracle: the forward pass in double with plain loops (dropout included). */
 void attn_forward_ref(const attn_t *a, float *ctx, int ldc);

@@ -1,14 +1,17 @@
-/* The training engine: planning, memory, batches, embeddings, the head and the loss, and the
- * passes over the layers (worker/engine/engine_layer.c). See engine.h. */
+/* The training engine: the shared helpers of its passes (matrix products over the pool, FLOP
+ * counts), and its construction: what each layer does (the layer plan) and every buffer that
+ * needs (the buffer plan). The passes are in worker/engine/engine_pass.c and
+ * worker/engine/engine_layer.c. See engine.h. */
 #include "worker/engine/engine.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/blas.h"
 #include "common/err.h"
-#include "common/log.h"
 #include "common/mem.h"
 #include "worker/engine/engine_impl.h"
 #include "worker/engine/kernels.h"
@@ -28,28 +31,37 @@ static engine_part_stats_t *part_stats(engine_t *e, int part)
     return &e->stats[part + 1];
 }
 
-static void count(engine_t *e, int part, bool bwd, int m, int n, int k)
+/* The pass shares a word with kernels_gemm's transposes. */
+_Static_assert((ENGINE_BWD & (GEMM_TA | GEMM_TB)) == 0, "ENGINE_BWD collides with GEMM_TA/TB");
+
+/* The [forward, backward] column of a part's FLOP counts that op's pass counts to. */
+static _Atomic uint64_t *flops_of(engine_t *e, int part, unsigned op)
+{
+    return &e->flops[part + 1][(op & ENGINE_BWD) != 0];
+}
+
+static void count(engine_t *e, int part, unsigned op, int m, int n, int k)
 {
     if (m > 0 && n > 0 && k > 0)
-        atomic_fetch_add_explicit(&e->flops[part + 1][bwd], 2ull * (uint64_t)m * n * k,
+        atomic_fetch_add_explicit(flops_of(e, part, op), 2ull * (uint64_t)m * n * k,
                                   memory_order_relaxed);
 }
 
-void engine__count(engine_t *e, int part, bool bwd, double flops)
+void engine__count(engine_t *e, int part, unsigned pass, double flops)
 {
-    atomic_fetch_add_explicit(&e->flops[part + 1][bwd], (uint64_t)flops, memory_order_relaxed);
+    atomic_fetch_add_explicit(flops_of(e, part, pass), (uint64_t)flops, memory_order_relaxed);
 }
 
-void engine__gemm1(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
-                   float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                   float *c, int ldc)
+void engine__gemm1(engine_t *e, int part, unsigned op, int m, int n, int k, float alpha,
+                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
-    count(e, part, bwd, m, n, k);
-    kernels_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    count(e, part, op, m, n, k);
+    kernels_gemm(op, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 typedef struct {
-    bool ta, tb, split_rows;
+    unsigned op;
+    bool split_rows;
     int m, n, k, lda, ldb, ldc, parts;
     float alpha, beta;
     const float *a, *b;
@@ -59,37 +71,39 @@ typedef struct {
 static void gemm_task(void *arg, int part, int tid)
 {
     const gemm_job_t *g = arg;
+    bool ta = g->op & GEMM_TA, tb = g->op & GEMM_TB;
     long i0, i1;
 
     (void)tid;
     if (g->split_rows) {
         pool_split(g->m, g->parts, part, 8, &i0, &i1);
         if (i1 > i0)
-            kernels_gemm(g->ta, g->tb, (int)(i1 - i0), g->n, g->k, g->alpha,
-                         g->ta ? g->a + i0 : g->a + (size_t)i0 * g->lda, g->lda, g->b, g->ldb,
+            kernels_gemm(g->op, (int)(i1 - i0), g->n, g->k, g->alpha,
+                         ta ? g->a + i0 : g->a + (size_t)i0 * g->lda, g->lda, g->b, g->ldb,
                          g->beta, g->c + (size_t)i0 * g->ldc, g->ldc);
     } else {
         pool_split(g->n, g->parts, part, 16, &i0, &i1);
         if (i1 > i0)
-            kernels_gemm(g->ta, g->tb, g->m, (int)(i1 - i0), g->k, g->alpha, g->a, g->lda,
-                         g->tb ? g->b + (size_t)i0 * g->ldb : g->b + i0, g->ldb, g->beta,
+            kernels_gemm(g->op, g->m, (int)(i1 - i0), g->k, g->alpha, g->a, g->lda,
+                         tb ? g->b + (size_t)i0 * g->ldb : g->b + i0, g->ldb, g->beta,
                          g->c + i0, g->ldc);
     }
 }
 
-void engine__gemm(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
-                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                  float *c, int ldc)
+void engine__gemm(engine_t *e, int part, unsigned op, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
     double flops = 2.0 * m * n * k;
-    gemm_job_t g = {ta, tb, m >= n, m, n, k, lda, ldb, ldc, e->nthreads, alpha, beta, a, b, c};
+    gemm_job_t g = {.op = op, .split_rows = m >= n, .m = m, .n = n, .k = k, .lda = lda,
+                    .ldb = ldb, .ldc = ldc, .parts = e->nthreads, .alpha = alpha, .beta = beta,
+                    .a = a, .b = b, .c = c};
 
-    count(e, part, bwd, m, n, k);
+    count(e, part, op, m, n, k);
     if (m <= 0 || n <= 0)
         return;
     /* small products are not worth waking the pool */
     if (e->nthreads == 1 || flops < 2e5) {
-        kernels_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        kernels_gemm(op, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     pool_run(e->pool, e->nthreads, gemm_task, &g);
@@ -142,26 +156,8 @@ static int check_opts(const engine_opts_t *o, const shape_t *s)
     return 0;
 }
 
-/* Allocation of n floats counted as activation storage of a part (part < -1: scratch). */
-static float *alloc_f(engine_t *e, int part, size_t n, const char *what, int *rc)
-{
-    float *p;
-
-    if (*rc != 0 || n == 0)
-        return NULL;
-    p = mem_alloc_aligned(n, sizeof(float), what);
-    if (!p) {
-        *rc = ERR_NOMEM;
-        return NULL;
-    }
-    if (part >= -1) {
-        part_stats(e, part)->stored_floats += n;
-        e->stored_floats += n;
-    }
-    return p;
-}
-
-static void make_plan(engine_t *e)
+/* What each layer does in training (plan_t), from the modules and options. */
+static void plan_layers(engine_t *e)
 {
     int L = e->L;
 
@@ -183,60 +179,200 @@ static void make_plan(engine_t *e)
     }
 }
 
-static int alloc_layer(engine_t *e, int l)
-{
-    const plan_t *p = &e->plan[l];
-    acts_t *A = &e->stored[l];
-    size_t T = (size_t)e->cap_tokens, B = (size_t)e->cap_batch, d = (size_t)e->d;
-    size_t M = p->cls ? B : T, ff = (size_t)e->ff;
-    size_t probs = (size_t)e->H * (p->cls ? B : T) * (size_t)(e->P + e->cap_len);
-    int rc = 0;
+/* ---- the buffer plan ------------------------------------------------------------------------ */
 
-    if (!p->stored)
-        return 0;
-    A->xhat2 = alloc_f(e, l, M * d, "LayerNorm statistics", &rc);
-    A->rstd2 = alloc_f(e, l, M, "LayerNorm statistics", &rc);
-    A->out = alloc_f(e, l, M * d, "layer output", &rc);
-    if (p->cls)
-        A->xq = alloc_f(e, l, B * d, "layer input rows", &rc);
-    if (p->need_attn) {
-        A->qkv = alloc_f(e, l, T * 3 * d, "projections", &rc);
-        if (p->cls)
-            A->qcls = alloc_f(e, l, B * d, "queries", &rc);
-        A->probs = alloc_f(e, l, probs, "attention probabilities", &rc);
-        A->xhat1 = alloc_f(e, l, M * d, "LayerNorm statistics", &rc);
-        A->rstd1 = alloc_f(e, l, M, "LayerNorm statistics", &rc);
-        A->uderiv = alloc_f(e, l, M * ff, "GELU derivative", &rc);
+/* Every float buffer of the engine is listed once below (plan_shared, plan_layer), with its
+ * size and its owner, and carved from one block. The plan is walked twice: first to size the
+ * block, then to carve it. A buffer of size 0 (a module or pass this configuration does not
+ * have) stays NULL, which the passes read as "not there" (compose() lets a stored layer's NULL
+ * fields fall back to scratch).
+ *
+ * Sizes are in floats: T tokens and B sequences per batch (the capacities), L layers, d hidden,
+ * ff intermediate, H heads, P prefix length, bn the prefix MLP's width, r_* module sizes,
+ * W = P + the longest sequence (a row of attention probabilities), M a layer's query rows (T,
+ * or B in the top layer, which computes its [CLS] rows only). A prefixed name (g_T, att_M)
+ * is that count where the buffer is needed and 0 where it is not. */
+
+/* The owner of a buffer that is shared scratch: its floats count as no part's activations. */
+#define SCRATCH (-2)
+
+typedef struct {
+    engine_t *e;
+    float *base;              /* NULL in the sizing walk */
+    size_t off;               /* floats so far, each buffer rounded up to whole cache lines
+                               * (as mem_alloc_aligned rounds); SIZE_MAX once that overflows */
+    const char *largest;      /* the largest buffer, named when the block cannot be had */
+    size_t largest_floats;
+} carve_t;
+
+/* One buffer: *at receives floats floats of the block (NULL when floats is 0), counted as
+ * activation storage of part owner (-1 embeddings, 0..L-1 a layer, L the head) unless the owner
+ * is SCRATCH. */
+static void buf(carve_t *c, float **at, int owner, size_t floats, const char *what)
+{
+    const size_t line = MEM_ALIGN / sizeof(float);
+    size_t start = c->off;
+
+    if (floats == 0)
+        return;
+    if (floats > c->largest_floats) {
+        c->largest = what;
+        c->largest_floats = floats;
     }
-    if (p->pa || e->ft)
-        A->a = alloc_f(e, l, M * d, "FFN input", &rc);
-    if (e->ft) {
-        A->ctx = alloc_f(e, l, M * d, "attention output", &rc);
-        A->g = alloc_f(e, l, M * ff, "GELU output", &rc);
+    if (!mem_add(c->off, (floats + line - 1) / line * line, &c->off))
+        c->off = SIZE_MAX;
+    if (!c->base)
+        return;
+    *at = c->base + start;
+    if (owner != SCRATCH) {
+        part_stats(c->e, owner)->stored_floats += floats;
+        c->e->stored_floats += floats;
     }
-    if (p->sa) {
-        A->zin = alloc_f(e, l, M * d, "adapter input", &rc);
-        A->sa_xhat = alloc_f(e, l, M * d, "LayerNorm statistics", &rc);
-        A->sa_rstd = alloc_f(e, l, M, "LayerNorm statistics", &rc);
-        A->sa_h = alloc_f(e, l, M * (size_t)e->r_sa, "adapter hidden", &rc);
-    }
-    if (p->pa)
-        A->pa_h = alloc_f(e, l, M * (size_t)e->r_pa, "adapter hidden", &rc);
-    if (p->lora) {
-        A->xa_q = alloc_f(e, l, M * (size_t)e->r_lora, "LoRA hidden", &rc);
-        A->xa_v = alloc_f(e, l, T * (size_t)e->r_lora, "LoRA hidden", &rc);
-    }
-    return rc;
 }
 
-static int alloc_buffers(engine_t *e)
+/* Buffers every engine has: the largest layer's forward temporaries, the outputs of layers that
+ * keep nothing, the embeddings, the head, the prefix MLP, per-thread attention scratch, and the
+ * backward pass's temporaries (when it enters a layer). */
+static void plan_shared(carve_t *c)
 {
-    size_t T = (size_t)e->cap_tokens, B = (size_t)e->cap_batch, d = (size_t)e->d;
-    size_t ff = (size_t)e->ff, lab = (size_t)e->s.labels, P = (size_t)e->P;
-    size_t W = (size_t)(e->P + e->cap_len);
+    engine_t *e = c->e;
     acts_t *S = &e->scratch;
-    bool bwd = e->lowest < e->L;
-    int rc = 0;
+    size_t T = (size_t)e->cap_tokens, B = (size_t)e->cap_batch, L = (size_t)e->L;
+    size_t d = (size_t)e->d, ff = (size_t)e->ff, H = (size_t)e->H, P = (size_t)e->P;
+    size_t W = (size_t)(e->P + e->cap_len), lab = (size_t)e->s.labels, th = (size_t)e->nthreads;
+    size_t r_sa = (size_t)e->r_sa, r_pa = (size_t)e->r_pa, r_lo = (size_t)e->r_lora;
+    size_t mlp_P = peft_prefix_mlp(e->peft) ? P : 0, bn = (size_t)e->bn;
+    size_t emb_T = e->ft ? T : 0;                     /* the embeddings train */
+    size_t g_T = e->lowest < e->L ? T : 0;            /* the backward pass enters a layer */
+    size_t g_B = e->lowest < e->L ? B : 0;
+    const int emb = -1, head = e->L;
+
+    e->attn_scratch_per = 2 * (size_t)e->cap_len * W;
+    /*     buffer               owner    floats                  what */
+    buf(c, &S->qkv,             SCRATCH, T * 3 * d,              "projections");
+    buf(c, &S->qcls,            SCRATCH, B * d,                  "queries");
+    buf(c, &S->xq,              SCRATCH, B * d,                  "layer input rows");
+    buf(c, &S->probs,           SCRATCH, H * T * W,              "attention probabilities");
+    buf(c, &S->ctx,             SCRATCH, T * d,                  "attention output");
+    buf(c, &S->a,               SCRATCH, T * d,                  "FFN input");
+    buf(c, &S->g,               SCRATCH, T * ff,                 "FFN hidden");
+    buf(c, &S->y,               SCRATCH, T * d,                  "layer sum");
+    buf(c, &S->zin,             SCRATCH, T * d,                  "adapter input");
+    buf(c, &S->sa_h,            SCRATCH, T * r_sa,               "serial adapter hidden");
+    buf(c, &S->pa_h,            SCRATCH, T * r_pa,               "parallel adapter hidden");
+    buf(c, &S->xa_q,            SCRATCH, T * r_lo,               "LoRA query hidden");
+    buf(c, &S->xa_v,            SCRATCH, T * r_lo,               "LoRA value hidden");
+    buf(c, &e->ping[0],         SCRATCH, T * d,                  "frozen layer output");
+    buf(c, &e->ping[1],         SCRATCH, T * d,                  "frozen layer output");
+    buf(c, &e->emb_out,         SCRATCH, T * d,                  "embeddings");
+    buf(c, &e->in_low,          SCRATCH, T * d,                  "lowest stored layer input");
+    buf(c, &e->emb_xhat,        emb,     emb_T * d,              "embedding LayerNorm statistics");
+    buf(c, &e->emb_rstd,        emb,     emb_T,                  "embedding LayerNorm statistics");
+    buf(c, &e->hcls,            head,    B * d,                  "head input");
+    buf(c, &e->pooled,          head,    B * d,                  "pooler output");
+    buf(c, &e->pdrop,           head,    B * d,                  "pooler output after dropout");
+    buf(c, &e->logits,          SCRATCH, B * lab,                "logits");
+    buf(c, &e->dlogits,         SCRATCH, B * lab,                "d(logits)");
+    buf(c, &e->pt_t,            head,    mlp_P * bn,             "prefix MLP hidden");
+    buf(c, &e->pt_kv,           head,    L * mlp_P * 2 * d,      "prefix keys and values");
+    buf(c, &e->pt_dkv,          SCRATCH, L * mlp_P * 2 * d,      "d(prefix keys and values)");
+    buf(c, &e->pt_dt,           SCRATCH, mlp_P * bn,             "d(prefix MLP hidden)");
+    buf(c, &e->attn_scratch,    SCRATCH, e->attn_scratch_per * th, "per-thread attention scratch");
+    buf(c, &e->prefix_acc,      SCRATCH, th * 2 * P * d,         "per-thread prefix gradients");
+    buf(c, &e->dout[0],         SCRATCH, g_T * d,                "d(layer output)");
+    buf(c, &e->dout[1],         SCRATCH, g_T * d,                "d(layer output)");
+    buf(c, &e->dqkv,            SCRATCH, g_T * 3 * d,            "d(projections)");
+    buf(c, &e->dqcls,           SCRATCH, g_B * d,                "d(queries)");
+    buf(c, &e->dxq,             SCRATCH, g_B * d,                "d(layer input rows)");
+    buf(c, &e->dctx,            SCRATCH, g_T * d,                "d(attention context)");
+    buf(c, &e->dz,              SCRATCH, g_T * d,                "d(output LayerNorm input)");
+    buf(c, &e->dy,              SCRATCH, g_T * d,                "d(FFN block sum)");
+    buf(c, &e->da,              SCRATCH, g_T * d,                "d(FFN input)");
+    buf(c, &e->dpre,            SCRATCH, g_T * d,                "d(attention LayerNorm input)");
+    buf(c, &e->dO,              SCRATCH, g_T * d,                "d(attention output)");
+    buf(c, &e->dffn,            SCRATCH, g_T * d,                "d(FFN output)");
+    buf(c, &e->dI,              SCRATCH, g_T * ff,               "d(FFN hidden)");
+    buf(c, &e->dzin,            SCRATCH, g_T * d,                "d(adapter input)");
+    buf(c, &e->dsh,             SCRATCH, g_T * r_sa,             "d(serial adapter hidden)");
+    buf(c, &e->dph,             SCRATCH, g_T * r_pa,             "d(parallel adapter hidden)");
+    buf(c, &e->dtq,             SCRATCH, g_T * r_lo,             "d(LoRA query hidden)");
+    buf(c, &e->dtv,             SCRATCH, g_T * r_lo,             "d(LoRA value hidden)");
+}
+
+/* What a stored layer keeps for its backward pass (plan_t says what it needs); a layer that is
+ * not stored keeps nothing and runs in the scratch above. */
+static void plan_layer(carve_t *c, int l)
+{
+    engine_t *e = c->e;
+    const plan_t *p = &e->plan[l];
+    acts_t *A = &e->stored[l];
+    size_t T = (size_t)e->cap_tokens, B = (size_t)e->cap_batch, M = p->cls ? B : T;
+    size_t d = (size_t)e->d, ff = (size_t)e->ff, H = (size_t)e->H;
+    size_t W = (size_t)(e->P + e->cap_len);
+    size_t cls_B = p->cls ? B : 0;                      /* the top layer's [CLS] rows */
+    size_t att_T = p->need_attn ? T : 0;                /* the attention block trains */
+    size_t att_M = p->need_attn ? M : 0, att_B = p->need_attn ? cls_B : 0;
+    size_t ffn_M = p->pa || e->ft ? M : 0;              /* the FFN input is read again */
+    size_t ft_M = e->ft ? M : 0;                        /* the dense weights train */
+    size_t sa_M = p->sa ? M : 0, pa_M = p->pa ? M : 0;
+    size_t lo_M = p->lora ? M : 0, lo_T = p->lora ? T : 0;
+
+    if (!p->stored)
+        return;
+    /* Every row is layer l's activation storage. */
+#define KEEP(field, floats, what) buf(c, &A->field, l, floats, what)
+    /*   field       floats                          what */
+    KEEP(xhat2,      M * d,                          "output LayerNorm statistics");
+    KEEP(rstd2,      M,                              "output LayerNorm statistics");
+    KEEP(out,        M * d,                          "layer output");
+    KEEP(xq,         cls_B * d,                      "layer input rows");
+    KEEP(qkv,        att_T * 3 * d,                  "projections");
+    KEEP(qcls,       att_B * d,                      "queries");
+    KEEP(probs,      H * att_M * W,                  "attention probabilities");
+    KEEP(xhat1,      att_M * d,                      "attention LayerNorm statistics");
+    KEEP(rstd1,      att_M,                          "attention LayerNorm statistics");
+    KEEP(uderiv,     att_M * ff,                     "GELU derivative");
+    KEEP(a,          ffn_M * d,                      "FFN input");
+    KEEP(ctx,        ft_M * d,                       "attention output");
+    KEEP(g,          ft_M * ff,                      "GELU output");
+    KEEP(zin,        sa_M * d,                       "adapter input");
+    KEEP(sa_xhat,    sa_M * d,                       "adapter LayerNorm statistics");
+    KEEP(sa_rstd,    sa_M,                           "adapter LayerNorm statistics");
+    KEEP(sa_h,       sa_M * (size_t)e->r_sa,         "serial adapter hidden");
+    KEEP(pa_h,       pa_M * (size_t)e->r_pa,         "parallel adapter hidden");
+    KEEP(xa_q,       lo_M * (size_t)e->r_lora,       "LoRA query hidden");
+    KEEP(xa_v,       lo_T * (size_t)e->r_lora,       "LoRA value hidden");
+#undef KEEP
+}
+
+static void plan_buffers(carve_t *c)
+{
+    plan_shared(c);
+    for (int l = 0; l < c->e->L; l++)
+        plan_layer(c, l);
+}
+
+/* Sizes the plan, takes one block for it and carves every buffer from it. */
+static int carve_buffers(engine_t *e)
+{
+    carve_t c = {.e = e};
+    char what[96];
+
+    plan_buffers(&c);
+    snprintf(what, sizeof what, "the engine's buffers (the largest: %s)",
+             c.largest ? c.largest : "none");
+    e->block = mem_alloc_aligned(c.off, sizeof(float), what);   /* err_set says why not */
+    if (!e->block)
+        return ERR_NOMEM;
+    c = (carve_t){.e = e, .base = e->block};
+    plan_buffers(&c);
+    return 0;
+}
+
+/* The current batch's tokens, offsets and labels. */
+static int alloc_batch(engine_t *e)
+{
+    size_t T = (size_t)e->cap_tokens, B = (size_t)e->cap_batch;
 
     e->start = mem_alloc(B, sizeof *e->start, "batch offsets");
     e->len = mem_alloc(B, sizeof *e->len, "batch lengths");
@@ -250,67 +386,7 @@ static int alloc_buffers(engine_t *e)
     if (!e->start || !e->len || !e->poff_full || !e->poff_cls || !e->ids || !e->types || !e->pos ||
         !e->labels_i || !e->labels_f)
         return ERR_NOMEM;
-
-    /* forward scratch: the largest layer's temporaries */
-    S->qkv = alloc_f(e, -2, T * 3 * d, "projections", &rc);
-    S->qcls = alloc_f(e, -2, B * d, "queries", &rc);
-    S->xq = alloc_f(e, -2, B * d, "layer input rows", &rc);
-    S->probs = alloc_f(e, -2, (size_t)e->H * T * W, "attention probabilities", &rc);
-    S->ctx = alloc_f(e, -2, T * d, "attention output", &rc);
-    S->a = alloc_f(e, -2, T * d, "FFN input", &rc);
-    S->g = alloc_f(e, -2, T * ff, "FFN hidden", &rc);
-    S->y = alloc_f(e, -2, T * d, "layer sum", &rc);
-    S->zin = alloc_f(e, -2, T * d, "adapter input", &rc);
-    S->sa_h = alloc_f(e, -2, T * (size_t)e->r_sa, "adapter hidden", &rc);
-    S->pa_h = alloc_f(e, -2, T * (size_t)e->r_pa, "adapter hidden", &rc);
-    S->xa_q = alloc_f(e, -2, T * (size_t)e->r_lora, "LoRA hidden", &rc);
-    S->xa_v = alloc_f(e, -2, T * (size_t)e->r_lora, "LoRA hidden", &rc);
-    e->ping[0] = alloc_f(e, -2, T * d, "layer output", &rc);
-    e->ping[1] = alloc_f(e, -2, T * d, "layer output", &rc);
-    e->emb_out = alloc_f(e, -2, T * d, "embeddings", &rc);
-    e->in_low = alloc_f(e, -2, T * d, "layer input", &rc);
-    if (e->ft) {
-        e->emb_xhat = alloc_f(e, -1, T * d, "LayerNorm statistics", &rc);
-        e->emb_rstd = alloc_f(e, -1, T, "LayerNorm statistics", &rc);
-    }
-    e->hcls = alloc_f(e, e->L, B * d, "head input", &rc);
-    e->pooled = alloc_f(e, e->L, B * d, "pooler output", &rc);
-    e->pdrop = alloc_f(e, e->L, B * d, "pooler output", &rc);
-    e->logits = alloc_f(e, -2, B * lab, "logits", &rc);
-    e->dlogits = alloc_f(e, -2, B * lab, "logits", &rc);
-    if (peft_prefix_mlp(e->peft)) {
-        e->pt_t = alloc_f(e, e->L, P * (size_t)e->bn, "prefix MLP hidden", &rc);
-        e->pt_kv = alloc_f(e, e->L, (size_t)e->L * P * 2 * d, "prefix keys and values", &rc);
-        e->pt_dkv = alloc_f(e, -2, (size_t)e->L * P * 2 * d, "prefix gradients", &rc);
-        e->pt_dt = alloc_f(e, -2, P * (size_t)e->bn, "prefix gradients", &rc);
-    }
-    e->attn_scratch_per = 2 * (size_t)e->cap_len * W;
-    e->attn_scratch = alloc_f(e, -2, e->attn_scratch_per * (size_t)e->nthreads, "attention scratch", &rc);
-    if (e->P)
-        e->prefix_acc = alloc_f(e, -2, (size_t)e->nthreads * 2 * P * d, "prefix gradients", &rc);
-    if (bwd) {
-        for (int i = 0; i < 2; i++)
-            e->dout[i] = alloc_f(e, -2, T * d, "gradients", &rc);
-        e->dqkv = alloc_f(e, -2, T * 3 * d, "gradients", &rc);
-        e->dqcls = alloc_f(e, -2, B * d, "gradients", &rc);
-        e->dxq = alloc_f(e, -2, B * d, "gradients", &rc);
-        e->dctx = alloc_f(e, -2, T * d, "gradients", &rc);
-        e->dz = alloc_f(e, -2, T * d, "gradients", &rc);
-        e->dy = alloc_f(e, -2, T * d, "gradients", &rc);
-        e->da = alloc_f(e, -2, T * d, "gradients", &rc);
-        e->dpre = alloc_f(e, -2, T * d, "gradients", &rc);
-        e->dO = alloc_f(e, -2, T * d, "gradients", &rc);
-        e->dffn = alloc_f(e, -2, T * d, "gradients", &rc);
-        e->dI = alloc_f(e, -2, T * ff, "gradients", &rc);
-        e->dzin = alloc_f(e, -2, T * d, "gradients", &rc);
-        e->dsh = alloc_f(e, -2, T * (size_t)e->r_sa, "gradients", &rc);
-        e->dph = alloc_f(e, -2, T * (size_t)e->r_pa, "gradients", &rc);
-        e->dtq = alloc_f(e, -2, T * (size_t)e->r_lora, "gradients", &rc);
-        e->dtv = alloc_f(e, -2, T * (size_t)e->r_lora, "gradients", &rc);
-    }
-    for (int l = 0; l < e->L && rc == 0; l++)
-        rc = alloc_layer(e, l);
-    return rc;
+    return 0;
 }
 
 engine_t *engine_new(const model_t *m, peft_t *p, const engine_opts_t *o)
@@ -361,15 +437,13 @@ engine_t *engine_new(const model_t *m, peft_t *p, const engine_opts_t *o)
     e->flops = mem_alloc((size_t)e->L + 2, sizeof *e->flops, "engine statistics");
     if (!e->plan || !e->stored || !e->stats || !e->flops)
         goto fail;
-    make_plan(e);
-    if (alloc_buffers(e) != 0)
+    plan_layers(e);
+    if (alloc_batch(e) != 0 || carve_buffers(e) != 0)
         goto fail;
     e->pool = pool_new(o->threads);
     if (!e->pool)
         goto fail;
     blas_set_threads(1);
-    log_debug("engine: %d threads, lowest trained layer %d of %d, %.1f MB of activations",
-              o->threads, e->lowest, e->L, e->stored_floats * 4.0 / 1e6);
     return e;
 fail:
     engine_free(&e);
@@ -381,17 +455,15 @@ pool_t *engine_pool(const engine_t *e)
     return e->pool;
 }
 
+void engine_info(const engine_t *e, engine_info_t *out)
+{
+    *out = (engine_info_t){.threads = e->nthreads, .lowest_trained = e->lowest, .layers = e->L,
+                           .stored_floats = e->stored_floats};
+}
+
 void engine_reseed(engine_t *e, uint64_t seed)
 {
     rng_seed_stream(&e->rng, seed, 0x64726f70ull);   /* "drop" */
-}
-
-static void free_acts(acts_t *A)
-{
-    float **f = (float **)A;
-
-    for (size_t i = 0; i < sizeof *A / sizeof(float *); i++)
-        free(f[i]);
 }
 
 void engine_free(engine_t **ep)
@@ -400,20 +472,8 @@ void engine_free(engine_t **ep)
 
     if (!e)
         return;
-    float **bufs[] = {&e->emb_out, &e->emb_xhat, &e->emb_rstd, &e->ping[0], &e->ping[1],
-                      &e->in_low, &e->hcls, &e->pooled, &e->pdrop, &e->logits, &e->dlogits,
-                      &e->pt_t, &e->pt_kv, &e->pt_dkv, &e->pt_dt, &e->dout[0], &e->dout[1],
-                      &e->dqkv, &e->dqcls, &e->dctx, &e->dz, &e->dy, &e->da, &e->dpre, &e->dO,
-                      &e->dffn, &e->dI, &e->dzin, &e->dsh, &e->dph, &e->dtq, &e->dtv, &e->dxq,
-                      &e->attn_scratch, &e->prefix_acc};
-
     pool_free(&e->pool);
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        free(*bufs[i]);
-    free_acts(&e->scratch);
-    if (e->stored)
-        for (int l = 0; l < e->L; l++)
-            free_acts(&e->stored[l]);
+    free(e->block);
     free(e->stored);
     free(e->plan);
     free(e->stats);

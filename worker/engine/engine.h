@@ -90,6 +90,16 @@ pool_t *engine_pool(const engine_t *e);
 /* Restarts the dropout stream from a seed (as engine_opts_t.seed at creation). */
 void engine_reseed(engine_t *e, uint64_t seed);
 
+/* What an engine was planned to do, for its caller's log (the engine itself does no I/O). */
+typedef struct {
+    int threads;               /* engine_opts_t.threads */
+    int lowest_trained;        /* the lowest layer the backward pass enters; layers: none */
+    int layers;
+    size_t stored_floats;      /* as engine_stored_floats */
+} engine_info_t;
+
+void engine_info(const engine_t *e, engine_info_t *out);
+
 /* part: -1 embeddings, 0..layers-1 the layers, layers = the head (prefix MLP included). */
 int engine_part_stats(const engine_t *e, int part, engine_part_stats_t *out);
 /* Matrix-product FLOPs of the last training step, in all. */

@@ -3,7 +3,8 @@
  * Buffers are row-major with a row per token (N rows: every token of the packed batch) or per
  * query row (M rows: N, or the batch's n [CLS] rows in the top layer). The projections of a
  * layer share one [N, 3d] buffer: queries in columns 0..d (all-rows layers), keys and values in
- * d..3d; the top layer keeps its [CLS] queries apart in [n, d]. */
+ * d..3d; the top layer keeps its [CLS] queries apart in [n, d]. Every float buffer is sized in
+ * one table, engine.c's buffer plan, and carved from one block. */
 #ifndef AUTOPEFT_ENGINE_IMPL_H
 #define AUTOPEFT_ENGINE_IMPL_H
 
@@ -91,6 +92,8 @@ struct engine {
     size_t attn_scratch_per;
     float *prefix_acc;               /* per thread [2, P, d] prefix gradient partial sums */
 
+    float *block;                    /* every float buffer above, carved (engine.c's plan) */
+
     engine_part_stats_t *stats;      /* [L + 2]: embeddings, layers, head */
     _Atomic uint64_t (*flops)[2];    /* [L + 2][forward, backward], counted by every thread */
     size_t stored_floats;
@@ -98,17 +101,23 @@ struct engine {
 
 /* ---- shared helpers (engine.c) ---- */
 
-/* C = alpha op(A) op(B) + beta C split over the pool by C's larger dimension; FLOPs are
- * counted to stats part (-1 embeddings, 0..L-1 layers, L head), forward or backward. */
-void engine__gemm(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
-                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                  float *c, int ldc);
+/* Which pass a product's FLOPs count to, or'd with kernels_gemm's GEMM_TA and GEMM_TB in the
+ * engine's products ("ENGINE_BWD | GEMM_TA": a weight gradient). */
+#define ENGINE_FWD 0u
+#define ENGINE_BWD 4u
+
+/* C = alpha op(A) op(B) + beta C split over the pool by C's larger dimension; op is the pass
+ * and the transposes (above); FLOPs are counted to stats part (-1 embeddings, 0..L-1 layers,
+ * L head). */
+void engine__gemm(engine_t *e, int part, unsigned op, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 /* The same on the calling thread only, for products inside a pool task. */
-void engine__gemm1(engine_t *e, int part, bool bwd, bool ta, bool tb, int m, int n, int k,
-                   float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                   float *c, int ldc);
-/* Adds FLOPs done outside engine__gemm (attention) to a part's count. */
-void engine__count(engine_t *e, int part, bool bwd, double flops);
+void engine__gemm1(engine_t *e, int part, unsigned op, int m, int n, int k, float alpha,
+                   const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                   int ldc);
+/* Adds FLOPs done outside engine__gemm (attention) to a part's count in pass ENGINE_FWD or
+ * ENGINE_BWD. */
+void engine__count(engine_t *e, int part, unsigned pass, double flops);
 typedef void (*engine_rows_fn)(engine_t *e, void *ctx, int part, int nparts, int tid);
 /* Runs fn for parts 0..nparts-1 of a row range on the pool (nparts = threads). */
 void engine__parts(engine_t *e, engine_rows_fn fn, void *ctx);

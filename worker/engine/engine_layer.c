@@ -43,29 +43,34 @@ static void add_bias_ld(float *x, int ld, const float *b, long rows, int width)
         kernels_add_bias(x + (size_t)i * ld, b, 1, width);
 }
 
-/* Bias, dropout and residual for rows [r0, r0 + rows) of a stage, whose tokens are consecutive
- * except in the [CLS] layer. */
-static void drop_add(engine_t *e, bool cls, float *y, const float *bias, const float *res, int r0,
-                     int rows, uint64_t key, float p)
+/* Bias, hidden dropout (site key) and residual for the layer's query rows [r0, r0 + rows) of a
+ * stage, whose tokens are consecutive except in the [CLS] layer. */
+static void drop_add(const layer_ctx_t *c, float *y, const float *bias, const float *res, int r0,
+                     int rows, uint64_t key)
 {
-    if (!cls) {
-        kernels_bias_dropout_add(y, bias, res, rows, e->d, key, (uint64_t)r0, p);
+    engine_t *e = c->e;
+
+    if (!c->pl->cls) {
+        kernels_bias_dropout_add(y, bias, res, rows, e->d, key, (uint64_t)r0, e->p_hidden);
         return;
     }
     for (int i = 0; i < rows; i++)
         kernels_bias_dropout_add(y + (size_t)i * e->d, bias, res + (size_t)i * e->d, 1, e->d, key,
-                                 (uint64_t)engine__token(e, true, r0 + i), p);
+                                 (uint64_t)engine__token(e, true, r0 + i), e->p_hidden);
 }
 
-static void drop_rows(engine_t *e, bool cls, float *x, int r0, int rows, uint64_t key, float p)
+/* The same mask on a gradient (its backward). */
+static void drop_rows(const layer_ctx_t *c, float *x, int r0, int rows, uint64_t key)
 {
-    if (!cls) {
-        kernels_dropout(x, rows, e->d, e->d, key, (uint64_t)r0, p);
+    engine_t *e = c->e;
+
+    if (!c->pl->cls) {
+        kernels_dropout(x, rows, e->d, e->d, key, (uint64_t)r0, e->p_hidden);
         return;
     }
     for (int i = 0; i < rows; i++)
         kernels_dropout(x + (size_t)i * e->d, 1, e->d, e->d, key,
-                        (uint64_t)engine__token(e, true, r0 + i), p);
+                        (uint64_t)engine__token(e, true, r0 + i), e->p_hidden);
 }
 
 static int query_rows(const engine_t *e, const plan_t *pl)
@@ -91,27 +96,27 @@ static void fwd_proj(engine_t *e, void *arg, int part, int nparts, int tid)
         float *qkv = A->qkv + (size_t)r0 * 3 * d;
 
         if (!c->pl->cls) {
-            engine__gemm1(e, l, false, false, true, (int)rows, 3 * d, d, 1.0f, x, d, W->qkv_w, d,
+            engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, (int)rows, 3 * d, d, 1.0f, x, d, W->qkv_w, d,
                           0.0f, qkv, 3 * d);
             kernels_add_bias(qkv, W->qkv_b, (int)rows, 3 * d);
         } else {
-            engine__gemm1(e, l, false, false, true, (int)rows, 2 * d, d, 1.0f, x, d,
+            engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, (int)rows, 2 * d, d, 1.0f, x, d,
                           W->qkv_w + (size_t)d * d, d, 0.0f, qkv + d, 3 * d);
             add_bias_ld(qkv + d, 3 * d, W->qkv_b + d, rows, 2 * d);
         }
         if (c->pl->lora) {
             float *xa_v = A->xa_v + (size_t)r0 * r;
 
-            engine__gemm1(e, l, false, false, true, (int)rows, r, d, 1.0f, x, d, c->PW->lora_va, d,
-                          0.0f, xa_v, r);
-            engine__gemm1(e, l, false, false, true, (int)rows, d, r, e->lora_s, xa_v, r,
+            engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, (int)rows, r, d, 1.0f, x, d, c->PW->lora_va,
+                          d, 0.0f, xa_v, r);
+            engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, (int)rows, d, r, e->lora_s, xa_v, r,
                           c->PW->lora_vb, r, 1.0f, qkv + 2 * d, 3 * d);
             if (!c->pl->cls) {
                 float *xa_q = A->xa_q + (size_t)r0 * r;
 
-                engine__gemm1(e, l, false, false, true, (int)rows, r, d, 1.0f, x, d,
+                engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, (int)rows, r, d, 1.0f, x, d,
                               c->PW->lora_qa, d, 0.0f, xa_q, r);
-                engine__gemm1(e, l, false, false, true, (int)rows, d, r, e->lora_s, xa_q, r,
+                engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, (int)rows, d, r, e->lora_s, xa_q, r,
                               c->PW->lora_qb, r, 1.0f, qkv, 3 * d);
             }
         }
@@ -125,15 +130,15 @@ static void fwd_proj(engine_t *e, void *arg, int part, int nparts, int tid)
         return;
     for (long b = r0; b < r1; b++)
         memcpy(A->xq + (size_t)b * d, c->x + (size_t)e->start[b] * d, (size_t)d * sizeof(float));
-    engine__gemm1(e, l, false, false, true, (int)rows, d, d, 1.0f, A->xq + (size_t)r0 * d, d,
+    engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, (int)rows, d, d, 1.0f, A->xq + (size_t)r0 * d, d,
                   W->qkv_w, d, 0.0f, A->qcls + (size_t)r0 * d, d);
     kernels_add_bias(A->qcls + (size_t)r0 * d, W->qkv_b, (int)rows, d);
     if (c->pl->lora) {
         float *xa_q = A->xa_q + (size_t)r0 * r;
 
-        engine__gemm1(e, l, false, false, true, (int)rows, r, d, 1.0f, A->xq + (size_t)r0 * d, d,
+        engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, (int)rows, r, d, 1.0f, A->xq + (size_t)r0 * d, d,
                       c->PW->lora_qa, d, 0.0f, xa_q, r);
-        engine__gemm1(e, l, false, false, true, (int)rows, d, r, e->lora_s, xa_q, r,
+        engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, (int)rows, d, r, e->lora_s, xa_q, r,
                       c->PW->lora_qb, r, 1.0f, A->qcls + (size_t)r0 * d, d);
     }
 }
@@ -176,7 +181,7 @@ static void fwd_attn_task(void *arg, int task, int tid)
 
     attn_args(e, c, b, h, &a, &poff);
     ctx = c->A->ctx + (size_t)(c->pl->cls ? b : e->start[b]) * e->d + h * e->dh;
-    engine__count(e, c->l, false,
+    engine__count(e, c->l, ENGINE_FWD,
                   attn_forward(&a, c->A->probs + poff,
                                e->attn_scratch + (size_t)tid * e->attn_scratch_per, ctx, e->d));
 }
@@ -204,34 +209,34 @@ static void fwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
     g = A->g + (size_t)r0 * ff;
     xq = (pl->cls ? A->xq : c->x) + (size_t)r0 * d;
 #define OPT(p, w) ((p) ? (p) + (size_t)r0 * (w) : NULL)
-    engine__gemm1(e, l, false, false, true, rows, d, d, 1.0f, A->ctx + (size_t)r0 * d, d, W->ao_w,
+    engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, d, d, 1.0f, A->ctx + (size_t)r0 * d, d, W->ao_w,
                   d, 0.0f, y, d);
-    drop_add(e, pl->cls, y, W->ao_b, xq, (int)r0, rows, c->key_attn, e->p_hidden);
+    drop_add(c, y, W->ao_b, xq, (int)r0, rows, c->key_attn);
     kernels_layernorm_fwd(a, OPT(A->xhat1, d), OPT(A->rstd1, 1), y, W->ln1_g, W->ln1_b, rows, d,
                           e->eps);
-    engine__gemm1(e, l, false, false, true, rows, ff, d, 1.0f, a, d, W->in_w, d, 0.0f, g, ff);
+    engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, ff, d, 1.0f, a, d, W->in_w, d, 0.0f, g, ff);
     kernels_bias_gelu(g, OPT(A->uderiv, ff), W->in_b, rows, ff);
-    engine__gemm1(e, l, false, false, true, rows, d, ff, 1.0f, g, ff, W->out_w, ff, 0.0f, y, d);
-    drop_add(e, pl->cls, y, W->out_b, a, (int)r0, rows, c->key_ffn, e->p_hidden);
+    engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, d, ff, 1.0f, g, ff, W->out_w, ff, 0.0f, y, d);
+    drop_add(c, y, W->out_b, a, (int)r0, rows, c->key_ffn);
     if (pl->sa) {
         float *zin = A->zin + (size_t)r0 * d, *h = A->sa_h + (size_t)r0 * e->r_sa;
 
         kernels_layernorm_fwd(zin, OPT(A->sa_xhat, d), OPT(A->sa_rstd, 1), y, W->ln2_g, W->ln2_b,
                               rows, d, e->eps);
-        engine__gemm1(e, l, false, false, true, rows, e->r_sa, d, 1.0f, zin, d, PW->sa_down.w, d,
+        engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, e->r_sa, d, 1.0f, zin, d, PW->sa_down.w, d,
                       0.0f, h, e->r_sa);
         kernels_bias_relu(h, PW->sa_down.b, rows, e->r_sa);
-        engine__gemm1(e, l, false, false, true, rows, d, e->r_sa, 1.0f, h, e->r_sa, PW->sa_up.w,
+        engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, d, e->r_sa, 1.0f, h, e->r_sa, PW->sa_up.w,
                       e->r_sa, 1.0f, y, d);
         kernels_add_bias(y, PW->sa_up.b, rows, d);
     }
     if (pl->pa) {
         float *h = A->pa_h + (size_t)r0 * e->r_pa;
 
-        engine__gemm1(e, l, false, false, true, rows, e->r_pa, d, 1.0f, a, d, PW->pa_down.w, d,
+        engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, e->r_pa, d, 1.0f, a, d, PW->pa_down.w, d,
                       0.0f, h, e->r_pa);
         kernels_bias_relu(h, PW->pa_down.b, rows, e->r_pa);
-        engine__gemm1(e, l, false, false, true, rows, d, e->r_pa, 4.0f, h, e->r_pa, PW->pa_up.w,
+        engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, d, e->r_pa, 4.0f, h, e->r_pa, PW->pa_up.w,
                       e->r_pa, 1.0f, y, d);
         for (int i = 0; i < rows; i++)
             kernels_axpy(y + (size_t)i * d, 4.0f, PW->pa_up.b, d);
@@ -309,13 +314,13 @@ static void bwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
     if (pl->sa) {
         float *dsh = ROW(e->dsh, e->r_sa);
 
-        engine__gemm1(e, l, true, false, false, rows, e->r_sa, d, 1.0f, dz, d, PW->sa_up.w,
+        engine__gemm1(e, l, ENGINE_BWD, rows, e->r_sa, d, 1.0f, dz, d, PW->sa_up.w,
                       e->r_sa, 0.0f, dsh, e->r_sa);
         kernels_relu_bwd(dsh, dsh, ROW(A->sa_h, e->r_sa), (long)rows * e->r_sa);
         if (pl->need_attn) {
             float *dzin = ROW(e->dzin, d);
 
-            engine__gemm1(e, l, true, false, false, rows, d, e->r_sa, 1.0f, dsh, e->r_sa,
+            engine__gemm1(e, l, ENGINE_BWD, rows, d, e->r_sa, 1.0f, dsh, e->r_sa,
                           PW->sa_down.w, d, 0.0f, dzin, d);
             kernels_layernorm_bwd(dy, NULL, NULL, dzin, ROW(A->sa_xhat, d), ROW(A->sa_rstd, 1),
                                   W->ln2_g, rows, d, true);
@@ -324,7 +329,7 @@ static void bwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
     if (pl->pa) {
         float *dph = ROW(e->dph, e->r_pa);
 
-        engine__gemm1(e, l, true, false, false, rows, e->r_pa, d, 4.0f, dz, d, PW->pa_up.w,
+        engine__gemm1(e, l, ENGINE_BWD, rows, e->r_pa, d, 4.0f, dz, d, PW->pa_up.w,
                       e->r_pa, 0.0f, dph, e->r_pa);
         kernels_relu_bwd(dph, dph, ROW(A->pa_h, e->r_pa), (long)rows * e->r_pa);
     }
@@ -335,19 +340,19 @@ static void bwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
         float *dpre = ROW(e->dpre, d), *dO = ROW(e->dO, d);
 
         memcpy(dh, dy, (size_t)rows * d * sizeof(float));
-        drop_rows(e, pl->cls, dh, (int)r0, rows, c->key_ffn, e->p_hidden);
-        engine__gemm1(e, l, true, false, false, rows, ff, d, 1.0f, dh, d, W->out_w, ff, 0.0f, dI, ff);
+        drop_rows(c, dh, (int)r0, rows, c->key_ffn);
+        engine__gemm1(e, l, ENGINE_BWD, rows, ff, d, 1.0f, dh, d, W->out_w, ff, 0.0f, dI, ff);
         kernels_mul(dI, dI, ROW(A->uderiv, ff), (long)rows * ff);
         memcpy(da, dy, (size_t)rows * d * sizeof(float));
-        engine__gemm1(e, l, true, false, false, rows, d, ff, 1.0f, dI, ff, W->in_w, d, 1.0f, da, d);
+        engine__gemm1(e, l, ENGINE_BWD, rows, d, ff, 1.0f, dI, ff, W->in_w, d, 1.0f, da, d);
         if (pl->pa)
-            engine__gemm1(e, l, true, false, false, rows, d, e->r_pa, 1.0f, ROW(e->dph, e->r_pa),
+            engine__gemm1(e, l, ENGINE_BWD, rows, d, e->r_pa, 1.0f, ROW(e->dph, e->r_pa),
                           e->r_pa, PW->pa_down.w, d, 1.0f, da, d);
         kernels_layernorm_bwd(dpre, NULL, NULL, da, ROW(A->xhat1, d), ROW(A->rstd1, 1), W->ln1_g,
                               rows, d, false);
         memcpy(dO, dpre, (size_t)rows * d * sizeof(float));
-        drop_rows(e, pl->cls, dO, (int)r0, rows, c->key_attn, e->p_hidden);
-        engine__gemm1(e, l, true, false, false, rows, d, d, 1.0f, dO, d, W->ao_w, d, 0.0f,
+        drop_rows(c, dO, (int)r0, rows, c->key_attn);
+        engine__gemm1(e, l, ENGINE_BWD, rows, d, d, 1.0f, dO, d, W->ao_w, d, 0.0f,
                       ROW(e->dctx, d), d);
     }
 #undef ROW
@@ -372,18 +377,20 @@ static void bwd_weights_post(engine_t *e, layer_ctx_t *c)
     if (pl->sa) {
         int r = e->r_sa;
 
-        engine__gemm(e, l, true, true, false, d, r, M, 1.0f, e->dz, d, A->sa_h, r, 1.0f, PG->sa_up.w, r);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, d, r, M, 1.0f, e->dz, d, A->sa_h, r, 1.0f,
+                     PG->sa_up.w, r);
         colsum_ld(PG->sa_up.b, e->dz, M, d, d, 1.0f);
-        engine__gemm(e, l, true, true, false, r, d, M, 1.0f, e->dsh, r, A->zin, d, 1.0f,
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, r, d, M, 1.0f, e->dsh, r, A->zin, d, 1.0f,
                      PG->sa_down.w, d);
         colsum_ld(PG->sa_down.b, e->dsh, M, r, r, 1.0f);
     }
     if (pl->pa) {
         int r = e->r_pa;
 
-        engine__gemm(e, l, true, true, false, d, r, M, 4.0f, e->dz, d, A->pa_h, r, 1.0f, PG->pa_up.w, r);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, d, r, M, 4.0f, e->dz, d, A->pa_h, r, 1.0f,
+                     PG->pa_up.w, r);
         colsum_ld(PG->pa_up.b, e->dz, M, d, d, 4.0f);
-        engine__gemm(e, l, true, true, false, r, d, M, 1.0f, e->dph, r, A->a, d, 1.0f,
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, r, d, M, 1.0f, e->dph, r, A->a, d, 1.0f,
                      PG->pa_down.w, d);
         colsum_ld(PG->pa_down.b, e->dph, M, r, r, 1.0f);
     }
@@ -393,12 +400,15 @@ static void bwd_weights_post(engine_t *e, layer_ctx_t *c)
         kernels_layernorm_params(G->ln2_g, G->ln2_b, c->dout, A->xhat2, M, d);
         if (pl->sa)
             kernels_layernorm_params(G->ln2_g, G->ln2_b, e->dzin, A->sa_xhat, M, d);
-        engine__gemm(e, l, true, true, false, d, ff, M, 1.0f, e->dffn, d, A->g, ff, 1.0f, G->out_w, ff);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, d, ff, M, 1.0f, e->dffn, d, A->g, ff, 1.0f,
+                     G->out_w, ff);
         colsum_ld(G->out_b, e->dffn, M, d, d, 1.0f);
-        engine__gemm(e, l, true, true, false, ff, d, M, 1.0f, e->dI, ff, A->a, d, 1.0f, G->in_w, d);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, ff, d, M, 1.0f, e->dI, ff, A->a, d, 1.0f, G->in_w,
+                     d);
         colsum_ld(G->in_b, e->dI, M, ff, ff, 1.0f);
         kernels_layernorm_params(G->ln1_g, G->ln1_b, e->da, A->xhat1, M, d);
-        engine__gemm(e, l, true, true, false, d, d, M, 1.0f, e->dO, d, A->ctx, d, 1.0f, G->ao_w, d);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, d, d, M, 1.0f, e->dO, d, A->ctx, d, 1.0f, G->ao_w,
+                     d);
         colsum_ld(G->ao_b, e->dO, M, d, d, 1.0f);
     }
 }
@@ -408,24 +418,24 @@ static void bwd_attn_task(void *arg, int task, int tid)
     layer_ctx_t *c = arg;
     engine_t *e = c->e;
     int b = task / e->H, h = task % e->H, d = e->d, dh = e->dh, s0 = e->start[b];
-    bool cls = c->pl->cls, want = c->pl->want_qkv;
-    float *dpk = NULL, *dpv = NULL, *dq = NULL, *dk = NULL, *dv = NULL;
+    bool cls = c->pl->cls;
+    attn_grads_t g = {.ldq = cls ? d : 3 * d, .ldkv = 3 * d, .ldp = d};
     size_t poff;
     attn_t a;
 
     attn_args(e, c, b, h, &a, &poff);
-    if (want) {
-        dq = cls ? e->dqcls + (size_t)b * d + h * dh : e->dqkv + (size_t)s0 * 3 * d + h * dh;
-        dk = e->dqkv + (size_t)s0 * 3 * d + d + h * dh;
-        dv = dk + d;
+    if (c->pl->want_qkv) {
+        g.dq = cls ? e->dqcls + (size_t)b * d + h * dh : e->dqkv + (size_t)s0 * 3 * d + h * dh;
+        g.dk = e->dqkv + (size_t)s0 * 3 * d + d + h * dh;
+        g.dv = g.dk + d;
     }
     if (a.np) {
-        dpk = e->prefix_acc + (size_t)tid * 2 * e->P * d + h * dh;
-        dpv = dpk + (size_t)e->P * d;
+        g.dpk = e->prefix_acc + (size_t)tid * 2 * e->P * d + h * dh;
+        g.dpv = g.dpk + (size_t)e->P * d;
     }
-    engine__count(e, c->l, true,
-                  attn_backward(&a, c->A->probs + poff, e->dctx + (size_t)(cls ? b : s0) * d + h * dh,
-                                d, dq, cls ? d : 3 * d, dk, dv, 3 * d, dpk, dpv, d,
+    engine__count(e, c->l, ENGINE_BWD,
+                  attn_backward(&a, c->A->probs + poff,
+                                e->dctx + (size_t)(cls ? b : s0) * d + h * dh, d, &g,
                                 e->attn_scratch + (size_t)tid * e->attn_scratch_per));
 }
 
@@ -469,22 +479,25 @@ static void bwd_weights_qkv(engine_t *e, layer_ctx_t *c)
     if (pl->lora) {
         const peft_layer_t *PW = c->PW, *PG = c->PG;
 
-        engine__gemm(e, l, true, true, false, d, r, M, s, dq, ldq, A->xa_q, r, 1.0f, PG->lora_qb, r);
-        engine__gemm(e, l, true, false, false, M, r, d, s, dq, ldq, PW->lora_qb, r, 0.0f, e->dtq, r);
-        engine__gemm(e, l, true, true, false, r, d, M, 1.0f, e->dtq, r, xq, d, 1.0f, PG->lora_qa, d);
-        engine__gemm(e, l, true, true, false, d, r, N, s, e->dqkv + 2 * d, 3 * d, A->xa_v, r, 1.0f,
-                     PG->lora_vb, r);
-        engine__gemm(e, l, true, false, false, N, r, d, s, e->dqkv + 2 * d, 3 * d, PW->lora_vb, r,
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, d, r, M, s, dq, ldq, A->xa_q, r, 1.0f, PG->lora_qb,
+                     r);
+        engine__gemm(e, l, ENGINE_BWD, M, r, d, s, dq, ldq, PW->lora_qb, r, 0.0f, e->dtq, r);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, r, d, M, 1.0f, e->dtq, r, xq, d, 1.0f, PG->lora_qa,
+                     d);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, d, r, N, s, e->dqkv + 2 * d, 3 * d, A->xa_v, r,
+                     1.0f, PG->lora_vb, r);
+        engine__gemm(e, l, ENGINE_BWD, N, r, d, s, e->dqkv + 2 * d, 3 * d, PW->lora_vb, r,
                      0.0f, e->dtv, r);
-        engine__gemm(e, l, true, true, false, r, d, N, 1.0f, e->dtv, r, c->x, d, 1.0f, PG->lora_va, d);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, r, d, N, 1.0f, e->dtv, r, c->x, d, 1.0f,
+                     PG->lora_va, d);
     }
     if (c->GW) {
         const model_layer_t *G = c->GW;
 
-        engine__gemm(e, l, true, true, false, d, d, M, 1.0f, dq, ldq, xq, d, 1.0f, G->qkv_w, d);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, d, d, M, 1.0f, dq, ldq, xq, d, 1.0f, G->qkv_w, d);
         colsum_ld(G->qkv_b, dq, M, d, ldq, 1.0f);
-        engine__gemm(e, l, true, true, false, 2 * d, d, N, 1.0f, e->dqkv + d, 3 * d, c->x, d, 1.0f,
-                     G->qkv_w + (size_t)d * d, d);
+        engine__gemm(e, l, ENGINE_BWD | GEMM_TA, 2 * d, d, N, 1.0f, e->dqkv + d, 3 * d, c->x, d,
+                     1.0f, G->qkv_w + (size_t)d * d, d);
         colsum_ld(G->qkv_b + d, e->dqkv + d, N, 2 * d, 3 * d, 1.0f);
     }
 }
@@ -508,18 +521,18 @@ static void bwd_dx(engine_t *e, void *arg, int part, int nparts, int tid)
     dx = c->dx + (size_t)r0 * d;
     if (!pl->cls) {
         memcpy(dx, e->dpre + (size_t)r0 * d, (size_t)rows * d * sizeof(float));
-        engine__gemm1(e, l, true, false, false, rows, d, 3 * d, 1.0f, e->dqkv + (size_t)r0 * 3 * d,
+        engine__gemm1(e, l, ENGINE_BWD, rows, d, 3 * d, 1.0f, e->dqkv + (size_t)r0 * 3 * d,
                       3 * d, W->qkv_w, d, 1.0f, dx, d);
         if (pl->lora)
-            engine__gemm1(e, l, true, false, false, rows, d, r, 1.0f, e->dtq + (size_t)r0 * r, r,
+            engine__gemm1(e, l, ENGINE_BWD, rows, d, r, 1.0f, e->dtq + (size_t)r0 * r, r,
                           c->PW->lora_qa, d, 1.0f, dx, d);
     } else {
-        engine__gemm1(e, l, true, false, false, rows, d, 2 * d, 1.0f,
+        engine__gemm1(e, l, ENGINE_BWD, rows, d, 2 * d, 1.0f,
                       e->dqkv + (size_t)r0 * 3 * d + d, 3 * d, W->qkv_w + (size_t)d * d, d, 0.0f,
                       dx, d);
     }
     if (pl->lora)
-        engine__gemm1(e, l, true, false, false, rows, d, r, 1.0f, e->dtv + (size_t)r0 * r, r,
+        engine__gemm1(e, l, ENGINE_BWD, rows, d, r, 1.0f, e->dtv + (size_t)r0 * r, r,
                       c->PW->lora_va, d, 1.0f, dx, d);
 }
 
@@ -529,10 +542,10 @@ static void bwd_dx_cls(engine_t *e, layer_ctx_t *c)
     int d = e->d, n = e->n;
 
     memcpy(e->dxq, e->dpre, (size_t)n * d * sizeof(float));
-    engine__gemm(e, c->l, true, false, false, n, d, d, 1.0f, e->dqcls, d, c->W->qkv_w, d, 1.0f,
+    engine__gemm(e, c->l, ENGINE_BWD, n, d, d, 1.0f, e->dqcls, d, c->W->qkv_w, d, 1.0f,
                  e->dxq, d);
     if (c->pl->lora)
-        engine__gemm(e, c->l, true, false, false, n, d, e->r_lora, 1.0f, e->dtq, e->r_lora,
+        engine__gemm(e, c->l, ENGINE_BWD, n, d, e->r_lora, 1.0f, e->dtq, e->r_lora,
                      c->PW->lora_qa, d, 1.0f, e->dxq, d);
     for (int b = 0; b < n; b++)
         kernels_axpy(c->dx + (size_t)e->start[b] * d, 1.0f, e->dxq + (size_t)b * d, d);

@@ -139,12 +139,12 @@ static void head_forward(engine_t *e, bool train)
     for (int b = 0; b < n; b++)
         memcpy(e->hcls + (size_t)b * d,
                out + (size_t)(e->plan[top].cls ? b : e->start[b]) * d, (size_t)d * sizeof(float));
-    engine__gemm(e, e->L, false, false, true, n, d, d, 1.0f, e->hcls, d, W->pool_w, d, 0.0f,
+    engine__gemm(e, e->L, ENGINE_FWD | GEMM_TB, n, d, d, 1.0f, e->hcls, d, W->pool_w, d, 0.0f,
                  e->pooled, d);
     kernels_bias_tanh(e->pooled, W->pool_b, n, d);
     memcpy(e->pdrop, e->pooled, (size_t)n * d * sizeof(float));
     kernels_dropout(e->pdrop, n, d, d, engine__site_key(e, e->L, SITE_HEAD), 0, e->p_cls);
-    engine__gemm(e, e->L, false, false, true, n, lab, d, 1.0f, e->pdrop, d, W->cls_w, d, 0.0f,
+    engine__gemm(e, e->L, ENGINE_FWD | GEMM_TB, n, lab, d, 1.0f, e->pdrop, d, W->cls_w, d, 0.0f,
                  e->logits, lab);
     kernels_add_bias(e->logits, W->cls_b, n, lab);
 }
@@ -157,24 +157,25 @@ static void head_backward(engine_t *e, float *dout)
     int d = e->d, n = e->n, lab = e->s.labels, top = e->L - 1;
     float *dp = e->pdrop;   /* reused once the classifier's gradient has read it */
 
-    engine__gemm(e, e->L, true, true, false, lab, d, n, 1.0f, e->dlogits, lab, e->pdrop, d, 1.0f,
+    engine__gemm(e, e->L, ENGINE_BWD | GEMM_TA, lab, d, n, 1.0f, e->dlogits, lab, e->pdrop, d, 1.0f,
                  G->cls_w, d);
     kernels_colsum(G->cls_b, e->dlogits, n, lab);
-    engine__gemm(e, e->L, true, false, false, n, d, lab, 1.0f, e->dlogits, lab, W->cls_w, d, 0.0f,
+    engine__gemm(e, e->L, ENGINE_BWD, n, d, lab, 1.0f, e->dlogits, lab, W->cls_w, d, 0.0f,
                  dp, d);
     kernels_dropout(dp, n, d, d, engine__site_key(e, e->L, SITE_HEAD), 0, e->p_cls);
     kernels_tanh_bwd(dp, dp, e->pooled, (long)n * d);
-    engine__gemm(e, e->L, true, true, false, d, d, n, 1.0f, dp, d, e->hcls, d, 1.0f, G->pool_w, d);
+    engine__gemm(e, e->L, ENGINE_BWD | GEMM_TA, d, d, n, 1.0f, dp, d, e->hcls, d, 1.0f, G->pool_w,
+                 d);
     kernels_colsum(G->pool_b, dp, n, d);
     if (!dout)
         return;
     if (e->plan[top].cls) {
-        engine__gemm(e, e->L, true, false, false, n, d, d, 1.0f, dp, d, W->pool_w, d, 0.0f, dout, d);
+        engine__gemm(e, e->L, ENGINE_BWD, n, d, d, 1.0f, dp, d, W->pool_w, d, 0.0f, dout, d);
         return;
     }
     memset(dout, 0, (size_t)e->N * d * sizeof(float));
     for (int b = 0; b < n; b++)
-        engine__gemm1(e, e->L, true, false, false, 1, d, d, 1.0f, dp + (size_t)b * d, d, W->pool_w,
+        engine__gemm1(e, e->L, ENGINE_BWD, 1, d, d, 1.0f, dp + (size_t)b * d, d, W->pool_w,
                       d, 0.0f, dout + (size_t)e->start[b] * d, d);
 }
 

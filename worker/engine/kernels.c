@@ -13,7 +13,7 @@
 
 /* ---- matrix products --------------------------------------------------------------------- */
 
-void kernels_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+void kernels_gemm(unsigned op, int m, int n, int k, float alpha, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc)
 {
     if (m <= 0 || n <= 0)
@@ -24,13 +24,16 @@ void kernels_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const floa
                 c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
         return;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_sgemm(CblasRowMajor, op & GEMM_TA ? CblasTrans : CblasNoTrans,
+                op & GEMM_TB ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc);
 }
 
-void kernels_gemm_ref(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
-                      int lda, const float *b, int ldb, float beta, float *c, int ldc)
+void kernels_gemm_ref(unsigned op, int m, int n, int k, float alpha, const float *a, int lda,
+                      const float *b, int ldb, float beta, float *c, int ldc)
 {
+    bool ta = op & GEMM_TA, tb = op & GEMM_TB;
+
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
             double s = 0.0;

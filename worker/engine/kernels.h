@@ -19,12 +19,21 @@
 
 /* ---- matrix products (OpenBLAS) ------------------------------------------------------------- */
 
-/* C[m, n] = alpha * op(A) op(B) + beta * C, op(X) = X or X^T (ta, tb); row-major with leading
- * dimensions lda, ldb, ldc. Every matrix product of the engine goes through this function. */
-void kernels_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+/* How kernels_gemm reads its operands (BLAS's transpose arguments, named): op(A) = A^T with
+ * GEMM_TA, op(B) = B^T with GEMM_TB, or'd together; GEMM_NN for neither. Higher bits belong to
+ * callers that pass more in the same word (the engine's pass, worker/engine/engine_impl.h) and
+ * are ignored here. */
+#define GEMM_NN 0u
+#define GEMM_TA 1u
+#define GEMM_TB 2u
+
+/* C[m, n] = alpha * op(A) op(B) + beta * C, op as above; row-major with leading dimensions lda,
+ * ldb, ldc (the argument order of cblas_sgemm, which every reader of BLAS code knows). Every
+ * matrix product of the engine goes through this function. */
+void kernels_gemm(unsigned op, int m, int n, int k, float alpha, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc);
-void kernels_gemm_ref(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
-                      int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void kernels_gemm_ref(unsigned op, int m, int n, int k, float alpha, const float *a, int lda,
+                      const float *b, int ldb, float beta, float *c, int ldc);
 
 /* ---- element-wise and row kernels ------------------------------------------------------------ */
 

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "common/err.h"
-#include "common/log.h"
 #include "common/mem.h"
 #include "common/rng.h"
 
@@ -248,11 +247,11 @@ model_tensor_t *model_find(model_t *m, const char *name)
     return NULL;
 }
 
-static bool ends_with(const char *s, const char *suffix)
+bool model_name_ends_with(const char *name, const char *suffix)
 {
-    size_t ls = strlen(s), lx = strlen(suffix);
+    size_t ls = strlen(name), lx = strlen(suffix);
 
-    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+    return ls >= lx && strcmp(name + ls - lx, suffix) == 0;
 }
 
 static void init_tensor(model_t *m, int i, uint64_t seed)
@@ -260,10 +259,10 @@ static void init_tensor(model_t *m, int i, uint64_t seed)
     model_tensor_t *t = &m->tensors[i];
     rng_t r;
 
-    if (ends_with(t->name, "LayerNorm.weight")) {
+    if (model_name_ends_with(t->name, "LayerNorm.weight")) {
         for (size_t k = 0; k < t->count; k++)
             t->data[k] = 1.0f;
-    } else if (ends_with(t->name, ".bias")) {
+    } else if (model_name_ends_with(t->name, ".bias")) {
         memset(t->data, 0, t->count * sizeof(float));
     } else {
         rng_seed_stream(&r, seed, (uint64_t)i);
@@ -288,7 +287,6 @@ int model_init_missing(model_t *m, uint64_t seed)
         if (m->tensors[i].loaded)
             continue;
         init_tensor(m, i, seed);
-        log_debug("model: %s not in the checkpoint, initialised", m->tensors[i].name);
         n++;
     }
     return n;

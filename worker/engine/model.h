@@ -110,13 +110,17 @@ int model_tensor_count(const model_t *m);
 model_tensor_t *model_tensor(model_t *m, int i);
 /* The tensor of a Hugging Face name ("bert." prefix allowed); NULL and ERR_NOTFOUND if none. */
 model_tensor_t *model_find(model_t *m, const char *name);
+/* Whether a tensor name ends with suffix (".bias", "LayerNorm.weight"): how the model, the PEFT
+ * tensors and the checkpoint loader tell a tensor's kind from its name. */
+bool model_name_ends_with(const char *name, const char *suffix);
 
 /* Hugging Face's initialisation (BertPreTrainedModel._init_weights): Linear and embedding
  * weights N(0, initializer_range), biases 0, LayerNorm 1 and 0, the padding token's word
  * embedding 0. Each tensor draws from its own stream of the seed, so a tensor gets the same
  * values whether everything or only the missing ones are initialised. */
 void model_init_random(model_t *m, uint64_t seed);
-/* The same for tensors not marked loaded; returns how many were initialised. */
+/* The same for tensors not marked loaded; returns how many were initialised. They stay
+ * unmarked, so that the caller can name them in its log. */
 int model_init_missing(model_t *m, uint64_t seed);
 
 #endif

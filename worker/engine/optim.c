@@ -2,6 +2,7 @@
 #include "worker/engine/optim.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "common/err.h"
@@ -88,12 +89,23 @@ int optim_steps_done(const optim_t *o)
     return o->step;
 }
 
-/* One tensor's AdamW update; scalars computed in double and rounded to float as PyTorch does
- * for a float tensor. */
+/* One step's AdamW scalars, computed in double and rounded to float as PyTorch does for a float
+ * tensor. */
+typedef struct {
+    float decay;       /* 1 - lr * weight_decay, for the tensors that decay */
+    float b1, b2;      /* the betas */
+    float bc2_sqrt;    /* sqrt(1 - beta2^k), the second moment's bias correction */
+    float eps;
+    float step;        /* lr / (1 - beta1^k) */
+} adamw_t;
+
+/* One tensor's AdamW update (weight decay where decays). */
 SIMD_FN
 static void adamw(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
-                  size_t n, float decay, float b1, float b2, float bc2_sqrt, float eps, float step)
+                  size_t n, bool decays, const adamw_t *s)
 {
+    float decay = decays ? s->decay : 1.0f, b1 = s->b1, b2 = s->b2, bc2_sqrt = s->bc2_sqrt;
+    float eps = s->eps, step = s->step;
     float c1 = 1.0f - b1, c2 = 1.0f - b2;
 
     for (size_t i = 0; i < n; i++) {
@@ -125,7 +137,7 @@ static double sum_squares(const float *restrict g, size_t n)
 /* One step's update over the flat buffer, in parts (pool tasks). */
 typedef struct {
     optim_t *o;
-    float decay, b1, b2, bc2_sqrt, eps, step;
+    adamw_t s;
     int parts;
 } update_t;
 
@@ -146,8 +158,7 @@ static void update_part(void *arg, int part, int tid)
         lo = lo > b ? lo : b;
         hi = hi < e ? hi : e;
         if (lo < hi)
-            adamw(w + lo, g + lo, o->m + lo, o->v + lo, (size_t)(hi - lo),
-                  pt->decay ? u->decay : 1.0f, u->b1, u->b2, u->bc2_sqrt, u->eps, u->step);
+            adamw(w + lo, g + lo, o->m + lo, o->v + lo, (size_t)(hi - lo), pt->decay, &u->s);
     }
 }
 
@@ -172,8 +183,11 @@ int optim_step(optim_t *o, double *grad_norm, double *lr_out)
     k = ++o->step;
     bc1 = 1.0 - pow(o->o.beta1, k);
     bc2 = 1.0 - pow(o->o.beta2, k);
-    u = (update_t){o, (float)(1.0 - lr * o->o.weight_decay), (float)o->o.beta1,
-                   (float)o->o.beta2, (float)sqrt(bc2), (float)o->o.eps, (float)(lr / bc1), 1};
+    u = (update_t){.o = o,
+                   .s = {.decay = (float)(1.0 - lr * o->o.weight_decay), .b1 = (float)o->o.beta1,
+                         .b2 = (float)o->o.beta2, .bc2_sqrt = (float)sqrt(bc2),
+                         .eps = (float)o->o.eps, .step = (float)(lr / bc1)},
+                   .parts = 1};
     /* a part per thread when there is enough to share (the update is memory-bound) */
     if (o->o.pool && n >= (1u << 16))
         u.parts = pool_threads(o->o.pool);

@@ -44,9 +44,7 @@ typedef struct {
 
 static bool decays(const char *name)
 {
-    size_t n = strlen(name);
-
-    return !(n >= 5 && strcmp(name + n - 5, ".bias") == 0) && !strstr(name, "LayerNorm");
+    return !model_name_ends_with(name, ".bias") && !strstr(name, "LayerNorm");
 }
 
 /* Reserves one tensor; returns its offset. */
@@ -98,93 +96,98 @@ static void take_plain(walk_t *w, const char *name, int d0, int d1, float **pv, 
     }
 }
 
-static void walk(walk_t *w)
+/* Full fine-tuning: the backbone first, carved as the model's (model_carve), so that it copies
+ * from the model in one piece. */
+static void walk_backbone(walk_t *w)
 {
     peft_t *p = w->p;
-    const shape_t *s = &p->shape;
-    int d = s->hidden, P = p->prefix_len, bn = p->bottleneck;
-    char pre[PEFT_NAME_MAX];
 
-    if (p->o.full_finetune) {
-        size_t count = model_param_count(s, false);
+    if (w->fill) {
+        model_carve(&p->shape, false, p->params, &p->pv.backbone, p->backbone_table);
+        model_carve(&p->shape, false, p->grads, &p->gv.backbone, NULL);
+        for (int i = 0; i < p->nbackbone; i++) {
+            const model_tensor_t *bt = &p->backbone_table[i];
+            peft_tensor_t *t = &p->tensors[i];
 
-        if (w->fill) {
-            model_carve(s, false, p->params, &p->pv.backbone, p->backbone_table);
-            model_carve(s, false, p->grads, &p->gv.backbone, NULL);
-            for (int i = 0; i < p->nbackbone; i++) {
-                const model_tensor_t *bt = &p->backbone_table[i];
-                peft_tensor_t *t = &p->tensors[i];
-
-                snprintf(t->name, sizeof t->name, "%s", bt->name);
-                t->ndim = bt->ndim;
-                t->dims[0] = bt->dims[0];
-                t->dims[1] = bt->dims[1];
-                t->offset = (size_t)(bt->data - p->params);
-                t->count = bt->count;
-                t->decay = decays(bt->name);
-            }
+            snprintf(t->name, sizeof t->name, "%s", bt->name);
+            t->ndim = bt->ndim;
+            t->dims[0] = bt->dims[0];
+            t->dims[1] = bt->dims[1];
+            t->offset = (size_t)(bt->data - p->params);
+            t->count = bt->count;
+            t->decay = decays(bt->name);
         }
-        w->n += p->nbackbone;
-        w->off += count;
     }
+    w->n += p->nbackbone;
+    w->off += model_param_count(&p->shape, false);
+}
+
+/* The task head, and the prefix MLP's shared first half (MLP mode). */
+static void walk_head(walk_t *w)
+{
+    peft_t *p = w->p;
+    int d = p->shape.hidden, labels = p->shape.labels;
+
     take_plain(w, "pooler.dense.weight", d, d, &p->pv.head.pool_w, &p->gv.head.pool_w);
     take_plain(w, "pooler.dense.bias", d, 0, &p->pv.head.pool_b, &p->gv.head.pool_b);
-    take_plain(w, "classifier.weight", s->labels, d, &p->pv.head.cls_w, &p->gv.head.cls_w);
-    take_plain(w, "classifier.bias", s->labels, 0, &p->pv.head.cls_b, &p->gv.head.cls_b);
+    take_plain(w, "classifier.weight", labels, d, &p->pv.head.cls_w, &p->gv.head.cls_w);
+    take_plain(w, "classifier.bias", labels, 0, &p->pv.head.cls_b, &p->gv.head.cls_b);
     if (p->any_prefix && !p->o.prefix_flat) {
-        take_plain(w, "peft.prefix.embedding", P, d, &p->pv.prefix_emb, &p->gv.prefix_emb);
-        take_linear(w, "peft.prefix.dense", bn, d, &p->pv.prefix_dense, &p->gv.prefix_dense);
+        take_plain(w, "peft.prefix.embedding", p->prefix_len, d, &p->pv.prefix_emb,
+                   &p->gv.prefix_emb);
+        take_linear(w, "peft.prefix.dense", p->bottleneck, d, &p->pv.prefix_dense,
+                    &p->gv.prefix_dense);
     }
-    for (int l = 0; l < s->layers; l++) {
-        peft_layer_t *pl = &p->pv.layer[l], *gl = &p->gv.layer[l];
-        char name[PEFT_NAME_MAX];
+}
 
-        if (w->fill) {
-            pl->sa = gl->sa = p->on[SPACE_SA][l];
-            pl->pa = gl->pa = p->on[SPACE_PA][l];
-            pl->lora = gl->lora = p->on[SPACE_LORA][l];
-            pl->prefix = gl->prefix = p->on[SPACE_PT][l];
-        }
-        if (p->on[SPACE_SA][l]) {
-            int r = (int)p->config.size[SPACE_SA];
+/* Layer l's modules, in the order sa, pa, lora, prefix. */
+static void walk_layer(walk_t *w, int l)
+{
+    peft_t *p = w->p;
+    peft_layer_t *pl = &p->pv.layer[l], *gl = &p->gv.layer[l];
+    int d = p->shape.hidden, P = p->prefix_len, bn = p->bottleneck;
+    int r_sa = (int)p->config.size[SPACE_SA], r_pa = (int)p->config.size[SPACE_PA];
+    int r_lora = (int)p->config.size[SPACE_LORA];
+    char name[PEFT_NAME_MAX];
 
-            snprintf(pre, sizeof pre, "peft.layer.%d.sa.down", l);
-            take_linear(w, pre, r, d, &pl->sa_down, &gl->sa_down);
-            snprintf(pre, sizeof pre, "peft.layer.%d.sa.up", l);
-            take_linear(w, pre, d, r, &pl->sa_up, &gl->sa_up);
-        }
-        if (p->on[SPACE_PA][l]) {
-            int r = (int)p->config.size[SPACE_PA];
-
-            snprintf(pre, sizeof pre, "peft.layer.%d.pa.down", l);
-            take_linear(w, pre, r, d, &pl->pa_down, &gl->pa_down);
-            snprintf(pre, sizeof pre, "peft.layer.%d.pa.up", l);
-            take_linear(w, pre, d, r, &pl->pa_up, &gl->pa_up);
-        }
-        if (p->on[SPACE_LORA][l]) {
-            int r = (int)p->config.size[SPACE_LORA];
-
-            snprintf(name, sizeof name, "peft.layer.%d.lora.q.a", l);
-            take_plain(w, name, r, d, &pl->lora_qa, &gl->lora_qa);
-            snprintf(name, sizeof name, "peft.layer.%d.lora.q.b", l);
-            take_plain(w, name, d, r, &pl->lora_qb, &gl->lora_qb);
-            snprintf(name, sizeof name, "peft.layer.%d.lora.v.a", l);
-            take_plain(w, name, r, d, &pl->lora_va, &gl->lora_va);
-            snprintf(name, sizeof name, "peft.layer.%d.lora.v.b", l);
-            take_plain(w, name, d, r, &pl->lora_vb, &gl->lora_vb);
-        }
-        if (p->on[SPACE_PT][l]) {
-            if (p->o.prefix_flat) {
-                snprintf(name, sizeof name, "peft.layer.%d.prefix.key", l);
-                take_plain(w, name, P, d, &pl->prefix_k, &gl->prefix_k);
-                snprintf(name, sizeof name, "peft.layer.%d.prefix.value", l);
-                take_plain(w, name, P, d, &pl->prefix_v, &gl->prefix_v);
-            } else {
-                snprintf(pre, sizeof pre, "peft.layer.%d.prefix.out", l);
-                take_linear(w, pre, 2 * d, bn, &pl->prefix_out, &gl->prefix_out);
-            }
-        }
+    if (w->fill) {
+        pl->sa = gl->sa = p->on[SPACE_SA][l];
+        pl->pa = gl->pa = p->on[SPACE_PA][l];
+        pl->lora = gl->lora = p->on[SPACE_LORA][l];
+        pl->prefix = gl->prefix = p->on[SPACE_PT][l];
     }
+#define NAME(what) (snprintf(name, sizeof name, "peft.layer.%d." what, l), name)
+    if (p->on[SPACE_SA][l]) {
+        take_linear(w, NAME("sa.down"), r_sa, d, &pl->sa_down, &gl->sa_down);
+        take_linear(w, NAME("sa.up"), d, r_sa, &pl->sa_up, &gl->sa_up);
+    }
+    if (p->on[SPACE_PA][l]) {
+        take_linear(w, NAME("pa.down"), r_pa, d, &pl->pa_down, &gl->pa_down);
+        take_linear(w, NAME("pa.up"), d, r_pa, &pl->pa_up, &gl->pa_up);
+    }
+    if (p->on[SPACE_LORA][l]) {
+        take_plain(w, NAME("lora.q.a"), r_lora, d, &pl->lora_qa, &gl->lora_qa);
+        take_plain(w, NAME("lora.q.b"), d, r_lora, &pl->lora_qb, &gl->lora_qb);
+        take_plain(w, NAME("lora.v.a"), r_lora, d, &pl->lora_va, &gl->lora_va);
+        take_plain(w, NAME("lora.v.b"), d, r_lora, &pl->lora_vb, &gl->lora_vb);
+    }
+    if (p->on[SPACE_PT][l] && p->o.prefix_flat) {
+        take_plain(w, NAME("prefix.key"), P, d, &pl->prefix_k, &gl->prefix_k);
+        take_plain(w, NAME("prefix.value"), P, d, &pl->prefix_v, &gl->prefix_v);
+    } else if (p->on[SPACE_PT][l]) {
+        take_linear(w, NAME("prefix.out"), 2 * d, bn, &pl->prefix_out, &gl->prefix_out);
+    }
+#undef NAME
+}
+
+/* The size table's order: backbone (full fine-tuning), head, prefix MLP, then layer by layer. */
+static void walk(walk_t *w)
+{
+    if (w->p->o.full_finetune)
+        walk_backbone(w);
+    walk_head(w);
+    for (int l = 0; l < w->p->shape.layers; l++)
+        walk_layer(w, l);
 }
 
 /* ---- initialisation ------------------------------------------------------------------------- */
@@ -198,13 +201,6 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t ls = strlen(s), lx = strlen(suffix);
-
-    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
-}
-
 static void init_module(peft_t *p, const peft_tensor_t *t)
 {
     float *x = p->params + t->offset;
@@ -213,14 +209,15 @@ static void init_module(peft_t *p, const peft_tensor_t *t)
     rng_t r;
 
     rng_seed_stream(&r, p->o.seed, name_hash(n));
-    if (strstr(n, ".pa.up.") || has_suffix(n, ".lora.q.b") || has_suffix(n, ".lora.v.b") ||
-        (strncmp(n, "peft.layer.", 11) == 0 && has_suffix(n, ".bias"))) {
+    if (strstr(n, ".pa.up.") || model_name_ends_with(n, ".lora.q.b") ||
+        model_name_ends_with(n, ".lora.v.b") ||
+        (strncmp(n, "peft.layer.", 11) == 0 && model_name_ends_with(n, ".bias"))) {
         memset(x, 0, t->count * sizeof *x);
     } else if (strstr(n, ".sa.")) {
         for (size_t i = 0; i < t->count; i++)
             x[i] = (float)(0.02 * rng_normal(&r));
-    } else if (strstr(n, ".pa.down.") || has_suffix(n, ".a") || strstr(n, "prefix.dense.weight") ||
-               strstr(n, "prefix.out.weight")) {
+    } else if (strstr(n, ".pa.down.") || model_name_ends_with(n, ".a") ||
+               strstr(n, "prefix.dense.weight") || strstr(n, "prefix.out.weight")) {
         double bound = 1.0 / sqrt((double)fan_in);
 
         for (size_t i = 0; i < t->count; i++)
@@ -481,7 +478,7 @@ void peft_prefix_forward(const peft_t *p, float *t, float *kv)
 {
     int d = p->shape.hidden, P = p->prefix_len, bn = p->bottleneck;
 
-    kernels_gemm(false, true, P, bn, d, 1.0f, p->pv.prefix_emb, d, p->pv.prefix_dense.w, d, 0.0f,
+    kernels_gemm(GEMM_TB, P, bn, d, 1.0f, p->pv.prefix_emb, d, p->pv.prefix_dense.w, d, 0.0f,
                  t, bn);
     kernels_bias_tanh(t, p->pv.prefix_dense.b, P, bn);
     for (int l = 0; l < p->shape.layers; l++) {
@@ -489,7 +486,7 @@ void peft_prefix_forward(const peft_t *p, float *t, float *kv)
 
         if (!p->on[SPACE_PT][l])
             continue;
-        kernels_gemm(false, true, P, 2 * d, bn, 1.0f, t, bn, p->pv.layer[l].prefix_out.w, bn, 0.0f,
+        kernels_gemm(GEMM_TB, P, 2 * d, bn, 1.0f, t, bn, p->pv.layer[l].prefix_out.w, bn, 0.0f,
                      out, 2 * d);
         kernels_add_bias(out, p->pv.layer[l].prefix_out.b, P, 2 * d);
     }
@@ -507,18 +504,18 @@ void peft_prefix_backward(peft_t *p, const float *t, const float *dkv, float *dt
         if (!p->on[SPACE_PT][l])
             continue;
         /* dW2 [2d, bn] += dkv^T t; db2 += colsum(dkv); dt (+)= dkv W2 */
-        kernels_gemm(true, false, 2 * d, bn, P, 1.0f, g, 2 * d, t, bn, 1.0f, gl->w, bn);
+        kernels_gemm(GEMM_TA, 2 * d, bn, P, 1.0f, g, 2 * d, t, bn, 1.0f, gl->w, bn);
         kernels_colsum(gl->b, g, P, 2 * d);
-        kernels_gemm(false, false, P, bn, 2 * d, 1.0f, g, 2 * d, p->pv.layer[l].prefix_out.w, bn,
+        kernels_gemm(GEMM_NN, P, bn, 2 * d, 1.0f, g, 2 * d, p->pv.layer[l].prefix_out.w, bn,
                      first ? 0.0f : 1.0f, dt, bn);
         first = false;
     }
     if (first)
         return;
     kernels_tanh_bwd(dt, dt, t, (long)P * bn);
-    kernels_gemm(true, false, bn, d, P, 1.0f, dt, bn, p->pv.prefix_emb, d, 1.0f,
+    kernels_gemm(GEMM_TA, bn, d, P, 1.0f, dt, bn, p->pv.prefix_emb, d, 1.0f,
                  p->gv.prefix_dense.w, d);
     kernels_colsum(p->gv.prefix_dense.b, dt, P, bn);
-    kernels_gemm(false, false, P, d, bn, 1.0f, dt, bn, p->pv.prefix_dense.w, d, 1.0f,
+    kernels_gemm(GEMM_NN, P, d, bn, 1.0f, dt, bn, p->pv.prefix_dense.w, d, 1.0f,
                  p->gv.prefix_emb, d);
 }

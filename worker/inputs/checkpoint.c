@@ -34,12 +34,6 @@ static bool starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t ls = strlen(s), lx = strlen(suffix);
-
-    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
-}
 
 /* The model-table name of a file's tensor name: "bert." dropped, LayerNorm gamma/beta renamed.
  * False when it does not fit (names are capped far below MODEL_NAME_MAX in practice). */
@@ -59,10 +53,10 @@ static bool canonical_name(const char *name, char *out, size_t len, bool *prefix
      * renames them on load. Only LayerNorm tensors are renamed, so a module that happens to
      * have a "beta" of its own is not mistaken for a bias. */
     if (strstr(out, "LayerNorm.")) {
-        if (ends_with(out, ".gamma") && n - 6 + 7 < len) {
+        if (model_name_ends_with(out, ".gamma") && n - 6 + 7 < len) {
             strcpy(out + n - 6, ".weight");
             *legacy = true;
-        } else if (ends_with(out, ".beta") && n - 5 + 5 < len) {
+        } else if (model_name_ends_with(out, ".beta") && n - 5 + 5 < len) {
             strcpy(out + n - 5, ".bias");
             *legacy = true;
         }
@@ -233,6 +227,16 @@ static int path_in(char *buf, size_t len, const char *dir, const char *file)
     return 0;
 }
 
+int checkpoint_init_missing(model_t *m, uint64_t seed)
+{
+    int n = model_init_missing(m, seed);
+
+    for (int i = 0; i < model_tensor_count(m) && n > 0; i++)
+        if (!model_tensor(m, i)->loaded)
+            log_debug("model: %s not in the checkpoint, initialised", model_tensor(m, i)->name);
+    return n;
+}
+
 int checkpoint_load(const char *dir, int labels, uint64_t seed, unsigned flags, model_t **out,
                     checkpoint_info_t *info)
 {
@@ -270,7 +274,7 @@ int checkpoint_load(const char *dir, int labels, uint64_t seed, unsigned flags, 
     }
     if ((rc = safetensors_open(path, &st)) != 0 || (rc = checkpoint_fill(m, st, info)) != 0)
         goto out;
-    info->initialised = model_init_missing(m, seed);
+    info->initialised = checkpoint_init_missing(m, seed);
     if (info->initialised) {
         size_t off = 0;
         for (int i = 0; i < model_tensor_count(m) && off < sizeof info->initialised_names; i++) {

@@ -55,8 +55,12 @@ void checkpoint_opts_from_config(const hfconfig_t *c, int labels, model_opts_t *
 /* Fills m's tensors from st by name (rules above) and marks them loaded; tensors it lacks stay
  * unmarked. ERR_INVAL / ERR_UNSUPPORTED / ERR_NUMERIC naming the file and tensor on a bad
  * tensor; ERR_NOTFOUND naming the first missing backbone tensor (and how many are missing).
- * Head tensors may be missing: the caller initialises them (model_init_missing). */
+ * Head tensors may be missing: the caller initialises them (checkpoint_init_missing). */
 int checkpoint_fill(model_t *m, const safetensors_t *st, checkpoint_info_t *info);
+
+/* model_init_missing, with a debug line naming each tensor it initialised (the engine, which
+ * initialises them, does not log). Returns how many. */
+int checkpoint_init_missing(model_t *m, uint64_t seed);
 
 /* Loads dir (config.json and model.safetensors) as a model with `labels` outputs; the head
  * tensors the file lacks are initialised from seed (and a warning says which). info may be

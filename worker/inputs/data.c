@@ -413,9 +413,11 @@ static int open_table(const char *path, const char *mem, size_t size, const tabl
 static int load_task(const data_task_t *task, const char *path, const char *mem, size_t size,
                      data_t **out)
 {
-    table_options_t o = {TABLE_TSV, task->header, false};
-    plan_t p = {task->text_col, -1, task->label_col, task->ncols, "sentence", "second sentence",
-                "label", task->num_labels == 1, task->label_values, task->num_labels};
+    table_options_t o = {.format = TABLE_TSV, .header = task->header};
+    plan_t p = {.text = task->text_col, .pair = -1, .label = task->label_col,
+                .nfields = task->ncols, .text_name = "sentence", .pair_name = "second sentence",
+                .label_name = "label", .regression = task->num_labels == 1,
+                .values = task->label_values, .nvalues = task->num_labels};
     table_t *tab = NULL;
     data_t *d;
     int rc;
@@ -449,9 +451,11 @@ out:
 static int load_file(const char *path, const char *mem, size_t size, const data_spec_t *spec,
                      data_t **out)
 {
-    table_options_t o = {spec->format, spec->format != TABLE_JSONL, spec->quoted};
-    plan_t p = {-1, -1, -1, 0, spec->text, spec->pair, spec->label, spec->regression,
-                spec->labels, spec->nlabels};
+    table_options_t o = {.format = spec->format, .header = spec->format != TABLE_JSONL,
+                         .quoted = spec->quoted};
+    plan_t p = {.text = -1, .pair = -1, .label = -1, .text_name = spec->text,
+                .pair_name = spec->pair, .label_name = spec->label,
+                .regression = spec->regression, .values = spec->labels, .nvalues = spec->nlabels};
     table_t *tab = NULL;
     data_t *d;
     int rc;

@@ -91,13 +91,75 @@ out:
     tokenizer_free(&tok);
 }
 
+/* Runs the job's parts: on a pool of their own, or on the caller for a single part. */
+static int tokenise(job_t *j)
+{
+    pool_t *pool;
+
+    if (j->parts == 1) {
+        tokenise_part(j, 0, 0);
+        return 0;
+    }
+    pool = pool_new(j->parts);
+    if (!pool)
+        return err_code() ? err_code() : ERR_NOMEM;
+    pool_run(pool, j->parts, tokenise_part, j);
+    pool_free(&pool);
+    return 0;
+}
+
+/* The parts' first error, in part order (the message the part kept), else their totals. */
+static int check_parts(const job_t *j, tokset_t *t)
+{
+    for (int p = 0; p < j->parts; p++) {
+        if (j->part[p].rc)
+            return err_set(j->part[p].rc, "%s", j->part[p].err);
+        t->ntokens += j->part[p].ntok;
+        t->truncated += j->part[p].truncated;
+    }
+    if (t->ntokens > TOKSET_MAX_TOKENS)
+        return err_set(ERR_RANGE, "%s: %zu tokens; at most %llu per data set", data_path(j->d),
+                       t->ntokens, (unsigned long long)TOKSET_MAX_TOKENS);
+    return 0;
+}
+
+/* Copies the parts, in example order, into t's flat arrays, with every example's label. */
+static int gather(const job_t *j, tokset_t *t)
+{
+    const data_t *d = j->d;
+    size_t n = data_count(d), k = 0;
+
+    t->n = n;
+    t->regression = data_regression(d);
+    t->num_labels = data_num_labels(d);
+    t->ids = mem_alloc(t->ntokens ? t->ntokens : 1, sizeof *t->ids, "token ids");
+    t->types = mem_alloc(t->ntokens ? t->ntokens : 1, sizeof *t->types, "token types");
+    t->off = mem_alloc(n + 1, sizeof *t->off, "example offsets");
+    t->cls = mem_alloc(n ? n : 1, sizeof *t->cls, "labels");
+    t->target = mem_alloc(n ? n : 1, sizeof *t->target, "targets");
+    if (!t->ids || !t->types || !t->off || !t->cls || !t->target)
+        return ERR_NOMEM;
+    for (int p = 0; p < j->parts; p++) {
+        long begin, end;
+        pool_split((long)n, j->parts, p, 1, &begin, &end);
+        memcpy(t->ids + t->off[k], j->part[p].ids, j->part[p].ntok * sizeof *t->ids);
+        memcpy(t->types + t->off[k], j->part[p].types, j->part[p].ntok * sizeof *t->types);
+        for (long i = begin; i < end; i++, k++)
+            t->off[k + 1] = t->off[k] + (size_t)j->part[p].len[i - begin];
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->cls[i] = data_label(d, i);
+        t->target[i] = data_target(d, i);
+    }
+    return 0;
+}
+
 int tokset_build(const data_t *d, const vocab_t *vocab, const tokenizer_options_t *opts,
                  int max_length, int threads, tokset_t **out)
 {
-    size_t n = data_count(d), k = 0;
-    job_t j = {d, vocab, opts, max_length, 1, NULL};
+    size_t n = data_count(d);
+    job_t j = {.d = d, .vocab = vocab, .opts = opts, .max_length = max_length, .parts = 1};
     tokset_t *t = NULL;
-    pool_t *pool = NULL;
     int rc = 0;
 
     *out = NULL;
@@ -116,53 +178,8 @@ int tokset_build(const data_t *d, const vocab_t *vocab, const tokenizer_options_
         rc = ERR_NOMEM;
         goto out;
     }
-    if (j.parts > 1) {
-        pool = pool_new(j.parts);
-        if (!pool) {
-            rc = err_code() ? err_code() : ERR_NOMEM;
-            goto out;
-        }
-        pool_run(pool, j.parts, tokenise_part, &j);
-    } else {
-        tokenise_part(&j, 0, 0);
-    }
-    for (int p = 0; p < j.parts; p++) {
-        if (j.part[p].rc) {
-            rc = err_set(j.part[p].rc, "%s", j.part[p].err);
-            goto out;
-        }
-        t->ntokens += j.part[p].ntok;
-        t->truncated += j.part[p].truncated;
-    }
-    if (t->ntokens > TOKSET_MAX_TOKENS) {
-        rc = err_set(ERR_RANGE, "%s: %zu tokens; at most %llu per data set", data_path(d),
-                     t->ntokens, (unsigned long long)TOKSET_MAX_TOKENS);
+    if ((rc = tokenise(&j)) != 0 || (rc = check_parts(&j, t)) != 0 || (rc = gather(&j, t)) != 0)
         goto out;
-    }
-    t->n = n;
-    t->regression = data_regression(d);
-    t->num_labels = data_num_labels(d);
-    t->ids = mem_alloc(t->ntokens ? t->ntokens : 1, sizeof *t->ids, "token ids");
-    t->types = mem_alloc(t->ntokens ? t->ntokens : 1, sizeof *t->types, "token types");
-    t->off = mem_alloc(n + 1, sizeof *t->off, "example offsets");
-    t->cls = mem_alloc(n ? n : 1, sizeof *t->cls, "labels");
-    t->target = mem_alloc(n ? n : 1, sizeof *t->target, "targets");
-    if (!t->ids || !t->types || !t->off || !t->cls || !t->target) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
-    for (int p = 0; p < j.parts; p++) {
-        long begin, end;
-        pool_split((long)n, j.parts, p, 1, &begin, &end);
-        memcpy(t->ids + t->off[k], j.part[p].ids, j.part[p].ntok * sizeof *t->ids);
-        memcpy(t->types + t->off[k], j.part[p].types, j.part[p].ntok * sizeof *t->types);
-        for (long i = begin; i < end; i++, k++)
-            t->off[k + 1] = t->off[k] + (size_t)j.part[p].len[i - begin];
-    }
-    for (size_t i = 0; i < n; i++) {
-        t->cls[i] = data_label(d, i);
-        t->target[i] = data_target(d, i);
-    }
     *out = t;
     t = NULL;
 out:
@@ -173,7 +190,6 @@ out:
             free(j.part[p].len);
         }
     free(j.part);
-    pool_free(&pool);
     tokset_free(&t);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "common/rng.h"
 #include "worker/engine/engine.h"
 #include "worker/engine/optim.h"
+#include "worker/inputs/checkpoint.h"
 #include "worker/trial/trial_int.h"
 
 /* Streams of the trial's seed (rng_seed_stream), one per use, so that no choice shifts
@@ -426,7 +427,7 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
         return err_set(ERR_INVAL, "the saved trial has %d labels, task %s has %d",
                        saved->labels, r->in.task, r->in.labels);
     /* A cached model keeps the previous trial's head and dropout: set both again. */
-    model_init_missing(r->in.model->model, spec->seed);
+    checkpoint_init_missing(r->in.model->model, spec->seed);
     if (spec->dropout >= 0)
         rc = model_set_dropout(r->in.model->model, (float)spec->dropout, (float)spec->dropout,
                                -1.0f);
@@ -487,6 +488,10 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
     r->engine = engine_new(r->in.model->model, r->peft, &eo);
     if (!r->engine)
         return err_code() ? err_code() : ERR_NOMEM;
+    engine_info_t ei;
+    engine_info(r->engine, &ei);
+    log_debug("engine: %d threads, lowest trained layer %d of %d, %.1f MB of activations",
+              ei.threads, ei.lowest_trained, ei.layers, ei.stored_floats * 4.0 / 1e6);
     optim_opts_default(&oo);
     oo.lr = spec->learning_rate;
     oo.weight_decay = spec->weight_decay;

@@ -70,7 +70,9 @@ static void check(int nq, int np, float p)
             s += probs[i * (np + NK) + j];
         ASSERT_NEAR(s, 1.0, 1e-5);
     }
-    attn_backward(&a, probs, D.w, DH, dq, DH, dk, dv, DH, np ? dpk : NULL, np ? dpv : NULL, DH,
+    attn_backward(&a, probs, D.w, DH,
+                  &(attn_grads_t){.dq = dq, .dk = dk, .dv = dv, .dpk = np ? dpk : NULL,
+                                  .dpv = np ? dpv : NULL, .ldq = DH, .ldkv = DH, .ldp = DH},
                   scratch);
     for (int t = 0; t < 5; t++)
         for (int i = 0; i < tgt[t].rows; i++)
@@ -92,7 +94,7 @@ static void check(int nq, int np, float p)
         float again[NP * DH];
 
         memcpy(again, dpk, sizeof again);
-        attn_backward(&a, probs, D.w, DH, NULL, 0, NULL, NULL, 0, dpk, NULL, DH, scratch);
+        attn_backward(&a, probs, D.w, DH, &(attn_grads_t){.dpk = dpk, .ldp = DH}, scratch);
         for (int i = 0; i < np * DH; i++)
             ASSERT_NEAR(dpk[i], 2 * again[i], 1e-5);
     }

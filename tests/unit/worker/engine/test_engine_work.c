@@ -307,6 +307,33 @@ TEST(all_work_gives_the_same_gradients_for_every_module)
     unrig(&a);
 }
 
+TEST(engine_info_describes_the_plan)
+{
+    rig_t r;
+    space_config_t c;
+    engine_info_t info;
+    engine_part_stats_t s;
+    size_t parts = 0;
+
+    /* a parallel adapter in layer 1 of 3: the backward pass enters layers 1 and 2 */
+    config(&c, 3, 0, 4, 0, 0, "010");
+    rig(&r, 3, 2, &c, false, false, false, 0.0f);
+    engine_info(r.e, &info);
+    ASSERT_EQ(info.threads, 2);
+    ASSERT_EQ(info.lowest_trained, 1);
+    ASSERT_EQ(info.layers, 3);
+    ASSERT_EQ_U(info.stored_floats, engine_stored_floats(r.e));
+    /* the parts' stored floats are the engine's, and the frozen layer below keeps none */
+    for (int part = -1; part <= 3; part++) {
+        ASSERT_OK(engine_part_stats(r.e, part, &s));
+        parts += s.stored_floats;
+    }
+    ASSERT_EQ_U(parts, engine_stored_floats(r.e));
+    ASSERT_OK(engine_part_stats(r.e, 0, &s));
+    ASSERT_EQ_U(s.stored_floats, 0);
+    unrig(&r);
+}
+
 TEST(ejected_prefixes_give_identical_outputs)
 {
     rig_t r;

@@ -47,21 +47,21 @@ TEST(gemm_matches_naive_for_every_transpose)
     fill_normal(&r, a, LD * LD, 1.0);
     fill_normal(&r, b, LD * LD, 1.0);
     for (int t = 0; t < 4; t++) {
-        bool ta = t & 1, tb = t & 2;
+        unsigned op = (t & 1 ? GEMM_TA : GEMM_NN) | (t & 2 ? GEMM_TB : GEMM_NN);
 
         fill_normal(&r, c1, LD * LD, 1.0);
         memcpy(c2, c1, sizeof c1);
-        kernels_gemm(ta, tb, M, N, K, 0.7f, a, LD, b, LD, 0.3f, c1, LD);
-        kernels_gemm_ref(ta, tb, M, N, K, 0.7f, a, LD, b, LD, 0.3f, c2, LD);
+        kernels_gemm(op, M, N, K, 0.7f, a, LD, b, LD, 0.3f, c1, LD);
+        kernels_gemm_ref(op, M, N, K, 0.7f, a, LD, b, LD, 0.3f, c2, LD);
         ASSERT_TRUE(max_rel_diff(c1, c2, LD * LD, 1.0) < 1e-5);
         /* beta = 0 ignores what C held, NaN included */
         c1[0] = NAN;
-        kernels_gemm(ta, tb, M, N, K, 1.0f, a, LD, b, LD, 0.0f, c1, LD);
+        kernels_gemm(op, M, N, K, 1.0f, a, LD, b, LD, 0.0f, c1, LD);
         ASSERT_TRUE(isfinite(c1[0]));
     }
     /* k = 0 scales C by beta */
     c1[0] = 2.0f;
-    kernels_gemm(false, false, 1, 1, 0, 1.0f, a, 1, b, 1, 0.5f, c1, 1);
+    kernels_gemm(GEMM_NN, 1, 1, 0, 1.0f, a, 1, b, 1, 0.5f, c1, 1);
     ASSERT_NEAR(c1[0], 1.0f, 0);
 }
 

@@ -252,6 +252,31 @@ TEST(missing_head_is_initialised_with_a_warning)
     hfconfig_free(&cfg);
 }
 
+TEST(initialising_missing_tensors_names_each_at_debug_level)
+{
+    model_t *m = tiny_model(3);
+    const char *text;
+
+    for (int i = 0; i < model_tensor_count(m); i++)
+        model_tensor(m, i)->loaded = true;
+    model_find(m, "classifier.weight")->loaded = false;
+    model_find(m, "classifier.bias")->loaded = false;
+    harness_log_begin();
+    log_set_level(LOG_LEVEL_DEBUG);
+    ASSERT_EQ(checkpoint_init_missing(m, 5), 2);
+    text = harness_log_end();
+    ASSERT_CONTAINS(text, "DEBUG model: classifier.weight not in the checkpoint, initialised");
+    ASSERT_CONTAINS(text, "DEBUG model: classifier.bias not in the checkpoint, initialised");
+    ASSERT_TRUE(strstr(text, "pooler") == NULL);
+    /* above debug level, nothing */
+    harness_log_begin();
+    log_set_level(LOG_LEVEL_INFO);
+    ASSERT_EQ(checkpoint_init_missing(m, 5), 2);
+    text = harness_log_end();
+    ASSERT_TRUE(strstr(text, "not in the checkpoint") == NULL);
+    model_free(&m);
+}
+
 TEST(bad_tensors_are_refused_naming_file_tensor_and_reason)
 {
     model_t *ref = tiny_model(3);
