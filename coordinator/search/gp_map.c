@@ -145,30 +145,14 @@ static int cmp_scored(const void *pa, const void *pb)
     return a->idx - b->idx;
 }
 
-int gp_map_fit(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
-               double *theta_out, double *lp_out)
+/* The nc = 2 + candidates starting points (nc x p) in cand, and score their indices best
+ * first by log posterior: the prior's centre, the warm start clamped into the box (or a copy of
+ * the centre that is never run), then random draws from the prior. */
+static void rank_starts(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
+                        double *cand, scored_t *score)
 {
-    int d = gp_dims(gp), p = gp_nparams(d), rc = 0, nc, starts;
-    double *cand = NULL, *x = NULL, best_lp = -INFINITY;
-    scored_t *score = NULL;
-    objective_t ob = {gp, o, NULL};
-    lbfgs_opts_t lo;
+    int d = gp_dims(gp), p = gp_nparams(d), nc = 2 + o->candidates;
 
-    if (gp_n(gp) < 1)
-        return err_set(ERR_STATE, "MAP fit: the GP has no data");
-    if (o->restarts < 1 || o->candidates < 0 || o->max_iter < 1 || o->restarts > 1000 ||
-        o->candidates > 100000)
-        return err_set(ERR_INVAL, "MAP fit: restarts %d, candidates %d, max_iter %d", o->restarts,
-                       o->candidates, o->max_iter);
-    nc = 2 + o->candidates;
-    cand = mem_alloc((size_t)nc * p, sizeof(double), "MAP starts");
-    score = mem_alloc((size_t)nc, sizeof *score, "MAP starts");
-    x = mem_alloc((size_t)p, sizeof(double), "MAP point");
-    ob.gprior = mem_alloc((size_t)p, sizeof(double), "MAP prior gradient");
-    if (!cand || !score || !x || !ob.gprior) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
     prior_centre(o, d, cand);
     if (warm) {
         for (int k = 0; k < p; k++) {
@@ -187,12 +171,24 @@ int gp_map_fit(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
             score[c].lp = -INFINITY;  /* a copy of the centre: do not start twice from it */
     }
     qsort(score, (size_t)nc, sizeof *score, cmp_scored);
+}
+
+/* L-BFGS from the best `restarts` starts with a finite posterior; the best optimum goes to
+ * theta_out. Returns its log posterior (-inf when no run succeeded). */
+static double climb_starts(objective_t *ob, const double *cand, const scored_t *score, double *x,
+                           double *theta_out)
+{
+    const gp_map_opts_t *o = ob->o;
+    int p = gp_nparams(gp_dims(ob->gp)), nc = 2 + o->candidates;
+    int starts = o->restarts < nc ? o->restarts : nc;
+    double best_lp = -INFINITY;
+    lbfgs_opts_t lo;
+
     lbfgs_opts_default(&lo);
     lo.max_iter = o->max_iter;
     lo.max_evals = 4 * o->max_iter;
     lo.gtol = 1e-4;
     lo.ftol = 1e-9;
-    starts = o->restarts < nc ? o->restarts : nc;
     for (int s = 0; s < starts; s++) {
         lbfgs_result_t res;
         double lp;
@@ -200,7 +196,7 @@ int gp_map_fit(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
         if (!isfinite(score[s].lp))
             continue;
         memcpy(x, cand + (size_t)score[s].idx * p, (size_t)p * sizeof(double));
-        if (lbfgs_minimize(p, x, neg_log_post, &ob, &lo, &res) != 0)
+        if (lbfgs_minimize(p, x, neg_log_post, ob, &lo, &res) != 0)
             continue;
         lp = -res.f;
         if (lp > best_lp) {
@@ -208,6 +204,34 @@ int gp_map_fit(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
             memcpy(theta_out, x, (size_t)p * sizeof(double));
         }
     }
+    return best_lp;
+}
+
+int gp_map_fit(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
+               double *theta_out, double *lp_out)
+{
+    int p = gp_nparams(gp_dims(gp)), rc = 0, nc;
+    double *cand = NULL, *x = NULL, best_lp;
+    scored_t *score = NULL;
+    objective_t ob = {gp, o, NULL};
+
+    if (gp_n(gp) < 1)
+        return err_set(ERR_STATE, "MAP fit: the GP has no data");
+    if (o->restarts < 1 || o->candidates < 0 || o->max_iter < 1 || o->restarts > 1000 ||
+        o->candidates > 100000)
+        return err_set(ERR_INVAL, "MAP fit: restarts %d, candidates %d, max_iter %d", o->restarts,
+                       o->candidates, o->max_iter);
+    nc = 2 + o->candidates;
+    cand = mem_alloc((size_t)nc * p, sizeof(double), "MAP starts");
+    score = mem_alloc((size_t)nc, sizeof *score, "MAP starts");
+    x = mem_alloc((size_t)p, sizeof(double), "MAP point");
+    ob.gprior = mem_alloc((size_t)p, sizeof(double), "MAP prior gradient");
+    if (!cand || !score || !x || !ob.gprior) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    rank_starts(gp, o, warm, rng, cand, score);
+    best_lp = climb_starts(&ob, cand, score, x, theta_out);
     if (!isfinite(best_lp)) {
         rc = err_set(ERR_NUMERIC, "MAP fit: no start gave a finite posterior (%d points)",
                      gp_n(gp));
