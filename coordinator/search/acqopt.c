@@ -8,6 +8,7 @@
 
 #include "common/err.h"
 #include "common/mem.h"
+#include "coordinator/search/rank.h"
 
 void acqopt_opts_default(acqopt_opts_t *o)
 {
@@ -24,20 +25,6 @@ static double now(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-typedef struct {
-    double v;
-    int i;
-} ranked_t;
-
-static int cmp_ranked(const void *pa, const void *pb)
-{
-    const ranked_t *a = pa, *b = pb;
-
-    if (a->v != b->v)
-        return a->v > b->v ? -1 : 1;
-    return a->i - b->i;
 }
 
 typedef struct {
@@ -65,7 +52,7 @@ typedef struct {
 typedef struct {
     space_config_t *c;
     double *vals;       /* their values (NaN where the budget left one unscored) */
-    ranked_t *rank;     /* work space of the local searches' starts */
+    rank_t *rank;     /* work space of the local searches' starts */
     int n, nnear, cap;
     cfgset_t *seen;     /* the candidates so far, so that each is added once */
 } pool_t;
@@ -240,8 +227,8 @@ static int local_searches(search_t *q, pool_t *p)
             want = q->o->starts - q->starts;
         for (int i = lo; i < hi; i++)
             if (!isnan(p->vals[i]))
-                p->rank[m++] = (ranked_t){p->vals[i], i};
-        qsort(p->rank, (size_t)m, sizeof *p->rank, cmp_ranked);
+                p->rank[m++] = (rank_t){p->vals[i], i};
+        qsort(p->rank, (size_t)m, sizeof *p->rank, rank_cmp);
         for (int k = 0; k < m && k < want && !out_of_budget(q, 0); k++, q->starts++) {
             rc = climb(q, p->c[p->rank[k].i], p->rank[k].v);
             if (rc)

@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "coordinator/search/lbfgs.h"
+#include "coordinator/search/rank.h"
 #include "coordinator/search/stat.h"
 
 /* The box: lengthscales 1e-3 .. 1e3 (the inputs live in the unit cube), outputscale 1e-4 .. 1e3,
@@ -130,26 +131,11 @@ static void prior_draw(const gp_map_opts_t *o, int d, rng_t *rng, double *theta)
     }
 }
 
-typedef struct {
-    double lp;
-    int idx;
-} scored_t;
-
-static int cmp_scored(const void *pa, const void *pb)
-{
-    const scored_t *a = pa, *b = pb;
-
-    /* Best first; ties by index keep the order deterministic. */
-    if (a->lp != b->lp)
-        return a->lp > b->lp ? -1 : 1;
-    return a->idx - b->idx;
-}
-
 /* The nc = 2 + candidates starting points (nc x p) in cand, and score their indices best
  * first by log posterior: the prior's centre, the warm start clamped into the box (or a copy of
  * the centre that is never run), then random draws from the prior. */
 static void rank_starts(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
-                        double *cand, scored_t *score)
+                        double *cand, rank_t *score)
 {
     int d = gp_dims(gp), p = gp_nparams(d), nc = 2 + o->candidates;
 
@@ -166,17 +152,17 @@ static void rank_starts(gp_t *gp, const gp_map_opts_t *o, const double *warm, rn
     for (int c = 2; c < nc; c++)
         prior_draw(o, d, rng, cand + (size_t)c * p);
     for (int c = 0; c < nc; c++) {
-        score[c] = (scored_t){log_post(gp, o, cand + (size_t)c * p), c};
+        score[c] = (rank_t){log_post(gp, o, cand + (size_t)c * p), c};
         if (c == 1 && !warm)
-            score[c].lp = -INFINITY;  /* a copy of the centre: do not start twice from it */
+            score[c].v = -INFINITY;  /* a copy of the centre: do not start twice from it */
     }
-    qsort(score, (size_t)nc, sizeof *score, cmp_scored);
+    qsort(score, (size_t)nc, sizeof *score, rank_cmp);
 }
 
 /* L-BFGS from the best `restarts` starts with a finite posterior; the best optimum goes to
  * theta_out. Returns its log posterior (-inf when no run succeeded). */
-static double climb_starts(objective_t *ob, const double *cand, const scored_t *score, double *x,
-                           double *theta_out)
+static double climb_starts(objective_t *ob, const double *cand, const rank_t *score,
+                           double *x, double *theta_out)
 {
     const gp_map_opts_t *o = ob->o;
     int p = gp_nparams(gp_dims(ob->gp)), nc = 2 + o->candidates;
@@ -193,9 +179,9 @@ static double climb_starts(objective_t *ob, const double *cand, const scored_t *
         lbfgs_result_t res;
         double lp;
 
-        if (!isfinite(score[s].lp))
+        if (!isfinite(score[s].v))
             continue;
-        memcpy(x, cand + (size_t)score[s].idx * p, (size_t)p * sizeof(double));
+        memcpy(x, cand + (size_t)score[s].i * p, (size_t)p * sizeof(double));
         if (lbfgs_minimize(p, x, neg_log_post, ob, &lo, &res) != 0)
             continue;
         lp = -res.f;
@@ -212,7 +198,7 @@ int gp_map_fit(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
 {
     int p = gp_nparams(gp_dims(gp)), rc = 0, nc;
     double *cand = NULL, *x = NULL, best_lp;
-    scored_t *score = NULL;
+    rank_t *score = NULL;
     objective_t ob = {gp, o, NULL};
 
     if (gp_n(gp) < 1)
