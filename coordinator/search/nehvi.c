@@ -277,28 +277,15 @@ static int factor_and_draw(nehvi_t *a, comp_t *c, const double *cov, setup_t *w)
     return rc ? rc : draw_baseline(a, c, w->mu, w->f);
 }
 
-/* Baseline pruning: keeps the useful points, compacting every per-point array in place (kept
+/* Keeps the kept < c->nb useful points: compacts every per-point array in place (kept
  * indices only move down), takes their sub-matrix of the covariance and refactorises. */
-static int prune(nehvi_t *a, comp_t *c, setup_t *w)
+static int keep_useful(nehvi_t *a, comp_t *c, setup_t *w, const bool *useful, int kept)
 {
-    int n = a->n, d = a->d, s_n = a->o.samples, nb = c->nb, m = 0, kept, rc = 0;
-    bool *useful = mem_alloc((size_t)nb, sizeof(bool), "baseline");
+    int n = a->n, d = a->d, s_n = a->o.samples, nb = c->nb, m = 0, rc = 0;
     int *pos = mem_alloc((size_t)nb, sizeof(int), "baseline");
-    double *sub = NULL;
+    double *sub = mem_alloc((size_t)kept * (kept ? kept : 1), sizeof(double), "baseline");
 
-    if (!useful || !pos) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
-    kept = mark_useful(a, c, w->f, useful);
-    if (kept < 0) {
-        rc = kept;
-        goto out;
-    }
-    if (kept == nb)
-        goto out;
-    sub = mem_alloc((size_t)kept * (kept ? kept : 1), sizeof(double), "baseline");
-    if (!sub) {
+    if (!pos || !sub) {
         rc = ERR_NOMEM;
         goto out;
     }
@@ -320,9 +307,26 @@ static int prune(nehvi_t *a, comp_t *c, setup_t *w)
     if (kept > 0)
         rc = factor_and_draw(a, c, sub, w);
 out:
-    free(useful);
     free(pos);
     free(sub);
+    return rc;
+}
+
+/* Baseline pruning: drops the points that are on no draw's front (above the reference point),
+ * or no draw's best (EI). */
+static int prune(nehvi_t *a, comp_t *c, setup_t *w)
+{
+    bool *useful = mem_alloc((size_t)c->nb, sizeof(bool), "baseline");
+    int kept, rc = 0;
+
+    if (!useful)
+        return ERR_NOMEM;
+    kept = mark_useful(a, c, w->f, useful);
+    if (kept < 0)
+        rc = kept;
+    else if (kept < c->nb)
+        rc = keep_useful(a, c, w, useful, kept);
+    free(useful);
     return rc;
 }
 
