@@ -57,9 +57,9 @@ typedef struct {
     cfgset_t *seen;     /* the candidates so far, so that each is added once */
 } pool_t;
 
-static bool out_of_budget(search_t *q, int more)
+static bool out_of_budget(search_t *q)
 {
-    if (q->evals + more > q->o->max_evals || now() > q->t_end) {
+    if (q->evals > q->o->max_evals || now() > q->t_end) {
         q->budget_hit = true;
         return true;
     }
@@ -196,7 +196,7 @@ static int climb(search_t *q, space_config_t c, double v)
         for (int i = 0; i < n; i++)
             if (!cfgset_has(q->exclude, &nb[i]))
                 nb[k++] = nb[i];
-        if (k == 0 || out_of_budget(q, 0))
+        if (k == 0 || out_of_budget(q))
             return 0;
         rc = score(q, nb, k, vals);
         if (rc)
@@ -229,7 +229,7 @@ static int local_searches(search_t *q, pool_t *p)
             if (!isnan(p->vals[i]))
                 p->rank[m++] = (rank_t){p->vals[i], i};
         qsort(p->rank, (size_t)m, sizeof *p->rank, rank_cmp);
-        for (int k = 0; k < m && k < want && !out_of_budget(q, 0); k++, q->starts++) {
+        for (int k = 0; k < m && k < want && !out_of_budget(q); k++, q->starts++) {
             rc = climb(q, p->c[p->rank[k].i], p->rank[k].v);
             if (rc)
                 return rc;

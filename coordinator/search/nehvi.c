@@ -223,8 +223,10 @@ typedef struct {
     double *f;    /* S x nb: their draws in metric units (draw_baseline) */
 } setup_t;
 
-static int comp_alloc(comp_t *c, int nb, int n, int d, int s_n)
+static int comp_alloc(const nehvi_t *a, comp_t *c, int nb)
 {
+    int n = a->n, d = a->d, s_n = a->o.samples;
+
     memset(c, 0, sizeof *c);
     c->nb = nb;
     c->xb = mem_alloc((size_t)nb, (size_t)d * sizeof(double), "baseline");
@@ -384,7 +386,7 @@ static int comp_setup(nehvi_t *a, comp_t *c, int comp, const baseline_t *b)
     int nb = b->nb, s_n = a->o.samples, rc;
     setup_t w = {0};
 
-    rc = comp_alloc(c, nb, a->n, a->d, s_n);
+    rc = comp_alloc(a, c, nb);
     w.mu = mem_alloc((size_t)nb, sizeof(double), "baseline");
     w.cov = mem_alloc((size_t)nb * nb, sizeof(double), "baseline");
     w.f = mem_alloc((size_t)s_n * nb, sizeof(double), "baseline");
