@@ -1,6 +1,7 @@
 /* No-U-Turn sampler: see nuts.h. */
 #include "coordinator/search/nuts.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,11 +349,16 @@ static double dual_update(dual_t *d, double accept, double target)
     return exp(log_eps);
 }
 
+/* The sampler's buffer plan, in dim-vectors: SEG_VECTORS per segment (seg_t's vectors), 3 per
+ * point (position, momentum, gradient) of the four (cur, probe, fwd, bck), then the inverse
+ * mass, the scratch vector and the windows' Welford pair. */
+enum { SEG_VECTORS = 7, POINTS = 4, POINT_VECTORS = 3, OTHER_VECTORS = 4 };
+
 static void alloc_seg(seg_t *g, int n, double **pool)
 {
-    double **fields[] = {&g->rho, &g->ps_first, &g->ps_last, &g->p_first, &g->p_last, &g->sx,
-                         &g->sg};
-    for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
+    double **fields[SEG_VECTORS] = {&g->rho, &g->ps_first, &g->ps_last, &g->p_first, &g->p_last,
+                                    &g->sx, &g->sg};
+    for (size_t f = 0; f < SEG_VECTORS; f++) {
         *fields[f] = *pool;
         *pool += n;
     }
@@ -370,14 +376,14 @@ static int check_opts(int dim, const nuts_opts_t *o)
     return 0;
 }
 
-/* The buffer plan: one pool of dim-vectors, 7 per segment (two per depth level for the
- * recursion, the trajectory and the new subtree), 3 per point (cur, probe, fwd, bck), then the
- * inverse mass, the scratch vector and the windows' Welford pair. */
+/* Carves the buffer plan out of one pool. The segments: two per depth level for the
+ * recursion, the trajectory and the new subtree. */
 static int sampler_init(sampler_t *s, int dim, int max_depth, windows_t *w)
 {
-    point_t *pts[] = {&s->cur, &s->probe, &s->fwd, &s->bck};
+    point_t *pts[POINTS] = {&s->cur, &s->probe, &s->fwd, &s->bck};
     int nseg = 2 * max_depth + 2;
-    size_t need = (size_t)(7 * nseg + 12 + 4) * (size_t)dim;
+    size_t need = (size_t)(SEG_VECTORS * nseg + POINT_VECTORS * POINTS + OTHER_VECTORS) *
+                  (size_t)dim;
     double *p;
 
     s->dim = dim;
@@ -390,7 +396,7 @@ static int sampler_init(sampler_t *s, int dim, int max_depth, windows_t *w)
         alloc_seg(&s->levels[k], dim, &p);
     alloc_seg(&s->tree, dim, &p);
     alloc_seg(&s->sub, dim, &p);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < POINTS; k++) {
         pts[k]->x = p, p += dim;
         pts[k]->p = p, p += dim;
         pts[k]->g = p, p += dim;
@@ -399,6 +405,7 @@ static int sampler_init(sampler_t *s, int dim, int max_depth, windows_t *w)
     s->tmp = p, p += dim;
     w->mean = p, p += dim;
     w->m2 = p, p += dim;
+    assert((size_t)(p - s->pool) == need);
     return 0;
 }
 
