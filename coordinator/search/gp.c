@@ -243,10 +243,26 @@ out:
     return rc;
 }
 
+/* The copula's map between the observed pairs (from[i], to[i]), from increasing: linear
+ * interpolation at from[0] < v < from[m - 1] (binary search for the interval). */
+static double interpolate(const double *from, const double *to, int m, double v)
+{
+    int lo = 0, hi = m - 1;
+
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (from[mid] <= v)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return to[lo] + (to[hi] - to[lo]) * (v - from[lo]) / (from[hi] - from[lo]);
+}
+
 double gp_untransform(const gp_t *gp, double z)
 {
     const double *cy = gp->cop_y, *cz = gp->cop_z;
-    int lo, hi, m = gp->cop_m;
+    int m = gp->cop_m;
 
     switch (gp->tf) {
     case GP_TRANSFORM_NONE:
@@ -262,22 +278,13 @@ double gp_untransform(const gp_t *gp, double z)
         return cy[0] + gp->slope * (z - cz[0]);
     if (z >= cz[m - 1])
         return cy[m - 1] + gp->slope * (z - cz[m - 1]);
-    lo = 0;
-    hi = m - 1;
-    while (hi - lo > 1) {
-        int mid = (lo + hi) / 2;
-        if (cz[mid] <= z)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return cy[lo] + (cy[hi] - cy[lo]) * (z - cz[lo]) / (cz[hi] - cz[lo]);
+    return interpolate(cz, cy, m, z);
 }
 
 double gp_transform_y(const gp_t *gp, double y)
 {
     const double *cy = gp->cop_y, *cz = gp->cop_z;
-    int lo, hi, m = gp->cop_m;
+    int m = gp->cop_m;
 
     switch (gp->tf) {
     case GP_TRANSFORM_NONE:
@@ -293,16 +300,7 @@ double gp_transform_y(const gp_t *gp, double y)
         return cz[0] + (y - cy[0]) / gp->slope;
     if (y >= cy[m - 1])
         return cz[m - 1] + (y - cy[m - 1]) / gp->slope;
-    lo = 0;
-    hi = m - 1;
-    while (hi - lo > 1) {
-        int mid = (lo + hi) / 2;
-        if (cy[mid] <= y)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return cz[lo] + (cz[hi] - cz[lo]) * (y - cy[lo]) / (cy[hi] - cy[lo]);
+    return interpolate(cy, cz, m, y);
 }
 
 int gp_set_data(gp_t *gp, const double *x, const double *y, int n)
@@ -447,99 +445,132 @@ static void train_kernel(gp_t *gp, const double *theta, kwork_t *w, double *kk, 
     }
 }
 
-int gp_lml(gp_t *gp, const double *theta, double *lml, double *grad)
-{
-    int n = gp->n, d = gp->d, rc;
-    size_t nn = (size_t)n * (size_t)n;
-    double *k0 = NULL, *a = NULL, *g = NULL, *alpha = NULL, *mx = NULL, *rs = NULL;
-    double c, s, noise, quad = 0.0, logdet = 0.0;
-    kwork_t w = {0};
-    double *ws;
+/* gp_lml's work space, carved from ws_mat: the kernel matrix k0 and its factor a (n x n
+ * each), the lengthscale-derivative factors g (n x n, only with the gradient), alpha (n),
+ * mx = M X (n x d) and the row sums of M (n), M as in lml_gradient. */
+typedef struct {
+    double *k0, *a, *g, *alpha, *mx, *rs;
+} lml_work_t;
 
-    if (n < 1)
-        return err_set(ERR_STATE, "GP: no training data");
-    rc = theta_ok(theta, d);
+static int lml_work(gp_t *gp, bool with_grad, lml_work_t *w, kwork_t *kw)
+{
+    int n = gp->n, d = gp->d;
+    size_t nn = (size_t)n * (size_t)n;
+    /* n <= GP_MAX_POINTS and d <= GP_MAX_DIMS: these sizes cannot overflow. */
+    double *ws = workspace(&gp->ws_mat, &gp->ws_mat_cap, 3 * nn + (size_t)n * (d + 2),
+                           "GP kernel");
+
+    if (!ws || kwork_init(gp, kw, (size_t)n) != 0)
+        return ERR_NOMEM;
+    w->k0 = ws;
+    w->a = w->k0 + nn;
+    w->g = with_grad ? w->a + nn : NULL;
+    w->alpha = w->a + 2 * nn;
+    w->mx = w->alpha + n;
+    w->rs = w->mx + (size_t)n * d;
+    return 0;
+}
+
+/* -1/2 (z - c)^T K^-1 (z - c) - 1/2 log det K - n/2 log 2 pi from the kernel matrix w->k0:
+ * leaves its Cholesky factor in w->a and alpha = K^-1 (z - c) in w->alpha. */
+static int lml_value(gp_t *gp, double c, lml_work_t *w, double *lml)
+{
+    int n = gp->n, rc = gp_cholesky(w->a, w->k0, n, NULL);
+    double quad = 0.0, logdet = 0.0;
+
     if (rc)
         return rc;
-    c = theta[GP_TH_MEAN(d)];
-    s = exp(theta[GP_TH_SCALE(d)]);
-    noise = exp(theta[GP_TH_NOISE(d)]);
-    /* n <= GP_MAX_POINTS and d <= GP_MAX_DIMS: these sizes cannot overflow. */
-    ws = workspace(&gp->ws_mat, &gp->ws_mat_cap, 3 * nn + (size_t)n * (d + 2), "GP kernel");
-    if (!ws || kwork_init(gp, &w, (size_t)n) != 0)
-        return ERR_NOMEM;
-    k0 = ws;
-    a = k0 + nn;
-    g = grad ? a + nn : NULL;
-    alpha = a + 2 * nn;
-    mx = alpha + n;
-    rs = mx + (size_t)n * d;
-    train_kernel(gp, theta, &w, k0, g);
-    rc = gp_cholesky(a, k0, n, NULL);
-    if (rc)
-        goto out;
     for (int i = 0; i < n; i++) {
-        alpha[i] = gp->z[i] - c;
-        logdet += 2.0 * log(a[(size_t)i * n + i]);
+        w->alpha[i] = gp->z[i] - c;
+        logdet += 2.0 * log(w->a[(size_t)i * n + i]);
     }
-    LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', n, 1, a, n, alpha, n);
+    LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'L', n, 1, w->a, n, w->alpha, n);
     for (int i = 0; i < n; i++)
-        quad += (gp->z[i] - c) * alpha[i];
+        quad += (gp->z[i] - c) * w->alpha[i];
     *lml = -0.5 * quad - 0.5 * logdet - 0.5 * n * STAT_LOG_2PI;
-    if (!isfinite(*lml)) {
-        rc = err_set(ERR_NUMERIC, "GP: log marginal likelihood is not finite");
-        goto out;
+    if (!isfinite(*lml))
+        return err_set(ERR_NUMERIC, "GP: log marginal likelihood is not finite");
+    return 0;
+}
+
+/* The log lengthscales' part of the gradient, from M_ij = W_ij g_ij (in w->g, both triangles):
+ *   1/2 sum_ij M_ij (x_ik - x_jk)^2 = sum_i (sum_j M_ij) x_ik^2 - (X^T M X)_kk,
+ * one matrix product instead of a loop over pairs and dimensions. */
+static void lengthscale_gradient(gp_t *gp, const double *theta, lml_work_t *w, double *grad)
+{
+    int n = gp->n, d = gp->d;
+
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, d, n, 1.0, w->g, n, gp->x, d, 0.0,
+                w->mx, n);
+    for (int i = 0; i < n; i++) {
+        double t = 0.0;
+        for (int j = 0; j < n; j++)
+            t += w->g[(size_t)j * n + i];
+        w->rs[i] = t;
     }
-    if (grad) {
-        /* dLML/dtheta = 1/2 tr(W dK/dtheta) with W = alpha alpha^T - K^-1. For a log
-         * lengthscale, dK_ij = g_ij (x_ik - x_jk)^2 / l_k^2, so with M_ij = W_ij g_ij (symmetric,
-         * zero diagonal) the trace is
-         *   1/2 sum_ij M_ij (x_ik - x_jk)^2 = sum_i (sum_j M_ij) x_ik^2 - (X^T M X)_kk,
-         * one matrix product instead of a loop over pairs and dimensions. */
-        double gs = 0.0, gn = 0.0, ga = 0.0;
-
-        if (LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'L', n, a, n) != 0) {
-            rc = err_set(ERR_NUMERIC, "GP: kernel matrix inverse failed");
-            goto out;
-        }
-        for (int j = 0; j < n; j++) {
-            double wd = 0.5 * (alpha[j] * alpha[j] - a[(size_t)j * n + j]);
-
-            gs += wd * s;
-            gn += wd * noise;
-            ga += alpha[j];
-            g[(size_t)j * n + j] = 0.0;
-            for (int i = j + 1; i < n; i++) {
-                size_t ij = (size_t)j * n + i;
-                double wij = alpha[i] * alpha[j] - a[ij];
-
-                gs += wij * k0[ij];
-                g[ij] *= wij;
-                g[(size_t)i * n + j] = g[ij];
-            }
-        }
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, n, d, n, 1.0, g, n, gp->x, d, 0.0,
-                    mx, n);
+    for (int k = 0; k < d; k++) {
+        double t = 0.0;
         for (int i = 0; i < n; i++) {
-            double t = 0.0;
-            for (int j = 0; j < n; j++)
-                t += g[(size_t)j * n + i];
-            rs[i] = t;
+            double xik = gp->x[(size_t)i * d + k];
+            t += w->rs[i] * xik * xik - xik * w->mx[(size_t)k * n + i];
         }
-        for (int k = 0; k < d; k++) {
-            double t = 0.0;
-            for (int i = 0; i < n; i++) {
-                double xik = gp->x[(size_t)i * d + k];
-                t += rs[i] * xik * xik - xik * mx[(size_t)k * n + i];
-            }
-            grad[k] = t * exp(-2.0 * theta[k]);
-        }
-        grad[GP_TH_SCALE(d)] = gs;
-        grad[GP_TH_NOISE(d)] = gn;
-        grad[GP_TH_MEAN(d)] = ga;
+        grad[k] = t * exp(-2.0 * theta[k]);
     }
-out:
-    return rc;
+}
+
+/* dLML/dtheta = 1/2 tr(W dK/dtheta) with W = alpha alpha^T - K^-1, after lml_value. For a log
+ * lengthscale, dK_ij = g_ij (x_ik - x_jk)^2 / l_k^2 (lengthscale_gradient); the outputscale,
+ * noise and mean parts are sums over W's entries. */
+static int lml_gradient(gp_t *gp, const double *theta, lml_work_t *w, double *grad)
+{
+    int n = gp->n, d = gp->d;
+    double s = exp(theta[GP_TH_SCALE(d)]), noise = exp(theta[GP_TH_NOISE(d)]);
+    double gs = 0.0, gn = 0.0, ga = 0.0, *a = w->a, *g = w->g, *alpha = w->alpha;
+
+    if (LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'L', n, a, n) != 0)
+        return err_set(ERR_NUMERIC, "GP: kernel matrix inverse failed");
+    for (int j = 0; j < n; j++) {
+        double wd = 0.5 * (alpha[j] * alpha[j] - a[(size_t)j * n + j]);
+
+        gs += wd * s;
+        gn += wd * noise;
+        ga += alpha[j];
+        g[(size_t)j * n + j] = 0.0;
+        for (int i = j + 1; i < n; i++) {
+            size_t ij = (size_t)j * n + i;
+            double wij = alpha[i] * alpha[j] - a[ij];
+
+            gs += wij * w->k0[ij];
+            g[ij] *= wij;
+            g[(size_t)i * n + j] = g[ij];
+        }
+    }
+    lengthscale_gradient(gp, theta, w, grad);
+    grad[GP_TH_SCALE(d)] = gs;
+    grad[GP_TH_NOISE(d)] = gn;
+    grad[GP_TH_MEAN(d)] = ga;
+    return 0;
+}
+
+int gp_lml(gp_t *gp, const double *theta, double *lml, double *grad)
+{
+    lml_work_t w;
+    kwork_t kw = {0};
+    int rc;
+
+    if (gp->n < 1)
+        return err_set(ERR_STATE, "GP: no training data");
+    rc = theta_ok(theta, gp->d);
+    if (rc)
+        return rc;
+    rc = lml_work(gp, grad != NULL, &w, &kw);
+    if (rc)
+        return rc;
+    train_kernel(gp, theta, &kw, w.k0, w.g);
+    rc = lml_value(gp, theta[GP_TH_MEAN(gp->d)], &w, lml);
+    if (rc)
+        return rc;
+    return grad ? lml_gradient(gp, theta, &w, grad) : 0;
 }
 
 int gp_set_theta(gp_t *gp, const double *theta, int ncomp)

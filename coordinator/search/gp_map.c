@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "coordinator/search/lbfgs.h"
+#include "coordinator/search/rank.h"
 #include "coordinator/search/stat.h"
 
 /* The box: lengthscales 1e-3 .. 1e3 (the inputs live in the unit cube), outputscale 1e-4 .. 1e3,
@@ -130,29 +131,75 @@ static void prior_draw(const gp_map_opts_t *o, int d, rng_t *rng, double *theta)
     }
 }
 
-typedef struct {
-    double lp;
-    int idx;
-} scored_t;
-
-static int cmp_scored(const void *pa, const void *pb)
+/* The nc = 2 + candidates starting points (nc x p) in cand, and score their indices best
+ * first by log posterior: the prior's centre, the warm start clamped into the box (or a copy of
+ * the centre that is never run), then random draws from the prior. */
+static void rank_starts(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
+                        double *cand, rank_t *score)
 {
-    const scored_t *a = pa, *b = pb;
+    int d = gp_dims(gp), p = gp_nparams(d), nc = 2 + o->candidates;
 
-    /* Best first; ties by index keep the order deterministic. */
-    if (a->lp != b->lp)
-        return a->lp > b->lp ? -1 : 1;
-    return a->idx - b->idx;
+    prior_centre(o, d, cand);
+    if (warm) {
+        for (int k = 0; k < p; k++) {
+            double lb, hb;
+            bounds(d, k, &lb, &hb);
+            cand[p + k] = clamp_in(warm[k], lb, hb);
+        }
+    } else {
+        memcpy(cand + p, cand, (size_t)p * sizeof(double));
+    }
+    for (int c = 2; c < nc; c++)
+        prior_draw(o, d, rng, cand + (size_t)c * p);
+    for (int c = 0; c < nc; c++) {
+        score[c] = (rank_t){log_post(gp, o, cand + (size_t)c * p), c};
+        if (c == 1 && !warm)
+            score[c].v = -INFINITY;  /* a copy of the centre: do not start twice from it */
+    }
+    qsort(score, (size_t)nc, sizeof *score, rank_cmp);
+}
+
+/* L-BFGS from the best `restarts` starts with a finite posterior; the best optimum goes to
+ * theta_out. Returns its log posterior (-inf when no run succeeded). */
+static double climb_starts(objective_t *ob, const double *cand, const rank_t *score,
+                           double *x, double *theta_out)
+{
+    const gp_map_opts_t *o = ob->o;
+    int p = gp_nparams(gp_dims(ob->gp)), nc = 2 + o->candidates;
+    int starts = o->restarts < nc ? o->restarts : nc;
+    double best_lp = -INFINITY;
+    lbfgs_opts_t lo;
+
+    lbfgs_opts_default(&lo);
+    lo.max_iter = o->max_iter;
+    lo.max_evals = 4 * o->max_iter;
+    lo.gtol = 1e-4;
+    lo.ftol = 1e-9;
+    for (int s = 0; s < starts; s++) {
+        lbfgs_result_t res;
+        double lp;
+
+        if (!isfinite(score[s].v))
+            continue;
+        memcpy(x, cand + (size_t)score[s].i * p, (size_t)p * sizeof(double));
+        if (lbfgs_minimize(p, x, neg_log_post, ob, &lo, &res) != 0)
+            continue;
+        lp = -res.f;
+        if (lp > best_lp) {
+            best_lp = lp;
+            memcpy(theta_out, x, (size_t)p * sizeof(double));
+        }
+    }
+    return best_lp;
 }
 
 int gp_map_fit(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
                double *theta_out, double *lp_out)
 {
-    int d = gp_dims(gp), p = gp_nparams(d), rc = 0, nc, starts;
-    double *cand = NULL, *x = NULL, best_lp = -INFINITY;
-    scored_t *score = NULL;
+    int p = gp_nparams(gp_dims(gp)), rc = 0, nc;
+    double *cand = NULL, *x = NULL, best_lp;
+    rank_t *score = NULL;
     objective_t ob = {gp, o, NULL};
-    lbfgs_opts_t lo;
 
     if (gp_n(gp) < 1)
         return err_set(ERR_STATE, "MAP fit: the GP has no data");
@@ -169,45 +216,8 @@ int gp_map_fit(gp_t *gp, const gp_map_opts_t *o, const double *warm, rng_t *rng,
         rc = ERR_NOMEM;
         goto out;
     }
-    prior_centre(o, d, cand);
-    if (warm) {
-        for (int k = 0; k < p; k++) {
-            double lb, hb;
-            bounds(d, k, &lb, &hb);
-            cand[p + k] = clamp_in(warm[k], lb, hb);
-        }
-    } else {
-        memcpy(cand + p, cand, (size_t)p * sizeof(double));
-    }
-    for (int c = 2; c < nc; c++)
-        prior_draw(o, d, rng, cand + (size_t)c * p);
-    for (int c = 0; c < nc; c++) {
-        score[c] = (scored_t){log_post(gp, o, cand + (size_t)c * p), c};
-        if (c == 1 && !warm)
-            score[c].lp = -INFINITY;  /* a copy of the centre: do not start twice from it */
-    }
-    qsort(score, (size_t)nc, sizeof *score, cmp_scored);
-    lbfgs_opts_default(&lo);
-    lo.max_iter = o->max_iter;
-    lo.max_evals = 4 * o->max_iter;
-    lo.gtol = 1e-4;
-    lo.ftol = 1e-9;
-    starts = o->restarts < nc ? o->restarts : nc;
-    for (int s = 0; s < starts; s++) {
-        lbfgs_result_t res;
-        double lp;
-
-        if (!isfinite(score[s].lp))
-            continue;
-        memcpy(x, cand + (size_t)score[s].idx * p, (size_t)p * sizeof(double));
-        if (lbfgs_minimize(p, x, neg_log_post, &ob, &lo, &res) != 0)
-            continue;
-        lp = -res.f;
-        if (lp > best_lp) {
-            best_lp = lp;
-            memcpy(theta_out, x, (size_t)p * sizeof(double));
-        }
-    }
+    rank_starts(gp, o, warm, rng, cand, score);
+    best_lp = climb_starts(&ob, cand, score, x, theta_out);
     if (!isfinite(best_lp)) {
         rc = err_set(ERR_NUMERIC, "MAP fit: no start gave a finite posterior (%d points)",
                      gp_n(gp));

@@ -27,8 +27,13 @@ typedef struct {
     void *ctx;
     const double *x0, *p;
     double *xt, *gt;  /* the last trial point and its gradient */
-    int evals;
+    int evals, max_evals;
 } line_t;
+
+/* A point of the line search: the step a, phi(a) = f(x0 + a p) and phi'(a). */
+typedef struct {
+    double a, f, d;
+} probe_t;
 
 static double dot(const double *a, const double *b, int n)
 {
@@ -39,7 +44,7 @@ static double dot(const double *a, const double *b, int n)
     return s;
 }
 
-/* phi(a) = f(x0 + a p) and phi'(a); false when the objective refused the point. */
+/* phi(a) and phi'(a); false when the objective refused the point (f is then +infinity). */
 static bool eval_at(line_t *ls, double a, double *f, double *d)
 {
     for (int i = 0; i < ls->n; i++)
@@ -57,10 +62,11 @@ static bool eval_at(line_t *ls, double a, double *f, double *d)
     return true;
 }
 
-/* Minimiser of the cubic through (a0, f0, d0) and (a1, f1, d1), kept inside the middle 80% of
- * the interval; bisection when the cubic has no usable minimiser. */
-static double cubic_step(double a0, double f0, double d0, double a1, double f1, double d1)
+/* Minimiser of the cubic through p0 and p1, kept inside the middle 80% of the interval;
+ * bisection when the cubic has no usable minimiser. */
+static double cubic_step(probe_t p0, probe_t p1)
 {
+    double a0 = p0.a, f0 = p0.f, d0 = p0.d, a1 = p1.a, f1 = p1.f, d1 = p1.d;
     double lo = fmin(a0, a1), hi = fmax(a0, a1), w = hi - lo, a;
     double t = d0 + d1 - 3.0 * (f0 - f1) / (a0 - a1);
     double rad = t * t - d0 * d1;
@@ -74,69 +80,197 @@ static double cubic_step(double a0, double f0, double d0, double a1, double f1, 
     return a;
 }
 
-/* Strong-Wolfe line search. On success ls->xt / ls->gt hold the accepted point and *fa its value. */
-static bool line_search(line_t *ls, double f0, double d0, double a, int max_evals, double *fa)
+/* Whether value f at step a fails the sufficient-decrease (Armijo) condition. */
+static bool above_armijo(probe_t at0, double a, double f)
 {
-    double a_prev = 0.0, f_prev = f0, d_prev = d0, f, d;
-    double lo, f_lo, d_lo, hi, f_hi, d_hi;
+    return f > at0.f + C1 * a * at0.d;
+}
+
+/* The strong curvature condition: |phi'(a)| <= c2 |phi'(0)|. */
+static bool curvature_ok(probe_t at0, double d)
+{
+    return fabs(d) <= -C2 * at0.d;
+}
+
+/* Zoom (algorithm 3.6): the interval between lo (sufficient decrease, the lower value) and hi
+ * holds a strong-Wolfe step; narrow it by cubic interpolation until a trial point is one. */
+static bool zoom(line_t *ls, probe_t at0, probe_t lo, probe_t hi, double *fa)
+{
+    double a, f, d;
     bool ok;
 
-    for (int i = 0; i < LS_MAX; i++) {
-        if (ls->evals >= max_evals)
-            return false;
-        ok = eval_at(ls, a, &f, &d);
-        if (!ok || f > f0 + C1 * a * d0 || (i > 0 && f >= f_prev)) {
-            lo = a_prev, f_lo = f_prev, d_lo = d_prev;
-            hi = a, f_hi = f, d_hi = ok ? d : 0.0;
-            goto zoom;
-        }
-        if (fabs(d) <= -C2 * d0) {
-            *fa = f;
-            return true;
-        }
-        if (d >= 0.0) {
-            lo = a, f_lo = f, d_lo = d;
-            hi = a_prev, f_hi = f_prev, d_hi = d_prev;
-            goto zoom;
-        }
-        a_prev = a, f_prev = f, d_prev = d;
-        a *= 2.0;
-    }
-    return false;
-
-zoom:
-    for (int i = 0; i < LS_MAX && ls->evals < max_evals; i++) {
-        a = cubic_step(lo, f_lo, d_lo, hi, f_hi, d_hi);
-        if (fabs(hi - lo) < 1e-16 * fmax(1.0, fabs(lo)))
+    for (int i = 0; i < LS_MAX && ls->evals < ls->max_evals; i++) {
+        a = cubic_step(lo, hi);
+        if (fabs(hi.a - lo.a) < 1e-16 * fmax(1.0, fabs(lo.a)))
             break;
         ok = eval_at(ls, a, &f, &d);
-        if (!ok || f > f0 + C1 * a * d0 || f >= f_lo) {
-            hi = a, f_hi = f, d_hi = ok ? d : 0.0;
+        if (!ok || above_armijo(at0, a, f) || f >= lo.f) {
+            hi = (probe_t){a, f, ok ? d : 0.0};
             continue;
         }
-        if (fabs(d) <= -C2 * d0) {
+        if (curvature_ok(at0, d)) {
             *fa = f;
             return true;
         }
-        if (d * (hi - lo) >= 0.0)
-            hi = lo, f_hi = f_lo, d_hi = d_lo;
-        lo = a, f_lo = f, d_lo = d;
+        if (d * (hi.a - lo.a) >= 0.0)
+            hi = lo;
+        lo = (probe_t){a, f, d};
     }
     /* No strong-Wolfe point, but lo (when it moved) satisfies sufficient decrease: take it. */
-    if (lo > 0.0 && f_lo < f0 && ls->evals < max_evals && eval_at(ls, lo, &f, &d)) {
+    if (lo.a > 0.0 && lo.f < at0.f && ls->evals < ls->max_evals && eval_at(ls, lo.a, &f, &d)) {
         *fa = f;
         return true;
     }
     return false;
 }
 
+/* Strong-Wolfe line search (algorithm 3.5) from at0 (step 0) with first trial step a: the
+ * step doubles until it brackets an acceptable one, which zoom then finds. On success ls->xt /
+ * ls->gt hold the accepted point and *fa its value. */
+static bool line_search(line_t *ls, probe_t at0, double a, double *fa)
+{
+    probe_t prev = at0;
+    double f, d;
+    bool ok;
+
+    for (int i = 0; i < LS_MAX; i++) {
+        if (ls->evals >= ls->max_evals)
+            return false;
+        ok = eval_at(ls, a, &f, &d);
+        if (!ok || above_armijo(at0, a, f) || (i > 0 && f >= prev.f))
+            return zoom(ls, at0, prev, (probe_t){a, f, ok ? d : 0.0}, fa);
+        if (curvature_ok(at0, d)) {
+            *fa = f;
+            return true;
+        }
+        if (d >= 0.0)
+            return zoom(ls, at0, (probe_t){a, f, d}, prev, fa);
+        prev = (probe_t){a, f, d};
+        a *= 2.0;
+    }
+    return false;
+}
+
+/* The correction pairs (s_k, y_k) = (x_k+1 - x_k, g_k+1 - g_k) of the last m iterations, in a
+ * ring: the newest at head - 1. */
+typedef struct {
+    int n, m, count, head;
+    double *s, *y;       /* m x n */
+    double *rho, *alpha; /* m: 1 / (s.y), and the two-loop recursion's coefficients */
+} history_t;
+
+static int history_init(history_t *h, int n, int m)
+{
+    *h = (history_t){.n = n, .m = m};
+    h->s = mem_alloc((size_t)m * n, sizeof(double), "L-BFGS history");
+    h->y = mem_alloc((size_t)m * n, sizeof(double), "L-BFGS history");
+    h->rho = mem_alloc((size_t)m, sizeof(double), "L-BFGS history");
+    h->alpha = mem_alloc((size_t)m, sizeof(double), "L-BFGS history");
+    return h->s && h->y && h->rho && h->alpha ? 0 : ERR_NOMEM;
+}
+
+static void history_free(history_t *h)
+{
+    free(h->s);
+    free(h->y);
+    free(h->rho);
+    free(h->alpha);
+}
+
+/* The two-loop recursion (algorithm 7.4): p = -H g, newest pair first, H0 = (s.y / y.y) I. */
+static void two_loop(history_t *h, const double *g, double *p)
+{
+    int n = h->n, m = h->m;
+    const double *s = h->s, *y = h->y;
+
+    for (int i = 0; i < n; i++)
+        p[i] = -g[i];
+    for (int k = 0; k < h->count; k++) {
+        int j = (h->head - 1 - k + m) % m;
+        h->alpha[j] = h->rho[j] * dot(s + (size_t)j * n, p, n);
+        for (int i = 0; i < n; i++)
+            p[i] -= h->alpha[j] * y[(size_t)j * n + i];
+    }
+    if (h->count > 0) {
+        int j = (h->head - 1 + m) % m;
+        double gamma = dot(s + (size_t)j * n, y + (size_t)j * n, n) /
+                       dot(y + (size_t)j * n, y + (size_t)j * n, n);
+        for (int i = 0; i < n; i++)
+            p[i] *= gamma;
+    }
+    for (int k = h->count - 1; k >= 0; k--) {
+        int j = (h->head - 1 - k + m) % m;
+        double b = h->rho[j] * dot(y + (size_t)j * n, p, n);
+        for (int i = 0; i < n; i++)
+            p[i] += (h->alpha[j] - b) * s[(size_t)j * n + i];
+    }
+}
+
+/* The search direction p and the slope g.p along it. */
+static double search_direction(history_t *h, const double *g, double *p)
+{
+    double d0;
+
+    two_loop(h, g, p);
+    d0 = dot(g, p, h->n);
+    if (!(d0 < 0.0)) {
+        /* Not a descent direction (rounding in the history): restart from steepest descent. */
+        h->count = 0;
+        for (int i = 0; i < h->n; i++)
+            p[i] = -g[i];
+        d0 = dot(g, p, h->n);
+    }
+    return d0;
+}
+
+/* Stores the step from (x, g) to (xt, gt) unless its curvature is not safely positive. */
+static void history_push(history_t *h, const double *x, const double *g, const double *xt,
+                         const double *gt)
+{
+    int n = h->n;
+    double *s = h->s + (size_t)h->head * n, *y = h->y + (size_t)h->head * n, sy = 0.0, yy = 0.0;
+
+    for (int i = 0; i < n; i++) {
+        double si = xt[i] - x[i], yi = gt[i] - g[i];
+        s[i] = si;
+        y[i] = yi;
+        sy += si * yi;
+        yy += yi * yi;
+    }
+    if (sy > 1e-12 * yy && yy > 0.0) {
+        h->rho[h->head] = 1.0 / sy;
+        h->head = (h->head + 1) % h->m;
+        if (h->count < h->m)
+            h->count++;
+    }
+}
+
+/* Whether the iteration should stop before another step, and why. */
+static bool should_stop(const lbfgs_opts_t *o, const double *g, int n, int iter, int evals,
+                        lbfgs_stop_t *stop)
+{
+    double gmax = 0.0;
+
+    for (int i = 0; i < n; i++)
+        gmax = fmax(gmax, fabs(g[i]));
+    if (gmax <= o->gtol)
+        *stop = LBFGS_CONVERGED_GRAD;
+    else if (iter >= o->max_iter)
+        *stop = LBFGS_MAX_ITER;
+    else if (evals >= o->max_evals)
+        *stop = LBFGS_MAX_EVALS;
+    else
+        return false;
+    return true;
+}
+
 int lbfgs_minimize(int n, double *x, lbfgs_fn fn, void *ctx, const lbfgs_opts_t *o,
                    lbfgs_result_t *res)
 {
     lbfgs_opts_t def;
-    int m, rc = 0, count = 0, head = 0, iter = 0;
-    double *g = NULL, *p = NULL, *xt = NULL, *gt = NULL, *s = NULL, *y = NULL, *rho = NULL;
-    double *alpha = NULL, f;
+    int rc = 0, iter = 0;
+    double *g = NULL, *p = NULL, *xt = NULL, *gt = NULL, f;
+    history_t h = {0};
     line_t ls = {0};
     lbfgs_stop_t stop = LBFGS_MAX_ITER;
 
@@ -147,92 +281,29 @@ int lbfgs_minimize(int n, double *x, lbfgs_fn fn, void *ctx, const lbfgs_opts_t 
     if (n < 1 || o->history < 1 || o->history > 1000 || o->max_iter < 0 || o->max_evals < 1)
         return err_set(ERR_INVAL, "L-BFGS: bad size or options (n %d, history %d)", n,
                        o->history);
-    m = o->history;
     g = mem_alloc((size_t)n, sizeof(double), "L-BFGS");
     p = mem_alloc((size_t)n, sizeof(double), "L-BFGS");
     xt = mem_alloc((size_t)n, sizeof(double), "L-BFGS");
     gt = mem_alloc((size_t)n, sizeof(double), "L-BFGS");
-    s = mem_alloc((size_t)m * n, sizeof(double), "L-BFGS history");
-    y = mem_alloc((size_t)m * n, sizeof(double), "L-BFGS history");
-    rho = mem_alloc((size_t)m, sizeof(double), "L-BFGS history");
-    alpha = mem_alloc((size_t)m, sizeof(double), "L-BFGS history");
-    if (!g || !p || !xt || !gt || !s || !y || !rho || !alpha) {
+    if (history_init(&h, n, o->history) != 0 || !g || !p || !xt || !gt) {
         rc = ERR_NOMEM;
         goto out;
     }
-    ls = (line_t){.n = n, .fn = fn, .ctx = ctx, .x0 = x, .p = p, .xt = xt, .gt = gt};
-    ls.evals = 1;
+    ls = (line_t){.n = n, .fn = fn, .ctx = ctx, .x0 = x, .p = p, .xt = xt, .gt = gt,
+                  .evals = 1, .max_evals = o->max_evals};
     if (fn(ctx, x, &f, g) != 0 || !isfinite(f) || !isfinite(dot(g, g, n))) {
         rc = err_set(ERR_NUMERIC, "L-BFGS: objective refused the starting point");
         goto out;
     }
-    for (;;) {
-        double gmax = 0.0, d0, step, fnew, sy, yy, fold;
+    while (!should_stop(o, g, n, iter, ls.evals, &stop)) {
+        double d0 = search_direction(&h, g, p), fnew, fold;
+        double step = h.count == 0 ? fmin(1.0, 1.0 / sqrt(-d0)) : 1.0;
 
-        for (int i = 0; i < n; i++)
-            gmax = fmax(gmax, fabs(g[i]));
-        if (gmax <= o->gtol) {
-            stop = LBFGS_CONVERGED_GRAD;
-            break;
-        }
-        if (iter >= o->max_iter) {
-            stop = LBFGS_MAX_ITER;
-            break;
-        }
-        if (ls.evals >= o->max_evals) {
-            stop = LBFGS_MAX_EVALS;
-            break;
-        }
-        /* Two-loop recursion: p = -H g, newest pair first, H0 = (s.y / y.y) I. */
-        for (int i = 0; i < n; i++)
-            p[i] = -g[i];
-        for (int k = 0; k < count; k++) {
-            int j = (head - 1 - k + m) % m;
-            alpha[j] = rho[j] * dot(s + (size_t)j * n, p, n);
-            for (int i = 0; i < n; i++)
-                p[i] -= alpha[j] * y[(size_t)j * n + i];
-        }
-        if (count > 0) {
-            int j = (head - 1 + m) % m;
-            double gamma = dot(s + (size_t)j * n, y + (size_t)j * n, n) /
-                           dot(y + (size_t)j * n, y + (size_t)j * n, n);
-            for (int i = 0; i < n; i++)
-                p[i] *= gamma;
-        }
-        for (int k = count - 1; k >= 0; k--) {
-            int j = (head - 1 - k + m) % m;
-            double b = rho[j] * dot(y + (size_t)j * n, p, n);
-            for (int i = 0; i < n; i++)
-                p[i] += (alpha[j] - b) * s[(size_t)j * n + i];
-        }
-        d0 = dot(g, p, n);
-        if (!(d0 < 0.0)) {
-            /* Not a descent direction (rounding in the history): restart from steepest descent. */
-            count = 0;
-            for (int i = 0; i < n; i++)
-                p[i] = -g[i];
-            d0 = dot(g, p, n);
-        }
-        step = count == 0 ? fmin(1.0, 1.0 / sqrt(-d0)) : 1.0;
-        if (!line_search(&ls, f, d0, step, o->max_evals, &fnew)) {
+        if (!line_search(&ls, (probe_t){0.0, f, d0}, step, &fnew)) {
             stop = ls.evals >= o->max_evals ? LBFGS_MAX_EVALS : LBFGS_LINE_SEARCH;
             break;
         }
-        /* Store the pair (s, y) unless its curvature is not safely positive. */
-        sy = yy = 0.0;
-        for (int i = 0; i < n; i++) {
-            double si = xt[i] - x[i], yi = gt[i] - g[i];
-            s[(size_t)head * n + i] = si;
-            y[(size_t)head * n + i] = yi;
-            sy += si * yi;
-            yy += yi * yi;
-        }
-        if (sy > 1e-12 * yy && yy > 0.0) {
-            rho[head] = 1.0 / sy;
-            head = (head + 1) % m;
-            if (count < m)
-                count++;
-        }
+        history_push(&h, x, g, xt, gt);
         fold = f;
         memcpy(x, xt, (size_t)n * sizeof(double));
         memcpy(g, gt, (size_t)n * sizeof(double));
@@ -250,9 +321,6 @@ out:
     free(p);
     free(xt);
     free(gt);
-    free(s);
-    free(y);
-    free(rho);
-    free(alpha);
+    history_free(&h);
     return rc;
 }

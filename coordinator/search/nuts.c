@@ -1,6 +1,7 @@
 /* No-U-Turn sampler: see nuts.h. */
 #include "coordinator/search/nuts.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,15 +34,29 @@ typedef struct {
     rng_t *rng;
     double *inv_mass;
     double eps, h0;
+    /* The last transition: leapfrog steps, summed acceptance statistics, a divergence. */
     int n_leapfrog;
     double sum_metro;
     bool divergent;
     long grad_evals;
     seg_t *levels;  /* two segments per depth for the recursion */
     seg_t tree, sub;
+    point_t cur;    /* the chain's state */
+    point_t probe;  /* the step-size heuristic's trial point */
     point_t fwd, bck;
     double *tmp;
+    double *pool;   /* the one buffer every vector above lives in (sampler_init) */
 } sampler_t;
+
+/* Stan's windowed adaptation of the diagonal inverse mass matrix: after a fast initial buffer,
+ * slow windows [start, end) that double in size, each estimating the variance of its draws
+ * (Welford), then a fast terminal buffer of `term` iterations. */
+typedef struct {
+    int warmup, term;
+    int start, size, end;
+    int count;          /* draws in the current window so far */
+    double *mean, *m2;  /* their running mean and sum of squared deviations */
+} windows_t;
 
 void nuts_opts_default(nuts_opts_t *o)
 {
@@ -164,11 +179,24 @@ static bool merge(sampler_t *s, const seg_t *left, const seg_t *right, seg_t *t)
     return ok;
 }
 
-/* Builds a subtree of 2^depth leapfrog steps from edge z (advanced in place) into t. */
-static bool build(sampler_t *s, point_t *z, int depth, double dir, seg_t *t)
+/* The segment of the single point z (its weight log_w is the caller's). */
+static void seg_from_point(const sampler_t *s, const point_t *z, seg_t *t)
 {
     int n = s->dim;
 
+    copy(t->rho, z->p, n);
+    copy(t->p_first, z->p, n);
+    copy(t->p_last, z->p, n);
+    velocity(s, z->p, t->ps_first);
+    copy(t->ps_last, t->ps_first, n);
+    copy(t->sx, z->x, n);
+    copy(t->sg, z->g, n);
+    t->slogp = z->logp;
+}
+
+/* Builds a subtree of 2^depth leapfrog steps from edge z (advanced in place) into t. */
+static bool build(sampler_t *s, point_t *z, int depth, double dir, seg_t *t)
+{
     if (depth == 0) {
         double h;
         bool ok = leapfrog(s, z, dir * s->eps);
@@ -179,16 +207,9 @@ static bool build(sampler_t *s, point_t *z, int depth, double dir, seg_t *t)
             s->divergent = true;
             return false;
         }
+        seg_from_point(s, z, t);
         t->log_w = s->h0 - h;
         s->sum_metro += s->h0 - h > 0.0 ? 1.0 : exp(s->h0 - h);
-        copy(t->rho, z->p, n);
-        copy(t->p_first, z->p, n);
-        copy(t->p_last, z->p, n);
-        velocity(s, z->p, t->ps_first);
-        copy(t->ps_last, t->ps_first, n);
-        copy(t->sx, z->x, n);
-        copy(t->sg, z->g, n);
-        t->slogp = z->logp;
         return true;
     }
     {
@@ -201,8 +222,44 @@ static bool build(sampler_t *s, point_t *z, int depth, double dir, seg_t *t)
     }
 }
 
-/* One NUTS transition from cur (position, gradient, logp; replaced by the new state).
- * Returns the tree depth reached. */
+/* Extends the trajectory tr by the subtree sub just built at its forward or backward end:
+ * biased progressive sampling between them, then the generalised U-turn checks over the whole
+ * trajectory and across the junction. False when the trajectory makes a U-turn. */
+static bool extend(sampler_t *s, seg_t *tr, const seg_t *sub, bool forward)
+{
+    int n = s->dim;
+    /* The tree's end at the junction plays "last", the other "first". */
+    double *ps_far = forward ? tr->ps_first : tr->ps_last;
+    double *ps_near = forward ? tr->ps_last : tr->ps_first;
+    double *p_near = forward ? tr->p_last : tr->p_first;
+    bool ok;
+
+    /* Biased progressive sampling: favour the new subtree when it carries more weight. */
+    if (log(rng_uniform(s->rng)) < sub->log_w - tr->log_w) {
+        copy(tr->sx, sub->sx, n);
+        copy(tr->sg, sub->sg, n);
+        tr->slogp = sub->slogp;
+    }
+    tr->log_w = log_sum_exp(tr->log_w, sub->log_w);
+    for (int i = 0; i < n; i++)
+        s->tmp[i] = tr->rho[i] + sub->rho[i];
+    ok = no_u_turn(s, ps_far, sub->ps_last, s->tmp);
+    for (int i = 0; i < n; i++)
+        tr->rho[i] = s->tmp[i];
+    for (int i = 0; i < n && ok; i++)
+        s->tmp[i] = tr->rho[i] - sub->rho[i] + sub->p_first[i];
+    ok = ok && no_u_turn(s, ps_far, sub->ps_first, s->tmp);
+    for (int i = 0; i < n && ok; i++)
+        s->tmp[i] = sub->rho[i] + p_near[i];
+    ok = ok && no_u_turn(s, ps_near, sub->ps_last, s->tmp);
+    copy(ps_near, sub->ps_last, n);
+    copy(p_near, sub->p_last, n);
+    return ok;
+}
+
+/* One NUTS transition from cur (position, gradient, logp; replaced by the new state): a fresh
+ * momentum, then the trajectory doubles in a random direction until it makes a U-turn, diverges
+ * or reaches max_depth. Returns the tree depth reached. */
 static int transition(sampler_t *s, point_t *cur, int max_depth)
 {
     int n = s->dim, depth = 0;
@@ -214,14 +271,7 @@ static int transition(sampler_t *s, point_t *cur, int max_depth)
     s->n_leapfrog = 0;
     s->sum_metro = 0.0;
     s->divergent = false;
-    copy(tr->rho, cur->p, n);
-    copy(tr->p_first, cur->p, n);  /* first = backward end, last = forward end */
-    copy(tr->p_last, cur->p, n);
-    velocity(s, cur->p, tr->ps_first);
-    copy(tr->ps_last, tr->ps_first, n);
-    copy(tr->sx, cur->x, n);
-    copy(tr->sg, cur->g, n);
-    tr->slogp = cur->logp;
+    seg_from_point(s, cur, tr);  /* first = backward end, last = forward end */
     tr->log_w = 0.0;
     for (point_t *e = &s->fwd; e; e = e == &s->fwd ? &s->bck : NULL) {
         copy(e->x, cur->x, n);
@@ -230,36 +280,12 @@ static int transition(sampler_t *s, point_t *cur, int max_depth)
         e->logp = cur->logp;
     }
     while (depth < max_depth) {
-        bool forward = rng_uniform(s->rng) < 0.5, ok;
-        /* The tree's end at the junction plays "last", the other "first". */
-        double *ps_far = forward ? tr->ps_first : tr->ps_last;
-        double *ps_near = forward ? tr->ps_last : tr->ps_first;
-        double *p_near = forward ? tr->p_last : tr->p_first;
+        bool forward = rng_uniform(s->rng) < 0.5;
 
         if (!build(s, forward ? &s->fwd : &s->bck, depth, forward ? 1.0 : -1.0, sub))
             break;
         depth++;
-        /* Biased progressive sampling: favour the new subtree when it carries more weight. */
-        if (log(rng_uniform(s->rng)) < sub->log_w - tr->log_w) {
-            copy(tr->sx, sub->sx, n);
-            copy(tr->sg, sub->sg, n);
-            tr->slogp = sub->slogp;
-        }
-        tr->log_w = log_sum_exp(tr->log_w, sub->log_w);
-        for (int i = 0; i < n; i++)
-            s->tmp[i] = tr->rho[i] + sub->rho[i];
-        ok = no_u_turn(s, ps_far, sub->ps_last, s->tmp);
-        for (int i = 0; i < n; i++)
-            tr->rho[i] = s->tmp[i];
-        for (int i = 0; i < n && ok; i++)
-            s->tmp[i] = tr->rho[i] - sub->rho[i] + sub->p_first[i];
-        ok = ok && no_u_turn(s, ps_far, sub->ps_first, s->tmp);
-        for (int i = 0; i < n && ok; i++)
-            s->tmp[i] = sub->rho[i] + p_near[i];
-        ok = ok && no_u_turn(s, ps_near, sub->ps_last, s->tmp);
-        copy(ps_near, sub->ps_last, n);
-        copy(p_near, sub->p_last, n);
-        if (!ok)
+        if (!extend(s, tr, sub, forward))
             break;
     }
     copy(cur->x, tr->sx, n);
@@ -323,29 +349,23 @@ static double dual_update(dual_t *d, double accept, double target)
     return exp(log_eps);
 }
 
-static int alloc_seg(seg_t *g, int n, double **pool)
+/* The sampler's buffer plan, in dim-vectors: SEG_VECTORS per segment (seg_t's vectors), 3 per
+ * point (position, momentum, gradient) of the four (cur, probe, fwd, bck), then the inverse
+ * mass, the scratch vector and the windows' Welford pair. */
+enum { SEG_VECTORS = 7, POINTS = 4, POINT_VECTORS = 3, OTHER_VECTORS = 4 };
+
+static void alloc_seg(seg_t *g, int n, double **pool)
 {
-    double **fields[] = {&g->rho, &g->ps_first, &g->ps_last, &g->p_first, &g->p_last, &g->sx,
-                         &g->sg};
-    for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
+    double **fields[SEG_VECTORS] = {&g->rho, &g->ps_first, &g->ps_last, &g->p_first, &g->p_last,
+                                    &g->sx, &g->sg};
+    for (size_t f = 0; f < SEG_VECTORS; f++) {
         *fields[f] = *pool;
         *pool += n;
     }
-    return 0;
 }
 
-int nuts_run(int dim, double *x, nuts_logp_fn fn, void *ctx, const nuts_opts_t *o, rng_t *rng,
-             double *draws, nuts_stats_t *st, double *inv_mass_out)
+static int check_opts(int dim, const nuts_opts_t *o)
 {
-    sampler_t s = {0};
-    point_t cur = {0}, probe = {0};
-    point_t *pts[] = {&cur, &probe, &s.fwd, &s.bck};
-    double *pool = NULL, *p, *wmean = NULL, *wm2 = NULL;
-    int rc = 0, nseg, kept = 0, wcount = 0, init, term, win_start, win_size, win_end;
-    double acc_sum = 0.0, depth_sum = 0.0;
-    dual_t da;
-    size_t need;
-
     if (dim < 1 || dim > NUTS_MAX_DIM || o->warmup < 0 || o->samples < 0 || o->thin < 1 ||
         o->max_depth < 1 || o->max_depth > NUTS_MAX_DEPTH ||
         (long)o->warmup + o->samples > NUTS_MAX_ITER || !(o->target_accept > 0.0) ||
@@ -353,119 +373,188 @@ int nuts_run(int dim, double *x, nuts_logp_fn fn, void *ctx, const nuts_opts_t *
         return err_set(ERR_INVAL,
                        "NUTS: bad options (dim %d, warmup %d, samples %d, thin %d, depth %d)",
                        dim, o->warmup, o->samples, o->thin, o->max_depth);
-    nseg = 2 * o->max_depth + 2;
-    /* 7 vectors per segment, 3 per point (cur, probe, fwd, bck), mass, tmp, Welford pair. */
-    need = (size_t)(7 * nseg + 12 + 4) * (size_t)dim;
-    pool = mem_alloc(need, sizeof(double), "NUTS");
-    s.levels = mem_alloc((size_t)nseg, sizeof(seg_t), "NUTS");
-    if (!pool || !s.levels) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
-    p = pool;
+    return 0;
+}
+
+/* Carves the buffer plan out of one pool. The segments: two per depth level for the
+ * recursion, the trajectory and the new subtree. */
+static int sampler_init(sampler_t *s, int dim, int max_depth, windows_t *w)
+{
+    point_t *pts[POINTS] = {&s->cur, &s->probe, &s->fwd, &s->bck};
+    int nseg = 2 * max_depth + 2;
+    size_t need = (size_t)(SEG_VECTORS * nseg + POINT_VECTORS * POINTS + OTHER_VECTORS) *
+                  (size_t)dim;
+    double *p;
+
+    s->dim = dim;
+    s->pool = mem_alloc(need, sizeof(double), "NUTS");
+    s->levels = mem_alloc((size_t)nseg, sizeof(seg_t), "NUTS");
+    if (!s->pool || !s->levels)
+        return ERR_NOMEM;
+    p = s->pool;
     for (int k = 0; k < nseg - 2; k++)
-        alloc_seg(&s.levels[k], dim, &p);
-    alloc_seg(&s.tree, dim, &p);
-    alloc_seg(&s.sub, dim, &p);
-    for (int k = 0; k < 4; k++) {
+        alloc_seg(&s->levels[k], dim, &p);
+    alloc_seg(&s->tree, dim, &p);
+    alloc_seg(&s->sub, dim, &p);
+    for (int k = 0; k < POINTS; k++) {
         pts[k]->x = p, p += dim;
         pts[k]->p = p, p += dim;
         pts[k]->g = p, p += dim;
     }
-    s.inv_mass = p, p += dim;
-    s.tmp = p, p += dim;
-    wmean = p, p += dim;
-    wm2 = p, p += dim;
-    s.dim = dim;
-    s.fn = fn;
-    s.ctx = ctx;
-    s.rng = rng;
-    for (int i = 0; i < dim; i++)
-        s.inv_mass[i] = o->inv_mass && o->inv_mass[i] > 0.0 ? o->inv_mass[i] : 1.0;
-    copy(cur.x, x, dim);
-    if (!eval(&s, &cur)) {
-        rc = err_set(ERR_NUMERIC, "NUTS: the log density refuses the initial point");
-        goto out;
-    }
-    s.eps = o->step > 0.0 ? o->step : 1.0;
-    if (o->step <= 0.0 && o->warmup > 0) {
-        rc = init_step(&s, &cur, &probe);
-        if (rc)
-            goto out;
-    }
-    dual_reset(&da, s.eps);
-    /* Stan's windows, scaled down for short warmups. */
-    init = 75, term = 50, win_size = 25;
-    if (init + term + win_size > o->warmup) {
-        init = (int)(0.15 * o->warmup);
-        term = (int)(0.1 * o->warmup);
-        win_size = o->warmup - init - term;
-    }
-    win_start = init;
-    win_end = init + win_size;
-    if (win_end + 2 * win_size > o->warmup - term)
-        win_end = o->warmup - term;
-    if (st)
-        memset(st, 0, sizeof *st);
-    for (int it = 0; it < o->warmup + o->samples; it++) {
-        bool warm = it < o->warmup;
-        int depth = transition(&s, &cur, o->max_depth);
-        double accept = s.n_leapfrog ? s.sum_metro / s.n_leapfrog : 0.0;
+    s->inv_mass = p, p += dim;
+    s->tmp = p, p += dim;
+    w->mean = p, p += dim;
+    w->m2 = p, p += dim;
+    assert((size_t)(p - s->pool) == need);
+    return 0;
+}
 
-        if (warm) {
-            if (st)
-                st->warmup_divergences += s.divergent;
-            s.eps = dual_update(&da, accept, o->target_accept);
-            if (o->adapt_mass && o->warmup >= 20 && it >= win_start && it < win_end) {
-                /* Welford's running variance of the window's draws. */
-                wcount++;
-                for (int i = 0; i < dim; i++) {
-                    double dlt = cur.x[i] - wmean[i];
-                    wmean[i] += dlt / wcount;
-                    wm2[i] += dlt * (cur.x[i] - wmean[i]);
-                }
-                if (it == win_end - 1) {
-                    for (int i = 0; i < dim; i++) {
-                        double var = wcount > 1 ? wm2[i] / (wcount - 1) : 1.0;
-                        s.inv_mass[i] = (wcount / (wcount + 5.0)) * var +
-                                        1e-3 * (5.0 / (wcount + 5.0));
-                        wmean[i] = wm2[i] = 0.0;
-                    }
-                    wcount = 0;
-                    win_start = win_end;
-                    win_size *= 2;
-                    win_end = win_start + win_size;
-                    if (win_end + 2 * win_size > o->warmup - term)
-                        win_end = o->warmup - term;
-                    rc = init_step(&s, &cur, &probe);
-                    if (rc)
-                        goto out;
-                    dual_reset(&da, s.eps);
-                }
-            }
-            if (it == o->warmup - 1)
-                s.eps = exp(da.log_eps_bar);
-            continue;
-        }
-        acc_sum += accept;
-        depth_sum += depth;
-        if (st)
-            st->divergences += s.divergent;
-        if ((it - o->warmup + 1) % o->thin == 0 && kept < nuts_kept(o))
-            copy(draws + (size_t)kept++ * dim, cur.x, dim);
+/* The chain's start: the initial point, the initial inverse mass and the step size. */
+static int sampler_start(sampler_t *s, const double *x, const nuts_opts_t *o)
+{
+    for (int i = 0; i < s->dim; i++)
+        s->inv_mass[i] = o->inv_mass && o->inv_mass[i] > 0.0 ? o->inv_mass[i] : 1.0;
+    copy(s->cur.x, x, s->dim);
+    if (!eval(s, &s->cur))
+        return err_set(ERR_NUMERIC, "NUTS: the log density refuses the initial point");
+    s->eps = o->step > 0.0 ? o->step : 1.0;
+    if (o->step <= 0.0 && o->warmup > 0)
+        return init_step(s, &s->cur, &s->probe);
+    return 0;
+}
+
+/* Keeps the next slow window's end clear of the terminal buffer: a window that would leave
+ * less than its successor's size before the buffer runs to the buffer instead. */
+static void windows_clamp(windows_t *w)
+{
+    if (w->end + 2 * w->size > w->warmup - w->term)
+        w->end = w->warmup - w->term;
+}
+
+/* Stan's windows (75, 25 doubling, 50), scaled down for short warmups. */
+static void windows_init(windows_t *w, int warmup)
+{
+    int init = 75;
+
+    w->warmup = warmup;
+    w->term = 50;
+    w->size = 25;
+    if (init + w->term + w->size > warmup) {
+        init = (int)(0.15 * warmup);
+        w->term = (int)(0.1 * warmup);
+        w->size = warmup - init - w->term;
     }
-    copy(x, cur.x, dim);
+    w->start = init;
+    w->end = init + w->size;
+    windows_clamp(w);
+}
+
+/* Adds draw x of iteration it to the current window; true when that closed the window, whose
+ * regularised variance estimate (shrunk towards 1e-3 as Stan does) is then the new inverse
+ * mass, and the next window begins. */
+static bool windows_add(windows_t *w, int it, const double *x, double *inv_mass, int dim)
+{
+    /* Welford's running variance of the window's draws. */
+    w->count++;
+    for (int i = 0; i < dim; i++) {
+        double dlt = x[i] - w->mean[i];
+        w->mean[i] += dlt / w->count;
+        w->m2[i] += dlt * (x[i] - w->mean[i]);
+    }
+    if (it != w->end - 1)
+        return false;
+    for (int i = 0; i < dim; i++) {
+        double var = w->count > 1 ? w->m2[i] / (w->count - 1) : 1.0;
+        inv_mass[i] = (w->count / (w->count + 5.0)) * var + 1e-3 * (5.0 / (w->count + 5.0));
+        w->mean[i] = w->m2[i] = 0.0;
+    }
+    w->count = 0;
+    w->start = w->end;
+    w->size *= 2;
+    w->end = w->start + w->size;
+    windows_clamp(w);
+    return true;
+}
+
+/* Warmup: every transition adapts the step size by dual averaging; the draws of the slow
+ * windows adapt the inverse mass, and each new mass restarts the step size search. The last
+ * iteration fixes the step at the dual average. */
+static int warmup(sampler_t *s, windows_t *w, const nuts_opts_t *o, nuts_stats_t *st)
+{
+    dual_t da;
+    int rc;
+
+    dual_reset(&da, s->eps);
+    for (int it = 0; it < o->warmup; it++) {
+        double accept;
+
+        transition(s, &s->cur, o->max_depth);
+        accept = s->n_leapfrog ? s->sum_metro / s->n_leapfrog : 0.0;
+        st->warmup_divergences += s->divergent;
+        s->eps = dual_update(&da, accept, o->target_accept);
+        if (o->adapt_mass && o->warmup >= 20 && it >= w->start && it < w->end &&
+            windows_add(w, it, s->cur.x, s->inv_mass, s->dim)) {
+            rc = init_step(s, &s->cur, &s->probe);
+            if (rc)
+                return rc;
+            dual_reset(&da, s->eps);
+        }
+        if (it == o->warmup - 1)
+            s->eps = exp(da.log_eps_bar);
+    }
+    return 0;
+}
+
+/* Sampling at the adapted step and mass: every thin-th state is a draw. */
+static void sample(sampler_t *s, const nuts_opts_t *o, double *draws, nuts_stats_t *st)
+{
+    double acc_sum = 0.0, depth_sum = 0.0;
+    int kept = 0;
+
+    for (int i = 0; i < o->samples; i++) {
+        int depth = transition(s, &s->cur, o->max_depth);
+
+        acc_sum += s->n_leapfrog ? s->sum_metro / s->n_leapfrog : 0.0;
+        depth_sum += depth;
+        st->divergences += s->divergent;
+        if ((i + 1) % o->thin == 0 && kept < nuts_kept(o))
+            copy(draws + (size_t)kept++ * s->dim, s->cur.x, s->dim);
+    }
+    st->accept = o->samples ? acc_sum / o->samples : 0.0;
+    st->depth = o->samples ? depth_sum / o->samples : 0.0;
+    st->kept = kept;
+}
+
+int nuts_run(int dim, double *x, nuts_logp_fn fn, void *ctx, const nuts_opts_t *o, rng_t *rng,
+             double *draws, nuts_stats_t *st, double *inv_mass_out)
+{
+    sampler_t s = {.fn = fn, .ctx = ctx, .rng = rng};
+    windows_t w = {0};
+    nuts_stats_t unused;
+    int rc = check_opts(dim, o);
+
+    if (rc)
+        return rc;
+    if (!st)
+        st = &unused;
+    rc = sampler_init(&s, dim, o->max_depth, &w);
+    if (!rc)
+        rc = sampler_start(&s, x, o);
+    if (rc)
+        goto out;
+    windows_init(&w, o->warmup);
+    memset(st, 0, sizeof *st);
+    rc = warmup(&s, &w, o, st);
+    if (rc)
+        goto out;
+    sample(&s, o, draws, st);
+    copy(x, s.cur.x, dim);
     if (inv_mass_out)
         copy(inv_mass_out, s.inv_mass, dim);
-    if (st) {
-        st->step = s.eps;
-        st->accept = o->samples ? acc_sum / o->samples : 0.0;
-        st->depth = o->samples ? depth_sum / o->samples : 0.0;
-        st->grad_evals = s.grad_evals;
-        st->kept = kept;
-    }
+    st->step = s.eps;
+    st->grad_evals = s.grad_evals;
 out:
-    free(pool);
+    free(s.pool);
     free(s.levels);
     return rc;
 }

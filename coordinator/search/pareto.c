@@ -26,26 +26,30 @@ static int cmp_desc(const void *pa, const void *pb)
 }
 
 /* Sorts the points that pass `ref` (all when ref is NULL) and sweeps them in decreasing f0:
- * a point is on the front when its f1 beats every f1 seen so far. Writes the kept items, in
- * that decreasing-f0 order, to the start of items; returns their number. */
-static int sweep(const double *pts, int n, const double *ref, item_t *items)
+ * a point is on the front when its f1 beats every f1 seen so far. Returns the kept items, in
+ * that decreasing-f0 order (*k of them, in a buffer the caller frees), or NULL with ERR_NOMEM. */
+static item_t *sweep(const double *pts, int n, const double *ref, int *k)
 {
-    int m = 0, k = 0;
+    item_t *items = mem_alloc((size_t)n, sizeof *items, "Pareto front");
+    int m = 0;
     double best = -INFINITY;
 
+    if (!items)
+        return NULL;
     for (int i = 0; i < n; i++) {
         if (ref && !(pts[2 * i] > ref[0] && pts[2 * i + 1] > ref[1]))
             continue;
         items[m++] = (item_t){pts[2 * i], pts[2 * i + 1], i};
     }
     qsort(items, (size_t)m, sizeof *items, cmp_desc);
+    *k = 0;
     for (int j = 0; j < m; j++) {
         if (items[j].f1 > best) {
             best = items[j].f1;
-            items[k++] = items[j];
+            items[(*k)++] = items[j];
         }
     }
-    return k;
+    return items;
 }
 
 int pareto_front(const double *pts, int n, bool *keep)
@@ -55,10 +59,9 @@ int pareto_front(const double *pts, int n, bool *keep)
 
     if (n <= 0)
         return 0;
-    items = mem_alloc((size_t)n, sizeof *items, "Pareto front");
+    items = sweep(pts, n, NULL, &k);
     if (!items)
         return ERR_NOMEM;
-    k = sweep(pts, n, NULL, items);
     memset(keep, 0, (size_t)n * sizeof *keep);
     for (int j = 0; j < k; j++)
         keep[items[j].i] = true;
@@ -73,10 +76,9 @@ int pareto_staircase(const double *pts, int n, const double ref[2], double *out)
 
     if (n <= 0)
         return 0;
-    items = mem_alloc((size_t)n, sizeof *items, "Pareto front");
+    items = sweep(pts, n, ref, &k);
     if (!items)
         return ERR_NOMEM;
-    k = sweep(pts, n, ref, items);
     for (int j = 0; j < k; j++) {
         out[2 * j] = items[k - 1 - j].f0;
         out[2 * j + 1] = items[k - 1 - j].f1;

@@ -128,7 +128,10 @@ static int directions(uint64_t seed, int dims, uint32_t *v, uint32_t *shift)
     return 0;
 }
 
-static int generate(uint64_t seed, int n, int dims, double *out, int normal)
+/* The distribution the net's uniforms are mapped to. */
+typedef enum { MARGINAL_UNIFORM, MARGINAL_NORMAL } marginal_t;
+
+static int generate(uint64_t seed, int n, int dims, marginal_t marginal, double *out)
 {
     uint32_t *v, *shift;
     int rc;
@@ -157,7 +160,7 @@ static int generate(uint64_t seed, int n, int dims, double *out, int normal)
             if (i > 0)
                 x ^= vj[__builtin_ctz((unsigned)i)];
             u = ((double)x + 0.5) * 0x1.0p-32;
-            out[(size_t)i * dims + j] = normal ? stat_norm_ppf(u) : u;
+            out[(size_t)i * dims + j] = marginal == MARGINAL_NORMAL ? stat_norm_ppf(u) : u;
         }
     }
 out:
@@ -168,10 +171,10 @@ out:
 
 int qmc_normal(uint64_t seed, int n, int dims, double *out)
 {
-    return generate(seed, n, dims, out, 1);
+    return generate(seed, n, dims, MARGINAL_NORMAL, out);
 }
 
 int qmc_uniform(uint64_t seed, int n, int dims, double *out)
 {
-    return generate(seed, n, dims, out, 0);
+    return generate(seed, n, dims, MARGINAL_UNIFORM, out);
 }

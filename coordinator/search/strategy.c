@@ -111,7 +111,13 @@ int strategy_cost_percent(const strategy_t *s, const space_config_t *c, double *
     return 0;
 }
 
-/* The second objective of a configuration (maximised): -cost on the chosen scale. */
+/* The second objective (maximised) of a parameter percentage: -cost on the chosen scale. */
+static double cost_objective(const strategy_t *s, double pct)
+{
+    return s->o.cost == STRATEGY_COST_LOG ? -log10(pct) : -pct;
+}
+
+/* The second objective of a configuration. */
 static int objective2(const strategy_t *s, const space_config_t *c, double *v)
 {
     double pct;
@@ -121,7 +127,7 @@ static int objective2(const strategy_t *s, const space_config_t *c, double *v)
         return rc;
     if (!(pct > 0.0))
         return err_set(ERR_INTERNAL, "configuration with %g%% parameters", pct);
-    *v = s->o.cost == STRATEGY_COST_LOG ? -log10(pct) : -pct;
+    *v = cost_objective(s, pct);
     return 0;
 }
 
@@ -276,20 +282,55 @@ static int next_initial(strategy_t *s, const cfgset_t *exclude, space_config_t *
 
 /* ---- model ------------------------------------------------------------------------------------- */
 
-static int encode_history(const strategy_t *s, int n, double *x)
+static void encode_history(const strategy_t *s, int n, double *x)
 {
     for (int i = 0; i < n; i++)
         space_encode(s->space, &s->obs[i], x + (size_t)i * s->d);
+}
+
+/* Fits the hyperparameters on the GP's data, the first f observations: MAP (into theta), then
+ * for SAAS the posterior draws of a chain started at the MAP point. Each fit has its own random
+ * stream, a function of the seed, the model and f. */
+static int fit_model(strategy_t *s, int f, double *theta, strategy_info_t *info)
+{
+    gp_map_opts_t mo;
+    saas_opts_t so;
+    rng_t r;
+    int rc;
+
+    gp_map_opts_default(&mo, s->d);
+    mo.restarts = s->o.map_restarts;
+    rng_seed_stream(&r, s->o.seed, (uint64_t)STREAM_MAP << 32 | (uint64_t)f);
+    rc = gp_map_fit(s->gp, &mo, NULL, &r, theta, NULL);
+    if (rc || s->o.model != STRATEGY_MODEL_SAAS)
+        return rc;
+    saas_opts_default(&so);
+    so.nuts = s->o.nuts;
+    rng_seed_stream(&r, s->o.seed, (uint64_t)STREAM_SAAS << 32 | (uint64_t)f);
+    return saas_fit(s->gp, &so, theta, &r, &info->nuts);
+}
+
+/* Keeps the GP's fitted components as the cache for the first f observations. */
+static int cache_fit(strategy_t *s, int f)
+{
+    int p = gp_nparams(s->d);
+
+    s->fit_ncomp = gp_ncomponents(s->gp);
+    s->fit_theta = mem_alloc((size_t)s->fit_ncomp * p, sizeof(double), "hyperparameters");
+    if (!s->fit_theta)
+        return ERR_NOMEM;
+    for (int c = 0; c < s->fit_ncomp; c++)
+        memcpy(s->fit_theta + (size_t)c * p, gp_theta(s->gp, c), (size_t)p * sizeof(double));
+    s->fit_n = f;
     return 0;
 }
 
 /* Hyperparameters for the current history: fitted on the first fit_n observations, cached. */
 static int fit(strategy_t *s, const double *x, strategy_info_t *info)
 {
-    int k = s->o.refit_every, n = s->nobs, p = gp_nparams(s->d), rc;
+    int k = s->o.refit_every, n = s->nobs, rc;
     int f = n < k ? n : (n / k) * k;
     double t0 = seconds(), *theta = NULL;
-    rng_t r;
 
     info->fit_n = f;
     if (s->fit_theta && s->fit_n == f)
@@ -297,39 +338,18 @@ static int fit(strategy_t *s, const double *x, strategy_info_t *info)
     free(s->fit_theta);
     s->fit_theta = NULL;
     s->fit_n = 0;
-    theta = mem_alloc((size_t)p, sizeof(double), "hyperparameters");
+    theta = mem_alloc((size_t)gp_nparams(s->d), sizeof(double), "hyperparameters");
     if (!theta)
         return ERR_NOMEM;
     rc = gp_set_data(s->gp, x, s->metric, f);
     if (rc)
         goto out;
-    {
-        gp_map_opts_t mo;
-        gp_map_opts_default(&mo, s->d);
-        mo.restarts = s->o.map_restarts;
-        rng_seed_stream(&r, s->o.seed, (uint64_t)STREAM_MAP << 32 | (uint64_t)f);
-        rc = gp_map_fit(s->gp, &mo, NULL, &r, theta, NULL);
-        if (rc)
-            goto out;
-    }
-    if (s->o.model == STRATEGY_MODEL_SAAS) {
-        saas_opts_t so;
-        saas_opts_default(&so);
-        so.nuts = s->o.nuts;
-        rng_seed_stream(&r, s->o.seed, (uint64_t)STREAM_SAAS << 32 | (uint64_t)f);
-        rc = saas_fit(s->gp, &so, theta, &r, &info->nuts);
-        if (rc)
-            goto out;
-    }
-    s->fit_ncomp = gp_ncomponents(s->gp);
-    s->fit_theta = mem_alloc((size_t)s->fit_ncomp * p, sizeof(double), "hyperparameters");
-    if (!s->fit_theta) {
-        rc = ERR_NOMEM;
+    rc = fit_model(s, f, theta, info);
+    if (rc)
         goto out;
-    }
-    for (int c = 0; c < s->fit_ncomp; c++)
-        memcpy(s->fit_theta + (size_t)c * p, gp_theta(s->gp, c), (size_t)p * sizeof(double));
-    s->fit_n = f;
+    rc = cache_fit(s, f);
+    if (rc)
+        goto out;
     info->refit = true;
     info->fit_s = seconds() - t0;
 out:
@@ -390,30 +410,267 @@ static int cmp_keyed(const void *pa, const void *pb)
     return strcmp(ta, tb);
 }
 
+/* The observed (metric, second objective) pairs (nobs x 2), given the second objectives o2;
+ * NULL with ERR_NOMEM naming what. */
+static double *observed_points(const strategy_t *s, const double *o2, const char *what)
+{
+    double *pts = mem_alloc((size_t)s->nobs, 2 * sizeof(double), what);
+
+    for (int i = 0; pts && i < s->nobs; i++) {
+        pts[2 * i] = s->metric[i];
+        pts[2 * i + 1] = o2[i];
+    }
+    return pts;
+}
+
 /* The reference point in (metric, second objective) units. */
 static int reference(const strategy_t *s, const double *o2, double ref[2])
 {
     double *pts;
 
     if (s->o.has_ref) {
-        double pct = s->o.ref_cost_percent;
         ref[0] = s->o.ref_metric;
-        ref[1] = s->o.cost == STRATEGY_COST_LOG ? -log10(pct) : -pct;
+        ref[1] = cost_objective(s, s->o.ref_cost_percent);
         return 0;
     }
     /* Metric: the rule of pareto.h over the observed front. Cost: beyond the most expensive
      * configuration of the space by a tenth of the space's cost range, so that every
      * configuration can add volume. */
-    pts = mem_alloc((size_t)s->nobs, 2 * sizeof(double), "reference point");
+    pts = observed_points(s, o2, "reference point");
     if (!pts)
         return ERR_NOMEM;
-    for (int i = 0; i < s->nobs; i++) {
-        pts[2 * i] = s->metric[i];
-        pts[2 * i + 1] = o2[i];
-    }
     pareto_ref_point(pts, s->nobs, PARETO_REF_FRAC, ref);
     free(pts);
     ref[1] = s->cost_lo - PARETO_REF_FRAC * (s->cost_hi - s->cost_lo);
+    return 0;
+}
+
+/* ---- one suggestion ---------------------------------------------------------------------------- */
+
+/* The working state of one strategy_suggest. */
+typedef struct {
+    cfgset_t *exclude;      /* observed, failed and pending configurations */
+    keyed_t *order;         /* the pending ones in canonical order */
+    int npending;
+    /* The acquisition's baseline: observed, then pending (in canonical order). */
+    double *xb;             /* nb x d: encoded */
+    double *o2;             /* nb: second objectives */
+    int nb;
+    nehvi_t *acq;
+    scorer_t sc;
+    space_config_t *seeds;  /* starts of the local search */
+    int nseeds;
+} round_t;
+
+static void round_free(round_t *r)
+{
+    nehvi_free(&r->acq);
+    cfgset_free(&r->exclude);
+    free(r->order);
+    free(r->xb);
+    free(r->o2);
+    free(r->seeds);
+    free(r->sc.x);
+    free(r->sc.o2);
+}
+
+static int check_pending(const strategy_t *s, const space_config_t *pending, int npending)
+{
+    if (npending < 0 || npending > GP_MAX_POINTS)
+        return err_set(ERR_RANGE, "strategy: %d pending trials (at most %d)", npending,
+                       GP_MAX_POINTS);
+    for (int i = 0; i < npending; i++) {
+        int rc = check_config(s, &pending[i], "pending trial");
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The configurations not to suggest, and the pending ones in a canonical order, so that their
+ * order does not matter. */
+static int exclusions(const strategy_t *s, const space_config_t *pending, round_t *r)
+{
+    int rc;
+
+    r->exclude = cfgset_new();
+    r->order = mem_alloc((size_t)(r->npending ? r->npending : 1), sizeof *r->order, "pending");
+    if (!r->exclude || !r->order)
+        return ERR_NOMEM;
+    for (int i = 0; i < s->nobs; i++)
+        if ((rc = cfgset_add(r->exclude, &s->obs[i])) < 0)
+            return rc;
+    for (int i = 0; i < cfgset_count(s->failed); i++)
+        if ((rc = cfgset_add(r->exclude, cfgset_at(s->failed, i, NULL))) < 0)
+            return rc;
+    for (int i = 0; i < r->npending; i++) {
+        r->order[i] = (keyed_t){space_config_hash(&pending[i]), &pending[i]};
+        if ((rc = cfgset_add(r->exclude, &pending[i])) < 0)
+            return rc;
+    }
+    qsort(r->order, (size_t)r->npending, sizeof *r->order, cmp_keyed);
+    return 0;
+}
+
+/* The baseline's inputs and second objectives. */
+static int baseline(const strategy_t *s, round_t *r)
+{
+    int rc;
+
+    r->nb = s->nobs + r->npending;
+    r->xb = mem_alloc((size_t)r->nb, (size_t)s->d * sizeof(double), "baseline");
+    r->o2 = mem_alloc((size_t)r->nb, sizeof(double), "baseline");
+    if (!r->xb || !r->o2)
+        return ERR_NOMEM;
+    encode_history(s, s->nobs, r->xb);
+    for (int i = 0; i < r->npending; i++)
+        space_encode(s->space, r->order[i].c, r->xb + (size_t)(s->nobs + i) * s->d);
+    for (int i = 0; i < r->nb; i++) {
+        rc = objective2(s, i < s->nobs ? &s->obs[i] : r->order[i - s->nobs].c, &r->o2[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The GP on every observation with the (possibly cached) hyperparameters. */
+static int surrogate(strategy_t *s, const round_t *r, strategy_info_t *info)
+{
+    int rc = fit(s, r->xb, info);
+
+    if (rc)
+        return rc;
+    rc = gp_set_data(s->gp, r->xb, s->metric, s->nobs);
+    if (!rc)
+        rc = gp_set_theta(s->gp, s->fit_theta, s->fit_ncomp);
+    if (rc)
+        return rc;
+    info->components = s->fit_ncomp;
+    return 0;
+}
+
+/* The acquisition function over the baseline. */
+static int acquisition(strategy_t *s, round_t *r, strategy_info_t *info)
+{
+    nehvi_opts_t no;
+    int rc;
+
+    nehvi_opts_default(&no);
+    no.mode = s->o.objective;
+    no.samples = strategy_mc_samples(&s->o);
+    rc = reference(s, r->o2, no.ref);
+    if (rc)
+        return rc;
+    info->ref[0] = no.ref[0];
+    info->ref[1] = no.ref[1];
+    r->acq = nehvi_new(s->gp, r->xb, r->o2, r->nb, &no);
+    if (!r->acq)
+        return err_code() ? err_code() : ERR_INTERNAL;
+    info->baseline = nehvi_baseline_size(r->acq, 0);
+    r->sc = (scorer_t){.s = s, .acq = r->acq};
+    return 0;
+}
+
+/* The observed Pareto set (hypervolume). */
+static int pareto_seeds(const strategy_t *s, round_t *r)
+{
+    double *pts = observed_points(s, r->o2, "seeds");
+    bool *keep = mem_alloc((size_t)s->nobs, sizeof(bool), "seeds");
+    int rc = 0;
+
+    if (!pts || !keep) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    pareto_front(pts, s->nobs, keep);
+    for (int i = 0; i < s->nobs; i++)
+        if (keep[i])
+            r->seeds[r->nseeds++] = s->obs[i];
+out:
+    free(pts);
+    free(keep);
+    return rc;
+}
+
+/* The five best distinct observed configurations by metric (metric only). */
+static void best_seeds(const strategy_t *s, round_t *r)
+{
+    for (int k = 0; k < 5 && k < s->nobs; k++) {
+        int arg = -1;
+        for (int i = 0; i < s->nobs; i++) {
+            bool taken = false;
+            for (int j = 0; j < r->nseeds && !taken; j++)
+                taken = space_config_equal(&r->seeds[j], &s->obs[i]);
+            if (!taken && (arg < 0 || s->metric[i] > s->metric[arg]))
+                arg = i;
+        }
+        if (arg >= 0)
+            r->seeds[r->nseeds++] = s->obs[arg];
+    }
+}
+
+/* Seeds of the local search: the observed Pareto set, or the five best by metric. */
+static int choose_seeds(const strategy_t *s, round_t *r)
+{
+    r->seeds = mem_alloc((size_t)s->nobs, sizeof *r->seeds, "seeds");
+    if (!r->seeds)
+        return ERR_NOMEM;
+    if (s->o.objective == NEHVI_HV)
+        return pareto_seeds(s, r);
+    best_seeds(s, r);
+    return 0;
+}
+
+/* The optimiser's random stream: it depends on the history's size and the pending set. */
+static void acq_stream(const strategy_t *s, const round_t *r, rng_t *rng)
+{
+    uint64_t key = (uint64_t)s->nobs << 40 ^ (uint64_t)s->nfailed << 20 ^ (uint64_t)r->npending;
+
+    for (int i = 0; i < r->npending; i++)
+        key = rng_mix64(key ^ r->order[i].h);
+    rng_seed_stream(rng, s->o.seed, rng_mix64((uint64_t)STREAM_ACQ << 56 ^ key));
+}
+
+/* The acquisition's maximiser over the space, from the seeds. */
+static int maximise(strategy_t *s, round_t *r, space_config_t *out, strategy_info_t *info)
+{
+    acqopt_result_t res;
+    rng_t rng;
+    int rc;
+
+    acq_stream(s, r, &rng);
+    rc = acqopt_run(s->space, &s->o.acq, score, &r->sc, r->seeds, r->nseeds, r->exclude, &rng,
+                    out, &res);
+    if (rc)
+        return rc;
+    info->value = res.value;
+    info->evals = res.evals;
+    return 0;
+}
+
+/* Bayesian optimisation: the baseline, the surrogate, the acquisition function, the seeds of
+ * its local search and its maximiser. */
+static int bayes_step(strategy_t *s, round_t *r, space_config_t *out, strategy_info_t *info)
+{
+    double t0;
+    int rc = baseline(s, r);
+
+    if (rc)
+        return rc;
+    rc = surrogate(s, r, info);
+    if (rc)
+        return rc;
+    t0 = seconds();
+    rc = acquisition(s, r, info);
+    if (rc)
+        return rc;
+    rc = choose_seeds(s, r);
+    if (rc)
+        return rc;
+    rc = maximise(s, r, out, info);
+    if (rc)
+        return rc;
+    info->acq_s = seconds() - t0;
     return 0;
 }
 
@@ -421,161 +678,29 @@ int strategy_suggest(strategy_t *s, const space_config_t *pending, int npending,
                      space_config_t *out, strategy_info_t *info)
 {
     strategy_info_t local;
-    cfgset_t *exclude = NULL;
-    keyed_t *order = NULL;
-    double *xb = NULL, *o2 = NULL, t0;
-    space_config_t *seeds = NULL;
-    int nb, nseeds = 0, rc = 0;
-    nehvi_t *acq = NULL;
-    scorer_t sc = {0};
-    uint64_t key;
-    rng_t r;
+    round_t r = {.npending = npending};
+    int rc;
 
     if (!info)
         info = &local;
     memset(info, 0, sizeof *info);
-    if (npending < 0 || npending > GP_MAX_POINTS)
-        return err_set(ERR_RANGE, "strategy: %d pending trials (at most %d)", npending,
-                       GP_MAX_POINTS);
-    for (int i = 0; i < npending; i++) {
-        rc = check_config(s, &pending[i], "pending trial");
-        if (rc)
-            return rc;
-    }
-    exclude = cfgset_new();
-    order = mem_alloc((size_t)(npending ? npending : 1), sizeof *order, "pending");
-    if (!exclude || !order) {
-        rc = ERR_NOMEM;
+    rc = check_pending(s, pending, npending);
+    if (rc)
+        return rc;
+    rc = exclusions(s, pending, &r);
+    if (rc)
         goto out;
-    }
-    for (int i = 0; i < s->nobs; i++)
-        if ((rc = cfgset_add(exclude, &s->obs[i])) < 0)
-            goto out;
-    for (int i = 0; i < cfgset_count(s->failed); i++)
-        if ((rc = cfgset_add(exclude, cfgset_at(s->failed, i, NULL))) < 0)
-            goto out;
-    /* Pending trials in a canonical order, so that their order does not matter. */
-    for (int i = 0; i < npending; i++) {
-        order[i] = (keyed_t){space_config_hash(&pending[i]), &pending[i]};
-        if ((rc = cfgset_add(exclude, &pending[i])) < 0)
-            goto out;
-    }
-    rc = 0;
-    qsort(order, (size_t)npending, sizeof *order, cmp_keyed);
-
     /* The initial design until n_init trials have finished (with a result or a failure) and
      * two have results: with several workers, idle ones get further random configurations
      * meanwhile rather than suggestions from a GP of a handful of points (which the benchmark
      * shows to cost more than the random trials do). */
     if (s->nobs + s->nfailed < s->o.n_init || s->nobs < 2) {
         info->random = true;
-        rc = next_initial(s, exclude, out);
+        rc = next_initial(s, r.exclude, out);
         goto out;
     }
-
-    /* Bayesian optimisation. Baseline: observed, then pending. */
-    nb = s->nobs + npending;
-    xb = mem_alloc((size_t)nb, (size_t)s->d * sizeof(double), "baseline");
-    o2 = mem_alloc((size_t)nb, sizeof(double), "baseline");
-    seeds = mem_alloc((size_t)s->nobs, sizeof *seeds, "seeds");
-    if (!xb || !o2 || !seeds) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
-    encode_history(s, s->nobs, xb);
-    for (int i = 0; i < npending; i++)
-        space_encode(s->space, order[i].c, xb + (size_t)(s->nobs + i) * s->d);
-    for (int i = 0; i < nb; i++) {
-        rc = objective2(s, i < s->nobs ? &s->obs[i] : order[i - s->nobs].c, &o2[i]);
-        if (rc)
-            goto out;
-    }
-    rc = fit(s, xb, info);
-    if (rc)
-        goto out;
-    rc = gp_set_data(s->gp, xb, s->metric, s->nobs);
-    if (!rc)
-        rc = gp_set_theta(s->gp, s->fit_theta, s->fit_ncomp);
-    if (rc)
-        goto out;
-    info->components = s->fit_ncomp;
-
-    t0 = seconds();
-    {
-        nehvi_opts_t no;
-        nehvi_opts_default(&no);
-        no.mode = s->o.objective;
-        no.samples = strategy_mc_samples(&s->o);
-        rc = reference(s, o2, no.ref);
-        if (rc)
-            goto out;
-        info->ref[0] = no.ref[0];
-        info->ref[1] = no.ref[1];
-        acq = nehvi_new(s->gp, xb, o2, nb, &no);
-        if (!acq) {
-            rc = err_code() ? err_code() : ERR_INTERNAL;
-            goto out;
-        }
-        info->baseline = nehvi_baseline_size(acq, 0);
-    }
-    /* Seeds of the local search: the observed Pareto set, or the five best by metric. */
-    if (s->o.objective == NEHVI_HV) {
-        double *pts = mem_alloc((size_t)s->nobs, 2 * sizeof(double), "seeds");
-        bool *keep = mem_alloc((size_t)s->nobs, sizeof(bool), "seeds");
-        if (!pts || !keep) {
-            free(pts);
-            free(keep);
-            rc = ERR_NOMEM;
-            goto out;
-        }
-        for (int i = 0; i < s->nobs; i++) {
-            pts[2 * i] = s->metric[i];
-            pts[2 * i + 1] = o2[i];
-        }
-        pareto_front(pts, s->nobs, keep);
-        for (int i = 0; i < s->nobs; i++)
-            if (keep[i])
-                seeds[nseeds++] = s->obs[i];
-        free(pts);
-        free(keep);
-    } else {
-        for (int k = 0; k < 5 && k < s->nobs; k++) {
-            int arg = -1;
-            for (int i = 0; i < s->nobs; i++) {
-                bool taken = false;
-                for (int j = 0; j < nseeds && !taken; j++)
-                    taken = space_config_equal(&seeds[j], &s->obs[i]);
-                if (!taken && (arg < 0 || s->metric[i] > s->metric[arg]))
-                    arg = i;
-            }
-            if (arg >= 0)
-                seeds[nseeds++] = s->obs[arg];
-        }
-    }
-    /* The optimiser's random stream depends on the history's size and the pending set. */
-    key = (uint64_t)s->nobs << 40 ^ (uint64_t)s->nfailed << 20 ^ (uint64_t)npending;
-    for (int i = 0; i < npending; i++)
-        key = rng_mix64(key ^ order[i].h);
-    rng_seed_stream(&r, s->o.seed, rng_mix64((uint64_t)STREAM_ACQ << 56 ^ key));
-    sc.s = s;
-    sc.acq = acq;
-    {
-        acqopt_result_t res;
-        rc = acqopt_run(s->space, &s->o.acq, score, &sc, seeds, nseeds, exclude, &r, out, &res);
-        if (rc)
-            goto out;
-        info->value = res.value;
-        info->evals = res.evals;
-    }
-    info->acq_s = seconds() - t0;
+    rc = bayes_step(s, &r, out, info);
 out:
-    nehvi_free(&acq);
-    cfgset_free(&exclude);
-    free(order);
-    free(xb);
-    free(o2);
-    free(seeds);
-    free(sc.x);
-    free(sc.o2);
+    round_free(&r);
     return rc;
 }

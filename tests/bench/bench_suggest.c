@@ -50,10 +50,23 @@ static void make_data(const synth_t *p, int n, uint64_t seed, space_config_t *cf
     }
 }
 
-static int time_suggest(const synth_t *p, strategy_model_t model, int n, int rep,
-                        const space_config_t *cfg, const double *y, double *total, double *fit,
-                        double *acq, strategy_info_t *info)
+/* A synthetic history: n observed configurations and their metrics, then NPEND pending. */
+typedef struct {
+    const space_config_t *cfg;
+    const double *y;
+    int n;
+} history_t;
+
+/* One suggestion's seconds: in all, fitting the hyperparameters, optimising the acquisition. */
+typedef struct {
+    double total, fit, acq;
+} timing_t;
+
+static int time_suggest(const synth_t *p, const history_t *h, strategy_model_t model, int rep,
+                        timing_t *t, strategy_info_t *info)
 {
+    const space_config_t *cfg = h->cfg;
+    int n = h->n;
     strategy_opts_t o;
     strategy_t *s;
     space_config_t out;
@@ -68,13 +81,11 @@ static int time_suggest(const synth_t *p, strategy_model_t model, int n, int rep
     if (!s)
         return err_code();
     for (int i = 0; i < n; i++)
-        if ((rc = strategy_observe(s, &cfg[i], y[i])) != 0)
+        if ((rc = strategy_observe(s, &cfg[i], h->y[i])) != 0)
             goto out;
     t0 = bench_now();
     rc = strategy_suggest(s, cfg + n, NPEND, &out, info);
-    *total = bench_now() - t0;
-    *fit = info->fit_s;
-    *acq = info->acq_s;
+    *t = (timing_t){.total = bench_now() - t0, .fit = info->fit_s, .acq = info->acq_s};
 out:
     strategy_free(&s);
     return rc;
@@ -169,15 +180,21 @@ BENCH(suggest, "suggestion latency (MAP, SAAS) vs n and dims; scikit-learn GP fi
             for (int model = 0; model < 2; model++) {
                 int reps = model == 0 ? 3 : (n <= 100 ? 2 : 1);
                 double tot[3], fit[3], acq[3];
+                history_t h = {cfg, y, n};
                 strategy_info_t info;
                 spread_t st;
                 if (quick)
                     reps = 1;
-                for (int r = 0; r < reps; r++)
-                    if (time_suggest(&p, model, n, r, cfg, y, &tot[r], &fit[r], &acq[r], &info)) {
+                for (int r = 0; r < reps; r++) {
+                    timing_t t = {0};
+                    if (time_suggest(&p, &h, model, r, &t, &info)) {
                         fprintf(stderr, "suggest: %s\n", err_msg());
                         return 1;
                     }
+                    tot[r] = t.total;
+                    fit[r] = t.fit;
+                    acq[r] = t.acq;
+                }
                 st = spread(tot, reps);
                 printf("%-5d %-5d %-5s %4d %8.3f [%6.3f-%6.3f] %9.3f %9.3f %6d\n",
                        space_dims(p.space), n, strategy_model_name(model), reps, st.med, st.lo,
