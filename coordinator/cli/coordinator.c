@@ -82,7 +82,7 @@ static int load_config(const char *study, const char *file, config_t *cfg)
     char *stored = NULL, *stored_dir = NULL, *text = NULL, dirbuf[PATH_MAX], abs[PATH_MAX];
     int rc;
 
-    if ((rc = store_open(study, true, false, &st)) != 0)
+    if ((rc = store_open(study, STORE_CREATE, &st)) != 0)
         return rc;
     store_meta_get(st, "config", &stored);
     store_meta_get(st, "config_dir", &stored_dir);

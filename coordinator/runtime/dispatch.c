@@ -400,7 +400,7 @@ int dispatch_run(const dispatch_opts_t *o)
         free(d);
         return err_set(ERR_IO, "uv_loop_init failed");
     }
-    if ((rc = store_open(o->study_dir, true, false, &d->store)) != 0 || (rc = save_meta(d)) != 0)
+    if ((rc = store_open(o->study_dir, STORE_CREATE, &d->store)) != 0 || (rc = save_meta(d)) != 0)
         goto out;
     if ((rc = suggest_new(o->cfg, &d->loop, &d->sugg)) != 0 ||
         (rc = study_new(o->cfg, d->store, observe_cb, d, &d->study)) != 0)

@@ -335,6 +335,7 @@ int study_add(study_t *s, const space_config_t *c, bool random, double acq_value
               study_trial_t **out)
 {
     char text[SPACE_TEXT_MAX];
+    store_trial_t row = {0};
     study_trial_t *t;
     double cost;
     int rc;
@@ -344,8 +345,13 @@ int study_add(study_t *s, const space_config_t *c, bool random, double acq_value
     if ((rc = space_check(s->space, c)) != 0 || (rc = cost_of(s, c, &cost)) != 0 ||
         (rc = space_config_format(c, text, sizeof text)) != 0)
         return rc;
-    if ((rc = store_trial_add(s->store, (uint64_t)s->ntrials + 1, text, random, acq_value, cost,
-                              store_now())) != 0)
+    row.id = (uint64_t)s->ntrials + 1;
+    row.config = text;
+    row.random = random;
+    row.acq_value = acq_value;
+    row.cost = cost;
+    row.created_at = store_now();
+    if ((rc = store_trial_add(s->store, &row)) != 0)
         return rc;
     if ((rc = append(s, c, &t)) != 0)
         return rc;

@@ -49,7 +49,7 @@ static void setup(config_t *c, store_t **st, study_t **s, seen_t *seen)
     c->budget = 6;
     c->max_attempts = 3;
     snprintf(dir, sizeof dir, "%s/study", harness_tmpdir());
-    ASSERT_OK(store_open(dir, true, false, st));
+    ASSERT_OK(store_open(dir, STORE_CREATE, st));
     memset(seen, 0, sizeof *seen);
     ASSERT_OK(study_new(c, *st, observe, seen, s));
 }
@@ -234,7 +234,7 @@ TEST(reload_replays_history_in_counted_order)
     store_close(&st);
 
     snprintf(dir, sizeof dir, "%s/study", harness_tmpdir());
-    ASSERT_OK(store_open(dir, false, false, &st));
+    ASSERT_OK(store_open(dir, 0, &st));
     memset(&seen, 0, sizeof seen);
     ASSERT_OK(study_new(&c, st, observe, &seen, &s));
     ASSERT_EQ(seen.n, 3);
