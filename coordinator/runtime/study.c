@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "coordinator/search/cfgset.h"
 
 struct study {
     const config_t *cfg;
@@ -22,9 +23,8 @@ struct study {
     /* FIFO of (id, generation); requeued trials go to the front. A ring buffer. */
     struct qent { uint64_t id; uint32_t gen; } *q;
     size_t qhead, qlen, qcap;
-    /* Configurations already in the study: open addressing on space_config_hash -> id. */
-    uint64_t *set;
-    size_t set_cap;
+    /* Configurations already in the study (suggesters never repeat one). */
+    cfgset_t *configs;
     study_counts_t n;
     int first_open;            /* trials[0..first_open) are all done or failed */
 };
@@ -32,8 +32,6 @@ struct study {
 #define CHUNK 1024
 /* The record of the trial at index i (id i + 1). */
 #define TR(s, i) (&(s)->chunks[(size_t)(i) / CHUNK][(size_t)(i) % CHUNK])
-
-static int set_insert(study_t *s, uint64_t id);
 
 const space_t *study_space(const study_t *s)
 {
@@ -135,53 +133,16 @@ void study_each_dispatched(study_t *s, void (*fn)(void *ctx, study_trial_t *t), 
             fn(ctx, TR(s, i));
 }
 
-/* ---- the configuration set ---------------------------------------------------------------- */
-
-static int set_grow(study_t *s)
-{
-    size_t ncap = s->set_cap ? 2 * s->set_cap : 1024;
-    uint64_t *nset = mem_alloc(ncap, sizeof *nset, "configuration set");
-
-    if (!nset)
-        return ERR_NOMEM;
-    free(s->set);
-    s->set = nset;
-    s->set_cap = ncap;
-    for (int i = 0; i < s->ntrials; i++)
-        if (set_insert(s, (uint64_t)i + 1) != 0)
-            return ERR_INTERNAL;
-    return 0;
-}
-
-static int set_insert(study_t *s, uint64_t id)
-{
-    size_t h = (size_t)space_config_hash(&TR(s, id - 1)->config) & (s->set_cap - 1);
-
-    while (s->set[h] != 0)
-        h = (h + 1) & (s->set_cap - 1);
-    s->set[h] = id;
-    return 0;
-}
-
 bool study_has_config(const study_t *s, const space_config_t *c)
 {
-    size_t h;
-
-    if (s->set_cap == 0)
-        return false;
-    h = (size_t)space_config_hash(c) & (s->set_cap - 1);
-    while (s->set[h] != 0) {
-        if (space_config_equal(&TR(s, s->set[h] - 1)->config, c))
-            return true;
-        h = (h + 1) & (s->set_cap - 1);
-    }
-    return false;
+    return cfgset_has(s->configs, c);
 }
 
 /* Appends a trial record (the configuration set follows). */
 static int append(study_t *s, const space_config_t *c, study_trial_t **out)
 {
     study_trial_t *t;
+    int rc;
 
     if (s->ntrials == s->nchunks * CHUNK) {
         study_trial_t **nc = mem_realloc(s->chunks, (size_t)s->nchunks + 1, sizeof *nc,
@@ -194,14 +155,13 @@ static int append(study_t *s, const space_config_t *c, study_trial_t **out)
             return ERR_NOMEM;
         s->nchunks++;
     }
-    if ((size_t)(s->ntrials + 1) * 2 > s->set_cap && set_grow(s) != 0)
-        return ERR_NOMEM;
+    if ((rc = cfgset_add(s->configs, c)) < 0)
+        return rc;
     t = TR(s, s->ntrials);
     s->ntrials++;
     memset(t, 0, sizeof *t);
     t->id = (uint64_t)s->ntrials;
     t->config = *c;
-    set_insert(s, t->id);
     *out = t;
     return 0;
 }
@@ -288,7 +248,12 @@ int study_new(const config_t *cfg, store_t *store, study_observe_fn observe, voi
         rc = err_code() ? err_code() : ERR_INVAL;
         goto out;
     }
-    if ((rc = set_grow(s)) != 0 || (rc = store_load(store, load_one, s)) != 0)
+    s->configs = cfgset_new();
+    if (!s->configs) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    if ((rc = store_load(store, load_one, s)) != 0)
         goto out;
     /* The strategy sees the outcomes in the order they were counted. */
     order = mem_alloc((size_t)s->ntrials + 1, sizeof *order, "history order");
@@ -324,7 +289,7 @@ void study_free(study_t **sp)
         free(s->chunks[i]);
     free(s->chunks);
     free(s->q);
-    free(s->set);
+    cfgset_free(&s->configs);
     free(s);
     *sp = NULL;
 }
