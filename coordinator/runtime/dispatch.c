@@ -1,5 +1,6 @@
-/* The coordinator's event loop (dispatch.h): socket, turns, timers and signals. The handling of
- * each message kind is in dispatch_msg.c; both share dispatch_int.h. */
+/* The coordinator's event loop (dispatch.h): socket, turns, timers and signals. What workers
+ * send is handled in dispatch_msg.c, trials go out from dispatch_trial.c, and the steps they
+ * share are in dispatch_core.c (dispatch_int.h). */
 #include "coordinator/runtime/dispatch.h"
 
 #include <errno.h>
@@ -15,72 +16,12 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/rng.h"
-#include "common/version.h"
 #include "coordinator/runtime/dispatch_int.h"
 #include "coordinator/runtime/report.h"
 
-/* ---- outbox ------------------------------------------------------------------------------- */
-
-int disp__queue(disp_t *d, const uint8_t *rid, size_t rid_len, uint8_t *frame, size_t len)
-{
-    outmsg_t *m;
-
-    if (d->nout == d->outcap) {
-        size_t ncap = d->outcap ? 2 * d->outcap : 256;
-        outmsg_t *n = mem_realloc(d->out, ncap, sizeof *n, "outbox");
-        if (!n) {
-            free(frame);
-            return ERR_NOMEM;
-        }
-        d->out = n;
-        d->outcap = ncap;
-    }
-    m = &d->out[d->nout++];
-    memcpy(m->rid, rid, rid_len);
-    m->rid_len = rid_len;
-    m->frame = frame;
-    m->len = len;
-    return 0;
-}
-
-int disp__send(disp_t *d, reg_worker_t *w, Autopeft__Kind kind, const ProtobufCMessage *msg)
-{
-    uint8_t *frame;
-    size_t len;
-    int rc = wire_encode(kind, msg, &frame, &len);
-
-    if (rc != 0) {
-        log_error("encoding %s for %s: %s", wire_kind_name(kind), w->id, err_msg());
-        return rc;
-    }
-    w->last_sent_ms = uv_now(&d->loop);
-    return disp__queue(d, w->rid, w->rid_len, frame, len);
-}
-
-static void flush(disp_t *d)
-{
-    for (size_t i = 0; i < d->nout; i++) {
-        outmsg_t *m = &d->out[i];
-        if (zmq_send(d->router, m->rid, m->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_send(d->router, m->frame, m->len, ZMQ_DONTWAIT) < 0) {
-            /* EHOSTUNREACH: the peer is gone (ROUTER_MANDATORY); EAGAIN: its queue is full.
-             * Either way the protocol's resends and expiries recover. */
-            d->send_failures++;
-            log_debug("send to a peer failed: %s", zmq_strerror(errno));
-        }
-        free(m->frame);
-    }
-    d->nout = 0;
-}
-
-static void drop_outbox(disp_t *d)
-{
-    for (size_t i = 0; i < d->nout; i++)
-        free(d->out[i].frame);
-    d->nout = 0;
-}
-
 /* ---- turns -------------------------------------------------------------------------------- */
+
+static void turn(disp_t *d);
 
 static bool readable(disp_t *d)
 {
@@ -136,13 +77,35 @@ static void fatal(disp_t *d, const char *what)
 {
     log_error("%s: %s; stopping (the store keeps everything committed before)", what, err_msg());
     store_rollback(d->store);
-    drop_outbox(d);
+    disp__drop_outbox(d);
     d->result = err_code() ? err_code() : ERR_IO;
     d->fatal = true;
     disp__stop_loop(d);
 }
 
-void disp__turn(disp_t *d)
+/* The study is over: the SHUTDOWNs go out in one more turn, then the loop stops unless it
+ * lingers for late workers. */
+static void check_finished(disp_t *d)
+{
+    if (!disp__finish(d))
+        return;
+    turn(d); /* sends the SHUTDOWNs */
+    if (d->o->linger_s <= 0)
+        disp__stop_loop(d);
+}
+
+static void suggested_cb(void *ctx, const suggest_item_t *items, int n, int rc,
+                         const char *error, double seconds)
+{
+    disp_t *d = ctx;
+
+    if (d->closed || d->fatal)
+        return;
+    disp__suggested(d, items, n, rc, error, seconds);
+    turn(d);
+}
+
+static void turn(disp_t *d)
 {
     if (d->in_turn || d->fatal || d->closed)
         return;
@@ -155,7 +118,7 @@ void disp__turn(disp_t *d)
         d->received += (uint64_t)n;
         if (d->fatal)
             break;
-        if (disp__pump(d) != 0) {
+        if (disp__pump(d) != 0 || disp__ask(d, suggested_cb) != 0) {
             fatal(d, "dispatching");
             break;
         }
@@ -167,20 +130,20 @@ void disp__turn(disp_t *d)
             d->commits++;
         }
         d->sent += d->nout;
-        flush(d);
+        disp__flush(d);
         if (n < TURN_BATCH && !readable(d))
             break;
     }
     d->in_turn = false;
     if (!d->fatal)
-        disp__check_finished(d);
+        check_finished(d);
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
     (void)status;
     (void)events;
-    disp__turn(h->data);
+    turn(h->data);
 }
 
 /* Before the loop blocks: input that arrived while we were sending leaves no new edge on
@@ -190,7 +153,7 @@ static void prepare_cb(uv_prepare_t *h)
     disp_t *d = h->data;
 
     if (readable(d))
-        disp__turn(d);
+        turn(d);
 }
 
 static void tick_cb(uv_timer_t *h)
@@ -198,33 +161,10 @@ static void tick_cb(uv_timer_t *h)
     disp_t *d = h->data;
 
     disp__tick(d);
-    disp__turn(d);
+    turn(d);
 }
 
 /* ---- signals, stopping -------------------------------------------------------------------- */
-
-static void close_handle(uv_handle_t *h)
-{
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
-static void walk_close(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    close_handle(h);
-}
-
-void disp__stop_loop(disp_t *d)
-{
-    if (d->closed)
-        return;
-    d->closed = true;
-    if (d->zap)
-        zap_close(d->zap);
-    d->zap = NULL;
-    uv_walk(&d->loop, walk_close, NULL);
-}
 
 static void signal_cb(uv_signal_t *h, int signum)
 {
@@ -245,7 +185,7 @@ static void signal_cb(uv_signal_t *h, int signum)
              signum == SIGINT ? "SIGINT" : "SIGTERM");
     d->stopping = true;
     d->result = ERR_CANCELLED;
-    disp__turn(d); /* commit what was drained */
+    turn(d); /* commit what was drained */
     if (disp__stop_study(d) != 0) {
         fatal(d, "stopping");
         return;
@@ -254,37 +194,12 @@ static void signal_cb(uv_signal_t *h, int signum)
         fatal(d, "committing the study store");
         return;
     }
-    flush(d);
+    disp__flush(d);
     unlink(d->endpoint_path);
     disp__stop_loop(d);
 }
 
 /* ---- set-up ------------------------------------------------------------------------------- */
-
-static int write_endpoint(disp_t *d, const char *text)
-{
-    char tmp[4300];
-    FILE *f;
-
-    snprintf(tmp, sizeof tmp, "%s.tmp", d->endpoint_path);
-    f = fopen(tmp, "w");
-    if (!f)
-        return err_set(ERR_IO, "%s: %s", tmp, strerror(errno));
-    fputs(text, f);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        fclose(f);
-        return err_set(ERR_IO, "%s: %s", tmp, strerror(errno));
-    }
-    fclose(f);
-    if (rename(tmp, d->endpoint_path) != 0)
-        return err_set(ERR_IO, "%s: %s", d->endpoint_path, strerror(errno));
-    return 0;
-}
-
-int disp__publish_finished(disp_t *d)
-{
-    return write_endpoint(d, "finished\n");
-}
 
 /* The endpoint as workers should dial it: a wildcard address replaced by a host name. */
 static int publish(disp_t *d)
@@ -313,7 +228,7 @@ static int publish(disp_t *d)
                  d->o->curve->public_z85);
     else
         snprintf(text, sizeof text, "%s\n", d->endpoint);
-    return write_endpoint(d, text);
+    return disp__write_endpoint(d, text);
 }
 
 static int open_socket(disp_t *d)
@@ -462,7 +377,7 @@ int dispatch_run(const dispatch_opts_t *o)
     uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&d->sighup, signal_cb, SIGHUP);
 
-    disp__turn(d);
+    turn(d);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     rc = d->result;
     log_info("%" PRIu64 " frames received, %" PRIu64 " sent, in %" PRIu64 " turns with %" PRIu64
@@ -489,14 +404,14 @@ out:
     /* A suggestion still on the thread pool must finish before its memory goes. */
     while (d->sugg && suggest_busy(d->sugg))
         uv_run(&d->loop, UV_RUN_ONCE);
-    uv_walk(&d->loop, walk_close, NULL);
+    uv_walk(&d->loop, disp__walk_close, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
     study_free(&d->study);
     suggest_free(&d->sugg);
     registry_free(&d->reg);
     store_close(&d->store);
-    drop_outbox(d);
+    disp__drop_outbox(d);
     free(d->out);
     free(d);
     return rc;
