@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "coordinator/runtime/dispatch_int.h"
+#include "coordinator/runtime/trial_msg.h"
 
 /* ---- time --------------------------------------------------------------------------------- */
 
@@ -163,11 +164,8 @@ void disp__send_cancel(disp_t *d, reg_worker_t *w, uint64_t id, uint32_t attempt
                        const char *reason)
 {
     Autopeft__Cancel c = AUTOPEFT__CANCEL__INIT;
-    Autopeft__TrialRef r = AUTOPEFT__TRIAL_REF__INIT;
+    Autopeft__TrialRef r = trial_msg_ref(id, attempt);
 
-    r.has_trial_id = r.has_attempt = true;
-    r.trial_id = id;
-    r.attempt = attempt;
     c.trial = &r;
     c.reason = (char *)reason;
     disp__send(d, w, AUTOPEFT__KIND__KIND_CANCEL, &c.base);

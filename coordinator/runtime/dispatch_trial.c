@@ -9,106 +9,17 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "common/rng.h"
 #include "coordinator/runtime/dispatch_int.h"
-
-static Autopeft__TrialRef ref_of(const study_trial_t *t)
-{
-    Autopeft__TrialRef r = AUTOPEFT__TRIAL_REF__INIT;
-
-    r.has_trial_id = r.has_attempt = true;
-    r.trial_id = t->id;
-    r.attempt = t->attempt;
-    return r;
-}
+#include "coordinator/runtime/trial_msg.h"
 
 /* ---- dispatching -------------------------------------------------------------------------- */
 
 static int send_trial(disp_t *d, reg_worker_t *w, study_trial_t *t)
 {
-    const config_t *c = d->cfg;
-    Autopeft__Trial tr = AUTOPEFT__TRIAL__INIT;
-    Autopeft__TrialRef ref = ref_of(t);
-    Autopeft__TrialSpec spec = AUTOPEFT__TRIAL_SPEC__INIT;
-    Autopeft__ModelSpec model = AUTOPEFT__MODEL_SPEC__INIT;
-    Autopeft__TaskSpec task = AUTOPEFT__TASK_SPEC__INIT;
-    Autopeft__Recipe rec = AUTOPEFT__RECIPE__INIT;
-    Autopeft__PeftConfig peft;
-    Autopeft__SyntheticSpec syn = AUTOPEFT__SYNTHETIC_SPEC__INIT;
-    char pbuf[STUDY_PEFT_BUF];
+    trial_msg_t m;
 
-    tr.ref = &ref;
-    tr.study_name = (char *)c->name;
-    tr.spec = &spec;
-    spec.model = &model;
-    spec.task = &task;
-    spec.recipe = &rec;
-    spec.peft = &peft;
-    spec.has_seed = true;
-    spec.seed = c->seed;
-    spec.has_mode = true;
-    if (c->model_path[0]) {
-        model.path = (char *)c->model_path;
-    } else {
-        model.has_embedded_default = model.has_embedded_seed = true;
-        model.embedded_default = true;
-        model.embedded_seed = c->model_seed;
-    }
-    task.name = (char *)c->task_name;
-    if (c->data_dir[0] || c->train_file[0]) {
-        task.data_dir = c->data_dir[0] ? (char *)c->data_dir : NULL;
-        task.train_file = c->train_file[0] ? (char *)c->train_file : NULL;
-        task.dev_file = c->dev_file[0] ? (char *)c->dev_file : NULL;
-    } else {
-        task.has_embedded_default = true;
-        task.embedded_default = true;
-    }
-    task.format = c->format[0] ? (char *)c->format : NULL;
-    task.text_column = c->text_column[0] ? (char *)c->text_column : NULL;
-    task.pair_column = c->pair_column[0] ? (char *)c->pair_column : NULL;
-    task.label_column = c->label_column[0] ? (char *)c->label_column : NULL;
-    task.metric = c->metric[0] ? (char *)c->metric : NULL;
-    if (c->num_labels > 0) {
-        task.has_num_labels = true;
-        task.num_labels = (uint32_t)c->num_labels;
-    }
-    rec.has_epochs = rec.has_learning_rate = rec.has_batch_size = rec.has_max_length = true;
-    rec.epochs = (uint32_t)c->epochs;
-    rec.learning_rate = (float)c->learning_rate;
-    rec.batch_size = (uint32_t)c->batch_size;
-    rec.max_length = (uint32_t)c->max_length;
-    rec.has_warmup_ratio = rec.has_weight_decay = rec.has_max_grad_norm = true;
-    rec.warmup_ratio = (float)c->warmup_ratio;
-    rec.weight_decay = (float)c->weight_decay;
-    rec.max_grad_norm = (float)c->max_grad_norm;
-    rec.has_max_train_examples = rec.has_max_eval_examples = rec.has_patience = true;
-    rec.max_train_examples = (uint32_t)c->max_train_examples;
-    rec.max_eval_examples = (uint32_t)c->max_eval_examples;
-    rec.patience = (uint32_t)c->patience;
-    rec.has_dropout = rec.has_threads = rec.has_full_finetune = rec.has_lora_alpha = true;
-    rec.dropout = (float)c->dropout;
-    rec.threads = (uint32_t)c->threads;
-    rec.full_finetune = c->full_finetune;
-    rec.lora_alpha = (float)c->lora_alpha;
-    rec.has_prefix_bottleneck = rec.has_eval_batch_size = true;
-    rec.prefix_bottleneck = (uint32_t)c->prefix_bottleneck;
-    rec.eval_batch_size = (uint32_t)c->eval_batch_size;
-    study_peft(&t->config, &peft, pbuf);
-    if (c->mode == CONFIG_MODE_SYNTHETIC) {
-        uint64_t h = rng_mix64(c->seed ^ rng_mix64(t->id));
-        spec.mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_SYNTHETIC;
-        spec.synthetic = &syn;
-        syn.has_duration_ms = syn.has_noise = syn.has_fail = syn.has_hidden = syn.has_layers = true;
-        syn.duration_ms = (uint32_t)c->syn_duration_ms;
-        syn.noise = (float)c->syn_noise;
-        /* Forced failures are a deterministic function of the trial, so tests can count them. */
-        syn.fail = (double)(h >> 11) * 0x1.0p-53 < c->syn_fail_rate;
-        syn.hidden = (uint32_t)c->shape.hidden;
-        syn.layers = (uint32_t)c->shape.layers;
-    } else {
-        spec.mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN;
-    }
-    return disp__send(d, w, AUTOPEFT__KIND__KIND_TRIAL, &tr.base);
+    trial_msg_init(&m, d->cfg, t);
+    return disp__send(d, w, AUTOPEFT__KIND__KIND_TRIAL, &m.trial.base);
 }
 
 /* ---- suggestions ------------------------------------------------------------------------- */
@@ -264,7 +175,7 @@ static void tick_worker(void *ctx, reg_worker_t *w)
         Autopeft__Heartbeat hb = AUTOPEFT__HEARTBEAT__INIT;
         Autopeft__TrialRef ref;
         if (w->trial) {
-            ref = ref_of(w->trial);
+            ref = trial_msg_ref(w->trial->id, w->trial->attempt);
             hb.trial = &ref;
         }
         disp__send(d, w, AUTOPEFT__KIND__KIND_HEARTBEAT, &hb.base);

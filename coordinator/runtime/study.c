@@ -547,29 +547,3 @@ int study_result(study_t *s, const Autopeft__Result *r, const char *worker_id, c
     }
     return 0;
 }
-
-void study_peft(const space_config_t *c, Autopeft__PeftConfig *p, char *buf)
-{
-    uint32_t *sizes[SPACE_NMODULES] = {&p->serial_adapter, &p->parallel_adapter,
-                                       &p->prefix_length, &p->lora_rank};
-    protobuf_c_boolean *has[SPACE_NMODULES] = {&p->has_serial_adapter, &p->has_parallel_adapter,
-                                               &p->has_prefix_length, &p->has_lora_rank};
-    char **masks[SPACE_NMODULES] = {&p->serial_layers, &p->parallel_layers, &p->prefix_layers,
-                                    &p->lora_layers};
-
-    autopeft__peft_config__init(p);
-    for (int m = 0; m < SPACE_NMODULES; m++) {
-        char *mask = buf + (size_t)m * (SPACE_MAX_LAYERS + 1);
-        *sizes[m] = space_config_active(c, (space_module_t)m) ? c->size[m] : 0;
-        *has[m] = true;
-        if (*sizes[m] == 0)
-            continue;
-        for (int l = 0; l < c->layers; l++)
-            mask[l] = space_config_layer(c, (space_module_t)m, l) ? '1' : '0';
-        mask[c->layers] = '\0';
-        *masks[m] = mask;
-    }
-    p->text = buf + SPACE_NMODULES * (SPACE_MAX_LAYERS + 1);
-    if (space_config_format(c, p->text, SPACE_TEXT_MAX) != 0)
-        p->text = NULL;
-}

@@ -104,9 +104,4 @@ int study_requeue(study_t *s, study_trial_t *t, const char *outcome, const char 
 int study_result(study_t *s, const Autopeft__Result *r, const char *worker_id, const char *json,
                  study_verdict_t *v);
 
-/* The PeftConfig of a TRIAL for configuration c: sizes, one mask string per active module and
- * the text form, written into buf (STUDY_PEFT_BUF bytes); p is initialised here. */
-#define STUDY_PEFT_BUF (SPACE_NMODULES * (SPACE_MAX_LAYERS + 1) + SPACE_TEXT_MAX)
-void study_peft(const space_config_t *c, Autopeft__PeftConfig *p, char *buf);
-
 #endif
