@@ -63,6 +63,18 @@ typedef struct disp {
     struct { uint64_t hash, ms; } unknown[UNKNOWN_SLOTS];
 } disp_t;
 
+/* w as the study knows a worker. */
+static inline study_worker_t disp__worker(reg_worker_t *w)
+{
+    return (study_worker_t){w, w->id};
+}
+
+/* The attempt a message names, in the study's terms. */
+static inline study_ref_t disp__ref(const Autopeft__TrialRef *r)
+{
+    return (study_ref_t){r->trial_id, r->attempt};
+}
+
 /* dispatch_core.c: what every part uses; it calls none of them. */
 uint64_t disp__now_ms(disp_t *d);              /* the loop's time, updated */
 uint64_t disp__expiry_span(const disp_t *d);   /* heartbeat interval x liveness */

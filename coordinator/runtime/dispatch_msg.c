@@ -11,7 +11,7 @@
 #include "common/rng.h"
 #include "common/version.h"
 #include "coordinator/runtime/dispatch_int.h"
-#include "coordinator/runtime/report.h"
+#include "coordinator/runtime/result_msg.h"
 
 /* ---- refusals ----------------------------------------------------------------------------- */
 
@@ -127,7 +127,8 @@ static void on_hello(disp_t *d, const uint8_t *rid, size_t rid_len, const Autope
             if (w->trial)
                 disp__lease_lost(d, w->trial, "lost", "worker reconnected running another attempt");
             if (!d->finished) {
-                keep = study_reattach(d->study, h->running, w, w->id, disp__now_ms(d), &rc);
+                rc = study_reattach(d->study, disp__ref(h->running), disp__worker(w),
+                                    disp__now_ms(d), &keep);
                 disp__check(d, rc, "re-attaching");
                 if (keep)
                     w->trial = study_trial(d->study, h->running->trial_id);
@@ -168,7 +169,8 @@ static void named_other(disp_t *d, reg_worker_t *w, const Autopeft__TrialRef *re
                         Autopeft__WorkerState st)
 {
     study_trial_t *t = study_trial(d->study, ref->trial_id);
-    int rc = 0;
+    bool kept;
+    int rc;
 
     if (t && (t->state == STORE_DONE || t->state == STORE_FAILED) &&
         st == AUTOPEFT__WORKER_STATE__WORKER_STATE_REPORTING)
@@ -176,7 +178,8 @@ static void named_other(disp_t *d, reg_worker_t *w, const Autopeft__TrialRef *re
     if (st == AUTOPEFT__WORKER_STATE__WORKER_STATE_REPORTING)
         return; /* a RESULT of it is coming: the rules for results decide */
     if (!w->trial && !d->finished && !d->stopping) {
-        if (study_reattach(d->study, ref, w, w->id, disp__now_ms(d), &rc)) {
+        rc = study_reattach(d->study, disp__ref(ref), disp__worker(w), disp__now_ms(d), &kept);
+        if (kept) {
             w->trial = t;
             registry_idle_remove(d->reg, w);
             return;
@@ -241,16 +244,18 @@ static void on_result(disp_t *d, reg_worker_t *w, const Autopeft__Result *r)
 {
     Autopeft__Ack ack = AUTOPEFT__ACK__INIT;
     Autopeft__TrialRef ref = *r->trial;
+    study_result_t res;
     study_verdict_t v;
-    char *json = report_result_json(r);
+    char *json = result_msg_json(r);
     int rc;
 
     if (!json) {
         disp__check(d, ERR_NOMEM, "encoding a result");
         return;
     }
+    result_msg_read(r, w->id, json, &res);
     if ((rc = store_begin(d->store)) == 0)
-        rc = study_result(d->study, r, w->id, json, &v);
+        rc = study_result(d->study, &res, &v);
     free(json);
     if (rc != 0) {
         disp__check(d, rc, "recording a result");
@@ -266,7 +271,7 @@ static void on_result(disp_t *d, reg_worker_t *w, const Autopeft__Result *r)
     ref.base = (ProtobufCMessage)PROTOBUF_C_MESSAGE_INIT(&autopeft__trial_ref__descriptor);
     ack.trial = &ref;
     ack.has_status = true;
-    ack.status = v.ack;
+    ack.status = result_msg_ack(v.ack);
     ack.reason = (char *)v.reason;
     disp__send(d, w, AUTOPEFT__KIND__KIND_ACK, &ack.base);
     if (v.superseded_worker) {

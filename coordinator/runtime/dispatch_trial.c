@@ -116,7 +116,7 @@ int disp__pump(disp_t *d)
             break;
         w = registry_idle_pop(d->reg);
         if ((rc = store_begin(d->store)) != 0 ||
-            (rc = study_dispatch(d->study, t, w, w->id, now)) != 0)
+            (rc = study_dispatch(d->study, t, disp__worker(w), now)) != 0)
             return rc;
         w->trial = t;
         if ((rc = send_trial(d, w, t)) != 0)
