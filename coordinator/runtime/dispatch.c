@@ -294,15 +294,11 @@ static void observe_cb(void *ctx, const study_trial_t *t, bool ok)
         log_error("suggester: %s", err_msg());
 }
 
-int dispatch_run(const dispatch_opts_t *o)
+/* The dispatcher's fixed settings and its loop; nothing to undo but the memory on failure. */
+static int init(disp_t *d, const dispatch_opts_t *o)
 {
-    disp_t *d = mem_alloc(1, sizeof *d, "dispatcher");
-    study_counts_t n;
     rng_t r;
-    int rc = 0;
 
-    if (!d)
-        return ERR_NOMEM;
     d->o = o;
     d->cfg = o->cfg;
     d->interval_ms = (uint64_t)o->cfg->heartbeat_interval_ms;
@@ -311,44 +307,62 @@ int dispatch_run(const dispatch_opts_t *o)
              DISPATCH_ENDPOINT_FILE);
     rng_seed(&r, (uint64_t)getpid() ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)d);
     snprintf(d->coordinator_id, sizeof d->coordinator_id, "%016" PRIx64, rng_next(&r));
-    if (uv_loop_init(&d->loop) != 0) {
-        free(d);
+    if (uv_loop_init(&d->loop) != 0)
         return err_set(ERR_IO, "uv_loop_init failed");
-    }
-    if ((rc = store_open(o->study_dir, STORE_CREATE, &d->store)) != 0 || (rc = save_meta(d)) != 0)
-        goto out;
-    if ((rc = suggest_new(o->cfg, &d->loop, &d->sugg)) != 0 ||
+    return 0;
+}
+
+/* Trials queued or running from an earlier run: the suggester must not repeat them (the
+ * counted ones it learns through observe_cb). */
+static int note_open_trials(disp_t *d)
+{
+    study_counts_t c;
+    space_config_t *open_cfg;
+    int nopen, rc = 0;
+
+    study_counts(d->study, &c);
+    open_cfg = mem_alloc((size_t)(c.queued + c.running) + 1, sizeof *open_cfg, "pending");
+    if (!open_cfg)
+        return ERR_NOMEM;
+    nopen = study_pending(d->study, open_cfg, c.queued + c.running + 1);
+    for (int i = 0; i < nopen && rc == 0; i++)
+        rc = suggest_note(d->sugg, &open_cfg[i]);
+    free(open_cfg);
+    return rc;
+}
+
+/* The store, the suggester and the study loaded from the store. */
+static int open_study(disp_t *d)
+{
+    const dispatch_opts_t *o = d->o;
+    int rc;
+
+    if ((rc = store_open(o->study_dir, STORE_CREATE, &d->store)) != 0 ||
+        (rc = save_meta(d)) != 0 || (rc = suggest_new(o->cfg, &d->loop, &d->sugg)) != 0 ||
         (rc = study_new(o->cfg, d->store, observe_cb, d, &d->study)) != 0)
-        goto out;
-    {
-        /* Trials queued or running from an earlier run: the suggester must not repeat them
-         * (the counted ones it learns through observe_cb). */
-        study_counts_t c0;
-        space_config_t *open_cfg;
-        int nopen;
-        study_counts(d->study, &c0);
-        open_cfg = mem_alloc((size_t)(c0.queued + c0.running) + 1, sizeof *open_cfg, "pending");
-        if (!open_cfg) {
-            rc = ERR_NOMEM;
-            goto out;
-        }
-        nopen = study_pending(d->study, open_cfg, c0.queued + c0.running + 1);
-        for (int i = 0; i < nopen && rc == 0; i++)
-            rc = suggest_note(d->sugg, &open_cfg[i]);
-        free(open_cfg);
-        if (rc != 0)
-            goto out;
-    }
+        return rc;
+    return note_open_trials(d);
+}
+
+/* The registry, the ZeroMQ context, CURVE's handler and the bound, published socket. */
+static int open_network(disp_t *d)
+{
+    int rc;
+
     d->reg = registry_new();
     d->zctx = zmq_ctx_new();
-    if (!d->reg || !d->zctx) {
-        rc = err_set(ERR_NOMEM, "creating the registry or ZeroMQ context");
-        goto out;
-    }
-    if (o->curve && (rc = zap_new(d->zctx, &d->loop, o->authorized_keys, &d->zap)) != 0)
-        goto out;
-    if ((rc = open_socket(d)) != 0)
-        goto out;
+    if (!d->reg || !d->zctx)
+        return err_set(ERR_NOMEM, "creating the registry or ZeroMQ context");
+    if (d->o->curve && (rc = zap_new(d->zctx, &d->loop, d->o->authorized_keys, &d->zap)) != 0)
+        return rc;
+    return open_socket(d);
+}
+
+static void log_start(disp_t *d)
+{
+    const dispatch_opts_t *o = d->o;
+    study_counts_t n;
+
     study_counts(d->study, &n);
     log_info("study '%s' in %s: %d/%d trials created, %d done, %d failed, %d running on "
              "workers to re-attach, %d queued; %s suggestions (%s)", o->cfg->name, o->study_dir,
@@ -357,9 +371,14 @@ int dispatch_run(const dispatch_opts_t *o)
              config_surrogate_name(o->cfg->surrogate));
     log_info("listening on %s (published in %s)%s", d->endpoint, d->endpoint_path,
              o->curve ? ", CURVE encryption and authentication on" : "");
-    d->restart_grace_ms = (uint64_t)(o->cfg->restart_grace_s * 1000);
-    d->started_ms = uv_now(&d->loop);
+}
 
+/* The restart grace's clock, and the loop's handles: the socket, the check before blocking,
+ * the heartbeat timer and the signals. */
+static void start_handles(disp_t *d)
+{
+    d->restart_grace_ms = (uint64_t)(d->o->cfg->restart_grace_s * 1000);
+    d->started_ms = uv_now(&d->loop);
     uv_poll_init(&d->loop, &d->poll, d->fd);
     d->poll.data = d;
     uv_poll_start(&d->poll, UV_READABLE, poll_cb);
@@ -376,23 +395,30 @@ int dispatch_run(const dispatch_opts_t *o)
     uv_signal_start(&d->sigint, signal_cb, SIGINT);
     uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&d->sighup, signal_cb, SIGHUP);
+}
 
-    turn(d);
-    uv_run(&d->loop, UV_RUN_DEFAULT);
-    rc = d->result;
+/* After the loop: the counts for the log, and the outputs of a finished study. */
+static int wrap_up(disp_t *d)
+{
+    int rc = d->result;
+
     log_info("%" PRIu64 " frames received, %" PRIu64 " sent, in %" PRIu64 " turns with %" PRIu64
              " commits; %" PRIu64 " frames refused, %" PRIu64 " sends failed", d->received,
              d->sent, d->turns, d->commits, d->refused, d->send_failures);
     if (rc == 0 && d->finished) {
-        if ((rc = report_write(o->study_dir)) == 0)
+        if ((rc = report_write(d->o->study_dir)) == 0)
             log_info("outputs written to %s: trials.csv, trials.jsonl, pareto.csv, best.json",
-                     o->study_dir);
+                     d->o->study_dir);
         else
             log_error("writing the outputs: %s", err_msg());
     }
-out:
-    if (rc != 0 && rc != ERR_CANCELLED && !d->fatal)
-        log_error("%s", err_msg());
+    return rc;
+}
+
+/* Closes the socket and the context, lets a suggestion on the thread pool finish, closes the
+ * loop and frees everything. */
+static void disp_free(disp_t *d)
+{
     if (d->router)
         zmq_close(d->router);
     if (d->zap) {
@@ -414,5 +440,29 @@ out:
     disp__drop_outbox(d);
     free(d->out);
     free(d);
+}
+
+int dispatch_run(const dispatch_opts_t *o)
+{
+    disp_t *d = mem_alloc(1, sizeof *d, "dispatcher");
+    int rc;
+
+    if (!d)
+        return ERR_NOMEM;
+    if ((rc = init(d, o)) != 0) {
+        free(d);
+        return rc;
+    }
+    if ((rc = open_study(d)) != 0 || (rc = open_network(d)) != 0)
+        goto out;
+    log_start(d);
+    start_handles(d);
+    turn(d);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    rc = wrap_up(d);
+out:
+    if (rc != 0 && rc != ERR_CANCELLED && !d->fatal)
+        log_error("%s", err_msg());
+    disp_free(d);
     return rc;
 }
