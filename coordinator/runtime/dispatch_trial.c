@@ -12,16 +12,6 @@
 #include "coordinator/runtime/dispatch_int.h"
 #include "coordinator/runtime/trial_msg.h"
 
-/* ---- dispatching -------------------------------------------------------------------------- */
-
-static int send_trial(disp_t *d, reg_worker_t *w, study_trial_t *t)
-{
-    trial_msg_t m;
-
-    trial_msg_init(&m, d->cfg, t);
-    return disp__send(d, w, AUTOPEFT__KIND__KIND_TRIAL, &m.trial.base);
-}
-
 /* ---- suggestions ------------------------------------------------------------------------- */
 
 /* How many more trials the queue wants: one for each idle worker plus the lookahead, less those
@@ -97,7 +87,41 @@ static int suggest_random(disp_t *d)
     return 0;
 }
 
+int disp__ask(disp_t *d, suggest_done_fn done)
+{
+    study_counts_t n;
+    space_config_t *pending;
+    int rc, want, cap, np;
+
+    if (d->stopping || d->finished || d->closed)
+        return 0;
+    if (!suggest_is_bo(d->sugg) || suggest_busy(d->sugg) || d->suggest_failed)
+        return 0; /* random suggestions are made by disp__pump */
+    want = shortfall(d);
+    if (want > SUGGEST_MAX_BATCH)
+        want = SUGGEST_MAX_BATCH;
+    if (want <= 0)
+        return 0;
+    study_counts(d->study, &n);
+    cap = n.queued + n.running + 1;
+    pending = mem_alloc((size_t)cap, sizeof *pending, "pending");
+    if (!pending)
+        return ERR_NOMEM;
+    np = study_pending(d->study, pending, cap);
+    rc = suggest_request(d->sugg, want, pending, np, done, d);
+    free(pending);
+    return rc;
+}
+
 /* ---- dispatching -------------------------------------------------------------------------- */
+
+static int send_trial(disp_t *d, reg_worker_t *w, study_trial_t *t)
+{
+    trial_msg_t m;
+
+    trial_msg_init(&m, d->cfg, t);
+    return disp__send(d, w, AUTOPEFT__KIND__KIND_TRIAL, &m.trial.base);
+}
 
 int disp__pump(disp_t *d)
 {
@@ -123,32 +147,6 @@ int disp__pump(disp_t *d)
             return rc;
     }
     return 0;
-}
-
-int disp__ask(disp_t *d, suggest_done_fn done)
-{
-    study_counts_t n;
-    space_config_t *pending;
-    int rc, want, cap, np;
-
-    if (d->stopping || d->finished || d->closed)
-        return 0;
-    if (!suggest_is_bo(d->sugg) || suggest_busy(d->sugg) || d->suggest_failed)
-        return 0; /* random suggestions are made by disp__pump */
-    want = shortfall(d);
-    if (want > SUGGEST_MAX_BATCH)
-        want = SUGGEST_MAX_BATCH;
-    if (want <= 0)
-        return 0;
-    study_counts(d->study, &n);
-    cap = n.queued + n.running + 1;
-    pending = mem_alloc((size_t)cap, sizeof *pending, "pending");
-    if (!pending)
-        return ERR_NOMEM;
-    np = study_pending(d->study, pending, cap);
-    rc = suggest_request(d->sugg, want, pending, np, done, d);
-    free(pending);
-    return rc;
 }
 
 /* ---- time --------------------------------------------------------------------------------- */
