@@ -6,7 +6,6 @@
  * commands themselves are thin (they parse flags and call their side's libraries) and live in
  * their side's cli/ folder. `autopeft run` starts `autopeft coordinator` and `autopeft worker`
  * as processes of this same program, so the two daemons still meet only over the wire. */
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,28 +16,43 @@
 #include "coordinator/cli/commands.h"
 #include "worker/cli/commands.h"
 
+/* What main does before a command runs: flags, or-ed. */
+enum {
+    /* Trains or fits: OpenBLAS's core is checked first (common/blas_startup.h). */
+    CMD_NUMERIC = 1 << 0,
+    /* Warnings and errors only, unless AUTOPEFT_LOG_LEVEL or --log-level say otherwise: one run
+     * by hand, where the daemons' info lines are noise. */
+    CMD_QUIET = 1 << 1,
+};
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
-    bool numeric;   /* trains or fits: OpenBLAS's core is checked first (common/blas_startup.h) */
-    bool quiet;     /* warnings and errors only, unless AUTOPEFT_LOG_LEVEL or --log-level say
-                     * otherwise: one run by hand, where the daemons' info lines are noise */
+    unsigned flags;     /* CMD_* */
 } command_t;
 
 static const command_t commands[] = {
-    {"run", cli_run, "run a study on this machine: a coordinator and local workers, live progress", false, false},
-    {"status", cli_status, "show how a study is doing (from its folder's study.db)", false, false},
-    {"report", cli_report, "write a study's outputs (trials.csv, pareto.csv, ...) and show its front", false, false},
-    {"coordinator", coordinator_main, "the coordinator daemon (same as autopeft-coordinator)", true, false},
-    {"worker", worker_main, "the worker daemon (same as autopeft-worker)", true, false},
-    {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker", false, false},
-    {"embedded", cli_embedded, "write the embedded default task (synthetic sentiment data) to a folder", false, false},
-    {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space", false, false},
-    {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", false, false},
-    {"train", cli_train, "fine-tune one PEFT configuration of a model on a task; JSON result", true, true},
-    {"eval", cli_eval, "evaluate PEFT weights saved by `autopeft train --save`", true, true},
-    {"init-model", cli_init_model, "write a seeded random BERT checkpoint (Hugging Face layout)", false, false},
+    {"run", cli_run,
+     "run a study on this machine: a coordinator and local workers, live progress", 0},
+    {"status", cli_status, "show how a study is doing (from its folder's study.db)", 0},
+    {"report", cli_report,
+     "write a study's outputs (trials.csv, pareto.csv, ...) and show its front", 0},
+    {"coordinator", coordinator_main, "the coordinator daemon (same as autopeft-coordinator)",
+     CMD_NUMERIC},
+    {"worker", worker_main, "the worker daemon (same as autopeft-worker)", CMD_NUMERIC},
+    {"keygen", cli_keygen, "make a CURVE key pair for a coordinator or a worker", 0},
+    {"embedded", cli_embedded,
+     "write the embedded default task (synthetic sentiment data) to a folder", 0},
+    {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space",
+     0},
+    {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", 0},
+    {"train", cli_train, "fine-tune one PEFT configuration of a model on a task; JSON result",
+     CMD_NUMERIC | CMD_QUIET},
+    {"eval", cli_eval, "evaluate PEFT weights saved by `autopeft train --save`",
+     CMD_NUMERIC | CMD_QUIET},
+    {"init-model", cli_init_model, "write a seeded random BERT checkpoint (Hugging Face layout)",
+     0},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -110,11 +124,11 @@ int main(int argc, char **argv)
         return 2;
     }
     env = getenv("AUTOPEFT_LOG_LEVEL");
-    if (cmd->quiet && !(env && *env))
+    if ((cmd->flags & CMD_QUIET) && !(env && *env))
         log_set_level(LOG_LEVEL_WARN);
     /* May re-execute this program with the whole command line, before any BLAS work. */
     /* Each numeric command logs the core (blas_startup_log) once its options are read. */
-    if (cmd->numeric)
+    if (cmd->flags & CMD_NUMERIC)
         blas_startup(argv, 0);
     return cmd->run(argc - 1, argv + 1);
 }

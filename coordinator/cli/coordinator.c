@@ -82,7 +82,7 @@ static int load_config(const char *study, const char *file, config_t *cfg)
     char *stored = NULL, *stored_dir = NULL, *text = NULL, dirbuf[PATH_MAX], abs[PATH_MAX];
     int rc;
 
-    if ((rc = store_open(study, true, false, &st)) != 0)
+    if ((rc = store_open(study, STORE_CREATE, &st)) != 0)
         return rc;
     store_meta_get(st, "config", &stored);
     store_meta_get(st, "config_dir", &stored_dir);
@@ -130,7 +130,16 @@ out:
     return rc;
 }
 
-int coordinator_main(int argc, char **argv)
+/* The command line's flags. */
+typedef struct {
+    const char *study, *file, *bind, *curve_key, *auth, *publish;
+    bool insecure, shutdown_workers;
+    double linger;
+} flags_t;
+
+/* Reads the flags into f: DAEMON_OPTS_GO_ON, or the exit status to return (help, version, bad
+ * usage). */
+static int parse_flags(int argc, char **argv, flags_t *f)
 {
     static const struct option longopts[] = {
         {"study", required_argument, NULL, 's'},
@@ -148,30 +157,22 @@ int coordinator_main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *study = NULL, *file = NULL, *bind = NULL, *curve_key = NULL, *auth = NULL;
-    const char *publish = NULL;
-    bool insecure = false, shutdown_workers = false;
-    double linger = 0;
-    char bindbuf[CONFIG_PATH_MAX];
-    config_t *cfg = NULL;
-    keys_t keys;
-    dispatch_opts_t o;
-    int opt, rc, status = 1;
+    int opt, rc;
 
-    log_init(PROG, LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+    memset(f, 0, sizeof *f);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
         switch (opt) {
-        case 's': study = optarg; break;
-        case 'c': file = optarg; break;
-        case 'b': bind = optarg; break;
-        case 'I': insecure = true; break;
-        case 'k': curve_key = optarg; break;
-        case 'a': auth = optarg; break;
-        case 'p': publish = optarg; break;
-        case 'S': shutdown_workers = true; break;
+        case 's': f->study = optarg; break;
+        case 'c': f->file = optarg; break;
+        case 'b': f->bind = optarg; break;
+        case 'I': f->insecure = true; break;
+        case 'k': f->curve_key = optarg; break;
+        case 'a': f->auth = optarg; break;
+        case 'p': f->publish = optarg; break;
+        case 'S': f->shutdown_workers = true; break;
         case 'l':
-            if (parse_double(optarg, 0, 86400, "--linger", &linger) != 0)
+            if (parse_double(optarg, 0, 86400, "--linger", &f->linger) != 0)
                 return usage_error(err_msg());
             break;
         default:
@@ -181,72 +182,99 @@ int coordinator_main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument (options only)");
-    if (!study)
+    if (!f->study)
         return usage_error("--study DIR is required");
-    blas_startup_log();
-    cfg = malloc(sizeof *cfg);
-    if (!cfg)
-        return 1;
-    if (load_config(study, file, cfg) != 0) {
-        fprintf(stderr, PROG ": %s\n", err_msg());
-        status = err_code() == ERR_IO || err_code() == ERR_NOMEM ? 1 : 2;
-        goto out;
-    }
-    if (bind)
-        snprintf(cfg->bind, sizeof cfg->bind, "%s", bind);
-    if (insecure)
+    return DAEMON_OPTS_GO_ON;
+}
+
+/* The flags override the configuration's [network] section; CURVE's key pair and the folder
+ * of allowed keys go together. 0, or the exit status of a usage error. */
+static int apply_flags(const flags_t *f, config_t *cfg)
+{
+    if (f->bind)
+        snprintf(cfg->bind, sizeof cfg->bind, "%s", f->bind);
+    if (f->insecure)
         cfg->insecure_bind = true;
-    if (curve_key)
-        snprintf(cfg->curve_secret_key, sizeof cfg->curve_secret_key, "%s", curve_key);
-    if (auth)
-        snprintf(cfg->authorized_keys, sizeof cfg->authorized_keys, "%s", auth);
-    if (cfg->curve_secret_key[0] && !cfg->authorized_keys[0]) {
-        status = usage_error("--curve-key needs --authorized-keys DIR (the workers' public keys)");
-        goto out;
-    }
-    if (cfg->authorized_keys[0] && !cfg->curve_secret_key[0]) {
-        status = usage_error("--authorized-keys needs --curve-key FILE");
-        goto out;
-    }
-    memset(&o, 0, sizeof o);
+    if (f->curve_key)
+        snprintf(cfg->curve_secret_key, sizeof cfg->curve_secret_key, "%s", f->curve_key);
+    if (f->auth)
+        snprintf(cfg->authorized_keys, sizeof cfg->authorized_keys, "%s", f->auth);
+    if (cfg->curve_secret_key[0] && !cfg->authorized_keys[0])
+        return usage_error("--curve-key needs --authorized-keys DIR (the workers' public keys)");
+    if (cfg->authorized_keys[0] && !cfg->curve_secret_key[0])
+        return usage_error("--authorized-keys needs --curve-key FILE");
+    return 0;
+}
+
+/* The endpoint to bind: CURVE's key pair loaded into keys (o->curve) when configured, the
+ * default endpoint for the security setting, and the refusal of an unencrypted one beyond
+ * loopback unless insecure_bind says so. 0, or the exit status. */
+static int secure_bind(config_t *cfg, keys_t *keys, dispatch_opts_t *o)
+{
     if (cfg->curve_secret_key[0]) {
-        if (keys_load(cfg->curve_secret_key, true, &keys) != 0) {
+        if (keys_load(cfg->curve_secret_key, true, keys) != 0) {
             fprintf(stderr, PROG ": %s\n", err_msg());
-            status = 2;
-            goto out;
+            return 2;
         }
-        o.curve = &keys;
-        o.authorized_keys = cfg->authorized_keys;
+        o->curve = keys;
+        o->authorized_keys = cfg->authorized_keys;
     }
     if (!cfg->bind[0]) {
-        snprintf(cfg->bind, sizeof cfg->bind, "%s", o.curve ? "tcp://*:" DEFAULT_PORT
-                                                            : "tcp://127.0.0.1:" DEFAULT_PORT);
-    } else if (!o.curve && !loopback(cfg->bind) && !cfg->insecure_bind) {
+        snprintf(cfg->bind, sizeof cfg->bind, "%s", o->curve ? "tcp://*:" DEFAULT_PORT
+                                                             : "tcp://127.0.0.1:" DEFAULT_PORT);
+    } else if (!o->curve && !loopback(cfg->bind) && !cfg->insecure_bind) {
         fprintf(stderr, PROG ": refusing to listen on %s without CURVE keys: any machine that "
                 "reaches it could take part in the study. Use --curve-key/--authorized-keys "
                 "(autopeft keygen), a loopback address, or --insecure-bind on a trusted "
                 "network.\n", cfg->bind);
-        status = 2;
+        return 2;
+    }
+    if (!o->curve && loopback(cfg->bind))
+        log_info("no CURVE keys: listening on the loopback interface only (%s); workers on "
+                 "other machines need --curve-key/--authorized-keys or --insecure-bind",
+                 cfg->bind);
+    else if (!o->curve)
+        log_warn("no CURVE keys and --insecure-bind: %s accepts any worker, unencrypted",
+                 cfg->bind);
+    return 0;
+}
+
+int coordinator_main(int argc, char **argv)
+{
+    config_t *cfg = NULL;
+    dispatch_opts_t o;
+    flags_t f;
+    keys_t keys;
+    int rc, status;
+
+    log_init(PROG, LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+    if ((status = parse_flags(argc, argv, &f)) != DAEMON_OPTS_GO_ON)
+        return status;
+    blas_startup_log();
+    cfg = malloc(sizeof *cfg);
+    if (!cfg)
+        return 1;
+    if (load_config(f.study, f.file, cfg) != 0) {
+        fprintf(stderr, PROG ": %s\n", err_msg());
+        status = err_code() == ERR_IO || err_code() == ERR_NOMEM ? 1 : 2;
         goto out;
     }
-    snprintf(bindbuf, sizeof bindbuf, "%s", cfg->bind);
-    if (!o.curve && loopback(bindbuf))
-        log_info("no CURVE keys: listening on the loopback interface only (%s); workers on "
-                 "other machines need --curve-key/--authorized-keys or --insecure-bind", bindbuf);
-    else if (!o.curve)
-        log_warn("no CURVE keys and --insecure-bind: %s accepts any worker, unencrypted",
-                 bindbuf);
+    memset(&o, 0, sizeof o);
+    if ((status = apply_flags(&f, cfg)) != 0 || (status = secure_bind(cfg, &keys, &o)) != 0)
+        goto out;
     o.cfg = cfg;
-    o.study_dir = study;
-    o.bind = bindbuf;
-    o.publish_host = publish ? publish : (cfg->endpoint_host[0] ? cfg->endpoint_host : NULL);
-    o.shutdown_workers = shutdown_workers;
-    o.linger_s = linger;
+    o.study_dir = f.study;
+    o.bind = cfg->bind;
+    o.publish_host = f.publish ? f.publish : (cfg->endpoint_host[0] ? cfg->endpoint_host : NULL);
+    o.shutdown_workers = f.shutdown_workers;
+    o.linger_s = f.linger;
     rc = dispatch_run(&o);
-    if (rc == 0 || rc == ERR_CANCELLED)
+    if (rc == 0 || rc == ERR_CANCELLED) {
         status = 0;
-    else
+    } else {
         fprintf(stderr, PROG ": %s\n", err_msg());
+        status = 1;
+    }
 out:
     free(cfg);
     return status;

@@ -52,6 +52,39 @@ static const char usage_text[] =
     "Logs go to DIR/coordinator.log and DIR/worker-N.log. Outputs: DIR/trials.csv,\n"
     "trials.jsonl, pareto.csv, best.json; `autopeft status DIR` works from another terminal.\n";
 
+/* The embedded default's settings (--budget, --seed, --max-train-examples). */
+typedef struct {
+    int budget;                  /* trials */
+    uint64_t seed;               /* of the task, the model and the search */
+    int max_train;               /* sentences to train on; 0: all */
+} embedded_opts_t;
+
+/* The command line. */
+typedef struct {
+    const char *file;            /* the study's configuration; NULL: the embedded default */
+    const char *study;           /* NULL: from the configuration */
+    const char *exec_cmd;        /* the workers' --exec */
+    int nworkers;                /* 0: one per core */
+    bool quiet;
+    embedded_opts_t emb;
+    bool emb_given;              /* one of the embedded default's flags was given */
+} run_opts_t;
+
+/* A run: its command line, its study, this program and the processes it started. */
+typedef struct {
+    run_opts_t o;
+    bool tty;                    /* stdout is a terminal: the progress line is redrawn */
+    double started;              /* monotonic seconds when the workers started */
+    const char *study, *file;
+    bool embedded;               /* file is the embedded default's, written into the study */
+    char self[PATH_MAX];
+    char study_buf[PATH_MAX], embconf[PATH_MAX + 32], ep[PATH_MAX + 16];
+    char coord_log[PATH_MAX + 64];
+    int cores, nworkers;
+    pid_t coord, workers[MAX_WORKERS];
+    int coord_status;            /* the coordinator's wait status once it exited */
+} run_t;
+
 static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
@@ -94,14 +127,14 @@ static void fmt_time(double s, char *buf, size_t len)
 /* The embedded default's study configuration, from its model and recipe
  * (common/embedded_spec.h, which the worker's generator follows), written to
  * dir/embedded.conf; its path into path. */
-static int write_embedded_config(const char *dir, int budget, uint64_t seed, int max_train,
-                                 char *path, size_t len)
+static int write_embedded_config(const char *dir, const embedded_opts_t *e, char *path,
+                                 size_t len)
 {
     embedded_model_t m;
     embedded_recipe_t r;
     FILE *f;
 
-    embedded_spec_model(seed, &m);
+    embedded_spec_model(e->seed, &m);
     embedded_spec_recipe(EMBEDDED_SPEC_MAX_WORDS, &r);
     if ((size_t)snprintf(path, len, "%s/embedded.conf", dir) >= len)
         return err_set(ERR_RANGE, "%s: path too long", dir);
@@ -121,12 +154,12 @@ static int write_embedded_config(const char *dir, int budget, uint64_t seed, int
             "weight_decay = %.10g\nmax_grad_norm = %.10g\ndropout = %.10g\npatience = %d\n"
             "max_train_examples = %d\n"
             "[search]\nsurrogate = map\n",
-            budget, budget < 10 ? budget : 10, (unsigned long long)seed,
+            e->budget, e->budget < 10 ? e->budget : 10, (unsigned long long)e->seed,
             (unsigned long long)m.seed, m.shape.hidden, m.shape.layers, m.shape.heads,
             m.shape.intermediate, m.shape.vocab, m.shape.positions, m.shape.type_vocab,
             r.prefix_bottleneck, r.epochs, r.learning_rate, r.batch_size, r.eval_batch_size,
             r.max_length, r.warmup_ratio, r.weight_decay, r.max_grad_norm, r.dropout, r.patience,
-            max_train);
+            e->max_train);
     if (fclose(f) != 0)
         return err_set(ERR_IO, "%s: %s", path, strerror(errno));
     return 0;
@@ -161,32 +194,18 @@ static void show(const report_summary_t *s, double started, bool tty, int last_d
     fflush(stdout);
 }
 
-int cli_run(int argc, char **argv)
+/* Reads the command line into o: -1 to go on, or the exit status (help, bad usage). */
+static int parse_args(int argc, char **argv, run_opts_t *o)
 {
-    const char *file = NULL, *study = NULL, *exec_cmd = NULL;
-    char self[PATH_MAX], dirbuf[PATH_MAX], log[PATH_MAX + 64], ep[PATH_MAX + 16];
-    char cores_s[16], *cargv[16], *wargv[16], embconf[PATH_MAX + 32];
-    int emb_budget = 30, emb_train = 0;
-    uint64_t emb_seed = 1;
-    bool emb_opts = false;
-    int nworkers = 0, cores, status = 0, last_done = -1, n = 0;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    bool quiet = false, tty = isatty(1);
-    pid_t coord, workers[MAX_WORKERS];
-    report_point_t *pts = NULL;
-    report_summary_t s;
-    struct sigaction sa;
-    double started, last_print = 0;
-    ssize_t len;
-    config_t *cfg = NULL;
-
+    o->emb.budget = 30;
+    o->emb.seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage_text, stdout);
             return 0;
         } else if (!strcmp(a, "--quiet")) {
-            quiet = true;
+            o->quiet = true;
         } else if ((!strcmp(a, "--study") || !strcmp(a, "--workers") || !strcmp(a, "--exec") ||
                     !strcmp(a, "--budget") || !strcmp(a, "--seed") ||
                     !strcmp(a, "--max-train-examples")) &&
@@ -194,168 +213,250 @@ int cli_run(int argc, char **argv)
             const char *v = argv[++i];
             int prc = 0;
             if (!strcmp(a, "--study"))
-                study = v;
+                o->study = v;
             else if (!strcmp(a, "--exec"))
-                exec_cmd = v;
+                o->exec_cmd = v;
             else if (!strcmp(a, "--budget"))
-                prc = parse_int(v, 1, CONFIG_MAX_BUDGET, a, &emb_budget), emb_opts = true;
+                prc = parse_int(v, 1, CONFIG_MAX_BUDGET, a, &o->emb.budget), o->emb_given = true;
             else if (!strcmp(a, "--seed"))
-                prc = parse_u64(v, UINT64_MAX, a, &emb_seed), emb_opts = true;
+                prc = parse_u64(v, UINT64_MAX, a, &o->emb.seed), o->emb_given = true;
             else if (!strcmp(a, "--max-train-examples"))
-                prc = parse_int(v, 0, INT32_MAX, a, &emb_train), emb_opts = true;
+                prc = parse_int(v, 0, INT32_MAX, a, &o->emb.max_train), o->emb_given = true;
             else
-                prc = parse_int(v, 1, MAX_WORKERS, "--workers", &nworkers);
+                prc = parse_int(v, 1, MAX_WORKERS, "--workers", &o->nworkers);
             if (prc != 0) {
                 fprintf(stderr, PROG ": %s\n", err_msg());
                 return 2;
             }
-        } else if (a[0] == '-' || file) {
+        } else if (a[0] == '-' || o->file) {
             fprintf(stderr, PROG ": unexpected argument '%s'\nTry 'autopeft run --help'.\n", a);
             return 2;
         } else {
-            file = a;
+            o->file = a;
         }
     }
-    if (file && emb_opts) {
+    if (o->file && o->emb_given) {
         fprintf(stderr, PROG ": --budget, --seed and --max-train-examples set up the embedded "
                 "default; with a configuration file, set them there\n");
         return 2;
     }
-    if (!file) {
-        /* The embedded default: its configuration is written into its study folder. */
-        if (exec_cmd) {
-            fprintf(stderr, PROG ": the embedded default trains with the built-in trainer; "
-                    "--exec needs a configuration file\n");
-            return 2;
-        }
-        if (!study)
-            study = "runs/embedded";
-        if (file_mkdirs(study) != 0 ||
-            write_embedded_config(study, emb_budget, emb_seed, emb_train, embconf,
-                                  sizeof embconf) != 0) {
+    if (!o->file && o->exec_cmd) {
+        fprintf(stderr, PROG ": the embedded default trains with the built-in trainer; "
+                "--exec needs a configuration file\n");
+        return 2;
+    }
+    return -1;
+}
+
+/* The study's configuration: the file given, or the embedded default's, written into its study
+ * folder (runs/embedded unless --study says otherwise). 0, or the exit status. */
+static int configure(run_t *r, config_t *cfg)
+{
+    const run_opts_t *o = &r->o;
+
+    r->study = o->study;
+    r->file = o->file;
+    if (!r->file) {
+        if (!r->study)
+            r->study = "runs/embedded";
+        if (file_mkdirs(r->study) != 0 ||
+            write_embedded_config(r->study, &o->emb, r->embconf, sizeof r->embconf) != 0) {
             fprintf(stderr, PROG ": %s\n", err_msg());
             return 1;
         }
-        file = embconf;
+        r->file = r->embconf;
+        r->embedded = true;
     }
-    cfg = malloc(sizeof *cfg);
-    if (!cfg || config_load(file, cfg) != 0) {
-        fprintf(stderr, PROG ": %s\n", cfg ? err_msg() : "out of memory");
-        free(cfg);
+    if (config_load(r->file, cfg) != 0) {
+        fprintf(stderr, PROG ": %s\n", err_msg());
         return 2;
     }
-    if (!study) {
-        snprintf(dirbuf, sizeof dirbuf, "runs/%s", cfg->name);
-        study = dirbuf;
+    if (!r->study) {
+        snprintf(r->study_buf, sizeof r->study_buf, "runs/%s", cfg->name);
+        r->study = r->study_buf;
     }
-    len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0 || file_mkdirs(study) != 0) {
+    return 0;
+}
+
+/* This program's path, the study folder, the workers and their cores, and no stale endpoint
+ * file. 0, or the exit status. */
+static int prepare(run_t *r)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    ssize_t len = readlink("/proc/self/exe", r->self, sizeof r->self - 1);
+
+    if (len <= 0 || file_mkdirs(r->study) != 0) {
         fprintf(stderr, PROG ": %s\n", len <= 0 ? "cannot find this program (/proc/self/exe)"
                                                 : err_msg());
-        free(cfg);
         return 1;
     }
-    self[len] = '\0';
-    if (nworkers == 0)
-        nworkers = ncpu > 0 ? (int)ncpu : 1;
-    cores = ncpu > nworkers ? (int)(ncpu / nworkers) : 1;
-    snprintf(cores_s, sizeof cores_s, "%d", cores);
-    snprintf(ep, sizeof ep, "%s/endpoint", study);
-    unlink(ep); /* a stale one from an earlier run must not be dialled */
+    r->self[len] = '\0';
+    r->nworkers = r->o.nworkers ? r->o.nworkers : ncpu > 0 ? (int)ncpu : 1;
+    r->cores = ncpu > r->nworkers ? (int)(ncpu / r->nworkers) : 1;
+    snprintf(r->ep, sizeof r->ep, "%s/endpoint", r->study);
+    unlink(r->ep); /* a stale one from an earlier run must not be dialled */
+    snprintf(r->coord_log, sizeof r->coord_log, "%s/coordinator.log", r->study);
+    return 0;
+}
 
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+/* `autopeft coordinator` on a free loopback port, waited for until it publishes its endpoint.
+ * 0, or the exit status. */
+static int start_coordinator(run_t *r)
+{
+    char *argv[] = {r->self, "coordinator", "--study", (char *)r->study, "--config",
+                    (char *)r->file, "--bind", "tcp://127.0.0.1:0", "--shutdown-workers", NULL};
 
-    snprintf(log, sizeof log, "%s/coordinator.log", study);
-    cargv[0] = self, cargv[1] = "coordinator", cargv[2] = "--study", cargv[3] = (char *)study;
-    cargv[4] = "--config", cargv[5] = (char *)file, cargv[6] = "--bind";
-    cargv[7] = "tcp://127.0.0.1:0", cargv[8] = "--shutdown-workers", cargv[9] = NULL;
-    coord = spawn(self, log, cargv);
-    if (coord < 0) {
+    r->coord = spawn(r->self, r->coord_log, argv);
+    if (r->coord < 0) {
         fprintf(stderr, PROG ": fork: %s\n", strerror(errno));
-        free(cfg);
         return 1;
     }
-    for (int i = 0; i < 200 && access(ep, R_OK) != 0; i++) {
-        if (waitpid(coord, &status, WNOHANG) == coord) {
-            fprintf(stderr, PROG ": the coordinator exited at once; see %s\n", log);
-            free(cfg);
+    for (int i = 0; i < 200 && access(r->ep, R_OK) != 0; i++) {
+        if (waitpid(r->coord, &r->coord_status, WNOHANG) == r->coord) {
+            fprintf(stderr, PROG ": the coordinator exited at once; see %s\n", r->coord_log);
             return 1;
         }
         usleep(50000);
     }
-    for (int i = 0; i < nworkers; i++) {
+    return 0;
+}
+
+/* The workers, dialling the endpoint file; returns how many started. */
+static int start_workers(run_t *r)
+{
+    char cores_s[16], log[PATH_MAX + 64], *argv[16];
+    int n = 0;
+
+    snprintf(cores_s, sizeof cores_s, "%d", r->cores);
+    for (int i = 0; i < r->nworkers; i++) {
         int k = 0;
-        snprintf(log, sizeof log, "%s/worker-%d.log", study, i);
-        wargv[k++] = self, wargv[k++] = "worker", wargv[k++] = "--endpoint-file";
-        wargv[k++] = ep, wargv[k++] = "--cores", wargv[k++] = cores_s;
-        wargv[k++] = "--backoff-max", wargv[k++] = "2000";
-        if (exec_cmd)
-            wargv[k++] = "--exec", wargv[k++] = (char *)exec_cmd;
-        wargv[k] = NULL;
-        workers[n] = spawn(self, log, wargv);
-        if (workers[n] > 0)
+        snprintf(log, sizeof log, "%s/worker-%d.log", r->study, i);
+        argv[k++] = r->self, argv[k++] = "worker", argv[k++] = "--endpoint-file";
+        argv[k++] = r->ep, argv[k++] = "--cores", argv[k++] = cores_s;
+        argv[k++] = "--backoff-max", argv[k++] = "2000";
+        if (r->o.exec_cmd)
+            argv[k++] = "--exec", argv[k++] = (char *)r->o.exec_cmd;
+        argv[k] = NULL;
+        r->workers[n] = spawn(r->self, log, argv);
+        if (r->workers[n] > 0)
             n++;
     }
-    if (!quiet)
-        printf("study '%s' in %s: %d workers x %d core%s; logs in %s/*.log\n", cfg->name, study,
-               n, cores, cores == 1 ? "" : "s", study);
-    started = mono();
+    return n;
+}
+
+/* Until the coordinator exits: the progress line, and on the first Ctrl-C or SIGTERM, the
+ * coordinator told to stop (it saves the study and stops the workers). */
+static void watch(run_t *r)
+{
+    bool quiet = r->o.quiet, tty = r->tty;
+    report_summary_t s;
+    double last_print = 0;
+    int last_done = -1;
+
     for (;;) {
         if (interrupted == 1) {
             interrupted++;
             if (!quiet && tty)
                 printf("\n");
-            if (file == embconf)
+            if (r->embedded)
                 printf("stopping: the study is saved in %s; `autopeft run --study %s` resumes "
-                       "it\n", study, study);
+                       "it\n", r->study, r->study);
             else
                 printf("stopping: the study is saved in %s; `autopeft run %s --study %s` "
-                       "resumes it\n", study, file, study);
-            kill(coord, SIGTERM);
+                       "resumes it\n", r->study, r->file, r->study);
+            kill(r->coord, SIGTERM);
         }
-        if (waitpid(coord, &status, WNOHANG) == coord)
+        if (waitpid(r->coord, &r->coord_status, WNOHANG) == r->coord)
             break;
         if (!quiet && mono() - last_print >= (tty ? 0.5 : 5.0) &&
-            report_summary(study, &s, NULL, 0, NULL) == 0) {
-            show(&s, started, tty, tty ? -2 : last_done);
+            report_summary(r->study, &s, NULL, 0, NULL) == 0) {
+            show(&s, r->started, tty, tty ? -2 : last_done);
             last_done = s.done + s.failed;
             last_print = mono();
         }
         usleep(100000);
     }
-    /* The coordinator sent SHUTDOWN (or is gone): give the workers a moment, then insist. */
+}
+
+/* The coordinator sent SHUTDOWN (or is gone): the workers get a moment, then are insisted on. */
+static void stop_workers(run_t *r, int n)
+{
     for (int i = 0; i < n; i++) {
         int st;
-        for (int k = 0; k < 50 && waitpid(workers[i], &st, WNOHANG) == 0; k++)
+        for (int k = 0; k < 50 && waitpid(r->workers[i], &st, WNOHANG) == 0; k++)
             usleep(100000);
-        if (waitpid(workers[i], &st, WNOHANG) == 0) {
-            kill(workers[i], SIGTERM);
-            waitpid(workers[i], &st, 0);
+        if (waitpid(r->workers[i], &st, WNOHANG) == 0) {
+            kill(r->workers[i], SIGTERM);
+            waitpid(r->workers[i], &st, 0);
         }
     }
-    if (!quiet && tty)
-        printf("\n");
-    pts = calloc(REPORT_MAX_PARETO, sizeof *pts);
-    if (pts && report_summary(study, &s, pts, REPORT_MAX_PARETO, &n) == 0) {
-        if (!quiet)
-            show(&s, started, false, -2);
+}
+
+/* The last progress line and, for a finished study, its Pareto front. */
+static void print_outcome(const run_t *r, const config_t *cfg)
+{
+    report_point_t *pts = calloc(REPORT_MAX_PARETO, sizeof *pts);
+    report_summary_t s;
+    int n = 0;
+
+    if (pts && report_summary(r->study, &s, pts, REPORT_MAX_PARETO, &n) == 0) {
+        if (!r->o.quiet)
+            show(&s, r->started, false, -2);
         if (s.finished) {
             printf("\nPareto front of %s (metric up, trainable parameters down):\n", cfg->name);
             report_print_pareto(stdout, pts, n);
-            printf("\noutputs: %s/trials.csv, trials.jsonl, pareto.csv, best.json\n", study);
+            printf("\noutputs: %s/trials.csv, trials.jsonl, pareto.csv, best.json\n", r->study);
         }
     }
     free(pts);
-    free(cfg);
-    if (interrupted)
-        return 130;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(log, sizeof log, "%s/coordinator.log", study);
-        fprintf(stderr, PROG ": the coordinator failed; see %s\n", log);
-        return 1;
+}
+
+int cli_run(int argc, char **argv)
+{
+    struct sigaction sa;
+    config_t *cfg = NULL;
+    run_t *r = calloc(1, sizeof *r);
+    int status, n;
+
+    if (!r) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 2;
     }
-    return 0;
+    if ((status = parse_args(argc, argv, &r->o)) >= 0)
+        goto out;
+    r->tty = isatty(1);
+    cfg = malloc(sizeof *cfg);
+    if (!cfg) {
+        fprintf(stderr, PROG ": out of memory\n");
+        status = 2;
+        goto out;
+    }
+    if ((status = configure(r, cfg)) != 0 || (status = prepare(r)) != 0)
+        goto out;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if ((status = start_coordinator(r)) != 0)
+        goto out;
+    n = start_workers(r);
+    if (!r->o.quiet)
+        printf("study '%s' in %s: %d workers x %d core%s; logs in %s/*.log\n", cfg->name,
+               r->study, n, r->cores, r->cores == 1 ? "" : "s", r->study);
+    r->started = mono();
+    watch(r);
+    stop_workers(r, n);
+    if (!r->o.quiet && r->tty)
+        printf("\n");
+    print_outcome(r, cfg);
+    if (interrupted) {
+        status = 130;
+    } else if (!WIFEXITED(r->coord_status) || WEXITSTATUS(r->coord_status) != 0) {
+        fprintf(stderr, PROG ": the coordinator failed; see %s\n", r->coord_log);
+        status = 1;
+    }
+out:
+    free(cfg);
+    free(r);
+    return status;
 }

@@ -239,13 +239,96 @@ static int parse_word(const char *v, const char *const *words, int n, int *out)
     return err_set(ERR_PARSE, "expected %s, got '%s'", list, v);
 }
 
+/* Puts the file and line (and `what`, unless the message starts with it) before rc's message. */
+static int located(const parser_t *p, const char *what, int rc)
+{
+    /* Messages from parse_* already start with `what`; others get it prepended. */
+    if (strncmp(err_msg(), what, strlen(what)) == 0)
+        return err_prefix(rc, "%s:%d: ", p->name, p->line);
+    return err_prefix(rc, "%s:%d: %s: ", p->name, p->line, what);
+}
+
+static int set_bool(config_t *c, const keydef_t *k, const char *value)
+{
+    bool b;
+    int rc = parse_bool(value, &b);
+
+    if (rc != 0)
+        return rc;
+    if (k->off == offsetof(config_t, space.nsizes[SPACE_LORA])) {
+        /* lora = true turns on the default rank ladder (unless sizes_lora gave one). */
+        if (b && c->space.nsizes[SPACE_LORA] == 0)
+            space_opts_enable_lora(&c->space);
+        else if (!b)
+            c->space.nsizes[SPACE_LORA] = 0;
+    } else {
+        *(bool *)((char *)c + k->off) = b;
+    }
+    return 0;
+}
+
+/* The keys whose value is one of a few words. */
+static int set_word(config_t *c, ktype_t type, const char *value)
+{
+    static const char *const modes[] = {"train", "synthetic"};
+    static const char *const objectives[] = {"hv", "metric"};
+    static const char *const surrogates[] = {"saas", "map", "random"};
+    static const char *const costs[] = {"linear", "log"};
+    int rc = 0, w;
+
+    switch (type) {
+    case K_MODE:
+        if ((rc = parse_word(value, modes, 2, &w)) == 0)
+            c->mode = (config_mode_t)w;
+        break;
+    case K_OBJECTIVE:
+        if ((rc = parse_word(value, objectives, 2, &w)) == 0)
+            c->objective = (config_objective_t)w;
+        break;
+    case K_SURROGATE:
+        if ((rc = parse_word(value, surrogates, 3, &w)) == 0)
+            c->surrogate = (config_surrogate_t)w;
+        break;
+    case K_COST:
+        if ((rc = parse_word(value, costs, 2, &w)) == 0)
+            c->cost_log = w == 1;
+        break;
+    default:
+        rc = err_set(ERR_INTERNAL, "not a word key");
+        break;
+    }
+    return rc;
+}
+
+/* reference_point = METRIC,PARAM_PERCENT */
+static int set_ref(parser_t *p, const char *what, const char *value)
+{
+    config_t *c = p->cfg;
+    char buf[256], *comma;
+    int rc;
+
+    if (strlen(value) >= sizeof buf)
+        return err_set(ERR_RANGE, "%s:%d: %s: value too long", p->name, p->line, what);
+    strcpy(buf, value);
+    comma = strchr(buf, ',');
+    if (!comma)
+        return err_set(ERR_PARSE, "%s:%d: %s: expected METRIC,PARAM_PERCENT such as "
+                       "0.5,10 , got '%s'", p->name, p->line, what, value);
+    *comma = '\0';
+    rc = parse_double(buf, -1e9, 1e9, "metric", &c->ref_metric);
+    if (rc == 0)
+        rc = parse_double(comma + 1 + strspn(comma + 1, " "), 0, 1e6, "parameter %",
+                          &c->ref_cost);
+    c->has_ref = rc == 0;
+    return rc ? located(p, what, rc) : 0;
+}
+
 static int set_value(parser_t *p, const keydef_t *k, const char *value)
 {
     config_t *c = p->cfg;
     char *base = (char *)c;
     char what[128];
-    int rc = 0, w;
-    bool b;
+    int rc = 0;
 
     snprintf(what, sizeof what, "[%s] %s", k->section, k->key);
     switch (k->type) {
@@ -259,49 +342,18 @@ static int set_value(parser_t *p, const keydef_t *k, const char *value)
         rc = parse_double(value, k->min, k->max, what, (double *)(base + k->off));
         break;
     case K_BOOL:
-        rc = parse_bool(value, &b);
-        if (rc == 0 && k->off == offsetof(config_t, space.nsizes[SPACE_LORA])) {
-            /* lora = true turns on the default rank ladder (unless sizes_lora gave one). */
-            if (b && c->space.nsizes[SPACE_LORA] == 0)
-                space_opts_enable_lora(&c->space);
-            else if (!b)
-                c->space.nsizes[SPACE_LORA] = 0;
-        } else if (rc == 0) {
-            *(bool *)(base + k->off) = b;
-        }
+        rc = set_bool(c, k, value);
         break;
     case K_ID:
         return set_string(p, k, value, base + k->off, CONFIG_ID_MAX);
     case K_PATH:
         return set_string(p, k, value, base + k->off, CONFIG_PATH_MAX);
-    case K_MODE: {
-        static const char *const w2[] = {"train", "synthetic"};
-        rc = parse_word(value, w2, 2, &w);
-        if (rc == 0)
-            c->mode = (config_mode_t)w;
+    case K_MODE:
+    case K_OBJECTIVE:
+    case K_SURROGATE:
+    case K_COST:
+        rc = set_word(c, k->type, value);
         break;
-    }
-    case K_OBJECTIVE: {
-        static const char *const w2[] = {"hv", "metric"};
-        rc = parse_word(value, w2, 2, &w);
-        if (rc == 0)
-            c->objective = (config_objective_t)w;
-        break;
-    }
-    case K_SURROGATE: {
-        static const char *const w3[] = {"saas", "map", "random"};
-        rc = parse_word(value, w3, 3, &w);
-        if (rc == 0)
-            c->surrogate = (config_surrogate_t)w;
-        break;
-    }
-    case K_COST: {
-        static const char *const w2[] = {"linear", "log"};
-        rc = parse_word(value, w2, 2, &w);
-        if (rc == 0)
-            c->cost_log = w == 1;
-        break;
-    }
     case K_SIZES:
         rc = space_opts_parse_sizes(&c->space, (space_module_t)k->off, value);
         break;
@@ -309,31 +361,10 @@ static int set_value(parser_t *p, const keydef_t *k, const char *value)
         rc = strchr(value, '=') ? config_parse_shape(value, &c->shape)
                                 : shape_preset(value, &c->shape);
         break;
-    case K_REF: {
-        char buf[256], *comma;
-        if (strlen(value) >= sizeof buf)
-            return err_set(ERR_RANGE, "%s:%d: %s: value too long", p->name, p->line, what);
-        strcpy(buf, value);
-        comma = strchr(buf, ',');
-        if (!comma)
-            return err_set(ERR_PARSE, "%s:%d: %s: expected METRIC,PARAM_PERCENT such as "
-                           "0.5,10 , got '%s'", p->name, p->line, what, value);
-        *comma = '\0';
-        rc = parse_double(buf, -1e9, 1e9, "metric", &c->ref_metric);
-        if (rc == 0)
-            rc = parse_double(comma + 1 + strspn(comma + 1, " "), 0, 1e6, "parameter %",
-                              &c->ref_cost);
-        c->has_ref = rc == 0;
-        break;
+    case K_REF:
+        return set_ref(p, what, value);
     }
-    }
-    if (rc != 0) {
-        /* Messages from parse_* already start with `what`; others get it prepended. */
-        if (strncmp(err_msg(), what, strlen(what)) == 0)
-            return err_prefix(rc, "%s:%d: ", p->name, p->line);
-        return err_prefix(rc, "%s:%d: %s: ", p->name, p->line, what);
-    }
-    return 0;
+    return rc ? located(p, what, rc) : 0;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)

@@ -1,5 +1,6 @@
-/* The coordinator's event loop (dispatch.h): socket, turns, timers and signals. The handling of
- * each message kind is in dispatch_msg.c; both share dispatch_int.h. */
+/* The coordinator's event loop (dispatch.h): socket, turns, timers and signals. What workers
+ * send is handled in dispatch_msg.c, trials go out from dispatch_trial.c, and the steps they
+ * share are in dispatch_core.c (dispatch_int.h). */
 #include "coordinator/runtime/dispatch.h"
 
 #include <errno.h>
@@ -15,72 +16,12 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/rng.h"
-#include "common/version.h"
 #include "coordinator/runtime/dispatch_int.h"
 #include "coordinator/runtime/report.h"
 
-/* ---- outbox ------------------------------------------------------------------------------- */
-
-int disp__queue(disp_t *d, const uint8_t *rid, size_t rid_len, uint8_t *frame, size_t len)
-{
-    outmsg_t *m;
-
-    if (d->nout == d->outcap) {
-        size_t ncap = d->outcap ? 2 * d->outcap : 256;
-        outmsg_t *n = mem_realloc(d->out, ncap, sizeof *n, "outbox");
-        if (!n) {
-            free(frame);
-            return ERR_NOMEM;
-        }
-        d->out = n;
-        d->outcap = ncap;
-    }
-    m = &d->out[d->nout++];
-    memcpy(m->rid, rid, rid_len);
-    m->rid_len = rid_len;
-    m->frame = frame;
-    m->len = len;
-    return 0;
-}
-
-int disp__send(disp_t *d, reg_worker_t *w, Autopeft__Kind kind, const ProtobufCMessage *msg)
-{
-    uint8_t *frame;
-    size_t len;
-    int rc = wire_encode(kind, msg, &frame, &len);
-
-    if (rc != 0) {
-        log_error("encoding %s for %s: %s", wire_kind_name(kind), w->id, err_msg());
-        return rc;
-    }
-    w->last_sent_ms = uv_now(&d->loop);
-    return disp__queue(d, w->rid, w->rid_len, frame, len);
-}
-
-static void flush(disp_t *d)
-{
-    for (size_t i = 0; i < d->nout; i++) {
-        outmsg_t *m = &d->out[i];
-        if (zmq_send(d->router, m->rid, m->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-            zmq_send(d->router, m->frame, m->len, ZMQ_DONTWAIT) < 0) {
-            /* EHOSTUNREACH: the peer is gone (ROUTER_MANDATORY); EAGAIN: its queue is full.
-             * Either way the protocol's resends and expiries recover. */
-            d->send_failures++;
-            log_debug("send to a peer failed: %s", zmq_strerror(errno));
-        }
-        free(m->frame);
-    }
-    d->nout = 0;
-}
-
-static void drop_outbox(disp_t *d)
-{
-    for (size_t i = 0; i < d->nout; i++)
-        free(d->out[i].frame);
-    d->nout = 0;
-}
-
 /* ---- turns -------------------------------------------------------------------------------- */
+
+static void turn(disp_t *d);
 
 static bool readable(disp_t *d)
 {
@@ -136,13 +77,35 @@ static void fatal(disp_t *d, const char *what)
 {
     log_error("%s: %s; stopping (the store keeps everything committed before)", what, err_msg());
     store_rollback(d->store);
-    drop_outbox(d);
+    disp__drop_outbox(d);
     d->result = err_code() ? err_code() : ERR_IO;
     d->fatal = true;
     disp__stop_loop(d);
 }
 
-void disp__turn(disp_t *d)
+/* The study is over: the SHUTDOWNs go out in one more turn, then the loop stops unless it
+ * lingers for late workers. */
+static void check_finished(disp_t *d)
+{
+    if (!disp__finish(d))
+        return;
+    turn(d); /* sends the SHUTDOWNs */
+    if (d->o->linger_s <= 0)
+        disp__stop_loop(d);
+}
+
+static void suggested_cb(void *ctx, const suggest_item_t *items, int n, int rc,
+                         const char *error, double seconds)
+{
+    disp_t *d = ctx;
+
+    if (d->closed || d->fatal)
+        return;
+    disp__suggested(d, items, n, rc, error, seconds);
+    turn(d);
+}
+
+static void turn(disp_t *d)
 {
     if (d->in_turn || d->fatal || d->closed)
         return;
@@ -155,7 +118,7 @@ void disp__turn(disp_t *d)
         d->received += (uint64_t)n;
         if (d->fatal)
             break;
-        if (disp__pump(d) != 0) {
+        if (disp__pump(d) != 0 || disp__ask(d, suggested_cb) != 0) {
             fatal(d, "dispatching");
             break;
         }
@@ -167,20 +130,20 @@ void disp__turn(disp_t *d)
             d->commits++;
         }
         d->sent += d->nout;
-        flush(d);
+        disp__flush(d);
         if (n < TURN_BATCH && !readable(d))
             break;
     }
     d->in_turn = false;
     if (!d->fatal)
-        disp__check_finished(d);
+        check_finished(d);
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
     (void)status;
     (void)events;
-    disp__turn(h->data);
+    turn(h->data);
 }
 
 /* Before the loop blocks: input that arrived while we were sending leaves no new edge on
@@ -190,7 +153,7 @@ static void prepare_cb(uv_prepare_t *h)
     disp_t *d = h->data;
 
     if (readable(d))
-        disp__turn(d);
+        turn(d);
 }
 
 static void tick_cb(uv_timer_t *h)
@@ -198,33 +161,10 @@ static void tick_cb(uv_timer_t *h)
     disp_t *d = h->data;
 
     disp__tick(d);
-    disp__turn(d);
+    turn(d);
 }
 
 /* ---- signals, stopping -------------------------------------------------------------------- */
-
-static void close_handle(uv_handle_t *h)
-{
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
-static void walk_close(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    close_handle(h);
-}
-
-void disp__stop_loop(disp_t *d)
-{
-    if (d->closed)
-        return;
-    d->closed = true;
-    if (d->zap)
-        zap_close(d->zap);
-    d->zap = NULL;
-    uv_walk(&d->loop, walk_close, NULL);
-}
 
 static void signal_cb(uv_signal_t *h, int signum)
 {
@@ -245,7 +185,7 @@ static void signal_cb(uv_signal_t *h, int signum)
              signum == SIGINT ? "SIGINT" : "SIGTERM");
     d->stopping = true;
     d->result = ERR_CANCELLED;
-    disp__turn(d); /* commit what was drained */
+    turn(d); /* commit what was drained */
     if (disp__stop_study(d) != 0) {
         fatal(d, "stopping");
         return;
@@ -254,37 +194,12 @@ static void signal_cb(uv_signal_t *h, int signum)
         fatal(d, "committing the study store");
         return;
     }
-    flush(d);
+    disp__flush(d);
     unlink(d->endpoint_path);
     disp__stop_loop(d);
 }
 
 /* ---- set-up ------------------------------------------------------------------------------- */
-
-static int write_endpoint(disp_t *d, const char *text)
-{
-    char tmp[4300];
-    FILE *f;
-
-    snprintf(tmp, sizeof tmp, "%s.tmp", d->endpoint_path);
-    f = fopen(tmp, "w");
-    if (!f)
-        return err_set(ERR_IO, "%s: %s", tmp, strerror(errno));
-    fputs(text, f);
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        fclose(f);
-        return err_set(ERR_IO, "%s: %s", tmp, strerror(errno));
-    }
-    fclose(f);
-    if (rename(tmp, d->endpoint_path) != 0)
-        return err_set(ERR_IO, "%s: %s", d->endpoint_path, strerror(errno));
-    return 0;
-}
-
-int disp__publish_finished(disp_t *d)
-{
-    return write_endpoint(d, "finished\n");
-}
 
 /* The endpoint as workers should dial it: a wildcard address replaced by a host name. */
 static int publish(disp_t *d)
@@ -313,7 +228,7 @@ static int publish(disp_t *d)
                  d->o->curve->public_z85);
     else
         snprintf(text, sizeof text, "%s\n", d->endpoint);
-    return write_endpoint(d, text);
+    return disp__write_endpoint(d, text);
 }
 
 static int open_socket(disp_t *d)
@@ -379,15 +294,11 @@ static void observe_cb(void *ctx, const study_trial_t *t, bool ok)
         log_error("suggester: %s", err_msg());
 }
 
-int dispatch_run(const dispatch_opts_t *o)
+/* The dispatcher's fixed settings and its loop; nothing to undo but the memory on failure. */
+static int init(disp_t *d, const dispatch_opts_t *o)
 {
-    disp_t *d = mem_alloc(1, sizeof *d, "dispatcher");
-    study_counts_t n;
     rng_t r;
-    int rc = 0;
 
-    if (!d)
-        return ERR_NOMEM;
     d->o = o;
     d->cfg = o->cfg;
     d->interval_ms = (uint64_t)o->cfg->heartbeat_interval_ms;
@@ -396,44 +307,62 @@ int dispatch_run(const dispatch_opts_t *o)
              DISPATCH_ENDPOINT_FILE);
     rng_seed(&r, (uint64_t)getpid() ^ (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)d);
     snprintf(d->coordinator_id, sizeof d->coordinator_id, "%016" PRIx64, rng_next(&r));
-    if (uv_loop_init(&d->loop) != 0) {
-        free(d);
+    if (uv_loop_init(&d->loop) != 0)
         return err_set(ERR_IO, "uv_loop_init failed");
-    }
-    if ((rc = store_open(o->study_dir, true, false, &d->store)) != 0 || (rc = save_meta(d)) != 0)
-        goto out;
-    if ((rc = suggest_new(o->cfg, &d->loop, &d->sugg)) != 0 ||
+    return 0;
+}
+
+/* Trials queued or running from an earlier run: the suggester must not repeat them (the
+ * counted ones it learns through observe_cb). */
+static int note_open_trials(disp_t *d)
+{
+    study_counts_t c;
+    space_config_t *open_cfg;
+    int nopen, rc = 0;
+
+    study_counts(d->study, &c);
+    open_cfg = mem_alloc((size_t)(c.queued + c.running) + 1, sizeof *open_cfg, "pending");
+    if (!open_cfg)
+        return ERR_NOMEM;
+    nopen = study_pending(d->study, open_cfg, c.queued + c.running + 1);
+    for (int i = 0; i < nopen && rc == 0; i++)
+        rc = suggest_note(d->sugg, &open_cfg[i]);
+    free(open_cfg);
+    return rc;
+}
+
+/* The store, the suggester and the study loaded from the store. */
+static int open_study(disp_t *d)
+{
+    const dispatch_opts_t *o = d->o;
+    int rc;
+
+    if ((rc = store_open(o->study_dir, STORE_CREATE, &d->store)) != 0 ||
+        (rc = save_meta(d)) != 0 || (rc = suggest_new(o->cfg, &d->loop, &d->sugg)) != 0 ||
         (rc = study_new(o->cfg, d->store, observe_cb, d, &d->study)) != 0)
-        goto out;
-    {
-        /* Trials queued or running from an earlier run: the suggester must not repeat them
-         * (the counted ones it learns through observe_cb). */
-        study_counts_t c0;
-        space_config_t *open_cfg;
-        int nopen;
-        study_counts(d->study, &c0);
-        open_cfg = mem_alloc((size_t)(c0.queued + c0.running) + 1, sizeof *open_cfg, "pending");
-        if (!open_cfg) {
-            rc = ERR_NOMEM;
-            goto out;
-        }
-        nopen = study_pending(d->study, open_cfg, c0.queued + c0.running + 1);
-        for (int i = 0; i < nopen && rc == 0; i++)
-            rc = suggest_note(d->sugg, &open_cfg[i]);
-        free(open_cfg);
-        if (rc != 0)
-            goto out;
-    }
+        return rc;
+    return note_open_trials(d);
+}
+
+/* The registry, the ZeroMQ context, CURVE's handler and the bound, published socket. */
+static int open_network(disp_t *d)
+{
+    int rc;
+
     d->reg = registry_new();
     d->zctx = zmq_ctx_new();
-    if (!d->reg || !d->zctx) {
-        rc = err_set(ERR_NOMEM, "creating the registry or ZeroMQ context");
-        goto out;
-    }
-    if (o->curve && (rc = zap_new(d->zctx, &d->loop, o->authorized_keys, &d->zap)) != 0)
-        goto out;
-    if ((rc = open_socket(d)) != 0)
-        goto out;
+    if (!d->reg || !d->zctx)
+        return err_set(ERR_NOMEM, "creating the registry or ZeroMQ context");
+    if (d->o->curve && (rc = zap_new(d->zctx, &d->loop, d->o->authorized_keys, &d->zap)) != 0)
+        return rc;
+    return open_socket(d);
+}
+
+static void log_start(disp_t *d)
+{
+    const dispatch_opts_t *o = d->o;
+    study_counts_t n;
+
     study_counts(d->study, &n);
     log_info("study '%s' in %s: %d/%d trials created, %d done, %d failed, %d running on "
              "workers to re-attach, %d queued; %s suggestions (%s)", o->cfg->name, o->study_dir,
@@ -442,9 +371,14 @@ int dispatch_run(const dispatch_opts_t *o)
              config_surrogate_name(o->cfg->surrogate));
     log_info("listening on %s (published in %s)%s", d->endpoint, d->endpoint_path,
              o->curve ? ", CURVE encryption and authentication on" : "");
-    d->restart_grace_ms = (uint64_t)(o->cfg->restart_grace_s * 1000);
-    d->started_ms = uv_now(&d->loop);
+}
 
+/* The restart grace's clock, and the loop's handles: the socket, the check before blocking,
+ * the heartbeat timer and the signals. */
+static void start_handles(disp_t *d)
+{
+    d->restart_grace_ms = (uint64_t)(d->o->cfg->restart_grace_s * 1000);
+    d->started_ms = uv_now(&d->loop);
     uv_poll_init(&d->loop, &d->poll, d->fd);
     d->poll.data = d;
     uv_poll_start(&d->poll, UV_READABLE, poll_cb);
@@ -461,23 +395,30 @@ int dispatch_run(const dispatch_opts_t *o)
     uv_signal_start(&d->sigint, signal_cb, SIGINT);
     uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&d->sighup, signal_cb, SIGHUP);
+}
 
-    disp__turn(d);
-    uv_run(&d->loop, UV_RUN_DEFAULT);
-    rc = d->result;
+/* After the loop: the counts for the log, and the outputs of a finished study. */
+static int wrap_up(disp_t *d)
+{
+    int rc = d->result;
+
     log_info("%" PRIu64 " frames received, %" PRIu64 " sent, in %" PRIu64 " turns with %" PRIu64
              " commits; %" PRIu64 " frames refused, %" PRIu64 " sends failed", d->received,
              d->sent, d->turns, d->commits, d->refused, d->send_failures);
     if (rc == 0 && d->finished) {
-        if ((rc = report_write(o->study_dir)) == 0)
+        if ((rc = report_write(d->o->study_dir)) == 0)
             log_info("outputs written to %s: trials.csv, trials.jsonl, pareto.csv, best.json",
-                     o->study_dir);
+                     d->o->study_dir);
         else
             log_error("writing the outputs: %s", err_msg());
     }
-out:
-    if (rc != 0 && rc != ERR_CANCELLED && !d->fatal)
-        log_error("%s", err_msg());
+    return rc;
+}
+
+/* Closes the socket and the context, lets a suggestion on the thread pool finish, closes the
+ * loop and frees everything. */
+static void disp_free(disp_t *d)
+{
     if (d->router)
         zmq_close(d->router);
     if (d->zap) {
@@ -489,15 +430,39 @@ out:
     /* A suggestion still on the thread pool must finish before its memory goes. */
     while (d->sugg && suggest_busy(d->sugg))
         uv_run(&d->loop, UV_RUN_ONCE);
-    uv_walk(&d->loop, walk_close, NULL);
+    uv_walk(&d->loop, disp__walk_close, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
     study_free(&d->study);
     suggest_free(&d->sugg);
     registry_free(&d->reg);
     store_close(&d->store);
-    drop_outbox(d);
+    disp__drop_outbox(d);
     free(d->out);
     free(d);
+}
+
+int dispatch_run(const dispatch_opts_t *o)
+{
+    disp_t *d = mem_alloc(1, sizeof *d, "dispatcher");
+    int rc;
+
+    if (!d)
+        return ERR_NOMEM;
+    if ((rc = init(d, o)) != 0) {
+        free(d);
+        return rc;
+    }
+    if ((rc = open_study(d)) != 0 || (rc = open_network(d)) != 0)
+        goto out;
+    log_start(d);
+    start_handles(d);
+    turn(d);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    rc = wrap_up(d);
+out:
+    if (rc != 0 && rc != ERR_CANCELLED && !d->fatal)
+        log_error("%s", err_msg());
+    disp_free(d);
     return rc;
 }

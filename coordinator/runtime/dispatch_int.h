@@ -1,5 +1,7 @@
-/* Internals shared by dispatch.c (loop, socket, turns) and dispatch_msg.c (the messages, leases
- * and trials). Not for other modules. */
+/* Internals of the dispatcher (dispatch.h), in four files that call each other one way only:
+ * dispatch.c (the loop, the socket, turns, signals) calls dispatch_msg.c (what workers send)
+ * and dispatch_trial.c (trials to workers), and all three call dispatch_core.c (the state's
+ * shared steps: outbox, stopping, leases). Not for other modules. */
 #ifndef AUTOPEFT_DISPATCH_INT_H
 #define AUTOPEFT_DISPATCH_INT_H
 
@@ -61,28 +63,69 @@ typedef struct disp {
     struct { uint64_t hash, ms; } unknown[UNKNOWN_SLOTS];
 } disp_t;
 
-/* dispatch.c */
+/* w as the study knows a worker. */
+static inline study_worker_t disp__worker(reg_worker_t *w)
+{
+    return (study_worker_t){w, w->id};
+}
+
+/* The attempt a message names, in the study's terms. */
+static inline study_ref_t disp__ref(const Autopeft__TrialRef *r)
+{
+    return (study_ref_t){r->trial_id, r->attempt};
+}
+
+/* dispatch_core.c: what every part uses; it calls none of them. */
+uint64_t disp__now_ms(disp_t *d);              /* the loop's time, updated */
+uint64_t disp__expiry_span(const disp_t *d);   /* heartbeat interval x liveness */
+/* Queues frame (taken over) for routing id rid, sent after this turn's commit. */
 int disp__queue(disp_t *d, const uint8_t *rid, size_t rid_len, uint8_t *frame, size_t len);
 /* Encodes and queues msg to w (sent after this turn's commit). */
 int disp__send(disp_t *d, reg_worker_t *w, Autopeft__Kind kind, const ProtobufCMessage *msg);
-void disp__turn(disp_t *d);
+/* Sends the outbox (after the commit), or drops it (after a fatal error). */
+void disp__flush(disp_t *d);
+void disp__drop_outbox(disp_t *d);
+/* Closes every handle, so uv_run returns; a uv_walk callback for the same at the end. */
 void disp__stop_loop(disp_t *d);
-int disp__publish_finished(disp_t *d);
+void disp__walk_close(uv_handle_t *h, void *arg);
+/* A store error (rc != 0) is fatal: logged with what, rolled back, and the loop stopped. */
+void disp__check(disp_t *d, int rc, const char *what);
+/* Writes the endpoint file (DISPATCH_ENDPOINT_FILE) through a temporary name. */
+int disp__write_endpoint(disp_t *d, const char *text);
+/* The lease of t's attempt is lost (study_lease_lost: requeued, or failed after max_attempts);
+ * its worker no longer runs it. */
+void disp__lease_lost(disp_t *d, study_trial_t *t, const char *outcome, const char *reason);
+/* The worker is gone (left, expired): its lease is lost and its record removed. */
+void disp__forget(disp_t *d, reg_worker_t *w, const char *why);
+void disp__send_cancel(disp_t *d, reg_worker_t *w, uint64_t id, uint32_t attempt,
+                       const char *reason);
+void disp__send_shutdown(disp_t *d, reg_worker_t *w, const char *reason);
 
-/* dispatch_msg.c */
+/* dispatch_msg.c: what workers send. */
 /* One frame from routing id rid. */
 void disp__handle(disp_t *d, const uint8_t *rid, size_t rid_len, const uint8_t *frame,
                   size_t len);
 /* Logs (rate-limited) and answers (at most once per interval per peer) a refused frame. */
 void disp__refuse(disp_t *d, const uint8_t *rid, size_t rid_len, int rc, Autopeft__Kind kind,
                   const char *why);
-/* Gives queued trials to idle workers and asks for suggestions to keep the queue ready. */
+
+/* dispatch_trial.c: trials to workers. */
+/* Gives queued trials to idle workers, after making random suggestions (random mode) to keep
+ * the queue ready. */
 int disp__pump(disp_t *d);
+/* Bayesian optimisation: asks the suggester for what the queue lacks, unless it is busy;
+ * done (on the loop thread) hands the answer to disp__suggested. */
+int disp__ask(disp_t *d, suggest_done_fn done);
+/* Adds the suggested configurations as trials (suggest_done_fn's arguments). */
+void disp__suggested(disp_t *d, const suggest_item_t *items, int n, int rc, const char *error,
+                     double seconds);
 /* Every heartbeat interval: heartbeats, expiries, unconfirmed dispatches, time limits, the
  * restart grace. */
 void disp__tick(disp_t *d);
-/* The budget is spent: SHUTDOWN to every worker, linger, stop. */
-void disp__check_finished(disp_t *d);
+/* When the budget is spent (or no more suggestions come): marks the study finished, queues
+ * SHUTDOWN to every worker and publishes "finished"; true then (the caller sends, lingers and
+ * stops), false while the study goes on. */
+bool disp__finish(disp_t *d);
 /* SIGINT/SIGTERM: what happens to running trials (protocol 8.4). */
 int disp__stop_study(disp_t *d);
 

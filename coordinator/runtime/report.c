@@ -13,89 +13,6 @@
 #include "common/mem.h"
 #include "coordinator/runtime/store.h"
 
-/* ---- RESULT as JSON ----------------------------------------------------------------------- */
-
-static void set_num(json_t *o, const char *k, protobuf_c_boolean has, double v)
-{
-    if (has)
-        json_object_set_new(o, k, json_real(v));
-}
-
-static void set_int(json_t *o, const char *k, protobuf_c_boolean has, uint64_t v)
-{
-    if (has)
-        json_object_set_new(o, k, json_integer((json_int_t)v));
-}
-
-char *report_result_json(const Autopeft__Result *r)
-{
-    static const char *const st[] = {"?", "ok", "failed", "cancelled"};
-    json_t *o = json_object(), *a;
-    char *text;
-
-    if (!o)
-        return NULL;
-    json_object_set_new(o, "trial", json_integer((json_int_t)r->trial->trial_id));
-    json_object_set_new(o, "attempt", json_integer(r->trial->attempt));
-    json_object_set_new(o, "status", json_string(st[(unsigned)r->status <= 3 ? r->status : 0]));
-    if (r->error)
-        json_object_set_new(o, "error", json_string(r->error));
-    if (r->has_retryable)
-        json_object_set_new(o, "retryable", json_boolean(r->retryable));
-    set_num(o, "objective", r->has_objective, r->objective);
-    if (r->objective_name)
-        json_object_set_new(o, "objective_name", json_string(r->objective_name));
-    if (r->n_metrics) {
-        a = json_object();
-        for (size_t i = 0; i < r->n_metrics; i++)
-            json_object_set_new(a, r->metrics[i]->name, json_real(r->metrics[i]->value));
-        json_object_set_new(o, "metrics", a);
-    }
-    set_int(o, "best_epoch", r->has_best_epoch, r->best_epoch);
-    set_int(o, "epochs_run", r->has_epochs_run, r->epochs_run);
-    if (r->params) {
-        const Autopeft__ParamCounts *p = r->params;
-        json_t *q = json_object();
-        set_int(q, "trainable", p->has_trainable, p->trainable);
-        set_int(q, "deployed", p->has_deployed, p->deployed);
-        set_int(q, "modules_trainable", p->has_modules_trainable, p->modules_trainable);
-        set_int(q, "modules_deployed", p->has_modules_deployed, p->modules_deployed);
-        set_int(q, "head", p->has_head, p->head);
-        set_int(q, "backbone", p->has_backbone, p->backbone);
-        set_num(q, "percent", p->has_percent, p->percent);
-        json_object_set_new(o, "params", q);
-    }
-    if (r->timings) {
-        const Autopeft__Timings *t = r->timings;
-        json_t *q = json_object();
-        set_num(q, "load_s", t->has_load_s, t->load_s);
-        set_num(q, "tokenize_s", t->has_tokenize_s, t->tokenize_s);
-        set_num(q, "train_s", t->has_train_s, t->train_s);
-        set_num(q, "eval_s", t->has_eval_s, t->eval_s);
-        set_num(q, "total_s", t->has_total_s, t->total_s);
-        set_num(q, "examples_per_s", t->has_examples_per_s, t->examples_per_s);
-        json_object_set_new(o, "timings", q);
-    }
-    if (r->n_history) {
-        a = json_array();
-        for (size_t i = 0; i < r->n_history; i++) {
-            const Autopeft__EpochRecord *e = r->history[i];
-            json_t *q = json_object();
-            set_int(q, "epoch", e->has_epoch, e->epoch);
-            set_num(q, "objective", e->has_objective, e->objective);
-            set_num(q, "train_loss", e->has_train_loss, e->train_loss);
-            set_num(q, "seconds", e->has_seconds, e->seconds);
-            json_array_append_new(a, q);
-        }
-        json_object_set_new(o, "history", a);
-    }
-    if (r->worker_id)
-        json_object_set_new(o, "worker", json_string(r->worker_id));
-    text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    json_decref(o);
-    return text;
-}
-
 /* ---- reading the store -------------------------------------------------------------------- */
 
 static int open_ro(const char *dir, sqlite3 **db)
@@ -168,128 +85,170 @@ double report_hypervolume(const report_point_t *pts, int n, double ref_metric, d
     return hv;
 }
 
-int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, int cap,
-                   int *npts)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    report_point_t *all = NULL;
-    int nall = 0, allcap = 0, rc, np = 0;
-    char buf[256];
-    double sum_s = 0, min_metric = INFINITY, max_cost = 0;
-    int n_s = 0;
-    bool has_ref;
+/* The done trials with a metric, as report_summary reads them. */
+typedef struct {
+    report_point_t *all;
+    int n, cap;
+    double sum_s;              /* seconds of the done trials, dispatch to result */
+    int n_s;
+    double min_metric, max_cost;
+} points_t;
 
-    memset(out, 0, sizeof *out);
-    if ((rc = open_ro(dir, &db)) != 0)
-        return rc;
+/* The study's name, budget and reference point (has_ref: both of its halves stored). */
+static void read_meta(sqlite3 *db, report_summary_t *out, bool *has_ref)
+{
+    char buf[256];
+
     meta_text(db, "study_name", out->name, sizeof out->name);
     if (meta_text(db, "budget", buf, sizeof buf) == 0)
         out->budget = atoi(buf);
-    has_ref = meta_text(db, "ref_metric", buf, sizeof buf) == 0;
-    if (has_ref) {
+    *has_ref = meta_text(db, "ref_metric", buf, sizeof buf) == 0;
+    if (*has_ref) {
         out->ref_metric = atof(buf);
-        has_ref = meta_text(db, "ref_cost", buf, sizeof buf) == 0;
+        *has_ref = meta_text(db, "ref_cost", buf, sizeof buf) == 0;
         out->ref_cost = atof(buf);
     }
+}
+
+/* One trial row: the counts and times of out, and the point of a done trial (the best one
+ * noted in out). */
+static int add_trial(sqlite3_stmt *st, report_summary_t *out, points_t *p)
+{
+    const char *state = (const char *)sqlite3_column_text(st, 1);
+    double disp = sqlite3_column_double(st, 5), fin = sqlite3_column_double(st, 6);
+    report_point_t *pt;
+
+    out->created++;
+    if (!strcmp(state, "queued"))
+        out->queued++;
+    else if (!strcmp(state, "dispatched"))
+        out->running++;
+    else if (!strcmp(state, "failed"))
+        out->failed++;
+    else if (!strcmp(state, "done"))
+        out->done++;
+    if (disp > 0 && (out->first_dispatch == 0 || disp < out->first_dispatch))
+        out->first_dispatch = disp;
+    if (fin > out->last_finish)
+        out->last_finish = fin;
+    if (strcmp(state, "done") != 0 || sqlite3_column_type(st, 2) == SQLITE_NULL)
+        return 0;
+    if (fin > disp && disp > 0) {
+        p->sum_s += fin - disp;
+        p->n_s++;
+    }
+    if (p->n == p->cap) {
+        int ncap = p->cap ? 2 * p->cap : 256;
+        report_point_t *n = mem_realloc(p->all, (size_t)ncap, sizeof *n, "trial points");
+        if (!n)
+            return ERR_NOMEM;
+        p->all = n;
+        p->cap = ncap;
+    }
+    pt = &p->all[p->n++];
+    pt->id = sqlite3_column_int64(st, 0);
+    pt->metric = sqlite3_column_double(st, 2);
+    pt->cost = sqlite3_column_double(st, 3);
+    snprintf(pt->config, sizeof pt->config, "%s", (const char *)sqlite3_column_text(st, 4));
+    if (pt->metric < p->min_metric)
+        p->min_metric = pt->metric;
+    if (pt->cost > p->max_cost)
+        p->max_cost = pt->cost;
+    if (!out->has_best || pt->metric > out->best_metric) {
+        out->has_best = true;
+        out->best_id = pt->id;
+        out->best_metric = pt->metric;
+        out->best_cost = pt->cost;
+        snprintf(out->best_config, sizeof out->best_config, "%s", pt->config);
+    }
+    return 0;
+}
+
+static int read_trials(sqlite3 *db, const char *dir, report_summary_t *out, points_t *p)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
     if (sqlite3_prepare_v2(db, "SELECT id, state, objective, cost, config, dispatched_at, "
-                               "finished_at FROM trials ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+                               "finished_at FROM trials ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        return err_set(ERR_IO, "%s: reading trials: %s", dir, sqlite3_errmsg(db));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (add_trial(st, out, p) != 0) {
+            sqlite3_finalize(st);
+            return ERR_NOMEM;
+        }
+    if (rc != SQLITE_DONE)
         rc = err_set(ERR_IO, "%s: reading trials: %s", dir, sqlite3_errmsg(db));
-        goto out;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *state = (const char *)sqlite3_column_text(st, 1);
-        double disp = sqlite3_column_double(st, 5), fin = sqlite3_column_double(st, 6);
-        out->created++;
-        if (!strcmp(state, "queued"))
-            out->queued++;
-        else if (!strcmp(state, "dispatched"))
-            out->running++;
-        else if (!strcmp(state, "failed"))
-            out->failed++;
-        else if (!strcmp(state, "done"))
-            out->done++;
-        if (disp > 0 && (out->first_dispatch == 0 || disp < out->first_dispatch))
-            out->first_dispatch = disp;
-        if (fin > out->last_finish)
-            out->last_finish = fin;
-        if (strcmp(state, "done") != 0 || sqlite3_column_type(st, 2) == SQLITE_NULL)
-            continue;
-        if (fin > disp && disp > 0) {
-            sum_s += fin - disp;
-            n_s++;
-        }
-        if (nall == allcap) {
-            int ncap = allcap ? 2 * allcap : 256;
-            report_point_t *n = mem_realloc(all, (size_t)ncap, sizeof *n, "trial points");
-            if (!n) {
-                rc = ERR_NOMEM;
-                goto out;
-            }
-            all = n;
-            allcap = ncap;
-        }
-        all[nall].id = sqlite3_column_int64(st, 0);
-        all[nall].metric = sqlite3_column_double(st, 2);
-        all[nall].cost = sqlite3_column_double(st, 3);
-        snprintf(all[nall].config, sizeof all[nall].config, "%s",
-                 (const char *)sqlite3_column_text(st, 4));
-        if (all[nall].metric < min_metric)
-            min_metric = all[nall].metric;
-        if (all[nall].cost > max_cost)
-            max_cost = all[nall].cost;
-        if (!out->has_best || all[nall].metric > out->best_metric) {
-            out->has_best = true;
-            out->best_id = all[nall].id;
-            out->best_metric = all[nall].metric;
-            out->best_cost = all[nall].cost;
-            snprintf(out->best_config, sizeof out->best_config, "%s", all[nall].config);
-        }
-        nall++;
-    }
-    if (rc != SQLITE_DONE) {
-        rc = err_set(ERR_IO, "%s: reading trials: %s", dir, sqlite3_errmsg(db));
-        goto out;
-    }
-    rc = 0;
+    else
+        rc = 0;
     sqlite3_finalize(st);
-    st = NULL;
+    return rc;
+}
+
+/* Dispatches, and those that ended with a lost lease. */
+static void read_attempts(sqlite3 *db, report_summary_t *out)
+{
+    sqlite3_stmt *st = NULL;
+
     if (sqlite3_prepare_v2(db, "SELECT count(*), sum(outcome = 'lost') FROM attempts", -1, &st,
                            NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
         out->attempts = sqlite3_column_int(st, 0);
         out->lost = sqlite3_column_int(st, 1);
     }
-    out->mean_trial_s = n_s ? sum_s / n_s : 0;
+    sqlite3_finalize(st);
+}
+
+/* The Pareto set of the n points, sorted by cost: the points that beat every cheaper one,
+ * compacted in place; returns how many. */
+static int pareto(report_point_t *all, int n)
+{
+    double best = -INFINITY;
+    int np = 0;
+
+    if (n > 0)
+        qsort(all, (size_t)n, sizeof *all, cmp_point);
+    for (int i = 0; i < n; i++)
+        if (all[i].metric > best) {
+            best = all[i].metric;
+            all[np++] = all[i];
+        }
+    return np;
+}
+
+int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, int cap,
+                   int *npts)
+{
+    points_t p = {.min_metric = INFINITY};
+    sqlite3 *db = NULL;
+    bool has_ref;
+    int rc, np;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = open_ro(dir, &db)) != 0)
+        return rc;
+    read_meta(db, out, &has_ref);
+    if ((rc = read_trials(db, dir, out, &p)) != 0)
+        goto out;
+    read_attempts(db, out);
+    out->mean_trial_s = p.n_s ? p.sum_s / p.n_s : 0;
     out->finished = out->budget > 0 && out->created >= out->budget &&
                     out->done + out->failed >= out->created;
     if (!has_ref) {
-        out->ref_metric = nall ? min_metric : 0;
-        out->ref_cost = nall ? max_cost : 0;
+        out->ref_metric = p.n ? p.min_metric : 0;
+        out->ref_cost = p.n ? p.max_cost : 0;
     }
-    /* Pareto set: by cost, keep the points that beat every cheaper one. */
-    if (nall > 0)
-        qsort(all, (size_t)nall, sizeof *all, cmp_point);
-    {
-        double best = -INFINITY;
-        report_point_t *front = all; /* compacted in place */
-        for (int i = 0; i < nall; i++)
-            if (all[i].metric > best) {
-                best = all[i].metric;
-                front[np++] = all[i];
-            }
-    }
-    out->hypervolume = report_hypervolume(all, np, out->ref_metric, out->ref_cost);
+    np = pareto(p.all, p.n);
+    out->hypervolume = report_hypervolume(p.all, np, out->ref_metric, out->ref_cost);
     if (pts && np > 0) {
         int k = np < cap ? np : cap;
-        memcpy(pts, all, (size_t)k * sizeof *pts);
+        memcpy(pts, p.all, (size_t)k * sizeof *pts);
         np = k;
     }
     if (npts)
         *npts = np;
 out:
-    sqlite3_finalize(st);
     sqlite3_close(db);
-    free(all);
+    free(p.all);
     return rc;
 }
 

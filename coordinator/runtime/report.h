@@ -13,8 +13,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "autopeft.pb-c.h"
-
 #define REPORT_MAX_PARETO 4096
 
 typedef struct {
@@ -39,9 +37,6 @@ typedef struct {
     double metric, cost;
     char config[1200];
 } report_point_t;
-
-/* The accepted RESULT as one JSON object (malloc'd text), for the store. */
-char *report_result_json(const Autopeft__Result *r);
 
 /* Counts, best trial, Pareto set (sorted by parameter %, up to cap points into pts; *npts) and
  * hypervolume of the study in dir. ref: the study's reference point when has_ref, else the

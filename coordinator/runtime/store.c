@@ -163,11 +163,12 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
-int store_open(const char *dir, bool create, bool readonly, store_t **out)
+int store_open(const char *dir, unsigned flags, store_t **out)
 {
+    bool create = flags & STORE_CREATE, readonly = flags & STORE_READONLY;
     store_t *s;
     char *version = NULL;
-    int rc = 0, flags;
+    int rc = 0, open_flags;
 
     *out = NULL;
     if (create && mkdir(dir, 0755) != 0 && errno != EEXIST)
@@ -180,9 +181,9 @@ int store_open(const char *dir, bool create, bool readonly, store_t **out)
         rc = err_set(ERR_RANGE, "%s: study folder path too long", dir);
         goto out;
     }
-    flags = readonly ? SQLITE_OPEN_READONLY
-                     : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    open_flags = readonly ? SQLITE_OPEN_READONLY
+                          : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(s->path, &s->db, open_flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         rc = err_set(readonly || !create ? ERR_NOTFOUND : ERR_IO, "%s: %s", s->path,
                      s->db ? sqlite3_errmsg(s->db) : "cannot open");
         goto out;
@@ -302,17 +303,16 @@ int store_meta_set(store_t *s, const char *key, const char *value)
     return step_done(s, Q_META_SET);
 }
 
-int store_trial_add(store_t *s, uint64_t id, const char *config, bool random, double acq_value,
-                    double cost, double now)
+int store_trial_add(store_t *s, const store_trial_t *t)
 {
     sqlite3_stmt *st = s->q[Q_ADD];
 
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-    bind_text(st, 2, config);
-    sqlite3_bind_int(st, 3, random);
-    sqlite3_bind_double(st, 4, acq_value);
-    sqlite3_bind_double(st, 5, cost);
-    sqlite3_bind_double(st, 6, now);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)t->id);
+    bind_text(st, 2, t->config);
+    sqlite3_bind_int(st, 3, t->random);
+    sqlite3_bind_double(st, 4, t->acq_value);
+    sqlite3_bind_double(st, 5, t->cost);
+    sqlite3_bind_double(st, 6, t->created_at);
     return step_done(s, Q_ADD);
 }
 

@@ -73,9 +73,15 @@ typedef struct {
 
 typedef struct store store_t;
 
-/* Opens <dir>/study.db; with create, makes the folder and the schema when absent. A read-only
- * store (status, report) never writes. ERR_VERSION for a store of another schema version. */
-int store_open(const char *dir, bool create, bool readonly, store_t **out);
+/* How store_open opens the store: flags, or-ed. */
+enum {
+    STORE_CREATE = 1 << 0,    /* make the folder and the schema when absent */
+    STORE_READONLY = 1 << 1,  /* never write (readers such as status and report) */
+};
+
+/* Opens <dir>/study.db as the STORE_* flags say (0: an existing store, read and written).
+ * ERR_VERSION for a store of another schema version. */
+int store_open(const char *dir, unsigned flags, store_t **out);
 void store_close(store_t **sp);
 
 /* Transactions: begin is idempotent (a no-op inside one); commit makes everything durable. */
@@ -88,9 +94,9 @@ bool store_in_txn(const store_t *s);
 int store_meta_get(store_t *s, const char *key, char **value);
 int store_meta_set(store_t *s, const char *key, const char *value);
 
-/* A new trial (state queued, attempt 0). */
-int store_trial_add(store_t *s, uint64_t id, const char *config, bool random, double acq_value,
-                    double cost, double now);
+/* A new trial, queued with attempt 0: t's id, config, random, acq_value, cost and created_at
+ * are written (its other fields are ignored). */
+int store_trial_add(store_t *s, const store_trial_t *t);
 /* A dispatch: the trial dispatched with `attempt` to worker, and an attempts row. */
 int store_trial_dispatch(store_t *s, uint64_t id, uint32_t attempt, const char *worker,
                          double now);

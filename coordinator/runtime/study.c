@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "coordinator/search/cfgset.h"
 
 struct study {
     const config_t *cfg;
@@ -22,9 +23,8 @@ struct study {
     /* FIFO of (id, generation); requeued trials go to the front. A ring buffer. */
     struct qent { uint64_t id; uint32_t gen; } *q;
     size_t qhead, qlen, qcap;
-    /* Configurations already in the study: open addressing on space_config_hash -> id. */
-    uint64_t *set;
-    size_t set_cap;
+    /* Configurations already in the study (suggesters never repeat one). */
+    cfgset_t *configs;
     study_counts_t n;
     int first_open;            /* trials[0..first_open) are all done or failed */
 };
@@ -32,8 +32,6 @@ struct study {
 #define CHUNK 1024
 /* The record of the trial at index i (id i + 1). */
 #define TR(s, i) (&(s)->chunks[(size_t)(i) / CHUNK][(size_t)(i) % CHUNK])
-
-static int set_insert(study_t *s, uint64_t id);
 
 const space_t *study_space(const study_t *s)
 {
@@ -135,53 +133,16 @@ void study_each_dispatched(study_t *s, void (*fn)(void *ctx, study_trial_t *t), 
             fn(ctx, TR(s, i));
 }
 
-/* ---- the configuration set ---------------------------------------------------------------- */
-
-static int set_grow(study_t *s)
-{
-    size_t ncap = s->set_cap ? 2 * s->set_cap : 1024;
-    uint64_t *nset = mem_alloc(ncap, sizeof *nset, "configuration set");
-
-    if (!nset)
-        return ERR_NOMEM;
-    free(s->set);
-    s->set = nset;
-    s->set_cap = ncap;
-    for (int i = 0; i < s->ntrials; i++)
-        if (set_insert(s, (uint64_t)i + 1) != 0)
-            return ERR_INTERNAL;
-    return 0;
-}
-
-static int set_insert(study_t *s, uint64_t id)
-{
-    size_t h = (size_t)space_config_hash(&TR(s, id - 1)->config) & (s->set_cap - 1);
-
-    while (s->set[h] != 0)
-        h = (h + 1) & (s->set_cap - 1);
-    s->set[h] = id;
-    return 0;
-}
-
 bool study_has_config(const study_t *s, const space_config_t *c)
 {
-    size_t h;
-
-    if (s->set_cap == 0)
-        return false;
-    h = (size_t)space_config_hash(c) & (s->set_cap - 1);
-    while (s->set[h] != 0) {
-        if (space_config_equal(&TR(s, s->set[h] - 1)->config, c))
-            return true;
-        h = (h + 1) & (s->set_cap - 1);
-    }
-    return false;
+    return cfgset_has(s->configs, c);
 }
 
 /* Appends a trial record (the configuration set follows). */
 static int append(study_t *s, const space_config_t *c, study_trial_t **out)
 {
     study_trial_t *t;
+    int rc;
 
     if (s->ntrials == s->nchunks * CHUNK) {
         study_trial_t **nc = mem_realloc(s->chunks, (size_t)s->nchunks + 1, sizeof *nc,
@@ -194,14 +155,13 @@ static int append(study_t *s, const space_config_t *c, study_trial_t **out)
             return ERR_NOMEM;
         s->nchunks++;
     }
-    if ((size_t)(s->ntrials + 1) * 2 > s->set_cap && set_grow(s) != 0)
-        return ERR_NOMEM;
+    if ((rc = cfgset_add(s->configs, c)) < 0)
+        return rc;
     t = TR(s, s->ntrials);
     s->ntrials++;
     memset(t, 0, sizeof *t);
     t->id = (uint64_t)s->ntrials;
     t->config = *c;
-    set_insert(s, t->id);
     *out = t;
     return 0;
 }
@@ -288,7 +248,12 @@ int study_new(const config_t *cfg, store_t *store, study_observe_fn observe, voi
         rc = err_code() ? err_code() : ERR_INVAL;
         goto out;
     }
-    if ((rc = set_grow(s)) != 0 || (rc = store_load(store, load_one, s)) != 0)
+    s->configs = cfgset_new();
+    if (!s->configs) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    if ((rc = store_load(store, load_one, s)) != 0)
         goto out;
     /* The strategy sees the outcomes in the order they were counted. */
     order = mem_alloc((size_t)s->ntrials + 1, sizeof *order, "history order");
@@ -324,7 +289,7 @@ void study_free(study_t **sp)
         free(s->chunks[i]);
     free(s->chunks);
     free(s->q);
-    free(s->set);
+    cfgset_free(&s->configs);
     free(s);
     *sp = NULL;
 }
@@ -335,6 +300,7 @@ int study_add(study_t *s, const space_config_t *c, bool random, double acq_value
               study_trial_t **out)
 {
     char text[SPACE_TEXT_MAX];
+    store_trial_t row = {0};
     study_trial_t *t;
     double cost;
     int rc;
@@ -344,8 +310,13 @@ int study_add(study_t *s, const space_config_t *c, bool random, double acq_value
     if ((rc = space_check(s->space, c)) != 0 || (rc = cost_of(s, c, &cost)) != 0 ||
         (rc = space_config_format(c, text, sizeof text)) != 0)
         return rc;
-    if ((rc = store_trial_add(s->store, (uint64_t)s->ntrials + 1, text, random, acq_value, cost,
-                              store_now())) != 0)
+    row.id = (uint64_t)s->ntrials + 1;
+    row.config = text;
+    row.random = random;
+    row.acq_value = acq_value;
+    row.cost = cost;
+    row.created_at = store_now();
+    if ((rc = store_trial_add(s->store, &row)) != 0)
         return rc;
     if ((rc = append(s, c, &t)) != 0)
         return rc;
@@ -361,16 +332,15 @@ int study_add(study_t *s, const space_config_t *c, bool random, double acq_value
     return 0;
 }
 
-int study_dispatch(study_t *s, study_trial_t *t, void *worker, const char *worker_id,
-                   uint64_t now_ms)
+int study_dispatch(study_t *s, study_trial_t *t, study_worker_t w, uint64_t now_ms)
 {
-    int rc = store_trial_dispatch(s->store, t->id, t->attempt + 1, worker_id, store_now());
+    int rc = store_trial_dispatch(s->store, t->id, t->attempt + 1, w.id, store_now());
 
     if (rc != 0)
         return rc;
     t->attempt++;
     t->state = STORE_DISPATCHED;
-    t->worker = worker;
+    t->worker = w.record;
     t->confirmed = false;
     t->idle_reports = 0;
     t->dispatched_ms = now_ms;
@@ -379,34 +349,36 @@ int study_dispatch(study_t *s, study_trial_t *t, void *worker, const char *worke
     return 0;
 }
 
-bool study_reattach(study_t *s, const Autopeft__TrialRef *ref, void *worker,
-                    const char *worker_id, uint64_t now_ms, int *rc)
+int study_reattach(study_t *s, study_ref_t ref, study_worker_t w, uint64_t now_ms, bool *kept)
 {
-    study_trial_t *t = study_trial(s, ref->trial_id);
+    study_trial_t *t = study_trial(s, ref.trial_id);
+    int rc;
 
-    *rc = 0;
+    *kept = false;
     if (!t || (t->state != STORE_QUEUED && t->state != STORE_DISPATCHED) || t->attempt == 0 ||
-        ref->attempt != t->attempt || (t->worker && t->worker != worker))
-        return false;
-    if (t->worker == worker && t->state == STORE_DISPATCHED) {
+        ref.attempt != t->attempt || (t->worker && t->worker != w.record))
+        return 0;
+    if (t->worker == w.record && t->state == STORE_DISPATCHED) {
         t->confirmed = true;
-        return true;
+        *kept = true;
+        return 0;
     }
-    if ((*rc = store_trial_reattach(s->store, t->id, t->attempt, worker_id)) != 0)
-        return false;
+    if ((rc = store_trial_reattach(s->store, t->id, t->attempt, w.id)) != 0)
+        return rc;
     if (t->state == STORE_QUEUED) {
         queue_remove(s, t);
         s->n.running++;
     }
     t->state = STORE_DISPATCHED;
-    t->worker = worker;
+    t->worker = w.record;
     t->confirmed = true;
     t->idle_reports = 0;
     t->dispatched_ms = now_ms;
     t->cancel_sent = false;
     log_info("trial %llu attempt %u re-attached to %s", (unsigned long long)t->id, t->attempt,
-             worker_id);
-    return true;
+             w.id);
+    *kept = true;
+    return 0;
 }
 
 static int fail_trial(study_t *s, study_trial_t *t, const char *outcome, const char *error)
@@ -459,83 +431,74 @@ int study_requeue(study_t *s, study_trial_t *t, const char *outcome, const char 
     return queue_push(s, t, true);
 }
 
-static const char *status_word(Autopeft__ResultStatus st)
+/* ---- results ------------------------------------------------------------------------------ */
+
+static const char *status_word(study_status_t st)
 {
-    return st == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK       ? "ok"
-           : st == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED ? "failed"
-                                                                 : "cancelled";
+    return st == STUDY_STATUS_OK ? "ok" : st == STUDY_STATUS_FAILED ? "failed" : "cancelled";
 }
 
-int study_result(study_t *s, const Autopeft__Result *r, const char *worker_id, const char *json,
-                 study_verdict_t *v)
+/* Why r cannot be counted: sets v's ack and reason when it cannot (v->reason stays NULL when it
+ * can). */
+static int refuse(study_t *s, const study_result_t *r, const study_trial_t *t, study_verdict_t *v)
 {
-    uint64_t id = r->trial->trial_id;
-    uint32_t a = r->trial->attempt;
-    bool ok = r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK, exists = false;
-    study_trial_t *t = study_trial(s, id);
-    store_state_t next;
-    store_result_t row;
+    uint32_t a = r->row.attempt;
+    bool exists = false;
     int rc;
 
-    memset(v, 0, sizeof *v);
-    v->trial = t;
     if (!t || a == 0 || a > t->attempt) {
-        v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_UNKNOWN;
+        v->ack = STUDY_ACK_UNKNOWN;
         v->reason = "no such trial attempt in this study";
         return 0;
     }
-    if ((rc = store_result_exists(s->store, id, a, &exists)) != 0)
+    if ((rc = store_result_exists(s->store, t->id, a, &exists)) != 0)
         return rc;
     if (exists) {
-        v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_DUPLICATE;
+        v->ack = STUDY_ACK_DUPLICATE;
         v->reason = "this attempt's result is already recorded";
-        return 0;
-    }
-    if (t->state == STORE_DONE || t->state == STORE_FAILED) {
-        v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_STALE;
+    } else if (t->state == STORE_DONE || t->state == STORE_FAILED) {
+        v->ack = STUDY_ACK_STALE;
         v->reason = "the trial already has its result";
-        return 0;
-    }
-    if (a < t->attempt && !ok) {
-        v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_STALE;
+    } else if (a < t->attempt && r->status != STUDY_STATUS_OK) {
+        v->ack = STUDY_ACK_STALE;
         v->reason = "attempt superseded by a later one";
-        return 0;
     }
-    /* Accepted. The trial's next state: */
-    if (ok)
-        next = STORE_DONE;
-    else if (r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED && r->retryable &&
-             t->attempt < (uint32_t)s->cfg->max_attempts)
-        next = STORE_QUEUED;
-    else
-        next = STORE_FAILED;
-    memset(&row, 0, sizeof row);
-    row.trial_id = id;
-    row.attempt = a;
+    return 0;
+}
+
+/* The trial's state after an accepted result: done, queued again for a retryable failure while
+ * attempts are left, else failed. */
+static store_state_t next_state(const study_t *s, const study_trial_t *t, const study_result_t *r)
+{
+    if (r->status == STUDY_STATUS_OK)
+        return STORE_DONE;
+    if (r->status == STUDY_STATUS_FAILED && r->retryable &&
+        t->attempt < (uint32_t)s->cfg->max_attempts)
+        return STORE_QUEUED;
+    return STORE_FAILED;
+}
+
+/* Writes the accepted result (and a superseded later attempt's end) to the store, and frees
+ * the trial from its workers. */
+static int record(study_t *s, study_trial_t *t, const study_result_t *r, store_state_t next,
+                  study_verdict_t *v)
+{
+    store_result_t row = r->row;
+    uint32_t a = row.attempt;
+    int rc;
+
     row.status = status_word(r->status);
-    row.has_objective = ok;
-    row.objective = r->objective;
-    row.objective_name = r->objective_name;
-    if (r->params) {
-        row.percent = r->params->percent;
-        row.trainable = r->params->trainable;
-        row.deployed = r->params->deployed;
-        row.backbone = r->params->backbone;
-    }
-    row.best_epoch = r->best_epoch;
-    row.epochs_run = r->epochs_run;
-    row.total_s = r->timings && r->timings->has_total_s ? r->timings->total_s : 0;
-    row.worker = worker_id;
-    row.error = r->error && r->error[0] ? r->error : NULL;
+    row.has_objective = r->status == STUDY_STATUS_OK;
+    row.error = row.error && row.error[0] ? row.error : NULL;
     row.received_at = store_now();
-    row.json = json;
     if ((rc = store_result(s->store, &row, next, next == STORE_QUEUED ? 0 : s->seq + 1)) != 0)
         return rc;
     if (a < t->attempt && t->state == STORE_DISPATCHED) {
         /* The later attempt is still running: its work is no longer needed. */
         v->superseded_worker = t->worker;
         v->superseded_attempt = t->attempt;
-        if ((rc = store_attempt_end(s->store, id, t->attempt, "superseded", row.received_at)) != 0)
+        if ((rc = store_attempt_end(s->store, t->id, t->attempt, "superseded",
+                                    row.received_at)) != 0)
             return rc;
     }
     if (a == t->attempt)
@@ -546,14 +509,24 @@ int study_result(study_t *s, const Autopeft__Result *r, const char *worker_id, c
         queue_remove(s, t);
     t->worker = NULL;
     v->counted = true;
-    v->ack = AUTOPEFT__ACK_STATUS__ACK_STATUS_ACCEPTED;
+    v->ack = STUDY_ACK_ACCEPTED;
     v->reason = "committed";
+    return 0;
+}
+
+/* The accepted result in memory: the trial done or failed with its outcome counted (and told to
+ * the observer), or queued again at the front. */
+static int count(study_t *s, study_trial_t *t, const study_result_t *r, store_state_t next)
+{
+    unsigned long long id = (unsigned long long)t->id;
+    uint32_t a = r->row.attempt;
+
     switch (next) {
     case STORE_DONE:
         t->seq = ++s->seq;
         t->state = STORE_DONE;
         t->has_objective = true;
-        t->objective = r->objective;
+        t->objective = r->row.objective;
         s->n.done++;
         if (s->observe)
             s->observe(s->ctx, t, true);
@@ -561,15 +534,14 @@ int study_result(study_t *s, const Autopeft__Result *r, const char *worker_id, c
     case STORE_QUEUED:
         t->state = STORE_QUEUED;
         s->n.queued++;
-        log_warn("trial %llu attempt %u failed (retryable): %s", (unsigned long long)id, a,
-                 r->error);
+        log_warn("trial %llu attempt %u failed (retryable): %s", id, a, r->row.error);
         return queue_push(s, t, true);
     default:
         t->seq = ++s->seq;
         t->state = STORE_FAILED;
         s->n.failed++;
-        log_warn("trial %llu attempt %u %s: %s", (unsigned long long)id, a, row.status,
-                 r->error ? r->error : "");
+        log_warn("trial %llu attempt %u %s: %s", id, a, status_word(r->status),
+                 r->row.error ? r->row.error : "");
         if (s->observe)
             s->observe(s->ctx, t, false);
         break;
@@ -577,28 +549,18 @@ int study_result(study_t *s, const Autopeft__Result *r, const char *worker_id, c
     return 0;
 }
 
-void study_peft(const space_config_t *c, Autopeft__PeftConfig *p, char *buf)
+int study_result(study_t *s, const study_result_t *r, study_verdict_t *v)
 {
-    uint32_t *sizes[SPACE_NMODULES] = {&p->serial_adapter, &p->parallel_adapter,
-                                       &p->prefix_length, &p->lora_rank};
-    protobuf_c_boolean *has[SPACE_NMODULES] = {&p->has_serial_adapter, &p->has_parallel_adapter,
-                                               &p->has_prefix_length, &p->has_lora_rank};
-    char **masks[SPACE_NMODULES] = {&p->serial_layers, &p->parallel_layers, &p->prefix_layers,
-                                    &p->lora_layers};
+    study_trial_t *t = study_trial(s, r->row.trial_id);
+    store_state_t next;
+    int rc;
 
-    autopeft__peft_config__init(p);
-    for (int m = 0; m < SPACE_NMODULES; m++) {
-        char *mask = buf + (size_t)m * (SPACE_MAX_LAYERS + 1);
-        *sizes[m] = space_config_active(c, (space_module_t)m) ? c->size[m] : 0;
-        *has[m] = true;
-        if (*sizes[m] == 0)
-            continue;
-        for (int l = 0; l < c->layers; l++)
-            mask[l] = space_config_layer(c, (space_module_t)m, l) ? '1' : '0';
-        mask[c->layers] = '\0';
-        *masks[m] = mask;
-    }
-    p->text = buf + SPACE_NMODULES * (SPACE_MAX_LAYERS + 1);
-    if (space_config_format(c, p->text, SPACE_TEXT_MAX) != 0)
-        p->text = NULL;
+    memset(v, 0, sizeof *v);
+    v->trial = t;
+    if ((rc = refuse(s, r, t, v)) != 0 || v->reason)
+        return rc;
+    next = next_state(s, t, r);
+    if ((rc = record(s, t, r, next, v)) != 0)
+        return rc;
+    return count(s, t, r, next);
 }

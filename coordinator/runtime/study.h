@@ -11,7 +11,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "autopeft.pb-c.h"
 #include "common/space.h"
 #include "coordinator/runtime/config.h"
 #include "coordinator/runtime/store.h"
@@ -33,6 +32,19 @@ typedef struct {
     uint32_t queue_gen;        /* queue entries of older generations are stale */
     bool queued;               /* in the queue */
 } study_trial_t;
+
+/* One attempt of a trial, as the messages name it. */
+typedef struct {
+    uint64_t trial_id;
+    uint32_t attempt;
+} study_ref_t;
+
+/* The worker an attempt is dispatched to: the dispatcher's record of it (opaque here, kept in
+ * study_trial_t.worker) and the id it registered with (for the store). */
+typedef struct {
+    void *record;
+    const char *id;
+} study_worker_t;
 
 /* Called when a trial's outcome is counted: a metric (ok) or a failure, in history order. */
 typedef void (*study_observe_fn)(void *ctx, const study_trial_t *t, bool ok);
@@ -69,20 +81,46 @@ int study_add(study_t *s, const space_config_t *c, bool random, double acq_value
               study_trial_t **out);
 /* The oldest queued trial (requeued ones first), taken off the queue; NULL when none. */
 study_trial_t *study_pop(study_t *s);
-/* Dispatches t (popped) to a worker: attempt + 1, committed by the caller's transaction. */
-int study_dispatch(study_t *s, study_trial_t *t, void *worker, const char *worker_id,
-                   uint64_t now_ms);
-/* A worker's HELLO or heartbeat names (trial, attempt): true (and the trial dispatched to it
+/* Dispatches t (popped) to worker w: attempt + 1, committed by the caller's transaction. */
+int study_dispatch(study_t *s, study_trial_t *t, study_worker_t w, uint64_t now_ms);
+/* A worker's HELLO or heartbeat names attempt ref: *kept is true (and the trial dispatched to it
  * again, same attempt) when the rule of docs/protocol.md 8.2 lets it carry on. */
-bool study_reattach(study_t *s, const Autopeft__TrialRef *ref, void *worker,
-                    const char *worker_id, uint64_t now_ms, int *rc);
+int study_reattach(study_t *s, study_ref_t ref, study_worker_t w, uint64_t now_ms, bool *kept);
 /* The lease of t's attempt is lost (outcome for the store: lost, refused, requeued, ...): queued
  * again, or failed after max_attempts dispatches with the reason. */
 int study_lease_lost(study_t *s, study_trial_t *t, const char *outcome, const char *reason);
 
+/* Requeues a dispatched trial without counting the attempt against max_attempts' verdict (the
+ * coordinator stops: not the trial's fault). */
+int study_requeue(study_t *s, study_trial_t *t, const char *outcome, const char *reason);
+
+typedef enum {
+    STUDY_STATUS_OK = 0,      /* trained and evaluated: the metric is the objective */
+    STUDY_STATUS_FAILED,
+    STUDY_STATUS_CANCELLED
+} study_status_t;
+
+/* A worker's RESULT in the study's terms (the dispatcher translates the wire message). */
+typedef struct {
+    /* The row the store keeps: trial_id, attempt, objective, objective_name, the parameter
+     * counts, epochs, total_s, worker, error (as sent) and json (the whole message); study_result
+     * sets its status, has_objective and received_at and drops an empty error. */
+    store_result_t row;
+    study_status_t status;
+    bool retryable;           /* a failure another attempt may cure */
+} study_result_t;
+
+/* How a result is answered (the ACK's status). */
+typedef enum {
+    STUDY_ACK_ACCEPTED = 0,   /* committed */
+    STUDY_ACK_DUPLICATE,      /* this attempt's result is already recorded */
+    STUDY_ACK_STALE,          /* the trial has its result, or a later attempt superseded it */
+    STUDY_ACK_UNKNOWN         /* no such trial attempt */
+} study_ack_t;
+
 /* What study_result decided. */
 typedef struct {
-    Autopeft__AckStatus ack;
+    study_ack_t ack;
     const char *reason;        /* static text for the ACK and the log */
     study_trial_t *trial;      /* the trial, when it exists */
     bool counted;              /* the result was committed (ACK ACCEPTED) */
@@ -94,19 +132,9 @@ typedef struct {
     void *freed_worker;
 } study_verdict_t;
 
-/* Requeues a dispatched trial without counting the attempt against max_attempts' verdict (the
- * coordinator stops: not the trial's fault). */
-int study_requeue(study_t *s, study_trial_t *t, const char *outcome, const char *reason);
-
-/* A RESULT, validated by wire_decode: applies the rules of protocol 8.2 with the
+/* A RESULT (validated by wire_decode): applies the rules of protocol 8.2 with the
  * earlier-attempt amendment (an OK result of an earlier attempt of a trial that has no result
- * yet is accepted, and the later attempt superseded). json: the message for the store. */
-int study_result(study_t *s, const Autopeft__Result *r, const char *worker_id, const char *json,
-                 study_verdict_t *v);
-
-/* The PeftConfig of a TRIAL for configuration c: sizes, one mask string per active module and
- * the text form, written into buf (STUDY_PEFT_BUF bytes); p is initialised here. */
-#define STUDY_PEFT_BUF (SPACE_NMODULES * (SPACE_MAX_LAYERS + 1) + SPACE_TEXT_MAX)
-void study_peft(const space_config_t *c, Autopeft__PeftConfig *p, char *buf);
+ * yet is accepted, and the later attempt superseded), in the caller's transaction. */
+int study_result(study_t *s, const study_result_t *r, study_verdict_t *v);
 
 #endif

@@ -10,8 +10,8 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/rng.h"
+#include "coordinator/search/cfgset.h"
 #include "coordinator/search/strategy.h"
-
 
 #define RANDOM_TRIES 10000
 
@@ -30,10 +30,7 @@ struct suggest {
     rng_t rng;
     strategy_t *strategy;
     /* Every configuration observed or suggested (random mode never repeats one). */
-    space_config_t *seen;
-    size_t nseen, seen_cap;
-    uint64_t *set;
-    size_t set_cap;
+    cfgset_t *seen;
     /* Outcomes reported on the loop thread since the last request started. */
     obs_t *obs;
     size_t nobs, obs_cap;
@@ -52,56 +49,12 @@ struct suggest {
 
 /* ---- the set of configurations seen ------------------------------------------------------- */
 
-static bool seen_has(const suggest_t *s, const space_config_t *c)
-{
-    size_t h;
-
-    if (!s->set_cap)
-        return false;
-    h = (size_t)space_config_hash(c) & (s->set_cap - 1);
-    while (s->set[h]) {
-        if (space_config_equal(&s->seen[s->set[h] - 1], c))
-            return true;
-        h = (h + 1) & (s->set_cap - 1);
-    }
-    return false;
-}
-
-static void set_put(suggest_t *s, size_t idx)
-{
-    size_t h = (size_t)space_config_hash(&s->seen[idx]) & (s->set_cap - 1);
-
-    while (s->set[h])
-        h = (h + 1) & (s->set_cap - 1);
-    s->set[h] = idx + 1;
-}
-
+/* Adds c to the configurations seen (nothing when it is there already). */
 static int seen_add(suggest_t *s, const space_config_t *c)
 {
-    if (seen_has(s, c))
-        return 0;
-    if (s->nseen == s->seen_cap) {
-        size_t ncap = s->seen_cap ? 2 * s->seen_cap : 256;
-        space_config_t *n = mem_realloc(s->seen, ncap, sizeof *n, "suggested configurations");
-        if (!n)
-            return ERR_NOMEM;
-        s->seen = n;
-        s->seen_cap = ncap;
-    }
-    if ((s->nseen + 1) * 2 > s->set_cap) {
-        size_t ncap = s->set_cap ? 2 * s->set_cap : 1024;
-        uint64_t *n = mem_alloc(ncap, sizeof *n, "configuration set");
-        if (!n)
-            return ERR_NOMEM;
-        free(s->set);
-        s->set = n;
-        s->set_cap = ncap;
-        for (size_t i = 0; i < s->nseen; i++)
-            set_put(s, i);
-    }
-    s->seen[s->nseen] = *c;
-    set_put(s, s->nseen++);
-    return 0;
+    int rc = cfgset_add(s->seen, c);
+
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- life cycle --------------------------------------------------------------------------- */
@@ -118,6 +71,11 @@ int suggest_new(const config_t *cfg, uv_loop_t *loop, suggest_t **out)
     s->loop = loop;
     s->work.data = s;
     rng_seed_stream(&s->rng, cfg->seed, 0x5c66e57u);
+    s->seen = cfgset_new();
+    if (!s->seen) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
     s->space = space_new(&cfg->space);
     if (!s->space) {
         rc = err_code() ? err_code() : ERR_INVAL;
@@ -162,8 +120,7 @@ void suggest_free(suggest_t **sp)
         return;
     strategy_free(&s->strategy);
     space_free(&s->space);
-    free(s->seen);
-    free(s->set);
+    cfgset_free(&s->seen);
     free(s->obs);
     free(s->wobs);
     free(s->pending);
@@ -209,7 +166,7 @@ static int random_one(suggest_t *s, space_config_t *out)
 {
     for (int i = 0; i < RANDOM_TRIES; i++) {
         space_sample(s->space, &s->rng, out);
-        if (!seen_has(s, out))
+        if (!cfgset_has(s->seen, out))
             return 0;
     }
     return err_set(ERR_NOTFOUND, "no configuration left to try after %d random draws (the "

@@ -49,7 +49,7 @@ static void setup(config_t *c, store_t **st, study_t **s, seen_t *seen)
     c->budget = 6;
     c->max_attempts = 3;
     snprintf(dir, sizeof dir, "%s/study", harness_tmpdir());
-    ASSERT_OK(store_open(dir, true, false, st));
+    ASSERT_OK(store_open(dir, STORE_CREATE, st));
     memset(seen, 0, sizeof *seen);
     ASSERT_OK(study_new(c, *st, observe, seen, s));
 }
@@ -74,48 +74,42 @@ static void dispatch(study_t *s, store_t *st, study_trial_t *expect, void *worke
 
     ASSERT_TRUE(t == expect);
     ASSERT_OK(store_begin(st));
-    ASSERT_OK(study_dispatch(s, t, worker, "w", 0));
+    ASSERT_OK(study_dispatch(s, t, (study_worker_t){worker, "w"}, 0));
     ASSERT_OK(store_commit(st));
 }
 
-static Autopeft__AckStatus result(study_t *s, store_t *st, uint64_t id, uint32_t attempt,
-                                  Autopeft__ResultStatus status, double objective,
-                                  bool retryable, study_verdict_t *v)
+static study_ack_t result(study_t *s, store_t *st, uint64_t id, uint32_t attempt,
+                          study_status_t status, double objective, bool retryable,
+                          study_verdict_t *v)
 {
-    Autopeft__Result r = AUTOPEFT__RESULT__INIT;
-    Autopeft__TrialRef ref = AUTOPEFT__TRIAL_REF__INIT;
-    Autopeft__ParamCounts p = AUTOPEFT__PARAM_COUNTS__INIT;
+    study_result_t r;
     study_verdict_t local;
 
-    ref.has_trial_id = ref.has_attempt = true;
-    ref.trial_id = id;
-    ref.attempt = attempt;
-    r.trial = &ref;
-    r.has_status = true;
+    memset(&r, 0, sizeof r);
+    r.row.trial_id = id;
+    r.row.attempt = attempt;
+    r.row.worker = "w";
+    r.row.json = "{}";
     r.status = status;
-    if (status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK) {
-        r.has_objective = true;
-        r.objective = objective;
-        p.has_trainable = p.has_deployed = p.has_backbone = p.has_percent = true;
-        p.trainable = p.deployed = p.backbone = 1;
-        r.params = &p;
+    if (status == STUDY_STATUS_OK) {
+        r.row.objective = objective;
+        r.row.trainable = r.row.deployed = r.row.backbone = 1;
     } else {
-        r.error = "boom";
-        r.has_retryable = true;
+        r.row.error = "boom";
         r.retryable = retryable;
     }
     ASSERT_OK(store_begin(st));
-    ASSERT_OK(study_result(s, &r, "w", "{}", v ? v : &local));
+    ASSERT_OK(study_result(s, &r, v ? v : &local));
     ASSERT_OK(store_commit(st));
     return (v ? v : &local)->ack;
 }
 
-#define OK_ AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK
-#define FAILED_ AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED
-#define ACCEPTED AUTOPEFT__ACK_STATUS__ACK_STATUS_ACCEPTED
-#define DUPLICATE AUTOPEFT__ACK_STATUS__ACK_STATUS_DUPLICATE
-#define STALE AUTOPEFT__ACK_STATUS__ACK_STATUS_STALE
-#define UNKNOWN AUTOPEFT__ACK_STATUS__ACK_STATUS_UNKNOWN
+#define OK_ STUDY_STATUS_OK
+#define FAILED_ STUDY_STATUS_FAILED
+#define ACCEPTED STUDY_ACK_ACCEPTED
+#define DUPLICATE STUDY_ACK_DUPLICATE
+#define STALE STUDY_ACK_STALE
+#define UNKNOWN STUDY_ACK_UNKNOWN
 
 TEST(result_rules_and_the_earlier_attempt_amendment)
 {
@@ -234,7 +228,7 @@ TEST(reload_replays_history_in_counted_order)
     store_close(&st);
 
     snprintf(dir, sizeof dir, "%s/study", harness_tmpdir());
-    ASSERT_OK(store_open(dir, false, false, &st));
+    ASSERT_OK(store_open(dir, 0, &st));
     memset(&seen, 0, sizeof seen);
     ASSERT_OK(study_new(&c, st, observe, &seen, &s));
     ASSERT_EQ(seen.n, 3);
@@ -248,18 +242,19 @@ TEST(reload_replays_history_in_counted_order)
     ASSERT_EQ(n.running, 1);
     /* Trial 2 waits for its worker: re-attaching keeps its attempt. */
     {
-        Autopeft__TrialRef ref = AUTOPEFT__TRIAL_REF__INIT;
-        int rc;
-        ref.trial_id = 2;
-        ref.attempt = 1;
+        study_ref_t ref = {2, 1};
+        bool kept;
         ASSERT_OK(store_begin(st));
-        ASSERT_TRUE(study_reattach(s, &ref, &w, "w2", 0, &rc));
+        ASSERT_OK(study_reattach(s, ref, (study_worker_t){&w, "w2"}, 0, &kept));
+        ASSERT_TRUE(kept);
         ASSERT_OK(store_commit(st));
         ASSERT_EQ(study_trial(s, 2)->attempt, 1);
         /* Another worker cannot claim it now. */
-        ASSERT_FALSE(study_reattach(s, &ref, &n, "w3", 0, &rc));
+        ASSERT_OK(study_reattach(s, ref, (study_worker_t){&n, "w3"}, 0, &kept));
+        ASSERT_FALSE(kept);
         ref.attempt = 2;
-        ASSERT_FALSE(study_reattach(s, &ref, &w, "w2", 0, &rc));
+        ASSERT_OK(study_reattach(s, ref, (study_worker_t){&w, "w2"}, 0, &kept));
+        ASSERT_FALSE(kept);
     }
     /* The next trial id continues after the stored ones. */
     ASSERT_EQ_U(add(s, st, 99)->id, 5);
