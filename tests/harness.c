@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 /* Output kept from a failing test: its tail, where the assertion message is. */
@@ -221,14 +222,6 @@ const char *harness_shared_path(const char *rel, char *buf, size_t len)
     return buf;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int cmp_tests(const void *a, const void *b)
 {
     return strcmp(((const test_t *)a)->full, ((const test_t *)b)->full);
@@ -321,7 +314,7 @@ static int start(slot_t *s, const test_t *t)
     unlink(outpath);
     fflush(stdout);
     fflush(stderr);
-    s->start = now_s();
+    s->start = clock_s();
     s->pid = fork();
     if (s->pid < 0) {
         fprintf(stderr, "harness: fork: %s\n", strerror(errno));
@@ -359,7 +352,7 @@ static void append(char *buf, size_t cap, const char *text)
 
 static void finish(slot_t *s, int status, bool timed_out, bool verbose, totals_t *tot)
 {
-    double secs = now_s() - s->start;
+    double secs = clock_s() - s->start;
     const test_t *t = s->test;
     char reason[512];
 
@@ -426,7 +419,7 @@ int main(int argc, char **argv)
     slot_t slots[HARNESS_MAX_JOBS] = {0};
     totals_t tot = {0};
     size_t next = 0, nsel = 0;
-    double t0 = now_s();
+    double t0 = clock_s();
 
     while ((opt = getopt_long(argc, argv, "t:j:lvh", longopts, NULL)) != -1) {
         switch (opt) {
@@ -522,7 +515,7 @@ int main(int argc, char **argv)
             r = waitpid(s->pid, &status, WNOHANG);
             if (r == s->pid) {
                 finish(s, status, false, verbose, &tot);
-            } else if (now_s() - s->start > s->test->timeout_s * scale) {
+            } else if (clock_s() - s->start > s->test->timeout_s * scale) {
                 kill(-s->pid, SIGKILL);
                 waitpid(s->pid, &status, 0);
                 finish(s, status, true, verbose, &tot);
@@ -531,7 +524,7 @@ int main(int argc, char **argv)
         usleep(2000);
     }
 
-    printf("\n%zu tests in %.1fs\n", nsel, now_s() - t0);
+    printf("\n%zu tests in %.1fs\n", nsel, clock_s() - t0);
     if (tot.skipped)
         printf("%d skipped:\n%s", tot.skipped, tot.skipped_lines);
     if (tot.failed)

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/embedded_spec.h"
 #include "common/err.h"
 #include "common/file.h"
@@ -165,19 +166,11 @@ static int write_embedded_config(const char *dir, const embedded_opts_t *e, char
     return 0;
 }
 
-static double mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* One progress line; a TTY gets it rewritten in place. */
 static void show(const report_summary_t *s, double started, bool tty, int last_done)
 {
     char eta[32] = "?", best[64] = "-";
-    double el = mono() - started;
+    double el = clock_s() - started;
     int finished = s->done + s->failed, left = s->budget - finished;
 
     if (finished > 0 && left > 0)
@@ -368,11 +361,11 @@ static void watch(run_t *r)
         }
         if (waitpid(r->coord, &r->coord_status, WNOHANG) == r->coord)
             break;
-        if (!quiet && mono() - last_print >= (tty ? 0.5 : 5.0) &&
+        if (!quiet && clock_s() - last_print >= (tty ? 0.5 : 5.0) &&
             report_summary(r->study, &s, NULL, 0, NULL) == 0) {
             show(&s, r->started, tty, tty ? -2 : last_done);
             last_done = s.done + s.failed;
-            last_print = mono();
+            last_print = clock_s();
         }
         usleep(100000);
     }
@@ -443,7 +436,7 @@ int cli_run(int argc, char **argv)
     if (!r->o.quiet)
         printf("study '%s' in %s: %d workers x %d core%s; logs in %s/*.log\n", cfg->name,
                r->study, n, r->cores, r->cores == 1 ? "" : "s", r->study);
-    r->started = mono();
+    r->started = clock_s();
     watch(r);
     stop_workers(r, n);
     if (!r->o.quiet && r->tty)

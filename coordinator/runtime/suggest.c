@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -154,14 +155,6 @@ int suggest_observe(suggest_t *s, const space_config_t *c, bool ok, double metri
 
 /* ---- the work ----------------------------------------------------------------------------- */
 
-static double mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int random_one(suggest_t *s, space_config_t *out)
 {
     for (int i = 0; i < RANDOM_TRIES; i++) {
@@ -177,7 +170,7 @@ static int random_one(suggest_t *s, space_config_t *out)
 static void work_cb(uv_work_t *w)
 {
     suggest_t *s = w->data;
-    double t0 = mono();
+    double t0 = clock_s();
     int rc = 0;
 
     err_clear();
@@ -223,7 +216,7 @@ static void work_cb(uv_work_t *w)
     }
     s->rc = rc;
     snprintf(s->error, sizeof s->error, "%s", rc ? err_msg() : "");
-    s->seconds = mono() - t0;
+    s->seconds = clock_s() - t0;
 }
 
 static void after_cb(uv_work_t *w, int status)
@@ -271,7 +264,6 @@ int suggest_request(suggest_t *s, int n, const space_config_t *pending, int npen
     obs_t *tmp;
     size_t tcap;
     int rc;
-
 
     if (s->busy)
         return err_set(ERR_STATE, "a suggestion is already being computed");

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "coordinator/search/rank.h"
@@ -17,14 +18,6 @@ void acqopt_opts_default(acqopt_opts_t *o)
     o->max_steps = 50;
     o->max_evals = 4000;
     o->deadline_s = 0.0;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 typedef struct {
@@ -59,7 +52,7 @@ typedef struct {
 
 static bool out_of_budget(search_t *q)
 {
-    if (q->evals > q->o->max_evals || now() > q->t_end) {
+    if (q->evals > q->o->max_evals || clock_s() > q->t_end) {
         q->budget_hit = true;
         return true;
     }
@@ -261,7 +254,7 @@ int acqopt_run(const space_t *s, const acqopt_opts_t *o, acqopt_fn fn, void *ctx
     if (nseeds > ACQOPT_MAX_EVALS / (maxnb ? maxnb : 1))
         nseeds = ACQOPT_MAX_EVALS / (maxnb ? maxnb : 1);
     q = (search_t){.s = s, .o = o, .fn = fn, .ctx = ctx, .exclude = exclude, .maxnb = maxnb,
-                   .t_end = o->deadline_s > 0.0 ? now() + o->deadline_s : INFINITY};
+                   .t_end = o->deadline_s > 0.0 ? clock_s() + o->deadline_s : INFINITY};
     /* Room for the seeds' neighbourhoods, the random part, and one neighbourhood more for the
      * fallback of pool_fill. */
     p.cap = nseeds * maxnb + o->random + maxnb;

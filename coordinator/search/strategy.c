@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "coordinator/search/gp_map.h"
@@ -68,14 +69,6 @@ int strategy_mc_samples(const strategy_opts_t *o)
 const char *strategy_model_name(strategy_model_t m)
 {
     return m == STRATEGY_MODEL_SAAS ? "saas" : "map";
-}
-
-static double seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 void strategy_free(strategy_t **sp)
@@ -330,7 +323,7 @@ static int fit(strategy_t *s, const double *x, strategy_info_t *info)
 {
     int k = s->o.refit_every, n = s->nobs, rc;
     int f = n < k ? n : (n / k) * k;
-    double t0 = seconds(), *theta = NULL;
+    double t0 = clock_s(), *theta = NULL;
 
     info->fit_n = f;
     if (s->fit_theta && s->fit_n == f)
@@ -351,7 +344,7 @@ static int fit(strategy_t *s, const double *x, strategy_info_t *info)
     if (rc)
         goto out;
     info->refit = true;
-    info->fit_s = seconds() - t0;
+    info->fit_s = clock_s() - t0;
 out:
     free(theta);
     return rc;
@@ -660,7 +653,7 @@ static int bayes_step(strategy_t *s, round_t *r, space_config_t *out, strategy_i
     rc = surrogate(s, r, info);
     if (rc)
         return rc;
-    t0 = seconds();
+    t0 = clock_s();
     rc = acquisition(s, r, info);
     if (rc)
         return rc;
@@ -670,7 +663,7 @@ static int bayes_step(strategy_t *s, round_t *r, space_config_t *out, strategy_i
     rc = maximise(s, r, out, info);
     if (rc)
         return rc;
-    info->acq_s = seconds() - t0;
+    info->acq_s = clock_s() - t0;
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/blas_startup.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/version.h"
 
@@ -28,10 +29,7 @@ void bench_register(const char *name, bench_fn fn, const char *summary)
 
 double bench_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    return clock_s();
 }
 
 static void usage(FILE *f)

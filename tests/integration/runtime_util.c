@@ -15,15 +15,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/clock.h"
 #include "tests/harness.h"
-
-static double mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void nap(double s)
 {
@@ -57,7 +50,7 @@ pid_t rt_spawn(const char *program, const char *log, const char *const *args)
 
 bool rt_wait(pid_t pid, double timeout_s, int *status)
 {
-    double end = mono() + timeout_s;
+    double end = clock_s() + timeout_s;
     int st;
 
     for (;;) {
@@ -67,7 +60,7 @@ bool rt_wait(pid_t pid, double timeout_s, int *status)
                 *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
             return true;
         }
-        if (mono() > end)
+        if (clock_s() > end)
             return false;
         nap(0.02);
     }
@@ -81,10 +74,10 @@ void rt_kill9(pid_t pid)
 
 bool rt_wait_file(const char *path, double timeout_s)
 {
-    double end = mono() + timeout_s;
+    double end = clock_s() + timeout_s;
     struct stat st;
 
-    while (mono() < end) {
+    while (clock_s() < end) {
         if (stat(path, &st) == 0 && st.st_size > 0)
             return true;
         nap(0.02);
@@ -174,9 +167,9 @@ bool rt_sql_text(const char *dir, char *buf, size_t len, const char *fmt, ...)
 
 bool rt_sql_wait(const char *dir, long long want, double timeout_s, const char *sql)
 {
-    double end = mono() + timeout_s;
+    double end = clock_s() + timeout_s;
 
-    while (mono() < end) {
+    while (clock_s() < end) {
         if (rt_sql_int(dir, "%s", sql) >= want)
             return true;
         nap(0.05);
@@ -238,10 +231,10 @@ bool rt_recv(void *sock, int timeout_ms, wire_msg_t *m)
 
 bool rt_recv_kind(void *sock, Autopeft__Kind kind, int timeout_ms, wire_msg_t *m)
 {
-    double end = mono() + timeout_ms / 1000.0;
+    double end = clock_s() + timeout_ms / 1000.0;
 
-    while (mono() < end) {
-        int left = (int)((end - mono()) * 1000) + 1;
+    while (clock_s() < end) {
+        int left = (int)((end - clock_s()) * 1000) + 1;
         if (rt_recv(sock, left, m)) {
             if (m->kind == kind)
                 return true;
