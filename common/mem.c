@@ -1,5 +1,6 @@
 #include "common/mem.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,24 @@ char *mem_strndup(const char *s, size_t n)
 char *mem_strdup(const char *s)
 {
     return mem_strndup(s, strlen(s));
+}
+
+int mem_grow(void *pp, int *cap, int n, size_t size, int first, const char *what)
+{
+    void **p = pp, *grown;
+    int ncap;
+
+    if (n < *cap)
+        return 0;
+    if (*cap > INT_MAX / 2)
+        return err_set(ERR_NOMEM, "%s: more than %d elements", what, INT_MAX / 2);
+    ncap = *cap ? 2 * *cap : first;
+    grown = mem_realloc(*p, (size_t)ncap, size, what);
+    if (!grown)
+        return ERR_NOMEM;
+    *p = grown;
+    *cap = ncap;
+    return 0;
 }
 
 void mem_freep(void *pp)

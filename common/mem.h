@@ -27,6 +27,10 @@ char *mem_strndup(const char *s, size_t n);
 bool mem_mul(size_t a, size_t b, size_t *out);
 bool mem_add(size_t a, size_t b, size_t *out);
 
+/* Makes room for element n of the array *pp, which has room for *cap elements of size bytes:
+ * when n == *cap, doubles *cap (from first when it is 0) and reallocates. 0; ERR_NOMEM naming
+ * what (the array and *cap unchanged) when that fails or *cap would pass INT_MAX. */
+int mem_grow(void *pp, int *cap, int n, size_t size, int first, const char *what);
 /* Frees *p and sets it to NULL. */
 void mem_freep(void *pp);
 

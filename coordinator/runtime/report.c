@@ -137,14 +137,8 @@ static int add_trial(sqlite3_stmt *st, report_summary_t *out, points_t *p)
         p->sum_s += fin - disp;
         p->n_s++;
     }
-    if (p->n == p->cap) {
-        int ncap = p->cap ? 2 * p->cap : 256;
-        report_point_t *n = mem_realloc(p->all, (size_t)ncap, sizeof *n, "trial points");
-        if (!n)
-            return ERR_NOMEM;
-        p->all = n;
-        p->cap = ncap;
-    }
+    if (mem_grow(&p->all, &p->cap, p->n, sizeof *p->all, 256, "trial points") != 0)
+        return ERR_NOMEM;
     pt = &p->all[p->n++];
     pt->id = sqlite3_column_int64(st, 0);
     pt->metric = sqlite3_column_double(st, 2);

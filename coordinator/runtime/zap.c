@@ -56,15 +56,9 @@ int zap_reload(zap_t *z)
             rc = err_set(ERR_RANGE, "%s: more than %d keys", z->dir, ZAP_MAX_KEYS);
             goto out;
         }
-        if (n == cap) {
-            int ncap = cap ? 2 * cap : 64;
-            void *nk = mem_realloc(keys, (size_t)ncap, 32, "authorized keys");
-            if (!nk) {
-                rc = ERR_NOMEM;
-                goto out;
-            }
-            keys = nk;
-            cap = ncap;
+        if (mem_grow(&keys, &cap, n, 32, 64, "authorized keys") != 0) {
+            rc = ERR_NOMEM;
+            goto out;
         }
         zmq_z85_decode(keys[n++], k.public_z85);
     }

@@ -93,14 +93,8 @@ int cfgset_put(cfgset_t *s, const space_config_t *c, double v)
     }
     if (s->n >= CFGSET_MAX)
         return err_set(ERR_RANGE, "configuration set: more than %d members", CFGSET_MAX);
-    if (s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 32;
-        member_t *m = mem_realloc(s->m, (size_t)cap, sizeof *m, "configuration set");
-        if (!m)
-            return ERR_NOMEM;
-        s->m = m;
-        s->cap = cap;
-    }
+    if (mem_grow(&s->m, &s->cap, s->n, sizeof *s->m, 32, "configuration set") != 0)
+        return ERR_NOMEM;
     if (2 * (s->n + 1) > s->tcap) {
         int rc = grow(s);
         if (rc)

@@ -254,14 +254,9 @@ static int next_initial(strategy_t *s, const cfgset_t *exclude, space_config_t *
 
     for (int i = 0; i < limit; i++) {
         if (i == s->ninit) {
-            if (s->ninit == s->init_cap) {
-                int cap = s->init_cap ? 2 * s->init_cap : 64;
-                space_config_t *p = mem_realloc(s->init, (size_t)cap, sizeof *p, "initial design");
-                if (!p)
-                    return ERR_NOMEM;
-                s->init = p;
-                s->init_cap = cap;
-            }
+            if (mem_grow(&s->init, &s->init_cap, s->ninit, sizeof *s->init, 64,
+                         "initial design") != 0)
+                return ERR_NOMEM;
             space_sample(s->space, &s->init_rng, &s->init[s->ninit++]);
         }
         if (!cfgset_has(exclude, &s->init[i])) {

@@ -1,6 +1,7 @@
 /* Tests of the small common modules: err, mem, parse, log. */
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "common/file.h"
@@ -187,4 +188,25 @@ TEST(log_level_from_environment)
     ASSERT_EQ(log_get_level(), LOG_LEVEL_ERROR);
     ASSERT_FALSE(log_enabled(LOG_LEVEL_WARN));
     ASSERT_TRUE(log_enabled(LOG_LEVEL_ERROR));
+}
+
+TEST(mem_grow_doubles_from_first_and_keeps_the_elements)
+{
+    int *a = NULL, cap = 0;
+
+    for (int n = 0; n < 100; n++) {
+        ASSERT_OK(mem_grow(&a, &cap, n, sizeof *a, 4, "test array"));
+        ASSERT_GT(cap, n);
+        a[n] = n * n;
+    }
+    ASSERT_EQ(cap, 128);   /* 4, 8, ..., 128 */
+    for (int n = 0; n < 100; n++)
+        ASSERT_EQ(a[n], n * n);
+    ASSERT_OK(mem_grow(&a, &cap, 5, sizeof *a, 4, "test array"));   /* room already */
+    ASSERT_EQ(cap, 128);
+    cap = INT_MAX / 2 + 1;
+    ASSERT_ERR(mem_grow(&a, &cap, cap, sizeof *a, 4, "test array"), ERR_NOMEM);
+    ASSERT_CONTAINS(err_msg(), "test array");
+    ASSERT_EQ(cap, INT_MAX / 2 + 1);
+    free(a);
 }
