@@ -132,9 +132,9 @@ static void show(void *ctx, const trainer_progress_t *p)
 
     if (s->quiet)
         return;
-    if (p->state == AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING) {
+    if (p->state == TRAINER_STATE_LOADING) {
         snprintf(line, sizeof line, "loading model and data");
-    } else if (p->state == AUTOPEFT__WORKER_STATE__WORKER_STATE_EVALUATING) {
+    } else if (p->state == TRAINER_STATE_EVALUATING) {
         snprintf(line, sizeof line, "epoch %u/%u  evaluating", p->epoch, p->epochs);
     } else if (evaluated) {
         snprintf(line, sizeof line, "epoch %u/%u  train loss %.4f  dev %s %.4f", p->epoch,
@@ -147,12 +147,12 @@ static void show(void *ctx, const trainer_progress_t *p)
     }
     if (s->tty) {
         if (!evaluated && t - s->last < 0.25 && p->state ==
-                                                     AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING)
+                                                     TRAINER_STATE_TRAINING)
             return;
         fprintf(stderr, "\r\033[K%s%s", line, evaluated ? "\n" : "");
         s->dirty = !evaluated;
     } else {
-        if (!evaluated && p->state != AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING &&
+        if (!evaluated && p->state != TRAINER_STATE_LOADING &&
             t - s->last < PLAIN_EVERY_S)
             return;
         fprintf(stderr, "%s\n", line);
@@ -528,12 +528,12 @@ static int run(int argc, char **argv, bool eval)
         fprintf(stderr, "%s: %s\n", prog, err_msg());
         goto out;
     }
-    if (res->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED) {
+    if (res->status == TRAINER_STATUS_CANCELLED) {
         fprintf(stderr, "%s: %s\n", prog, res->error);
         status = 130;
         goto out;
     }
-    if (res->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK) {
+    if (res->status != TRAINER_STATUS_OK) {
         fprintf(stderr, "%s: %s\n", prog, res->error);
         goto out;
     }

@@ -16,6 +16,7 @@
 #include "common/mem.h"
 #include "common/version.h"
 #include "worker/daemon/daemon_int.h"
+#include "worker/daemon/edge.h"
 
 /* How often a worker waiting for its WELCOME reads the endpoint file again. */
 #define ENDPOINT_RECHECK_MS 500
@@ -89,9 +90,9 @@ static void send_hello(daemon_t *d)
     for (int i = 0; i < d->o.ntrainers; i++) {
         bool dup = false;
         for (size_t j = 0; j < ncaps; j++)
-            dup |= caps[j] == d->o.trainers[i]->ops->capability;
+            dup |= caps[j] == edge_capability(d->o.trainers[i]->ops->kind);
         if (!dup)
-            caps[ncaps++] = d->o.trainers[i]->ops->capability;
+            caps[ncaps++] = edge_capability(d->o.trainers[i]->ops->kind);
     }
     h.n_capabilities = ncaps;
     h.capabilities = caps;

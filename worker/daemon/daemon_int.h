@@ -39,6 +39,7 @@ struct daemon {
     Autopeft__TrialRef ref;
     char trial_study[256];
     wire_msg_t trial_msg;          /* the TRIAL, owned while the attempt runs */
+    trainer_trial_t trial;         /* the TRIAL as the trainer sees it (borrows from trial_msg) */
     trainer_t *trainer;
     pthread_t thread;              /* the training thread, started with the first attempt */
     bool thread_started;

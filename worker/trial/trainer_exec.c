@@ -64,68 +64,109 @@ static void jstr(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
-static char *spec_json(const Autopeft__Trial *t, const trainer_env_t *env)
+/* The configuration's masks as the wire carries them: a '0'/'1' per layer, bottom first, for
+ * each active module; off for a module of size 0 (the coordinator sends it no mask). */
+typedef struct {
+    bool on[SPACE_NMODULES];
+    char text[SPACE_NMODULES][SPACE_MAX_LAYERS + 1];
+} masks_t;
+
+static void masks_of(const space_config_t *c, masks_t *k)
 {
-    const Autopeft__TrialSpec *s = t->spec;
-    const Autopeft__Recipe *r = s->recipe;
-    const Autopeft__PeftConfig *p = s->peft;
-    json_t *o = json_object(), *m = json_object(), *k = json_object(), *rc = json_object(),
-           *pf = json_object();
+    memset(k, 0, sizeof *k);
+    for (int m = 0; m < SPACE_NMODULES; m++) {
+        k->on[m] = space_config_active(c, (space_module_t)m);
+        for (int l = 0; k->on[m] && l < c->layers; l++)
+            k->text[m][l] = space_config_layer(c, (space_module_t)m, l) ? '1' : '0';
+    }
+}
+
+static json_t *model_json(const trial_spec_t *s)
+{
+    json_t *m = json_object();
+
+    jstr(m, "path", s->model_dir);
+    if (s->model_embedded) {
+        json_object_set_new(m, "embedded_default", json_true());
+        json_object_set_new(m, "embedded_seed", json_integer((json_int_t)s->model_seed));
+    }
+    return m;
+}
+
+static json_t *task_json(const trial_spec_t *s)
+{
+    json_t *k = json_object();
+
+    jstr(k, "name", s->task);
+    jstr(k, "data_dir", s->data_dir);
+    jstr(k, "train_file", s->train_file);
+    jstr(k, "dev_file", s->dev_file);
+    jstr(k, "format", s->format);
+    jstr(k, "text_column", s->text_column);
+    jstr(k, "pair_column", s->pair_column);
+    jstr(k, "label_column", s->label_column);
+    jstr(k, "metric", s->metric);
+    if (s->num_labels > 0)
+        json_object_set_new(k, "num_labels", json_integer(s->num_labels));
+    if (s->task_embedded)
+        json_object_set_new(k, "embedded_default", json_true());
+    return k;
+}
+
+static json_t *recipe_json(const trial_spec_t *s)
+{
+    json_t *rc = json_object();
+
+    json_object_set_new(rc, "epochs", json_integer(s->epochs));
+    json_object_set_new(rc, "learning_rate", json_real(s->learning_rate));
+    json_object_set_new(rc, "batch_size", json_integer(s->batch_size));
+    json_object_set_new(rc, "max_length", json_integer(s->max_length));
+    json_object_set_new(rc, "warmup_ratio", json_real(s->warmup_ratio));
+    json_object_set_new(rc, "weight_decay", json_real(s->weight_decay));
+    json_object_set_new(rc, "max_grad_norm", json_real(s->max_grad_norm));
+    json_object_set_new(rc, "dropout", json_real(s->dropout));
+    json_object_set_new(rc, "max_train_examples", json_integer(s->max_train_examples));
+    json_object_set_new(rc, "max_eval_examples", json_integer(s->max_eval_examples));
+    json_object_set_new(rc, "patience", json_integer(s->patience));
+    json_object_set_new(rc, "lora_alpha", json_real(s->lora_alpha));
+    json_object_set_new(rc, "prefix_bottleneck", json_integer(s->prefix_bottleneck));
+    json_object_set_new(rc, "eval_batch_size", json_integer(s->eval_batch_size));
+    json_object_set_new(rc, "full_finetune", json_boolean(s->full_finetune));
+    return rc;
+}
+
+static json_t *peft_json(const trainer_trial_t *t, const masks_t *k)
+{
+    static const char *const size_keys[SPACE_NMODULES] = {"serial_adapter", "parallel_adapter",
+                                                          "prefix_length", "lora_rank"};
+    static const char *const mask_keys[SPACE_NMODULES] = {"serial_layers", "parallel_layers",
+                                                          "prefix_layers", "lora_layers"};
+    json_t *pf = json_object();
+
+    for (int m = 0; m < SPACE_NMODULES; m++)
+        json_object_set_new(pf, size_keys[m], json_integer(t->spec.config.size[m]));
+    for (int m = 0; m < SPACE_NMODULES; m++)
+        jstr(pf, mask_keys[m], k->on[m] ? k->text[m] : NULL);
+    jstr(pf, "text", t->config_text);
+    return pf;
+}
+
+static char *spec_json(const trainer_trial_t *t, const masks_t *k, const trainer_env_t *env)
+{
+    json_t *o = json_object();
     char *text;
 
-    json_object_set_new(o, "trial_id", json_integer((json_int_t)t->ref->trial_id));
-    json_object_set_new(o, "attempt", json_integer(t->ref->attempt));
-    jstr(o, "study", t->study_name);
-    json_object_set_new(o, "seed", json_integer((json_int_t)s->seed));
+    json_object_set_new(o, "trial_id", json_integer((json_int_t)t->trial_id));
+    json_object_set_new(o, "attempt", json_integer(t->attempt));
+    jstr(o, "study", t->study);
+    json_object_set_new(o, "seed", json_integer((json_int_t)t->spec.seed));
     json_object_set_new(o, "threads", json_integer(env->threads));
     jstr(o, "worker_id", env->worker_id);
-    jstr(o, "save_dir", s->save_dir);
-    jstr(m, "path", s->model->path);
-    if (s->model->embedded_default) {
-        json_object_set_new(m, "embedded_default", json_true());
-        json_object_set_new(m, "embedded_seed", json_integer((json_int_t)s->model->embedded_seed));
-    }
-    json_object_set_new(o, "model", m);
-    jstr(k, "name", s->task->name);
-    jstr(k, "data_dir", s->task->data_dir);
-    jstr(k, "train_file", s->task->train_file);
-    jstr(k, "dev_file", s->task->dev_file);
-    jstr(k, "format", s->task->format);
-    jstr(k, "text_column", s->task->text_column);
-    jstr(k, "pair_column", s->task->pair_column);
-    jstr(k, "label_column", s->task->label_column);
-    jstr(k, "metric", s->task->metric);
-    if (s->task->has_num_labels)
-        json_object_set_new(k, "num_labels", json_integer(s->task->num_labels));
-    if (s->task->embedded_default)
-        json_object_set_new(k, "embedded_default", json_true());
-    json_object_set_new(o, "task", k);
-    json_object_set_new(rc, "epochs", json_integer(r->epochs));
-    json_object_set_new(rc, "learning_rate", json_real(r->learning_rate));
-    json_object_set_new(rc, "batch_size", json_integer(r->batch_size));
-    json_object_set_new(rc, "max_length", json_integer(r->max_length));
-    json_object_set_new(rc, "warmup_ratio", json_real(r->warmup_ratio));
-    json_object_set_new(rc, "weight_decay", json_real(r->weight_decay));
-    json_object_set_new(rc, "max_grad_norm", json_real(r->max_grad_norm));
-    json_object_set_new(rc, "dropout", json_real(r->dropout));
-    json_object_set_new(rc, "max_train_examples", json_integer(r->max_train_examples));
-    json_object_set_new(rc, "max_eval_examples", json_integer(r->max_eval_examples));
-    json_object_set_new(rc, "patience", json_integer(r->patience));
-    json_object_set_new(rc, "lora_alpha", json_real(r->lora_alpha));
-    json_object_set_new(rc, "prefix_bottleneck", json_integer(r->prefix_bottleneck));
-    json_object_set_new(rc, "eval_batch_size", json_integer(r->eval_batch_size));
-    json_object_set_new(rc, "full_finetune", json_boolean(r->full_finetune));
-    json_object_set_new(o, "recipe", rc);
-    json_object_set_new(pf, "serial_adapter", json_integer(p->serial_adapter));
-    json_object_set_new(pf, "parallel_adapter", json_integer(p->parallel_adapter));
-    json_object_set_new(pf, "prefix_length", json_integer(p->prefix_length));
-    json_object_set_new(pf, "lora_rank", json_integer(p->lora_rank));
-    jstr(pf, "serial_layers", p->serial_layers);
-    jstr(pf, "parallel_layers", p->parallel_layers);
-    jstr(pf, "prefix_layers", p->prefix_layers);
-    jstr(pf, "lora_layers", p->lora_layers);
-    jstr(pf, "text", p->text);
-    json_object_set_new(o, "peft", pf);
+    jstr(o, "save_dir", t->spec.save_dir);
+    json_object_set_new(o, "model", model_json(&t->spec));
+    json_object_set_new(o, "task", task_json(&t->spec));
+    json_object_set_new(o, "recipe", recipe_json(&t->spec));
+    json_object_set_new(o, "peft", peft_json(t, k));
     text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return text;
@@ -158,10 +199,16 @@ static void env_add(envv_t *e, const char *key, const char *fmt, ...)
     e->v[e->n++] = s;
 }
 
-static void build_env(envv_t *e, const Autopeft__Trial *t, const trainer_env_t *env)
+static const char *or_empty(const char *s)
 {
-    const Autopeft__TrialSpec *s = t->spec;
-    const Autopeft__PeftConfig *p = s->peft;
+    return s ? s : "";
+}
+
+static void build_env(envv_t *e, const trainer_trial_t *t, const masks_t *k,
+                      const trainer_env_t *env)
+{
+    const trial_spec_t *s = &t->spec;
+    const space_config_t *c = &s->config;
     static const char *const skip[] = {"AUTOPEFT_", "OMP_NUM_THREADS=", "OPENBLAS_NUM_THREADS=",
                                        "MKL_NUM_THREADS="};
 
@@ -173,34 +220,34 @@ static void build_env(envv_t *e, const Autopeft__Trial *t, const trainer_env_t *
         if (!ours)
             e->v[e->n++] = strdup(*v);
     }
-    env_add(e, "AUTOPEFT_TRIAL_ID", "%llu", (unsigned long long)t->ref->trial_id);
-    env_add(e, "AUTOPEFT_ATTEMPT", "%u", t->ref->attempt);
-    env_add(e, "AUTOPEFT_STUDY", "%s", t->study_name);
+    env_add(e, "AUTOPEFT_TRIAL_ID", "%llu", (unsigned long long)t->trial_id);
+    env_add(e, "AUTOPEFT_ATTEMPT", "%u", t->attempt);
+    env_add(e, "AUTOPEFT_STUDY", "%s", t->study);
     env_add(e, "AUTOPEFT_SEED", "%llu", (unsigned long long)s->seed);
-    env_add(e, "AUTOPEFT_CONFIG", "%s", p->text ? p->text : "");
-    env_add(e, "AUTOPEFT_SA", "%u", p->serial_adapter);
-    env_add(e, "AUTOPEFT_PA", "%u", p->parallel_adapter);
-    env_add(e, "AUTOPEFT_PT", "%u", p->prefix_length);
-    env_add(e, "AUTOPEFT_LORA", "%u", p->lora_rank);
-    env_add(e, "AUTOPEFT_SA_LAYERS", "%s", p->serial_layers ? p->serial_layers : "");
-    env_add(e, "AUTOPEFT_PA_LAYERS", "%s", p->parallel_layers ? p->parallel_layers : "");
-    env_add(e, "AUTOPEFT_PT_LAYERS", "%s", p->prefix_layers ? p->prefix_layers : "");
-    env_add(e, "AUTOPEFT_LORA_LAYERS", "%s", p->lora_layers ? p->lora_layers : "");
-    env_add(e, "AUTOPEFT_MODEL_PATH", "%s", s->model->path ? s->model->path : "");
-    env_add(e, "AUTOPEFT_TASK", "%s", s->task->name);
-    env_add(e, "AUTOPEFT_DATA_DIR", "%s", s->task->data_dir ? s->task->data_dir : "");
-    env_add(e, "AUTOPEFT_TRAIN_FILE", "%s", s->task->train_file ? s->task->train_file : "");
-    env_add(e, "AUTOPEFT_DEV_FILE", "%s", s->task->dev_file ? s->task->dev_file : "");
-    env_add(e, "AUTOPEFT_EPOCHS", "%u", s->recipe->epochs);
-    env_add(e, "AUTOPEFT_LEARNING_RATE", "%g", s->recipe->learning_rate);
-    env_add(e, "AUTOPEFT_BATCH_SIZE", "%u", s->recipe->batch_size);
-    env_add(e, "AUTOPEFT_MAX_LENGTH", "%u", s->recipe->max_length);
+    env_add(e, "AUTOPEFT_CONFIG", "%s", or_empty(t->config_text));
+    env_add(e, "AUTOPEFT_SA", "%u", c->size[SPACE_SA]);
+    env_add(e, "AUTOPEFT_PA", "%u", c->size[SPACE_PA]);
+    env_add(e, "AUTOPEFT_PT", "%u", c->size[SPACE_PT]);
+    env_add(e, "AUTOPEFT_LORA", "%u", c->size[SPACE_LORA]);
+    env_add(e, "AUTOPEFT_SA_LAYERS", "%s", k->text[SPACE_SA]);
+    env_add(e, "AUTOPEFT_PA_LAYERS", "%s", k->text[SPACE_PA]);
+    env_add(e, "AUTOPEFT_PT_LAYERS", "%s", k->text[SPACE_PT]);
+    env_add(e, "AUTOPEFT_LORA_LAYERS", "%s", k->text[SPACE_LORA]);
+    env_add(e, "AUTOPEFT_MODEL_PATH", "%s", or_empty(s->model_dir));
+    env_add(e, "AUTOPEFT_TASK", "%s", s->task);
+    env_add(e, "AUTOPEFT_DATA_DIR", "%s", or_empty(s->data_dir));
+    env_add(e, "AUTOPEFT_TRAIN_FILE", "%s", or_empty(s->train_file));
+    env_add(e, "AUTOPEFT_DEV_FILE", "%s", or_empty(s->dev_file));
+    env_add(e, "AUTOPEFT_EPOCHS", "%d", s->epochs);
+    env_add(e, "AUTOPEFT_LEARNING_RATE", "%g", s->learning_rate);
+    env_add(e, "AUTOPEFT_BATCH_SIZE", "%d", s->batch_size);
+    env_add(e, "AUTOPEFT_MAX_LENGTH", "%d", s->max_length);
     env_add(e, "AUTOPEFT_THREADS", "%d", env->threads);
     env_add(e, "OMP_NUM_THREADS", "%d", env->threads);
     env_add(e, "OPENBLAS_NUM_THREADS", "%d", env->threads);
     env_add(e, "MKL_NUM_THREADS", "%d", env->threads);
-    env_add(e, "AUTOPEFT_SAVE_DIR", "%s", s->save_dir ? s->save_dir : "");
-    env_add(e, "AUTOPEFT_WORKER_ID", "%s", env->worker_id ? env->worker_id : "");
+    env_add(e, "AUTOPEFT_SAVE_DIR", "%s", or_empty(s->save_dir));
+    env_add(e, "AUTOPEFT_WORKER_ID", "%s", or_empty(env->worker_id));
     e->v[e->n] = NULL;
 }
 
@@ -229,7 +276,7 @@ static uint64_t jcount(json_t *o, const char *k)
 }
 
 /* The last stdout line that is a JSON object, into *out. */
-static int parse_result(char *out_text, const Autopeft__Trial *t, trainer_result_t *out)
+static int parse_result(char *out_text, const trainer_trial_t *t, trainer_result_t *out)
 {
     json_t *o = NULL, *v;
     char *line = NULL;
@@ -271,7 +318,7 @@ static int parse_result(char *out_text, const Autopeft__Trial *t, trainer_result
         trainer_fail(out, false, "the result line has no finite \"objective\": %.200s", line);
         goto out;
     }
-    out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
+    out->status = TRAINER_STATUS_OK;
     v = json_object_get(o, "objective_name");
     if (json_is_string(v))
         snprintf(out->objective_name, sizeof out->objective_name, "%s", json_string_value(v));
@@ -311,11 +358,10 @@ static int parse_result(char *out_text, const Autopeft__Trial *t, trainer_result
     if (!out->has_params) {
         /* The counts from the model's own config.json, as the built-in trainer would. */
         shape_t sh;
-        const Autopeft__TrialSpec *s = t->spec;
-        int labels = s->task->has_num_labels ? (int)s->task->num_labels : 2;
-        if (!s->model->path || hfconfig_shape(s->model->path, labels, &sh) != 0 ||
-            trainer_counts(s->peft, sh.hidden, sh.layers, labels,
-                           (int)s->recipe->prefix_bottleneck, out) != 0)
+        const char *path = t->spec.model_dir;
+        int labels = t->spec.num_labels > 0 ? t->spec.num_labels : 2;
+        if (!path || hfconfig_shape(path, labels, &sh) != 0 ||
+            trainer_counts(t, sh.hidden, sh.layers, out) != 0)
             trainer_fail(out, false, "the result has no \"params\" and they cannot be counted "
                          "from the model's config.json: %s", err_msg());
     }
@@ -339,7 +385,7 @@ static void stderr_line(errbuf_t *eb, char *line, const trainer_env_t *env)
     json_t *o;
 
     memset(&p, 0, sizeof p);
-    p.state = AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING;
+    p.state = TRAINER_STATE_TRAINING;
     if (strncmp(line, "PROGRESS ", 9) == 0 &&
         (o = json_loads(line + 9, 0, NULL)) != NULL) {
         bool has;
@@ -361,7 +407,7 @@ static void stderr_line(errbuf_t *eb, char *line, const trainer_env_t *env)
     snprintf(eb->tail[eb->ntail % TAIL_LINES], sizeof eb->tail[0], "%s", line);
     eb->ntail++;
     p.message = line;
-    p.state = AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING;
+    p.state = TRAINER_STATE_TRAINING;
     env->progress(env->ctx, &p);
 }
 
@@ -426,12 +472,13 @@ static void close_fds_from(int lowest)
         close(fd);
 }
 
-static int exec_run(trainer_t *tr, const Autopeft__Trial *t, const trainer_env_t *env,
+static int exec_run(trainer_t *tr, const trainer_trial_t *t, const trainer_env_t *env,
                     trainer_result_t *out)
 {
     exec_trainer_t *x = (exec_trainer_t *)tr;
     int in[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1}, status = 0, rc = 0;
-    char *spec = spec_json(t, env), *obuf = NULL, ebuf_line[LINE_MAX_BYTES], why[2048];
+    masks_t masks;
+    char *spec = NULL, *obuf = NULL, ebuf_line[LINE_MAX_BYTES], why[2048];
     size_t olen = 0, spec_len, spec_off = 0;
     bool out_open = true, err_open = true, exited = false, overflow = false;
     double t0 = mono(), term_at = 0, exit_at = 0;
@@ -440,6 +487,8 @@ static int exec_run(trainer_t *tr, const Autopeft__Trial *t, const trainer_env_t
     envv_t *ev = mem_alloc(1, sizeof *ev, "environment");
     pid_t pid;
 
+    masks_of(&t->spec.config, &masks);
+    spec = spec_json(t, &masks, env);
     if (!spec || !ev) {
         rc = err_set(ERR_NOMEM, "building the trial's JSON");
         goto out;
@@ -450,7 +499,7 @@ static int exec_run(trainer_t *tr, const Autopeft__Trial *t, const trainer_env_t
         rc = err_set(ERR_IO, "pipes: %s", strerror(errno));
         goto out;
     }
-    build_env(ev, t, env);
+    build_env(ev, t, &masks, env);
     pid = fork();
     if (pid < 0) {
         rc = err_set(ERR_IO, "fork: %s", strerror(errno));
@@ -548,7 +597,7 @@ static int exec_run(trainer_t *tr, const Autopeft__Trial *t, const trainer_env_t
     out->total_s = mono() - t0;
     tail_text(&eb, why, sizeof why);
     if (signalled) {
-        out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED;
+        out->status = TRAINER_STATUS_CANCELLED;
         snprintf(out->error, sizeof out->error, "cancelled");
     } else if (WIFSIGNALED(status)) {
         trainer_fail(out, true, "the command was killed by signal %d (%s)%s%s", WTERMSIG(status),
@@ -592,8 +641,8 @@ static void exec_free(trainer_t *t)
 
 static const trainer_ops_t exec_ops = {
     .name = "exec",
-    .capability = AUTOPEFT__CAPABILITY__CAPABILITY_EXEC_TRAINER,
-    .mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN,
+    .kind = TRAINER_KIND_EXEC,
+    .mode = TRAINER_MODE_TRAIN,
     .run = exec_run,
     .free = exec_free,
 };

@@ -145,7 +145,7 @@ static bool cancelled(const run_t *r)
     return r->env->cancel && atomic_load(r->env->cancel);
 }
 
-static void progress(run_t *r, Autopeft__WorkerState state, int epoch, uint64_t step,
+static void progress(run_t *r, trainer_state_t state, int epoch, uint64_t step,
                      bool has_loss, double loss, bool has_metric, double metric, double eta,
                      double ex_s)
 {
@@ -273,7 +273,7 @@ static int train_epoch(run_t *r, int epoch, double *mean_loss)
             double per_step = (r->train_s + step_s) / (double)done;
             double eta = per_step * (double)(r->steps_total - done) +
                          r->last_eval_s * (r->s->epochs - epoch + 1);
-            progress(r, AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING, epoch, done, true,
+            progress(r, TRAINER_STATE_TRAINING, epoch, done, true,
                      sum / nb, false, 0, eta, (double)seen / step_s);
         }
     }
@@ -484,7 +484,7 @@ static int train(run_t *r, float *best)
     for (int epoch = 1; epoch <= spec->epochs; epoch++) {
         if ((rc = train_epoch(r, epoch, &loss)) != 0)
             return rc;
-        progress(r, AUTOPEFT__WORKER_STATE__WORKER_STATE_EVALUATING, epoch,
+        progress(r, TRAINER_STATE_EVALUATING, epoch,
                  (uint64_t)optim_steps_done(r->optim), true, loss, false, 0, 0, 0);
         if ((rc = evaluate(r, &m, &obj)) != 0)
             return rc;
@@ -502,7 +502,7 @@ static int train(run_t *r, float *best)
         } else {
             bad_epochs++;
         }
-        progress(r, AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING, epoch,
+        progress(r, TRAINER_STATE_TRAINING, epoch,
                  (uint64_t)optim_steps_done(r->optim), true, loss, true, obj, 0, 0);
         if (spec->patience > 0 && bad_epochs >= spec->patience) {
             log_debug("early stop after epoch %d: %d epochs without improvement", epoch,
@@ -517,7 +517,7 @@ static int train(run_t *r, float *best)
                  "the model has not learned the task, and its %s is that of a constant answer "
                  "(a higher learning rate or more epochs may help)",
                  best_epoch, best_one_class, r->neval, metrics_name(r->in.objective));
-    r->out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
+    r->out->status = TRAINER_STATUS_OK;
     r->out->objective = best_obj;
     r->out->best_epoch = (uint32_t)best_epoch;
     set_metrics(r, &best_m);
@@ -549,7 +549,7 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     if (env->threads > 0 && r.threads > env->threads)
         r.threads = env->threads;
     info->threads = r.threads;
-    progress(&r, AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING, 0, 0, false, 0, false, 0, 0, 0);
+    progress(&r, TRAINER_STATE_LOADING, 0, 0, false, 0, false, 0, 0, 0);
     rc = 0;
     if (spec->eval_dir) {
         /* What the saved trial was trained on, unless the caller says otherwise. */
@@ -581,7 +581,7 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     if (rc == 0 && have_saved) {
         rc = evaluate(&r, &m, &obj);
         if (rc == 0) {
-            out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
+            out->status = TRAINER_STATUS_OK;
             out->objective = obj;
             set_metrics(&r, &m);
         }
@@ -593,7 +593,7 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
             err_prefix(rc, "saving the trained weights to %s: ", sp.save_dir);
     }
     if (rc == ERR_CANCELLED) {
-        out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED;
+        out->status = TRAINER_STATUS_CANCELLED;
         snprintf(out->error, sizeof out->error, "cancelled in epoch %u after %llu steps",
                  out->epochs_run, (unsigned long long)info->steps);
     } else if (rc == ERR_NUMERIC && r.optim) {
@@ -604,7 +604,7 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
         /* Out of memory may pass on another worker; bad inputs will not. */
         trainer_fail(out, rc == ERR_NOMEM, "%s", err_msg());
     }
-    if (out->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+    if (out->status == TRAINER_STATUS_OK)
         snprintf(out->objective_name, sizeof out->objective_name, "%s",
                  metrics_name(r.in.objective));
     out->load_s = r.in.load_s;

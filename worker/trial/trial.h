@@ -1,7 +1,7 @@
 /* The trial runner: everything one trial needs, from a model folder, a task and a PEFT
  * configuration to the dev metric and the exact parameter counts. The worker's built-in trainer
- * (trainer_builtin.c) fills a trial_spec_t from the wire's TrialSpec; `autopeft train` fills it
- * from flags; both call trial_run.
+ * (trainer_builtin.c) runs the trial_spec_t that the daemon's edge made of the wire's TrialSpec;
+ * `autopeft train` fills one from flags; both call trial_run.
  *
  * A trial:
  *  1. loads (or finds in the cache) the task data, the vocabulary and tokenizer, the tokenised
@@ -35,7 +35,7 @@
 #include "worker/trial/trial_spec.h"
 #include "worker/trial/trialcache.h"
 
-/* What the trial saw, beyond the wire's result (for `autopeft train`'s JSON). */
+/* What the trial saw, beyond the trainer's result (for `autopeft train`'s JSON). */
 typedef struct {
     char task[64];                /* "sst2", "custom", "embedded" */
     int labels;
