@@ -145,27 +145,15 @@ static bool cancelled(const run_t *r)
     return r->env->cancel && atomic_load(r->env->cancel);
 }
 
-static void progress(run_t *r, trainer_state_t state, int epoch, uint64_t step,
-                     bool has_loss, double loss, bool has_metric, double metric, double eta,
-                     double ex_s)
+/* Reports p, a progress whose state, epoch, step and numbers the caller set, with what the
+ * run knows: the fraction done, the epochs and the steps planned. */
+static void progress(run_t *r, trainer_progress_t p)
 {
-    trainer_progress_t p;
-
     if (!r->env->progress)
         return;
-    memset(&p, 0, sizeof p);
-    p.state = state;
-    p.fraction = r->steps_total ? (double)step / (double)r->steps_total : 0;
-    p.epoch = (uint32_t)epoch;
+    p.fraction = r->steps_total ? (double)p.step / (double)r->steps_total : 0;
     p.epochs = (uint32_t)r->s->epochs;
-    p.step = step;
     p.steps_total = r->steps_total;
-    p.has_loss = has_loss;
-    p.loss = (float)loss;
-    p.has_metric = has_metric;
-    p.metric = metric;
-    p.eta_s = eta;
-    p.examples_per_s = ex_s;
     r->env->progress(r->env->ctx, &p);
 }
 
@@ -273,8 +261,11 @@ static int train_epoch(run_t *r, int epoch, double *mean_loss)
             double per_step = (r->train_s + step_s) / (double)done;
             double eta = per_step * (double)(r->steps_total - done) +
                          r->last_eval_s * (r->s->epochs - epoch + 1);
-            progress(r, TRAINER_STATE_TRAINING, epoch, done, true,
-                     sum / nb, false, 0, eta, (double)seen / step_s);
+            progress(r, (trainer_progress_t){.state = TRAINER_STATE_TRAINING,
+                                             .epoch = (uint32_t)epoch, .step = done,
+                                             .has_loss = true, .loss = (float)(sum / nb),
+                                             .eta_s = eta,
+                                             .examples_per_s = (double)seen / step_s});
         }
     }
     r->train_s += now() - t0;
@@ -482,10 +473,13 @@ static int train(run_t *r, float *best)
 
     memset(&best_m, 0, sizeof best_m);
     for (int epoch = 1; epoch <= spec->epochs; epoch++) {
+        trainer_progress_t p;
         if ((rc = train_epoch(r, epoch, &loss)) != 0)
             return rc;
-        progress(r, TRAINER_STATE_EVALUATING, epoch,
-                 (uint64_t)optim_steps_done(r->optim), true, loss, false, 0, 0, 0);
+        p = (trainer_progress_t){.state = TRAINER_STATE_EVALUATING, .epoch = (uint32_t)epoch,
+                                 .step = (uint64_t)optim_steps_done(r->optim),
+                                 .has_loss = true, .loss = (float)loss};
+        progress(r, p);
         if ((rc = evaluate(r, &m, &obj)) != 0)
             return rc;
         record_epoch(r, epoch, obj, loss);
@@ -502,8 +496,10 @@ static int train(run_t *r, float *best)
         } else {
             bad_epochs++;
         }
-        progress(r, TRAINER_STATE_TRAINING, epoch,
-                 (uint64_t)optim_steps_done(r->optim), true, loss, true, obj, 0, 0);
+        p.state = TRAINER_STATE_TRAINING;
+        p.has_metric = true;
+        p.metric = obj;
+        progress(r, p);
         if (spec->patience > 0 && bad_epochs >= spec->patience) {
             log_debug("early stop after epoch %d: %d epochs without improvement", epoch,
                       bad_epochs);
@@ -549,7 +545,7 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     if (env->threads > 0 && r.threads > env->threads)
         r.threads = env->threads;
     info->threads = r.threads;
-    progress(&r, TRAINER_STATE_LOADING, 0, 0, false, 0, false, 0, 0, 0);
+    progress(&r, (trainer_progress_t){.state = TRAINER_STATE_LOADING});
     rc = 0;
     if (spec->eval_dir) {
         /* What the saved trial was trained on, unless the caller says otherwise. */
