@@ -1,4 +1,6 @@
-/* The worker's attempt: the training thread, progress, and the RESULT (daemon_int.h). */
+/* The worker's attempt: the training thread, progress, and the RESULT (daemon_trial.h). */
+#include "worker/daemon/daemon_trial.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "worker/daemon/daemon_int.h"
+#include "worker/daemon/daemon_link.h"
 #include "worker/daemon/edge.h"
 
 static void wake(daemon_t *d)
