@@ -275,34 +275,96 @@ static uint64_t jcount(json_t *o, const char *k)
     return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 }
 
-/* The last stdout line that is a JSON object, into *out. */
-static int parse_result(char *out_text, const trainer_trial_t *t, trainer_result_t *out)
+/* The last line of text that is a JSON object (text is cut there, in place), or NULL; *line
+ * is that line. */
+static json_t *last_object_line(char *text, char **line)
 {
-    json_t *o = NULL, *v;
-    char *line = NULL;
-    bool has;
-
-    for (char *p = out_text + strlen(out_text); p > out_text;) {
+    for (char *p = text + strlen(text); p > text;) {
         char *start;
-        while (p > out_text && (p[-1] == '\n' || p[-1] == '\r' || p[-1] == ' '))
+        json_t *o;
+        while (p > text && (p[-1] == '\n' || p[-1] == '\r' || p[-1] == ' '))
             *--p = '\0';
         start = p;
-        while (start > out_text && start[-1] != '\n')
+        while (start > text && start[-1] != '\n')
             start--;
         if (*start == '{') {
             o = json_loads(start, JSON_REJECT_DUPLICATES, NULL);
             if (json_is_object(o)) {
-                line = start;
-                break;
+                *line = start;
+                return o;
             }
             json_decref(o);
-            o = NULL;
         }
         p = start;
-        if (p > out_text)
+        if (p > text)
             *--p = '\0';
     }
-    if (!line) {
+    return NULL;
+}
+
+/* The result's "metrics" object: every finite number, up to TRAINER_MAX_METRICS. */
+static void read_metrics(json_t *v, trainer_result_t *out)
+{
+    const char *key;
+    json_t *val;
+
+    if (!json_is_object(v))
+        return;
+    json_object_foreach(v, key, val) {
+        if (out->nmetrics < TRAINER_MAX_METRICS && json_is_number(val) &&
+            isfinite(json_number_value(val))) {
+            snprintf(out->metrics[out->nmetrics].name, TRAINER_NAME_MAX, "%s", key);
+            out->metrics[out->nmetrics++].value = json_number_value(val);
+        }
+    }
+}
+
+/* The result's "params" object; the totals and the percentage it leaves out follow from the
+ * rest. has_params when the counts are usable. */
+static void read_params(json_t *v, trainer_result_t *out)
+{
+    bool has;
+
+    if (!json_is_object(v))
+        return;
+    out->backbone = jcount(v, "backbone");
+    out->modules_deployed = jcount(v, "modules_deployed");
+    out->modules_trainable = jcount(v, "modules_trainable");
+    out->head = jcount(v, "head");
+    out->trainable = jcount(v, "trainable");
+    out->deployed = jcount(v, "deployed");
+    out->percent = jnum(v, "percent", &has);
+    if (!has && out->backbone)
+        out->percent = 100.0 * (double)out->modules_deployed / (double)out->backbone;
+    if (!out->trainable)
+        out->trainable = out->modules_trainable + out->head;
+    if (!out->deployed)
+        out->deployed = out->modules_deployed + out->head;
+    out->has_params = out->backbone > 0 && out->trainable > 0 && out->deployed > 0 &&
+                      out->percent >= 0 && isfinite(out->percent);
+}
+
+/* The counts from the model's own config.json, as the built-in trainer would. */
+static void count_params(const trainer_trial_t *t, trainer_result_t *out)
+{
+    const char *path = t->spec.model_dir;
+    int labels = t->spec.num_labels > 0 ? t->spec.num_labels : 2;
+    shape_t sh;
+
+    if (!path || hfconfig_shape(path, labels, &sh) != 0 ||
+        trainer_counts(t, sh.hidden, sh.layers, out) != 0)
+        trainer_fail(out, false, "the result has no \"params\" and they cannot be counted "
+                     "from the model's config.json: %s", err_msg());
+}
+
+/* The last stdout line that is a JSON object, into *out. */
+static int parse_result(char *out_text, const trainer_trial_t *t, trainer_result_t *out)
+{
+    char *line = NULL;
+    json_t *o = last_object_line(out_text, &line), *v;
+    bool has;
+
+    if (!o) {
         trainer_fail(out, false, "the command exited 0 but printed no JSON result line on stdout");
         return 0;
     }
@@ -322,49 +384,13 @@ static int parse_result(char *out_text, const trainer_trial_t *t, trainer_result
     v = json_object_get(o, "objective_name");
     if (json_is_string(v))
         snprintf(out->objective_name, sizeof out->objective_name, "%s", json_string_value(v));
-    v = json_object_get(o, "metrics");
-    if (json_is_object(v)) {
-        const char *key;
-        json_t *val;
-        json_object_foreach(v, key, val) {
-            if (out->nmetrics < TRAINER_MAX_METRICS && json_is_number(val) &&
-                isfinite(json_number_value(val))) {
-                snprintf(out->metrics[out->nmetrics].name, TRAINER_NAME_MAX, "%s", key);
-                out->metrics[out->nmetrics++].value = json_number_value(val);
-            }
-        }
-    }
+    read_metrics(json_object_get(o, "metrics"), out);
     out->best_epoch = (uint32_t)jcount(o, "best_epoch");
     out->epochs_run = (uint32_t)jcount(o, "epochs_run");
     out->total_s = jnum(o, "total_s", &has);
-    v = json_object_get(o, "params");
-    if (json_is_object(v)) {
-        out->backbone = jcount(v, "backbone");
-        out->modules_deployed = jcount(v, "modules_deployed");
-        out->modules_trainable = jcount(v, "modules_trainable");
-        out->head = jcount(v, "head");
-        out->trainable = jcount(v, "trainable");
-        out->deployed = jcount(v, "deployed");
-        out->percent = jnum(v, "percent", &has);
-        if (!has && out->backbone)
-            out->percent = 100.0 * (double)out->modules_deployed / (double)out->backbone;
-        if (!out->trainable)
-            out->trainable = out->modules_trainable + out->head;
-        if (!out->deployed)
-            out->deployed = out->modules_deployed + out->head;
-        out->has_params = out->backbone > 0 && out->trainable > 0 && out->deployed > 0 &&
-                          out->percent >= 0 && isfinite(out->percent);
-    }
-    if (!out->has_params) {
-        /* The counts from the model's own config.json, as the built-in trainer would. */
-        shape_t sh;
-        const char *path = t->spec.model_dir;
-        int labels = t->spec.num_labels > 0 ? t->spec.num_labels : 2;
-        if (!path || hfconfig_shape(path, labels, &sh) != 0 ||
-            trainer_counts(t, sh.hidden, sh.layers, out) != 0)
-            trainer_fail(out, false, "the result has no \"params\" and they cannot be counted "
-                         "from the model's config.json: %s", err_msg());
-    }
+    read_params(json_object_get(o, "params"), out);
+    if (!out->has_params)
+        count_params(t, out);
 out:
     json_decref(o);
     return 0;
@@ -472,162 +498,223 @@ static void close_fds_from(int lowest)
         close(fd);
 }
 
+/* One run of the command: its pipes and process group, and what it has said so far. */
+typedef struct {
+    const exec_trainer_t *x;
+    const trainer_env_t *env;
+    int in[2], po[2], pe[2];       /* its stdin, stdout and stderr */
+    pid_t pid;
+    char *spec;                    /* the trial's JSON, written to stdin */
+    size_t spec_len, spec_off;
+    char *obuf;                    /* stdout, up to STDOUT_MAX bytes */
+    size_t olen;
+    bool overflow;                 /* it wrote more than that */
+    errbuf_t eb;                   /* stderr */
+    char eline[LINE_MAX_BYTES];
+    bool out_open, err_open, exited, signalled;
+    int status;                    /* waitpid's, once exited */
+    double term_at, exit_at;       /* when SIGTERM was sent, when it exited */
+} child_t;
+
+/* Starts the command in its own process group, its stdin, stdout and stderr on the pipes
+ * (already open), with environment envv. */
+static int child_start(child_t *c, char *const *envv)
+{
+    c->pid = fork();
+    if (c->pid < 0)
+        return err_set(ERR_IO, "fork: %s", strerror(errno));
+    if (c->pid == 0) {
+        setpgid(0, 0);
+        dup2(c->in[0], 0);
+        dup2(c->po[1], 1);
+        dup2(c->pe[1], 2);
+        close_fds_from(3);
+        signal(SIGPIPE, SIG_DFL);
+        execve("/bin/sh", (char *[]){"sh", "-c", c->x->cmd, NULL}, envv);
+        _exit(127);
+    }
+    setpgid(c->pid, c->pid); /* also here: no race with the first kill */
+    close(c->in[0]);
+    close(c->po[1]);
+    close(c->pe[1]);
+    c->in[0] = c->po[1] = c->pe[1] = -1;
+    fcntl(c->in[1], F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+/* Writes what stdin can take of the JSON; closes stdin once it is all written (or the command
+ * does not read it). */
+static void feed_stdin(child_t *c)
+{
+    ssize_t w = write_nosigpipe(c->in[1], c->spec + c->spec_off, c->spec_len - c->spec_off);
+
+    if (w > 0)
+        c->spec_off += (size_t)w;
+    if (w < 0 && errno != EAGAIN)
+        c->spec_off = c->spec_len; /* the command does not read stdin: fine */
+    if (c->spec_off >= c->spec_len) {
+        close(c->in[1]);
+        c->in[1] = -1;
+    }
+}
+
+/* One round of the pipes: waits up to 100 ms for any of them, then feeds stdin and reads
+ * stdout (kept) and stderr (progress and the error's tail). */
+static void pump(child_t *c)
+{
+    struct pollfd fds[3];
+    int n = 0, io = -1, oo = -1, eo = -1;
+    char buf[8192];
+
+    if (c->in[1] >= 0) {
+        fds[n] = (struct pollfd){c->in[1], POLLOUT, 0};
+        io = n++;
+    }
+    if (c->out_open) {
+        fds[n] = (struct pollfd){c->po[0], POLLIN, 0};
+        oo = n++;
+    }
+    if (c->err_open) {
+        fds[n] = (struct pollfd){c->pe[0], POLLIN, 0};
+        eo = n++;
+    }
+    poll(fds, (nfds_t)n, 100);
+    if (io >= 0 && fds[io].revents)
+        feed_stdin(c);
+    if (oo >= 0 && fds[oo].revents) {
+        ssize_t r = read(c->po[0], buf, sizeof buf);
+        if (r <= 0) {
+            c->out_open = false;
+        } else if (c->olen + (size_t)r > STDOUT_MAX) {
+            c->overflow = true;
+        } else {
+            memcpy(c->obuf + c->olen, buf, (size_t)r);
+            c->olen += (size_t)r;
+        }
+    }
+    if (eo >= 0 && fds[eo].revents) {
+        ssize_t r = read(c->pe[0], buf, sizeof buf);
+        if (r <= 0)
+            c->err_open = false;
+        else
+            stderr_data(&c->eb, buf, (size_t)r, c->env);
+    }
+}
+
+/* Notices the exit, kills what the group leaves holding the pipes, and passes a cancel on
+ * (SIGTERM, then SIGKILL after the grace). false when waiting for the pipes is over. */
+static bool watch(child_t *c)
+{
+    double grace_s = c->x->grace_ms / 1000.0;
+
+    if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+        c->exited = true;
+        c->exit_at = mono();
+    }
+    /* Leftovers of the group that keep the pipes open after the command exited. */
+    if (c->exited && (c->out_open || c->err_open) &&
+        mono() - c->exit_at > (c->signalled ? grace_s : 1.0)) {
+        kill(-c->pid, SIGKILL);
+        if (mono() - c->exit_at > 3.0 + grace_s)
+            return false;
+    }
+    if (atomic_load(c->env->cancel) && !c->exited) {
+        if (!c->signalled) {
+            kill(-c->pid, SIGTERM);
+            c->signalled = true;
+            c->term_at = mono();
+        } else if ((mono() - c->term_at) * 1000 > c->x->grace_ms) {
+            kill(-c->pid, SIGKILL);
+        }
+    }
+    return true;
+}
+
+/* After the command: what its exit, stdout and stderr say, into *out. */
+static void conclude(child_t *c, const trainer_trial_t *t, double t0, trainer_result_t *out)
+{
+    char why[2048];
+
+    kill(-c->pid, SIGKILL); /* nothing of this trial may outlive it */
+    c->obuf[c->olen] = '\0';
+    if (c->eb.len) {
+        c->eb.line[c->eb.len] = '\0';
+        stderr_line(&c->eb, c->eb.line, c->env);
+    }
+    out->total_s = mono() - t0;
+    tail_text(&c->eb, why, sizeof why);
+    if (c->signalled) {
+        out->status = TRAINER_STATUS_CANCELLED;
+        snprintf(out->error, sizeof out->error, "cancelled");
+    } else if (WIFSIGNALED(c->status)) {
+        trainer_fail(out, true, "the command was killed by signal %d (%s)%s%s",
+                     WTERMSIG(c->status), strsignal(WTERMSIG(c->status)), why[0] ? ": " : "",
+                     why);
+    } else if (WEXITSTATUS(c->status) != 0) {
+        trainer_fail(out, WEXITSTATUS(c->status) == 75, "the command exited with status %d%s%s",
+                     WEXITSTATUS(c->status), why[0] ? ": " : "", why);
+    } else if (c->overflow) {
+        trainer_fail(out, false, "the command wrote more than %d bytes to stdout", STDOUT_MAX);
+    } else {
+        double total = out->total_s;
+        parse_result(c->obuf, t, out);
+        if (out->total_s <= 0)
+            out->total_s = total;
+    }
+}
+
+static void child_close(child_t *c)
+{
+    for (int i = 0; i < 2; i++) {
+        if (c->in[i] >= 0)
+            close(c->in[i]);
+        if (c->po[i] >= 0)
+            close(c->po[i]);
+        if (c->pe[i] >= 0)
+            close(c->pe[i]);
+    }
+    free(c->spec);
+    free(c->obuf);
+}
+
 static int exec_run(trainer_t *tr, const trainer_trial_t *t, const trainer_env_t *env,
                     trainer_result_t *out)
 {
-    exec_trainer_t *x = (exec_trainer_t *)tr;
-    int in[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1}, status = 0, rc = 0;
-    masks_t masks;
-    char *spec = NULL, *obuf = NULL, ebuf_line[LINE_MAX_BYTES], why[2048];
-    size_t olen = 0, spec_len, spec_off = 0;
-    bool out_open = true, err_open = true, exited = false, overflow = false;
-    double t0 = mono(), term_at = 0, exit_at = 0;
-    bool signalled = false;
-    errbuf_t eb = {.line = ebuf_line};
+    child_t c = {.x = (const exec_trainer_t *)tr, .env = env, .in = {-1, -1}, .po = {-1, -1},
+                 .pe = {-1, -1}, .out_open = true, .err_open = true};
     envv_t *ev = mem_alloc(1, sizeof *ev, "environment");
-    pid_t pid;
+    double t0 = mono();
+    masks_t masks;
+    int rc = 0;
 
+    c.eb.line = c.eline;
     masks_of(&t->spec.config, &masks);
-    spec = spec_json(t, &masks, env);
-    if (!spec || !ev) {
+    c.spec = spec_json(t, &masks, env);
+    if (!c.spec || !ev) {
         rc = err_set(ERR_NOMEM, "building the trial's JSON");
         goto out;
     }
-    spec_len = strlen(spec);
-    obuf = mem_alloc(STDOUT_MAX + 1, 1, "stdout buffer");
-    if (!obuf || pipe(in) != 0 || pipe(po) != 0 || pipe(pe) != 0) {
+    c.spec_len = strlen(c.spec);
+    c.obuf = mem_alloc(STDOUT_MAX + 1, 1, "stdout buffer");
+    if (!c.obuf || pipe(c.in) != 0 || pipe(c.po) != 0 || pipe(c.pe) != 0) {
         rc = err_set(ERR_IO, "pipes: %s", strerror(errno));
         goto out;
     }
     build_env(ev, t, &masks, env);
-    pid = fork();
-    if (pid < 0) {
-        rc = err_set(ERR_IO, "fork: %s", strerror(errno));
+    if ((rc = child_start(&c, ev->v)) != 0)
         goto out;
+    while (!c.exited || c.out_open || c.err_open) {
+        pump(&c);
+        if (!watch(&c))
+            break;
     }
-    if (pid == 0) {
-        setpgid(0, 0);
-        dup2(in[0], 0);
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        close_fds_from(3);
-        signal(SIGPIPE, SIG_DFL);
-        execve("/bin/sh", (char *[]){"sh", "-c", x->cmd, NULL}, ev->v);
-        _exit(127);
-    }
-    setpgid(pid, pid); /* also here: no race with the first kill */
-    close(in[0]);
-    close(po[1]);
-    close(pe[1]);
-    in[0] = po[1] = pe[1] = -1;
-    fcntl(in[1], F_SETFL, O_NONBLOCK);
-    while (!exited || out_open || err_open) {
-        struct pollfd fds[3];
-        int n = 0, io = -1, oo = -1, eo = -1;
-        char buf[8192];
-        if (in[1] >= 0) {
-            fds[n] = (struct pollfd){in[1], POLLOUT, 0};
-            io = n++;
-        }
-        if (out_open) {
-            fds[n] = (struct pollfd){po[0], POLLIN, 0};
-            oo = n++;
-        }
-        if (err_open) {
-            fds[n] = (struct pollfd){pe[0], POLLIN, 0};
-            eo = n++;
-        }
-        poll(fds, (nfds_t)n, 100);
-        if (io >= 0 && fds[io].revents) {
-            ssize_t w = write_nosigpipe(in[1], spec + spec_off, spec_len - spec_off);
-            if (w > 0)
-                spec_off += (size_t)w;
-            if (w < 0 && errno != EAGAIN)
-                spec_off = spec_len; /* the command does not read stdin: fine */
-            if (spec_off >= spec_len) {
-                close(in[1]);
-                in[1] = -1;
-            }
-        }
-        if (oo >= 0 && fds[oo].revents) {
-            ssize_t r = read(po[0], buf, sizeof buf);
-            if (r <= 0) {
-                out_open = false;
-            } else if (olen + (size_t)r > STDOUT_MAX) {
-                overflow = true;
-            } else {
-                memcpy(obuf + olen, buf, (size_t)r);
-                olen += (size_t)r;
-            }
-        }
-        if (eo >= 0 && fds[eo].revents) {
-            ssize_t r = read(pe[0], buf, sizeof buf);
-            if (r <= 0)
-                err_open = false;
-            else
-                stderr_data(&eb, buf, (size_t)r, env);
-        }
-        if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
-            exited = true;
-            exit_at = mono();
-        }
-        /* Leftovers of the group that keep the pipes open after the command exited. */
-        if (exited && (out_open || err_open) &&
-            mono() - exit_at > (signalled ? x->grace_ms / 1000.0 : 1.0)) {
-            kill(-pid, SIGKILL);
-            if (mono() - exit_at > 3.0 + x->grace_ms / 1000.0)
-                break;
-        }
-        if (atomic_load(env->cancel) && !exited) {
-            if (!signalled) {
-                kill(-pid, SIGTERM);
-                signalled = true;
-                term_at = mono();
-            } else if ((mono() - term_at) * 1000 > x->grace_ms) {
-                kill(-pid, SIGKILL);
-            }
-        }
-    }
-    kill(-pid, SIGKILL); /* nothing of this trial may outlive it */
-    obuf[olen] = '\0';
-    if (eb.len) {
-        eb.line[eb.len] = '\0';
-        stderr_line(&eb, eb.line, env);
-    }
-    out->total_s = mono() - t0;
-    tail_text(&eb, why, sizeof why);
-    if (signalled) {
-        out->status = TRAINER_STATUS_CANCELLED;
-        snprintf(out->error, sizeof out->error, "cancelled");
-    } else if (WIFSIGNALED(status)) {
-        trainer_fail(out, true, "the command was killed by signal %d (%s)%s%s", WTERMSIG(status),
-                     strsignal(WTERMSIG(status)), why[0] ? ": " : "", why);
-    } else if (WEXITSTATUS(status) != 0) {
-        trainer_fail(out, WEXITSTATUS(status) == 75, "the command exited with status %d%s%s",
-                     WEXITSTATUS(status), why[0] ? ": " : "", why);
-    } else if (overflow) {
-        trainer_fail(out, false, "the command wrote more than %d bytes to stdout", STDOUT_MAX);
-    } else {
-        double total = out->total_s;
-        parse_result(obuf, t, out);
-        if (out->total_s <= 0)
-            out->total_s = total;
-    }
+    conclude(&c, t, t0, out);
 out:
     if (ev) {
         env_free(ev);
         free(ev);
     }
-    for (int i = 0; i < 2; i++) {
-        if (in[i] >= 0)
-            close(in[i]);
-        if (po[i] >= 0)
-            close(po[i]);
-        if (pe[i] >= 0)
-            close(pe[i]);
-    }
-    free(spec);
-    free(obuf);
+    child_close(&c);
     return rc;
 }
 
