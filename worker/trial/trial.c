@@ -332,66 +332,65 @@ static int batch_tokens(run_t *r, int *out)
     return 0;
 }
 
-/* Model, configuration, PEFT parameters, subsets, engine, optimiser and buffers. 0 with
- * out untouched, or an error code (out not filled: the caller reports it). */
-static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, trial_info_t *info)
+/* What the trial is, for the caller's trial_info_t: known once its inputs are loaded. */
+static void describe(const run_t *r, const space_config_t *config, bool ft, trial_info_t *info)
 {
-    const trial_spec_t *spec = r->s;
-    space_config_t config = saved ? saved->config : spec->config;
-    bool ft = saved ? saved->full_finetune : spec->full_finetune;
-    const shape_t *shape;
-    peft_opts_t po;
-    engine_opts_t eo;
-    optim_opts_t oo;
-    int rc, max_eval = spec->max_eval_examples;
-    uint64_t eval_seed = spec->seed;
-
-    if ((rc = trial__load(cache, spec, r->threads, saved, &r->in)) != 0)
-        return rc;
-    shape = &model_opts(r->in.model->model)->shape;
-    if (config.layers == 0) {
-        memset(&config, 0, sizeof config);
-        config.layers = shape->layers;
-    }
     snprintf(info->task, sizeof info->task, "%s", r->in.task);
     info->labels = r->in.labels;
     info->regression = r->in.labels == 1;
-    info->shape = *shape;
+    info->shape = model_opts(r->in.model->model)->shape;
     info->model_cached = r->in.model_cached;
     info->data_cached = r->in.data_cached;
     info->full_finetune = ft;
-    space_config_format(&config, info->config_text, sizeof info->config_text);
-    if (config.layers != shape->layers)
-        return err_set(ERR_INVAL, "the configuration has %d layers, the model %d",
-                       config.layers, shape->layers);
-    if (saved && saved->labels != r->in.labels)
-        return err_set(ERR_INVAL, "the saved trial has %d labels, task %s has %d",
-                       saved->labels, r->in.task, r->in.labels);
-    /* A cached model keeps the previous trial's head and dropout: set both again. */
-    model_init_missing(r->in.model->model, spec->seed);
-    if (spec->dropout >= 0)
-        rc = model_set_dropout(r->in.model->model, (float)spec->dropout, (float)spec->dropout,
-                               -1.0f);
-    else
-        rc = model_set_dropout(r->in.model->model, r->in.model->hidden_dropout,
-                               r->in.model->attention_dropout, r->in.model->classifier_dropout);
-    if (rc != 0)
-        return rc;
+    space_config_format(config, info->config_text, sizeof info->config_text);
+}
+
+/* A cached model keeps the previous trial's head and dropout: set both again. */
+static int prepare_model(run_t *r)
+{
+    const trial__model_t *m = r->in.model;
+    double dropout = r->s->dropout;
+
+    model_init_missing(m->model, r->s->seed);
+    if (dropout >= 0)
+        return model_set_dropout(m->model, (float)dropout, (float)dropout, -1.0f);
+    return model_set_dropout(m->model, m->hidden_dropout, m->attention_dropout,
+                             m->classifier_dropout);
+}
+
+/* The PEFT parameters of the configuration (the saved ones when evaluating), and their
+ * counts into the result. */
+static int make_peft(run_t *r, const space_config_t *config, bool ft, const trial__saved_t *saved)
+{
+    const trial_spec_t *spec = r->s;
+    int bottleneck = saved ? saved->prefix_bottleneck : spec->prefix_bottleneck;
+    peft_opts_t po;
+    int rc;
+
     peft_opts_default(&po);
     po.full_finetune = ft;
     po.lora_alpha = (float)(saved ? saved->lora_alpha : spec->lora_alpha);
     po.seed = spec->seed;
     po.prefix_flat = saved != NULL;   /* saved weights are the deployment form */
-    if (saved ? saved->prefix_bottleneck > 0 : spec->prefix_bottleneck > 0)
-        po.prefix_bottleneck = saved ? saved->prefix_bottleneck : spec->prefix_bottleneck;
-    r->peft = peft_new(r->in.model->model, &config, &po);
+    if (bottleneck > 0)
+        po.prefix_bottleneck = bottleneck;
+    r->peft = peft_new(r->in.model->model, config, &po);
     if (!r->peft)
         return err_code() ? err_code() : ERR_NOMEM;
     if (saved && (rc = trial__saved_apply(spec->eval_dir, r->peft)) != 0)
         return rc;
-    fill_counts(r, &config, ft);
+    fill_counts(r, config, ft);
+    return 0;
+}
 
-    /* Fidelity subsets. */
+/* The fidelity subsets of the train and dev sets (the saved trial's dev subset when asked),
+ * and the optimiser steps they make. */
+static int take_subsets(run_t *r, const trial__saved_t *saved, trial_info_t *info)
+{
+    const trial_spec_t *spec = r->s;
+    int rc, max_eval = spec->max_eval_examples;
+    uint64_t eval_seed = spec->seed;
+
     if (saved && max_eval < 0) {
         max_eval = saved->max_eval_examples;
         eval_seed = saved->seed;
@@ -414,6 +413,17 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
                                       (size_t)spec->batch_size);
     if (r->steps_total > INT32_MAX)
         return err_set(ERR_RANGE, "%llu optimiser steps", (unsigned long long)r->steps_total);
+    return 0;
+}
+
+/* The engine (sized for the largest batch, or the saved run's dev batches), the optimiser
+ * (when training) and the buffers of batches, logits and predictions. */
+static int make_engine(run_t *r, const trial__saved_t *saved)
+{
+    const trial_spec_t *spec = r->s;
+    engine_opts_t eo;
+    optim_opts_t oo;
+    int rc;
 
     engine_opts_default(&eo);
     eo.threads = r->threads;
@@ -447,6 +457,36 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
         !(r->gold_f = mem_alloc(r->neval, sizeof(float), "predictions")))
         return ERR_NOMEM;
     return 0;
+}
+
+/* Model, configuration, PEFT parameters, subsets, engine, optimiser and buffers. 0 with
+ * out untouched, or an error code (out not filled: the caller reports it). */
+static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, trial_info_t *info)
+{
+    const trial_spec_t *spec = r->s;
+    space_config_t config = saved ? saved->config : spec->config;
+    bool ft = saved ? saved->full_finetune : spec->full_finetune;
+    const shape_t *shape;
+    int rc;
+
+    if ((rc = trial__load(cache, spec, r->threads, saved, &r->in)) != 0)
+        return rc;
+    shape = &model_opts(r->in.model->model)->shape;
+    if (config.layers == 0) {
+        memset(&config, 0, sizeof config);
+        config.layers = shape->layers;
+    }
+    describe(r, &config, ft, info);
+    if (config.layers != shape->layers)
+        return err_set(ERR_INVAL, "the configuration has %d layers, the model %d",
+                       config.layers, shape->layers);
+    if (saved && saved->labels != r->in.labels)
+        return err_set(ERR_INVAL, "the saved trial has %d labels, task %s has %d",
+                       saved->labels, r->in.task, r->in.labels);
+    if ((rc = prepare_model(r)) != 0 || (rc = make_peft(r, &config, ft, saved)) != 0 ||
+        (rc = take_subsets(r, saved, info)) != 0)
+        return rc;
+    return make_engine(r, saved);
 }
 
 static void record_epoch(run_t *r, int epoch, double obj, double loss)
@@ -520,6 +560,109 @@ static int train(run_t *r, float *best)
     return 0;
 }
 
+/* Reads the saved trial of sp->eval_dir into *saved, and takes from it what sp leaves out:
+ * what the saved trial was trained on (model, task), its maximum length and dev batches. */
+static int read_saved(trial_spec_t *sp, trial__saved_t *saved)
+{
+    int rc = trial__saved_read(sp->eval_dir, saved);
+
+    if (rc != 0)
+        return rc;
+    if (!sp->model_dir && !sp->model_embedded) {
+        if (saved->model_path[0])
+            sp->model_dir = saved->model_path;
+        sp->model_embedded = saved->model_embedded;
+        sp->model_seed = saved->model_seed;
+    }
+    if (!sp->task && !sp->task_embedded) {
+        sp->task_embedded = saved->task_embedded;
+        if (!saved->task_embedded && saved->task[0] && strcmp(saved->task, "custom") != 0)
+            sp->task = saved->task;
+    }
+    if (sp->max_length <= 0)
+        sp->max_length = saved->max_length;
+    if (sp->eval_batch_size <= 0 && saved->eval_batch_size > 0)
+        sp->eval_batch_size = saved->eval_batch_size;
+    return 0;
+}
+
+/* The saved weights on the dev subset: out filled with OK, or an error. */
+static int evaluate_saved(run_t *r)
+{
+    metrics_t m;
+    double obj;
+    int rc = evaluate(r, &m, &obj);
+
+    if (rc == 0) {
+        r->out->status = TRAINER_STATUS_OK;
+        r->out->objective = obj;
+        set_metrics(r, &m);
+    }
+    return rc;
+}
+
+/* Trains; with save_dir, writes the best epoch's weights there. */
+static int train_and_save(run_t *r, trial_info_t *info)
+{
+    const trial_spec_t *sp = r->s;
+    float *best = NULL;
+    int rc;
+
+    if (sp->save_dir && !(best = mem_alloc(peft_size(r->peft), sizeof(float), "best weights")))
+        return ERR_NOMEM;
+    rc = train(r, best);
+    info->steps = (uint64_t)optim_steps_done(r->optim);
+    if (rc == 0 && best &&
+        (rc = trial__save(sp->save_dir, sp, &r->in, r->peft, r->out, r->max_tokens)) != 0)
+        err_prefix(rc, "saving the trained weights to %s: ", sp->save_dir);
+    free(best);
+    return rc;
+}
+
+/* The result's status from how the run ended (rc: 0, ERR_CANCELLED, ERR_NUMERIC for a diverged
+ * loss, or another error), its objective's name and its timings. */
+static void conclude(run_t *r, int rc, const trial_info_t *info)
+{
+    trainer_result_t *out = r->out;
+
+    if (rc == ERR_CANCELLED) {
+        out->status = TRAINER_STATUS_CANCELLED;
+        snprintf(out->error, sizeof out->error, "cancelled in epoch %u after %llu steps",
+                 out->epochs_run, (unsigned long long)info->steps);
+    } else if (rc == ERR_NUMERIC && r->optim) {
+        trainer_fail(out, false, "training diverged in epoch %u, step %d (%s); a lower "
+                     "learning rate may help", out->epochs_run, optim_steps_done(r->optim),
+                     err_msg());
+    } else if (rc != 0) {
+        /* Out of memory may pass on another worker; bad inputs will not. */
+        trainer_fail(out, rc == ERR_NOMEM, "%s", err_msg());
+    }
+    if (out->status == TRAINER_STATUS_OK)
+        snprintf(out->objective_name, sizeof out->objective_name, "%s",
+                 metrics_name(r->in.objective));
+    out->load_s = r->in.load_s;
+    out->tokenize_s = r->in.tokenize_s;
+    out->train_s = r->train_s;
+    out->eval_s = r->eval_s;
+    out->total_s = now() - r->t0;
+    out->examples_per_s = r->train_s > 0 ? (double)r->seen / r->train_s : 0;
+}
+
+static void run_free(run_t *r)
+{
+    batch_free(&r->batch);
+    free(r->logits);
+    free(r->pred_i);
+    free(r->gold_i);
+    free(r->pred_f);
+    free(r->gold_f);
+    free(r->train_idx);
+    free(r->eval_idx);
+    optim_free(&r->optim);
+    engine_free(&r->engine);
+    peft_free(&r->peft);
+}
+
 int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t *env,
               trainer_result_t *out, trial_info_t *info)
 {
@@ -527,10 +670,7 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     trial_info_t local;
     trial__saved_t saved;
     trial_spec_t sp = *spec;
-    bool have_saved = false;
-    float *best = NULL;
-    metrics_t m;
-    double obj;
+    bool have_saved;
     int rc;
 
     memset(&r, 0, sizeof r);
@@ -546,81 +686,16 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
         r.threads = env->threads;
     info->threads = r.threads;
     progress(&r, (trainer_progress_t){.state = TRAINER_STATE_LOADING});
-    rc = 0;
-    if (spec->eval_dir) {
-        /* What the saved trial was trained on, unless the caller says otherwise. */
-        rc = trial__saved_read(spec->eval_dir, &saved);
-        have_saved = rc == 0;
-        if (have_saved && !sp.model_dir && !sp.model_embedded) {
-            if (saved.model_path[0])
-                sp.model_dir = saved.model_path;
-            sp.model_embedded = saved.model_embedded;
-            sp.model_seed = saved.model_seed;
-        }
-        if (have_saved && !sp.task && !sp.task_embedded) {
-            sp.task_embedded = saved.task_embedded;
-            if (!saved.task_embedded && saved.task[0] && strcmp(saved.task, "custom") != 0)
-                sp.task = saved.task;
-        }
-        if (have_saved && sp.max_length <= 0)
-            sp.max_length = saved.max_length;
-        if (have_saved && sp.eval_batch_size <= 0 && saved.eval_batch_size > 0)
-            sp.eval_batch_size = saved.eval_batch_size;
-    }
+    rc = spec->eval_dir ? read_saved(&sp, &saved) : 0;
+    have_saved = spec->eval_dir && rc == 0;
     if (rc == 0)
         rc = trial_spec_check(&sp);
     if (rc == 0)
         rc = setup(&r, cache, have_saved ? &saved : NULL, info);
-    if (rc == 0 && sp.save_dir && !have_saved &&
-        !(best = mem_alloc(peft_size(r.peft), sizeof(float), "best weights")))
-        rc = ERR_NOMEM;
-    if (rc == 0 && have_saved) {
-        rc = evaluate(&r, &m, &obj);
-        if (rc == 0) {
-            out->status = TRAINER_STATUS_OK;
-            out->objective = obj;
-            set_metrics(&r, &m);
-        }
-    } else if (rc == 0) {
-        rc = train(&r, best);
-        info->steps = (uint64_t)optim_steps_done(r.optim);
-        if (rc == 0 && best &&
-            (rc = trial__save(sp.save_dir, &sp, &r.in, r.peft, out, r.max_tokens)) != 0)
-            err_prefix(rc, "saving the trained weights to %s: ", sp.save_dir);
-    }
-    if (rc == ERR_CANCELLED) {
-        out->status = TRAINER_STATUS_CANCELLED;
-        snprintf(out->error, sizeof out->error, "cancelled in epoch %u after %llu steps",
-                 out->epochs_run, (unsigned long long)info->steps);
-    } else if (rc == ERR_NUMERIC && r.optim) {
-        trainer_fail(out, false, "training diverged in epoch %u, step %d (%s); a lower "
-                     "learning rate may help", out->epochs_run, optim_steps_done(r.optim),
-                     err_msg());
-    } else if (rc != 0) {
-        /* Out of memory may pass on another worker; bad inputs will not. */
-        trainer_fail(out, rc == ERR_NOMEM, "%s", err_msg());
-    }
-    if (out->status == TRAINER_STATUS_OK)
-        snprintf(out->objective_name, sizeof out->objective_name, "%s",
-                 metrics_name(r.in.objective));
-    out->load_s = r.in.load_s;
-    out->tokenize_s = r.in.tokenize_s;
-    out->train_s = r.train_s;
-    out->eval_s = r.eval_s;
-    out->total_s = now() - r.t0;
-    out->examples_per_s = r.train_s > 0 ? (double)r.seen / r.train_s : 0;
-    batch_free(&r.batch);
-    free(r.logits);
-    free(r.pred_i);
-    free(r.gold_i);
-    free(r.pred_f);
-    free(r.gold_f);
-    free(r.train_idx);
-    free(r.eval_idx);
-    free(best);
-    optim_free(&r.optim);
-    engine_free(&r.engine);
-    peft_free(&r.peft);
+    if (rc == 0)
+        rc = have_saved ? evaluate_saved(&r) : train_and_save(&r, info);
+    conclude(&r, rc, info);
+    run_free(&r);
     if (have_saved)
         trial__saved_free(&saved);
     trialcache_unpin_all(cache);
