@@ -38,12 +38,11 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The examples a trial uses: all, or the first k of a seeded shuffle. Sorted, so that the
- * subset is a set (the epochs shuffle it again). */
-static int subset(size_t n, int max, uint64_t seed, uint64_t stream, uint32_t **out, size_t *k)
+/* The examples a trial uses: all, or the first max of a shuffle drawn from r. Sorted, so
+ * that the subset is a set (the epochs shuffle it again). */
+static int subset(size_t n, int max, rng_t *r, uint32_t **out, size_t *k)
 {
     uint32_t *idx;
-    rng_t r;
 
     if (n > UINT32_MAX)
         return err_set(ERR_RANGE, "%zu examples; at most %u", n, UINT32_MAX);
@@ -54,8 +53,7 @@ static int subset(size_t n, int max, uint64_t seed, uint64_t stream, uint32_t **
         idx[i] = (uint32_t)i;
     *k = n;
     if (max > 0 && (size_t)max < n) {
-        rng_seed_stream(&r, seed, stream);
-        rng_shuffle(&r, idx, n);
+        rng_shuffle(r, idx, n);
         *k = (size_t)max;
         qsort(idx, *k, sizeof *idx, cmp_u32);
     }
@@ -390,6 +388,7 @@ static int take_subsets(run_t *r, const trial__saved_t *saved, trial_info_t *inf
     const trial_spec_t *spec = r->s;
     int rc, max_eval = spec->max_eval_examples;
     uint64_t eval_seed = spec->seed;
+    rng_t train_rng, eval_rng;
 
     if (saved && max_eval < 0) {
         max_eval = saved->max_eval_examples;
@@ -399,10 +398,11 @@ static int take_subsets(run_t *r, const trial__saved_t *saved, trial_info_t *inf
     info->eval_total = tokset_count(r->in.dev->set);
     info->train_truncated = r->in.train ? tokset_truncated(r->in.train->set) : 0;
     info->eval_truncated = tokset_truncated(r->in.dev->set);
-    if ((rc = subset(info->train_total, spec->max_train_examples, spec->seed,
-                     STREAM_TRAIN_SUBSET, &r->train_idx, &r->ntrain)) != 0 ||
-        (rc = subset(info->eval_total, max_eval, eval_seed, STREAM_EVAL_SUBSET, &r->eval_idx,
-                     &r->neval)) != 0)
+    rng_seed_stream(&train_rng, spec->seed, STREAM_TRAIN_SUBSET);
+    rng_seed_stream(&eval_rng, eval_seed, STREAM_EVAL_SUBSET);
+    if ((rc = subset(info->train_total, spec->max_train_examples, &train_rng, &r->train_idx,
+                     &r->ntrain)) != 0 ||
+        (rc = subset(info->eval_total, max_eval, &eval_rng, &r->eval_idx, &r->neval)) != 0)
         return rc;
     info->train_used = r->ntrain;
     info->eval_used = r->neval;
