@@ -19,7 +19,7 @@ static int one(trialcache_t *c, trial_spec_t *s, trainer_result_t *r, trial_info
 
     memset(r, 0, sizeof *r);
     if (trial_run(c, s, &env, r, info) != 0 ||
-        r->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK) {
+        r->status != TRAINER_STATUS_OK) {
         fprintf(stderr, "bench trial: %s\n", r->error);
         return 1;
     }

@@ -109,7 +109,17 @@ out:
     return rc;
 }
 
-int cli_init_model(int argc, char **argv)
+/* The command line. */
+typedef struct {
+    const char *shape_name, *like, *vocab_file, *out_dir;
+    int hidden, layers, heads, inter, positions, types;   /* 0: not given */
+    bool cased, no_pooler;
+    uint64_t seed;
+    double range;
+} init_args_t;
+
+/* Parses argv into a: -1 to go on, else the exit status (help shown, or a usage error). */
+static int parse_args(int argc, char **argv, init_args_t *a)
 {
     static const struct option longopts[] = {
         {"hidden", required_argument, NULL, 'H'},
@@ -129,44 +139,33 @@ int cli_init_model(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *shape_name = NULL, *like = NULL, *vocab_file = NULL, *out_dir = NULL;
-    int hidden = 0, layers = 0, heads = 0, inter = 0, positions = 0, types = 0, opt, status = 1;
-    int li = 0;
-    int ntokens = 0;
-    bool cased = false, no_pooler = false;
-    uint64_t seed = 1;
-    double range = 0.02;
-    char path[CHECKPOINT_PATH_MAX + 32], src[CHECKPOINT_PATH_MAX + 32];
-    char *vocab_text = NULL;
-    size_t vocab_len = 0;
-    hfconfig_t *cfg = NULL;
-    vocab_t *vocab = NULL;
-    model_t *m = NULL;
-    model_opts_t mo;
-    shape_t s;
+    int opt, li = 0;
 
+    memset(a, 0, sizeof *a);
+    a->seed = 1;
+    a->range = 0.02;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
         int *target = NULL, max = 0;
         switch (opt) {
-        case 'H': target = &hidden, max = SHAPE_MAX_HIDDEN; break;
-        case 'L': target = &layers, max = SHAPE_MAX_LAYERS; break;
-        case 'a': target = &heads, max = SHAPE_MAX_HIDDEN; break;
-        case 'i': target = &inter, max = SHAPE_MAX_INTERMEDIATE; break;
-        case 'p': target = &positions, max = SHAPE_MAX_POSITIONS; break;
-        case 't': target = &types, max = SHAPE_MAX_TYPE_VOCAB; break;
-        case 's': shape_name = optarg; break;
-        case 'k': like = optarg; break;
-        case 'v': vocab_file = optarg; break;
-        case 'c': cased = true; break;
-        case 'n': no_pooler = true; break;
-        case 'o': out_dir = optarg; break;
+        case 'H': target = &a->hidden, max = SHAPE_MAX_HIDDEN; break;
+        case 'L': target = &a->layers, max = SHAPE_MAX_LAYERS; break;
+        case 'a': target = &a->heads, max = SHAPE_MAX_HIDDEN; break;
+        case 'i': target = &a->inter, max = SHAPE_MAX_INTERMEDIATE; break;
+        case 'p': target = &a->positions, max = SHAPE_MAX_POSITIONS; break;
+        case 't': target = &a->types, max = SHAPE_MAX_TYPE_VOCAB; break;
+        case 's': a->shape_name = optarg; break;
+        case 'k': a->like = optarg; break;
+        case 'v': a->vocab_file = optarg; break;
+        case 'c': a->cased = true; break;
+        case 'n': a->no_pooler = true; break;
+        case 'o': a->out_dir = optarg; break;
         case 'S':
-            if (parse_u64(optarg, UINT64_MAX, "--seed", &seed) != 0)
+            if (parse_u64(optarg, UINT64_MAX, "--seed", &a->seed) != 0)
                 return usage_error(err_msg());
             break;
         case 'r':
-            if (parse_double(optarg, 1e-6, 1, "--init-range", &range) != 0)
+            if (parse_double(optarg, 1e-6, 1, "--init-range", &a->range) != 0)
                 return usage_error(err_msg());
             break;
         case 'h': usage(stdout); return 0;
@@ -181,110 +180,164 @@ int cli_init_model(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument (options only)");
-    if (!out_dir)
+    if (!a->out_dir)
         return usage_error("--out DIR is required");
-    if ((shape_name != NULL) + (like != NULL) + (hidden || layers) != 1)
+    if ((a->shape_name != NULL) + (a->like != NULL) + (a->hidden || a->layers) != 1)
         return usage_error("give the shape with exactly one of --hidden H --layers L, --shape "
                            "NAME or --like DIR");
-    if ((hidden || layers) && !(hidden && layers))
+    if ((a->hidden || a->layers) && !(a->hidden && a->layers))
         return usage_error("--hidden and --layers go together");
-    if (like && vocab_file)
+    if (a->like && a->vocab_file)
         return usage_error("--like takes DIR's vocabulary; --vocab-file would replace it");
+    return -1;
+}
 
-    if (shape_name && shape_preset(shape_name, &s) != 0)
+/* The shape from --shape, --like or --hidden/--layers, with the sizes given one by one:
+ * -1 to go on, else the exit status (reported). vocab_size is the vocabulary's, set later. */
+static int shape_of(const init_args_t *a, shape_t *s)
+{
+    if (a->shape_name && shape_preset(a->shape_name, s) != 0)
         return usage_error(err_msg());
-    if (like && hfconfig_shape(like, 2, &s) != 0) {
+    if (a->like && hfconfig_shape(a->like, 2, s) != 0) {
         fprintf(stderr, PROG ": %s\n", err_msg());
         return 1;
     }
-    if (hidden)
-        shape_default(&s, hidden, layers);
-    if (heads)
-        s.heads = heads;
-    if (inter)
-        s.intermediate = inter;
-    if (positions)
-        s.positions = positions;
-    if (types)
-        s.type_vocab = types;
-    s.labels = 2;
+    if (a->hidden)
+        shape_default(s, a->hidden, a->layers);
+    if (a->heads)
+        s->heads = a->heads;
+    if (a->inter)
+        s->intermediate = a->inter;
+    if (a->positions)
+        s->positions = a->positions;
+    if (a->types)
+        s->type_vocab = a->types;
+    s->labels = 2;
+    return -1;
+}
 
-    /* The vocabulary decides vocab_size. */
-    if (like)
-        snprintf(src, sizeof src, "%s/vocab.txt", like), vocab_file = src;
-    if (vocab_file) {
-        if (vocab_load(vocab_file, &vocab) != 0) {
-            fprintf(stderr, PROG ": %s\n", err_msg());
-            goto out;
-        }
-        ntokens = vocab_size(vocab);
-    } else {
-        vocab_text = generated_vocab(&vocab_len);
-        if (!vocab_text || vocab_parse(vocab_text, vocab_len, "generated vocab.txt", &vocab) != 0) {
-            fprintf(stderr, PROG ": %s\n", err_msg());
-            goto out;
-        }
-        ntokens = vocab_size(vocab);
+/* The vocabulary: a file's (--vocab-file, or --like's vocab.txt), or a generated one. */
+typedef struct {
+    char path[CHECKPOINT_PATH_MAX + 32];
+    const char *file;              /* the vocab.txt to copy, or NULL: text */
+    char *text;                    /* generated */
+    size_t len;
+    vocab_t *vocab;
+} init_vocab_t;
+
+static int load_vocab(const init_args_t *a, init_vocab_t *v)
+{
+    v->file = a->vocab_file;
+    if (a->like) {
+        snprintf(v->path, sizeof v->path, "%s/vocab.txt", a->like);
+        v->file = v->path;
     }
-    s.vocab = ntokens;
+    if (v->file)
+        return vocab_load(v->file, &v->vocab);
+    v->text = generated_vocab(&v->len);
+    if (!v->text)
+        return err_code() ? err_code() : ERR_NOMEM;
+    return vocab_parse(v->text, v->len, "generated vocab.txt", &v->vocab);
+}
+
+/* DIR/config.json and DIR/model.safetensors: the seeded random weights of shape s. */
+static int write_model(const init_args_t *a, const shape_t *s)
+{
+    hfconfig_t *cfg = NULL;
+    model_t *m = NULL;
+    model_opts_t mo;
+    int rc;
+
+    if ((rc = hfconfig_new(s, &cfg)) != 0)
+        goto out;
+    cfg->initializer_range = a->range;
+    checkpoint_opts_from_config(cfg, 2, &mo);
+    m = model_new(&mo);
+    if (!m) {
+        rc = err_code() ? err_code() : ERR_NOMEM;
+        goto out;
+    }
+    model_init_random(m, a->seed);
+    rc = checkpoint_write(a->out_dir, m, cfg, a->no_pooler ? CHECKPOINT_WRITE_NO_POOLER : 0);
+out:
+    hfconfig_free(&cfg);
+    model_free(&m);
+    return rc;
+}
+
+/* DIR/vocab.txt (a copy, or the generated text, said on stderr) and DIR/tokenizer_config.json
+ * (--like's, or one for the casing). 0 or 1 (reported). */
+static int write_vocab(const init_args_t *a, const init_vocab_t *v, const shape_t *s)
+{
+    char path[CHECKPOINT_PATH_MAX + 32], src[CHECKPOINT_PATH_MAX + 32];
+
+    snprintf(path, sizeof path, "%s/vocab.txt", a->out_dir);
+    if (v->file) {
+        if (copy_file(v->file, path) != 0) {
+            fprintf(stderr, PROG ": %s\n", err_msg());
+            return 1;
+        }
+    } else {
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(v->text, 1, v->len, f) != v->len || fclose(f) != 0) {
+            fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+        fprintf(stderr, PROG ": no --vocab-file: wrote a generated vocabulary of %d tokens "
+                "(special tokens, ASCII characters and their ## continuations: text tokenises "
+                "letter by letter)\n", s->vocab);
+    }
+    snprintf(src, sizeof src, "%s/tokenizer_config.json", a->like ? a->like : "");
+    if (a->like && access(src, R_OK) == 0) {
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", a->out_dir);
+        if (copy_file(src, path) != 0) {
+            fprintf(stderr, PROG ": %s\n", err_msg());
+            return 1;
+        }
+    } else if (checkpoint_write_tokenizer_config(a->out_dir, !a->cased, s->positions) != 0) {
+        fprintf(stderr, PROG ": %s\n", err_msg());
+        return 1;
+    }
+    return 0;
+}
+
+int cli_init_model(int argc, char **argv)
+{
+    init_args_t a;
+    init_vocab_t v;
+    shape_t s;
+    int status = parse_args(argc, argv, &a);
+
+    if (status >= 0)
+        return status;
+    if ((status = shape_of(&a, &s)) >= 0)
+        return status;
+    memset(&v, 0, sizeof v);
+    status = 1;
+    if (load_vocab(&a, &v) != 0) {
+        fprintf(stderr, PROG ": %s\n", err_msg());
+        goto out;
+    }
+    s.vocab = vocab_size(v.vocab);   /* the vocabulary decides vocab_size */
     if (shape_check(&s) != 0) {
         fprintf(stderr, PROG ": %s\n", err_msg());
         status = 2;
         goto out;
     }
-    if (hfconfig_new(&s, &cfg) != 0) {
+    if (write_model(&a, &s) != 0) {
         fprintf(stderr, PROG ": %s\n", err_msg());
         goto out;
     }
-    cfg->initializer_range = range;
-    checkpoint_opts_from_config(cfg, 2, &mo);
-    m = model_new(&mo);
-    if (!m) {
-        fprintf(stderr, PROG ": %s\n", err_msg());
+    if (write_vocab(&a, &v, &s) != 0)
         goto out;
-    }
-    model_init_random(m, seed);
-    if (checkpoint_write(out_dir, m, cfg, no_pooler ? CHECKPOINT_WRITE_NO_POOLER : 0) != 0) {
-        fprintf(stderr, PROG ": %s\n", err_msg());
-        goto out;
-    }
-    snprintf(path, sizeof path, "%s/vocab.txt", out_dir);
-    if (vocab_file) {
-        if (copy_file(vocab_file, path) != 0) {
-            fprintf(stderr, PROG ": %s\n", err_msg());
-            goto out;
-        }
-    } else {
-        FILE *f = fopen(path, "wb");
-        if (!f || fwrite(vocab_text, 1, vocab_len, f) != vocab_len || fclose(f) != 0) {
-            fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
-            goto out;
-        }
-        fprintf(stderr, PROG ": no --vocab-file: wrote a generated vocabulary of %d tokens "
-                "(special tokens, ASCII characters and their ## continuations: text tokenises "
-                "letter by letter)\n", ntokens);
-    }
-    snprintf(src, sizeof src, "%s/tokenizer_config.json", like ? like : "");
-    if (like && access(src, R_OK) == 0) {
-        snprintf(path, sizeof path, "%s/tokenizer_config.json", out_dir);
-        if (copy_file(src, path) != 0) {
-            fprintf(stderr, PROG ": %s\n", err_msg());
-            goto out;
-        }
-    } else if (checkpoint_write_tokenizer_config(out_dir, !cased, s.positions) != 0) {
-        fprintf(stderr, PROG ": %s\n", err_msg());
-        goto out;
-    }
     printf("%s: random BERT, hidden %d, %d layer%s, %d heads, intermediate %d, vocab %d, "
            "%d positions; %llu backbone parameters; seed %llu, init N(0, %g)%s\n",
-           out_dir, s.hidden, s.layers, s.layers == 1 ? "" : "s", s.heads, s.intermediate, s.vocab, s.positions,
-           (unsigned long long)shape_backbone_params(&s), (unsigned long long)seed, range,
-           no_pooler ? ", no pooler" : "");
+           a.out_dir, s.hidden, s.layers, s.layers == 1 ? "" : "s", s.heads, s.intermediate,
+           s.vocab, s.positions, (unsigned long long)shape_backbone_params(&s),
+           (unsigned long long)a.seed, a.range, a.no_pooler ? ", no pooler" : "");
     status = 0;
 out:
-    free(vocab_text);
-    vocab_free(&vocab);
-    hfconfig_free(&cfg);
-    model_free(&m);
+    free(v.text);
+    vocab_free(&v.vocab);
     return status;
 }

@@ -132,9 +132,9 @@ static void show(void *ctx, const trainer_progress_t *p)
 
     if (s->quiet)
         return;
-    if (p->state == AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING) {
+    if (p->state == TRAINER_STATE_LOADING) {
         snprintf(line, sizeof line, "loading model and data");
-    } else if (p->state == AUTOPEFT__WORKER_STATE__WORKER_STATE_EVALUATING) {
+    } else if (p->state == TRAINER_STATE_EVALUATING) {
         snprintf(line, sizeof line, "epoch %u/%u  evaluating", p->epoch, p->epochs);
     } else if (evaluated) {
         snprintf(line, sizeof line, "epoch %u/%u  train loss %.4f  dev %s %.4f", p->epoch,
@@ -147,12 +147,12 @@ static void show(void *ctx, const trainer_progress_t *p)
     }
     if (s->tty) {
         if (!evaluated && t - s->last < 0.25 && p->state ==
-                                                     AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING)
+                                                     TRAINER_STATE_TRAINING)
             return;
         fprintf(stderr, "\r\033[K%s%s", line, evaluated ? "\n" : "");
         s->dirty = !evaluated;
     } else {
-        if (!evaluated && p->state != AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING &&
+        if (!evaluated && p->state != TRAINER_STATE_LOADING &&
             t - s->last < PLAIN_EVERY_S)
             return;
         fprintf(stderr, "%s\n", line);
@@ -254,87 +254,57 @@ static void embedded_defaults(args_t *a)
 #undef DEF
 }
 
-/* Parses argv into a; 0, 1 (help shown) or 2 (usage error, reported). */
-static int parse_args(int argc, char **argv, args_t *a, const char *prog)
+/* One option's value into a (optarg; what names the option in messages): 0, or an error
+ * code with err_msg() saying what is wrong. */
+static int apply_option(args_t *a, int opt, const char *what)
 {
     trial_spec_t *s = &a->spec;
-    int opt, li = 0, rc = 0;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-    trial_spec_default(s);
-    s->model_seed = 1;
-    s->threads = ncpu > 0 ? (int)ncpu : 1;
-    if (a->eval) {
-        s->max_length = 0;          /* the saved trial's */
-        s->max_eval_examples = -1;  /* the saved trial's sample */
-        s->eval_batch_size = 0;     /* and batches */
+    switch (opt) {
+    case O_MODEL: s->model_dir = optarg; return 0;
+    case O_TASK: s->task = optarg; return 0;
+    case O_DATA: s->data_dir = optarg; return 0;
+    case O_TRAIN: s->train_file = optarg; return 0;
+    case O_DEV: s->dev_file = optarg; return 0;
+    case O_FORMAT: s->format = optarg; return 0;
+    case O_TEXT: s->text_column = optarg; return 0;
+    case O_PAIR: s->pair_column = optarg; return 0;
+    case O_LABEL: s->label_column = optarg; return 0;
+    case O_METRIC: s->metric = optarg; return 0;
+    case O_PEFT: a->peft_text = optarg; return 0;
+    case O_FULL: s->full_finetune = true; return 0;
+    case O_SAVE: s->save_dir = optarg; return 0;
+    case O_QUIET: a->quiet = true; return 0;
+    case O_NUM_LABELS: return parse_int(optarg, 1, SHAPE_MAX_LABELS, what, &s->num_labels);
+    case O_EPOCHS: return parse_int(optarg, 1, TRIAL_MAX_EPOCHS, what, &s->epochs);
+    case O_BATCH: return parse_int(optarg, 1, TRIAL_MAX_BATCH, what, &s->batch_size);
+    case O_EVAL_BATCH: return parse_int(optarg, 1, TRIAL_MAX_BATCH, what, &s->eval_batch_size);
+    case O_MAXLEN: return parse_int(optarg, 3, SHAPE_MAX_POSITIONS, what, &s->max_length);
+    case O_SEED: return parse_u64(optarg, UINT64_MAX, what, &s->seed);
+    case O_LR: return parse_double(optarg, 1e-12, 9.99, what, &s->learning_rate);
+    case O_WARMUP: return parse_double(optarg, 0, 1, what, &s->warmup_ratio);
+    case O_WD: return parse_double(optarg, 0, 100, what, &s->weight_decay);
+    case O_CLIP: return parse_double(optarg, 0, 1e6, what, &s->max_grad_norm);
+    case O_DROPOUT: return parse_double(optarg, 0, 0.999, what, &s->dropout);
+    case O_ALPHA: return parse_double(optarg, 1e-6, 1e6, what, &s->lora_alpha);
+    case O_BOTTLENECK:
+        return parse_int(optarg, 1, SPACE_MAX_PREFIX_BOTTLENECK, what, &s->prefix_bottleneck);
+    case O_MAX_TRAIN: return parse_int(optarg, 0, INT32_MAX, what, &s->max_train_examples);
+    case O_MAX_EVAL: return parse_int(optarg, 0, INT32_MAX, what, &s->max_eval_examples);
+    case O_PATIENCE: return parse_int(optarg, 0, TRIAL_MAX_EPOCHS, what, &s->patience);
+    case O_THREADS: return parse_int(optarg, 1, 4096, what, &s->threads);
+    case O_EMB_SEED: return parse_u64(optarg, UINT64_MAX, what, &s->model_seed);
+    case O_LOG: return log_apply_level(optarg);
+    default: return 0;
     }
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
-        char what[64];
-        snprintf(what, sizeof what, "--%s", opt == 'h' || opt == '?' ? "" : longopts[li].name);
-        if (a->eval && train_only(opt)) {
-            fprintf(stderr, "%s: %s is an option of autopeft train\n", prog, what);
-            return 2;
-        }
-        if (opt >= 256 && opt - 256 < 64)
-            a->set[opt - 256] = true;
-        switch (opt) {
-        case O_MODEL: s->model_dir = optarg; break;
-        case O_TASK: s->task = optarg; break;
-        case O_DATA: s->data_dir = optarg; break;
-        case O_TRAIN: s->train_file = optarg; break;
-        case O_DEV: s->dev_file = optarg; break;
-        case O_FORMAT: s->format = optarg; break;
-        case O_TEXT: s->text_column = optarg; break;
-        case O_PAIR: s->pair_column = optarg; break;
-        case O_LABEL: s->label_column = optarg; break;
-        case O_METRIC: s->metric = optarg; break;
-        case O_PEFT: a->peft_text = optarg; break;
-        case O_FULL: s->full_finetune = true; break;
-        case O_SAVE: s->save_dir = optarg; break;
-        case O_QUIET: a->quiet = true; break;
-        case O_NUM_LABELS: rc = parse_int(optarg, 1, SHAPE_MAX_LABELS, what, &s->num_labels); break;
-        case O_EPOCHS: rc = parse_int(optarg, 1, TRIAL_MAX_EPOCHS, what, &s->epochs); break;
-        case O_BATCH: rc = parse_int(optarg, 1, TRIAL_MAX_BATCH, what, &s->batch_size); break;
-        case O_EVAL_BATCH:
-            rc = parse_int(optarg, 1, TRIAL_MAX_BATCH, what, &s->eval_batch_size);
-            break;
-        case O_MAXLEN: rc = parse_int(optarg, 3, SHAPE_MAX_POSITIONS, what, &s->max_length); break;
-        case O_SEED: rc = parse_u64(optarg, UINT64_MAX, what, &s->seed); break;
-        case O_LR: rc = parse_double(optarg, 1e-12, 9.99, what, &s->learning_rate); break;
-        case O_WARMUP: rc = parse_double(optarg, 0, 1, what, &s->warmup_ratio); break;
-        case O_WD: rc = parse_double(optarg, 0, 100, what, &s->weight_decay); break;
-        case O_CLIP: rc = parse_double(optarg, 0, 1e6, what, &s->max_grad_norm); break;
-        case O_DROPOUT: rc = parse_double(optarg, 0, 0.999, what, &s->dropout); break;
-        case O_ALPHA: rc = parse_double(optarg, 1e-6, 1e6, what, &s->lora_alpha); break;
-        case O_BOTTLENECK:
-            rc = parse_int(optarg, 1, SPACE_MAX_PREFIX_BOTTLENECK, what, &s->prefix_bottleneck);
-            break;
-        case O_MAX_TRAIN: rc = parse_int(optarg, 0, INT32_MAX, what, &s->max_train_examples); break;
-        case O_MAX_EVAL: rc = parse_int(optarg, 0, INT32_MAX, what, &s->max_eval_examples); break;
-        case O_PATIENCE: rc = parse_int(optarg, 0, TRIAL_MAX_EPOCHS, what, &s->patience); break;
-        case O_THREADS: rc = parse_int(optarg, 1, 4096, what, &s->threads); break;
-        case O_EMB_SEED: rc = parse_u64(optarg, UINT64_MAX, what, &s->model_seed); break;
-        case O_LOG: rc = log_apply_level(optarg); break;
-        case 'h':
-            fputs(a->eval ? eval_help : train_help, stdout);
-            fputs("\n", stdout);
-            fputs(common_help, stdout);
-            return 1;
-        default:
-            fprintf(stderr, "Try '%s --help'.\n", prog);
-            return 2;
-        }
-        if (rc != 0) {
-            fprintf(stderr, "%s: %s\n", prog, err_msg());
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s' (options only)\n", prog, argv[optind]);
-        return 2;
-    }
+}
+
+/* What the options say together: "embedded" model and task, and the required ones. 0 or 2
+ * (usage error, reported). */
+static int check_args(args_t *a, const char *prog)
+{
+    trial_spec_t *s = &a->spec;
+
     if (s->model_dir && strcmp(s->model_dir, "embedded") == 0) {
         s->model_dir = NULL;
         s->model_embedded = true;
@@ -371,6 +341,53 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
         return 2;
     }
     return 0;
+}
+
+/* Parses argv into a; 0, 1 (help shown) or 2 (usage error, reported). */
+static int parse_args(int argc, char **argv, args_t *a, const char *prog)
+{
+    trial_spec_t *s = &a->spec;
+    int opt, li = 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    trial_spec_default(s);
+    s->model_seed = 1;
+    s->threads = ncpu > 0 ? (int)ncpu : 1;
+    if (a->eval) {
+        s->max_length = 0;          /* the saved trial's */
+        s->max_eval_examples = -1;  /* the saved trial's sample */
+        s->eval_batch_size = 0;     /* and batches */
+    }
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
+        char what[64];
+        snprintf(what, sizeof what, "--%s", opt == 'h' || opt == '?' ? "" : longopts[li].name);
+        if (a->eval && train_only(opt)) {
+            fprintf(stderr, "%s: %s is an option of autopeft train\n", prog, what);
+            return 2;
+        }
+        if (opt >= 256 && opt - 256 < 64)
+            a->set[opt - 256] = true;
+        if (opt == 'h') {
+            fputs(a->eval ? eval_help : train_help, stdout);
+            fputs("\n", stdout);
+            fputs(common_help, stdout);
+            return 1;
+        }
+        if (opt < 256) {
+            fprintf(stderr, "Try '%s --help'.\n", prog);
+            return 2;
+        }
+        if (apply_option(a, opt, what) != 0) {
+            fprintf(stderr, "%s: %s\n", prog, err_msg());
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s' (options only)\n", prog, argv[optind]);
+        return 2;
+    }
+    return check_args(a, prog);
 }
 
 /* The configuration text needs the model's depth: read it from config.json. */
@@ -463,17 +480,84 @@ static json_t *result_json(const args_t *a, const trainer_result_t *r, const tri
     return o;
 }
 
+/* Progress on stderr, naming the objective the trial will report. */
+static void show_init(show_t *sh, const args_t *a)
+{
+    memset(sh, 0, sizeof *sh);
+    sh->quiet = a->quiet;
+    sh->tty = isatty(2);
+    sh->metric = a->spec.metric;
+    if (!sh->metric && a->spec.task_embedded)
+        sh->metric = "accuracy";
+    if (!sh->metric && a->spec.task) {
+        const data_task_t *t;
+        if (data_task_find(a->spec.task, &t) == 0)
+            sh->metric = metrics_name(t->objective);
+    }
+}
+
+/* The trial, with SIGINT and SIGTERM cancelling it meanwhile. */
+static int run_trial(const args_t *a, show_t *sh, trialcache_t *cache, trainer_result_t *res,
+                     trial_info_t *info)
+{
+    struct sigaction sa, old_int, old_term;
+    trainer_env_t env;
+    int rc;
+
+    memset(&env, 0, sizeof env);
+    env.progress = show;
+    env.ctx = sh;
+    env.cancel = &cancel_flag;
+    env.threads = a->spec.threads;
+    env.worker_id = "cli";
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    rc = trial_run(cache, &a->spec, &env, res, info);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (sh->tty && !sh->quiet)
+        fprintf(stderr, "\r\033[K");
+    return rc;
+}
+
+/* The result as JSON on stdout, or why there is none on stderr: the exit status. */
+static int report(const args_t *a, const char *prog, const trainer_result_t *res,
+                  const trial_info_t *info)
+{
+    json_t *o;
+    int status = 1;
+
+    if (res->status == TRAINER_STATUS_CANCELLED) {
+        fprintf(stderr, "%s: %s\n", prog, res->error);
+        return 130;
+    }
+    if (res->status != TRAINER_STATUS_OK) {
+        fprintf(stderr, "%s: %s\n", prog, res->error);
+        return 1;
+    }
+    o = result_json(a, res, info);
+    if (!o || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0) {
+        fprintf(stderr, "%s: cannot write the result\n", prog);
+    } else {
+        putchar('\n');
+        fflush(stdout);
+        status = 0;
+    }
+    json_decref(o);
+    return status;
+}
+
 static int run(int argc, char **argv, bool eval)
 {
     const char *prog = eval ? "autopeft eval" : "autopeft train";
     args_t a;
     show_t sh;
-    trainer_env_t env;
     trainer_result_t *res = NULL;
     trial_info_t info;
     trialcache_t *cache = NULL;
-    struct sigaction sa, old_int, old_term;
-    json_t *o = NULL;
     int rc, status = 1;
 
     memset(&a, 0, sizeof a);
@@ -491,62 +575,19 @@ static int run(int argc, char **argv, bool eval)
     } else if ((rc = parse_config(&a, prog)) != 0) {
         return rc;
     }
-    memset(&sh, 0, sizeof sh);
-    sh.quiet = a.quiet;
-    sh.tty = isatty(2);
-    sh.metric = a.spec.metric;
-    if (!sh.metric && a.spec.task_embedded)
-        sh.metric = "accuracy";
-    if (!sh.metric && a.spec.task) {
-        const data_task_t *t;
-        if (data_task_find(a.spec.task, &t) == 0)
-            sh.metric = metrics_name(t->objective);
-    }
-    memset(&env, 0, sizeof env);
-    env.progress = show;
-    env.ctx = &sh;
-    env.cancel = &cancel_flag;
-    env.threads = a.spec.threads;
-    env.worker_id = "cli";
+    show_init(&sh, &a);
     res = calloc(1, sizeof *res);
     cache = trialcache_new(NULL);
     if (!res || !cache) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto out;
     }
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    rc = trial_run(cache, &a.spec, &env, res, &info);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    if (sh.tty && !sh.quiet)
-        fprintf(stderr, "\r\033[K");
-    if (rc != 0) {
+    if ((rc = run_trial(&a, &sh, cache, res, &info)) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err_msg());
         goto out;
     }
-    if (res->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED) {
-        fprintf(stderr, "%s: %s\n", prog, res->error);
-        status = 130;
-        goto out;
-    }
-    if (res->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK) {
-        fprintf(stderr, "%s: %s\n", prog, res->error);
-        goto out;
-    }
-    o = result_json(&a, res, &info);
-    if (!o || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0) {
-        fprintf(stderr, "%s: cannot write the result\n", prog);
-        goto out;
-    }
-    putchar('\n');
-    fflush(stdout);
-    status = 0;
+    status = report(&a, prog, res, &info);
 out:
-    json_decref(o);
     trialcache_free(&cache);
     free(res);
     return status;

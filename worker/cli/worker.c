@@ -71,7 +71,15 @@ static int usage_error(const char *msg)
     return daemon_opts_usage_error(PROG, msg);
 }
 
-int worker_main(int argc, char **argv)
+/* The command line: the daemon's options and what makes its trainers and keys. */
+typedef struct {
+    daemon_opts_t o;
+    const char *exec_cmd, *curve_key, *server_key;
+    int grace;
+} worker_args_t;
+
+/* Parses argv into a: -1 to go on, else the exit status (help, version, a usage error). */
+static int parse_args(int argc, char **argv, worker_args_t *a)
 {
     static const struct option longopts[] = {
         {"connect", required_argument, NULL, 'c'},
@@ -89,42 +97,37 @@ int worker_main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    daemon_opts_t o;
-    const char *exec_cmd = NULL, *curve_key = NULL, *server_key = NULL;
-    int grace = 5000, opt, rc, status = 1, backoff = 0;
-    keys_t mine, server;
-    trainer_t *synth = NULL, *exec = NULL, *builtin = NULL;
-    daemon_t *d = NULL;
-    struct sigaction sa;
+    daemon_opts_t *o = &a->o;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int opt, rc, backoff = 0;
 
-    log_init(PROG, LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
-    memset(&o, 0, sizeof o);
-    o.cores = ncpu > 0 ? (int)ncpu : 1;
+    memset(a, 0, sizeof *a);
+    a->grace = 5000;
+    o->cores = ncpu > 0 ? (int)ncpu : 1;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'c': o.connect = optarg; break;
-        case 'e': o.endpoint_file = optarg; break;
-        case 'x': exec_cmd = optarg; break;
+        case 'c': o->connect = optarg; break;
+        case 'e': o->endpoint_file = optarg; break;
+        case 'x': a->exec_cmd = optarg; break;
         case 'g':
-            if (parse_int(optarg, 1, 3600000, "--exec-grace", &grace) != 0)
+            if (parse_int(optarg, 1, 3600000, "--exec-grace", &a->grace) != 0)
                 return usage_error(err_msg());
             break;
         case 'n':
-            if (parse_int(optarg, 1, 4096, "--cores", &o.cores) != 0)
+            if (parse_int(optarg, 1, 4096, "--cores", &o->cores) != 0)
                 return usage_error(err_msg());
             break;
         case 'i':
-            if (parse_double(optarg, 0, 1e9, "--idle-timeout", &o.idle_timeout_s) != 0)
+            if (parse_double(optarg, 0, 1e9, "--idle-timeout", &o->idle_timeout_s) != 0)
                 return usage_error(err_msg());
             break;
-        case 'k': curve_key = optarg; break;
-        case 's': server_key = optarg; break;
+        case 'k': a->curve_key = optarg; break;
+        case 's': a->server_key = optarg; break;
         case 'b':
             if (parse_int(optarg, 10, 3600000, "--backoff-max", &backoff) != 0)
                 return usage_error(err_msg());
-            o.backoff_max_ms = (uint32_t)backoff;
+            o->backoff_max_ms = (uint32_t)backoff;
             break;
         default:
             if ((rc = daemon_opts_shared(opt, optarg, PROG, usage_text)) != DAEMON_OPTS_GO_ON)
@@ -133,53 +136,78 @@ int worker_main(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument (options only)");
-    if (!o.connect == !o.endpoint_file)
+    if (!o->connect == !o->endpoint_file)
         return usage_error("give exactly one of --connect ENDPOINT and --endpoint-file FILE");
-    if (server_key && !curve_key)
+    if (a->server_key && !a->curve_key)
         return usage_error("--server-key needs --curve-key (this worker's key pair)");
-    blas_startup_log();
-    if (curve_key) {
-        if (keys_load(curve_key, true, &mine) != 0) {
+    return -1;
+}
+
+/* CURVE: this worker's key pair and the coordinator's public key (given, or from the endpoint
+ * file). -1 to go on, else the exit status (reported). */
+static int load_keys(worker_args_t *a, keys_t *mine, keys_t *server)
+{
+    if (!a->curve_key)
+        return -1;
+    if (keys_load(a->curve_key, true, mine) != 0) {
+        fprintf(stderr, PROG ": %s\n", err_msg());
+        return 2;
+    }
+    a->o.curve = mine;
+    if (a->server_key) {
+        if (keys_load(a->server_key, false, server) != 0) {
             fprintf(stderr, PROG ": %s\n", err_msg());
             return 2;
         }
-        o.curve = &mine;
-        if (server_key) {
-            if (keys_load(server_key, false, &server) != 0) {
-                fprintf(stderr, PROG ": %s\n", err_msg());
-                return 2;
-            }
-            o.server_key = server.public_z85;
-        } else if (!o.endpoint_file) {
-            return usage_error("--curve-key with --connect needs --server-key FILE");
-        }
+        a->o.server_key = server->public_z85;
+    } else if (!a->o.endpoint_file) {
+        return usage_error("--curve-key with --connect needs --server-key FILE");
     }
-    synth = trainer_synthetic_new();
-    if (!synth)
-        goto out;
-    o.trainers[o.ntrainers++] = synth;
-    if (exec_cmd) {
-        exec = trainer_exec_new(exec_cmd, grace);
-        if (!exec) {
+    return -1;
+}
+
+typedef struct {
+    trainer_t *synth, *exec, *builtin;
+} trainers_t;
+
+/* The synthetic trainer, and for TRAIN trials the user's command or the built-in trainer, into
+ * the daemon's options. 0, or the exit status (reported). */
+static int make_trainers(worker_args_t *a, trainers_t *t)
+{
+    daemon_opts_t *o = &a->o;
+
+    t->synth = trainer_synthetic_new();
+    if (!t->synth)
+        return 1;
+    o->trainers[o->ntrainers++] = t->synth;
+    if (a->exec_cmd) {
+        t->exec = trainer_exec_new(a->exec_cmd, a->grace);
+        if (!t->exec) {
             fprintf(stderr, PROG ": %s\n", err_msg());
-            status = 2;
-            goto out;
+            return 2;
         }
-        o.trainers[o.ntrainers++] = exec;
+        o->trainers[o->ntrainers++] = t->exec;
+        return 0;
     }
-    /* TRAIN trials: the user's command, or the built-in trainer. */
-    if (!exec) {
-        builtin = trainer_builtin_new();
-        if (!builtin) {
-            fprintf(stderr, PROG ": %s\n", err_msg());
-            goto out;
-        }
-        o.trainers[o.ntrainers++] = builtin;
+    t->builtin = trainer_builtin_new();
+    if (!t->builtin) {
+        fprintf(stderr, PROG ": %s\n", err_msg());
+        return 1;
     }
-    d = daemon_new(&o);
+    o->trainers[o->ntrainers++] = t->builtin;
+    return 0;
+}
+
+/* The daemon, until it ends; SIGINT and SIGTERM ask it to leave. The exit status. */
+static int serve(const daemon_opts_t *o, bool exec)
+{
+    struct sigaction sa;
+    daemon_t *d = daemon_new(o);
+    int rc;
+
     if (!d) {
         fprintf(stderr, PROG ": %s\n", err_msg());
-        goto out;
+        return 1;
     }
     the_daemon = d;
     memset(&sa, 0, sizeof sa);
@@ -188,15 +216,32 @@ int worker_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    log_info("worker %s: %d cores, trainers: synthetic, %s", daemon_worker_id(d), o.cores,
+    log_info("worker %s: %d cores, trainers: synthetic, %s", daemon_worker_id(d), o->cores,
              exec ? "exec" : "builtin");
     rc = daemon_run(d);
-    status = rc == 0 ? 0 : 1;
-out:
     the_daemon = NULL;
     daemon_free(&d);
-    trainer_free(&builtin);
-    trainer_free(&exec);
-    trainer_free(&synth);
+    return rc == 0 ? 0 : 1;
+}
+
+int worker_main(int argc, char **argv)
+{
+    worker_args_t a;
+    keys_t mine, server;
+    trainers_t t = {NULL, NULL, NULL};
+    int status;
+
+    log_init(PROG, LOG_LEVEL_INFO, LOG_FORMAT_TEXT);
+    if ((status = parse_args(argc, argv, &a)) >= 0)
+        return status;
+    blas_startup_log();
+    if ((status = load_keys(&a, &mine, &server)) >= 0)
+        return status;
+    status = make_trainers(&a, &t);
+    if (status == 0)
+        status = serve(&a.o, t.exec != NULL);
+    trainer_free(&t.builtin);
+    trainer_free(&t.exec);
+    trainer_free(&t.synth);
     return status;
 }

@@ -1,5 +1,6 @@
 /* The worker daemon (daemon.h): connection, protocol clocks and messages. The training thread
- * and the RESULT it produces are in daemon_trial.c; both share daemon_int.h. */
+ * and the RESULT it produces are in daemon_trial.c, the clock and sending in daemon_link.c;
+ * all three share daemon_int.h. */
 #include "worker/daemon/daemon.h"
 
 #include <errno.h>
@@ -16,46 +17,14 @@
 #include "common/mem.h"
 #include "common/version.h"
 #include "worker/daemon/daemon_int.h"
+#include "worker/daemon/daemon_link.h"
+#include "worker/daemon/daemon_trial.h"
+#include "worker/daemon/edge.h"
 
 /* How often a worker waiting for its WELCOME reads the endpoint file again. */
 #define ENDPOINT_RECHECK_MS 500
 
-uint64_t daemon__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- sending ------------------------------------------------------------------------------ */
-
-int daemon__send_frame(daemon_t *d, const uint8_t *frame, size_t len)
-{
-    if (!d->sock)
-        return ERR_STATE;
-    if (zmq_send(d->sock, frame, len, ZMQ_DONTWAIT) < 0) {
-        log_debug("send: %s", zmq_strerror(errno));
-        return ERR_IO;
-    }
-    d->last_sent = daemon__now_ms();
-    return 0;
-}
-
-int daemon__send(daemon_t *d, Autopeft__Kind kind, const ProtobufCMessage *msg)
-{
-    uint8_t *frame;
-    size_t len;
-    int rc = wire_encode(kind, msg, &frame, &len);
-
-    if (rc != 0) {
-        log_error("encoding %s: %s", wire_kind_name(kind), err_msg());
-        return rc;
-    }
-    rc = daemon__send_frame(d, frame, len);
-    free(frame);
-    return rc;
-}
 
 static uint64_t rss_bytes(void)
 {
@@ -89,9 +58,9 @@ static void send_hello(daemon_t *d)
     for (int i = 0; i < d->o.ntrainers; i++) {
         bool dup = false;
         for (size_t j = 0; j < ncaps; j++)
-            dup |= caps[j] == d->o.trainers[i]->ops->capability;
+            dup |= caps[j] == edge_capability(d->o.trainers[i]->ops->kind);
         if (!dup)
-            caps[ncaps++] = d->o.trainers[i]->ops->capability;
+            caps[ncaps++] = edge_capability(d->o.trainers[i]->ops->kind);
     }
     h.n_capabilities = ncaps;
     h.capabilities = caps;

@@ -1,5 +1,7 @@
-/* Internals shared by daemon.c (connection, messages, loop) and daemon_trial.c (the training
- * thread and RESULTs). Not for other modules. */
+/* The worker daemon's state, shared by its files: daemon.c (connection, messages, loop),
+ * daemon_trial.c (the training thread, progress and the RESULT, daemon_trial.h) and
+ * daemon_link.c (the clock and sending, daemon_link.h). The calls go one way: daemon.c uses the
+ * other two, daemon_trial.c uses daemon_link.c. Not for other modules. */
 #ifndef AUTOPEFT_DAEMON_INT_H
 #define AUTOPEFT_DAEMON_INT_H
 
@@ -39,6 +41,7 @@ struct daemon {
     Autopeft__TrialRef ref;
     char trial_study[256];
     wire_msg_t trial_msg;          /* the TRIAL, owned while the attempt runs */
+    trainer_trial_t trial;         /* the TRIAL as the trainer sees it (borrows from trial_msg) */
     trainer_t *trainer;
     pthread_t thread;              /* the training thread, started with the first attempt */
     bool thread_started;
@@ -62,26 +65,5 @@ struct daemon {
     uint64_t trial_t0;
     daemon_stats_t stats;
 };
-
-uint64_t daemon__now_ms(void);
-int daemon__send_frame(daemon_t *d, const uint8_t *frame, size_t len);
-int daemon__send(daemon_t *d, Autopeft__Kind kind, const ProtobufCMessage *msg);
-
-/* daemon_trial.c */
-/* Starts the attempt of a TRIAL (takes ownership of *m, which is cleared). */
-void daemon__start_trial(daemon_t *d, wire_msg_t *m);
-/* The training thread ended: RESULT (or nothing, when abandoned). */
-void daemon__check_done(daemon_t *d);
-/* Stops the attempt and drops its outcome (RUNNING), or drops the unacknowledged RESULT. */
-void daemon__abandon(daemon_t *d);
-/* Waits for the attempt on the training thread to end. */
-void daemon__join(daemon_t *d);
-/* Ends the training thread (daemon_free). */
-void daemon__stop_thread(daemon_t *d);
-void daemon__send_result(daemon_t *d);
-void daemon__drop_result(daemon_t *d);
-void daemon__maybe_progress(daemon_t *d, uint64_t now);
-Autopeft__WorkerState daemon__state(daemon_t *d);
-double daemon__fraction(daemon_t *d);
 
 #endif

@@ -1,4 +1,6 @@
-/* The worker's attempt: the training thread, progress, and the RESULT (daemon_int.h). */
+/* The worker's attempt: the training thread, progress, and the RESULT (daemon_trial.h). */
+#include "worker/daemon/daemon_trial.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +12,8 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "worker/daemon/daemon_int.h"
+#include "worker/daemon/daemon_link.h"
+#include "worker/daemon/edge.h"
 
 static void wake(daemon_t *d)
 {
@@ -44,7 +48,7 @@ static void *thread_main(void *arg)
     daemon_t *d = arg;
 
     for (;;) {
-        const Autopeft__Trial *trial;
+        const trainer_trial_t *trial = &d->trial;
         trainer_env_t env;
         int rc;
 
@@ -58,12 +62,10 @@ static void *thread_main(void *arg)
         d->go = false;
         pthread_mutex_unlock(&d->mu);
 
-        trial = (const Autopeft__Trial *)d->trial_msg.msg;
         env.progress = progress_cb;
         env.ctx = d;
         env.cancel = &d->cancel;
-        env.threads = trial->spec->recipe->threads > 0 ? (int)trial->spec->recipe->threads
-                                                       : d->o.cores;
+        env.threads = trial->spec.threads > 0 ? trial->spec.threads : d->o.cores;
         env.worker_id = d->worker_id;
         err_clear();
         rc = d->trainer->ops->run(d->trainer, trial, &env, d->result);
@@ -92,92 +94,14 @@ void daemon__stop_thread(daemon_t *d)
 
 /* ---- the RESULT --------------------------------------------------------------------------- */
 
-static int encode_result(daemon_t *d, trainer_result_t *r, uint8_t **frame, size_t *len)
+static int encode_result(daemon_t *d, const trainer_result_t *r, uint8_t **frame, size_t *len)
 {
-    Autopeft__Result m = AUTOPEFT__RESULT__INIT;
-    Autopeft__TrialRef ref = d->ref;
-    Autopeft__ParamCounts pc = AUTOPEFT__PARAM_COUNTS__INIT;
-    Autopeft__Timings tm = AUTOPEFT__TIMINGS__INIT;
-    Autopeft__Metric mets[TRAINER_MAX_METRICS], *metp[TRAINER_MAX_METRICS];
-    Autopeft__EpochRecord *hist = NULL, **histp = NULL;
-    bool ok = r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
+    edge_result_t e;
     int rc;
 
-    m.trial = &ref;
-    m.has_status = true;
-    m.status = r->status;
-    m.worker_id = d->worker_id;
-    if (!ok) {
-        m.error = r->error[0] ? r->error : "failed without a message";
-        m.has_retryable = true;
-        m.retryable = r->retryable;
-        return wire_encode(AUTOPEFT__KIND__KIND_RESULT, &m.base, frame, len);
-    }
-    m.has_objective = true;
-    m.objective = r->objective;
-    if (r->objective_name[0])
-        m.objective_name = r->objective_name;
-    for (int i = 0; i < r->nmetrics && i < TRAINER_MAX_METRICS; i++) {
-        autopeft__metric__init(&mets[i]);
-        mets[i].name = r->metrics[i].name;
-        mets[i].has_value = true;
-        mets[i].value = r->metrics[i].value;
-        metp[i] = &mets[i];
-    }
-    m.n_metrics = (size_t)(r->nmetrics < TRAINER_MAX_METRICS ? r->nmetrics : TRAINER_MAX_METRICS);
-    m.metrics = metp;
-    if (r->best_epoch && r->epochs_run >= r->best_epoch) {
-        m.has_best_epoch = m.has_epochs_run = true;
-        m.best_epoch = r->best_epoch;
-        m.epochs_run = r->epochs_run;
-    }
-    if (r->has_params) {
-        pc.has_trainable = pc.has_deployed = pc.has_backbone = pc.has_percent = true;
-        pc.trainable = r->trainable;
-        pc.deployed = r->deployed;
-        pc.backbone = r->backbone;
-        pc.percent = r->percent;
-        pc.has_modules_trainable = pc.has_modules_deployed = pc.has_head = true;
-        pc.modules_trainable = r->modules_trainable;
-        pc.modules_deployed = r->modules_deployed;
-        pc.head = r->head;
-        m.params = &pc;
-    }
-    tm.has_load_s = tm.has_tokenize_s = tm.has_train_s = tm.has_eval_s = tm.has_total_s = true;
-    tm.load_s = r->load_s;
-    tm.tokenize_s = r->tokenize_s;
-    tm.train_s = r->train_s;
-    tm.eval_s = r->eval_s;
-    tm.total_s = r->total_s;
-    if (r->examples_per_s > 0) {
-        tm.has_examples_per_s = true;
-        tm.examples_per_s = r->examples_per_s;
-    }
-    m.timings = &tm;
-    if (r->nhistory > 0) {
-        int n = r->nhistory < TRAINER_MAX_HISTORY ? r->nhistory : TRAINER_MAX_HISTORY;
-        hist = mem_alloc((size_t)n, sizeof *hist, "history");
-        histp = mem_alloc((size_t)n, sizeof *histp, "history");
-        if (hist && histp) {
-            for (int i = 0; i < n; i++) {
-                autopeft__epoch_record__init(&hist[i]);
-                hist[i].has_epoch = hist[i].has_objective = hist[i].has_seconds = true;
-                hist[i].epoch = r->history[i].epoch;
-                hist[i].objective = r->history[i].objective;
-                hist[i].seconds = r->history[i].seconds;
-                if (r->history[i].train_loss != 0) {
-                    hist[i].has_train_loss = true;
-                    hist[i].train_loss = r->history[i].train_loss;
-                }
-                histp[i] = &hist[i];
-            }
-            m.n_history = (size_t)n;
-            m.history = histp;
-        }
-    }
-    rc = wire_encode(AUTOPEFT__KIND__KIND_RESULT, &m.base, frame, len);
-    free(hist);
-    free(histp);
+    edge_result(&e, &d->ref, d->worker_id, r);
+    rc = wire_encode(AUTOPEFT__KIND__KIND_RESULT, &e.msg.base, frame, len);
+    edge_result_free(&e);
     return rc;
 }
 
@@ -191,12 +115,11 @@ static int build_result(daemon_t *d, trainer_result_t *r)
     trainer_sanitize(r->objective_name, true);
     for (int i = 0; i < r->nmetrics && i < TRAINER_MAX_METRICS; i++)
         trainer_sanitize(r->metrics[i].name, true);
-    if (r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK && !r->has_params)
+    if (r->status == TRAINER_STATUS_OK && !r->has_params)
         trainer_fail(r, false, "the trainer reported no parameter counts");
-    if (r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK && !isfinite(r->objective))
+    if (r->status == TRAINER_STATUS_OK && !isfinite(r->objective))
         trainer_fail(r, false, "the trainer reported a non-finite objective");
-    if (r->status < AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK ||
-        r->status > AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED)
+    if (r->status < TRAINER_STATUS_OK || r->status > TRAINER_STATUS_CANCELLED)
         trainer_fail(r, true, "the trainer returned no status");
     free(d->result_frame);
     d->result_frame = NULL;
@@ -241,11 +164,12 @@ static void report(daemon_t *d, trainer_result_t *r)
 
 void daemon__start_trial(daemon_t *d, wire_msg_t *m)
 {
-    Autopeft__Trial *t = (Autopeft__Trial *)m->msg;
+    trainer_trial_t *t = &d->trial;
     trainer_t *tr = NULL;
+    int trc = edge_trial((const Autopeft__Trial *)m->msg, t);
 
     for (int i = 0; i < d->o.ntrainers; i++)
-        if (d->o.trainers[i]->ops->mode == t->spec->mode) {
+        if (d->o.trainers[i]->ops->mode == t->mode) {
             tr = d->o.trainers[i];
             break;
         }
@@ -253,9 +177,9 @@ void daemon__start_trial(daemon_t *d, wire_msg_t *m)
     memset(m, 0, sizeof *m);
     autopeft__trial_ref__init(&d->ref);
     d->ref.has_trial_id = d->ref.has_attempt = true;
-    d->ref.trial_id = t->ref->trial_id;
-    d->ref.attempt = t->ref->attempt;
-    snprintf(d->trial_study, sizeof d->trial_study, "%s", t->study_name);
+    d->ref.trial_id = t->trial_id;
+    d->ref.attempt = t->attempt;
+    snprintf(d->trial_study, sizeof d->trial_study, "%s", t->study);
     d->job = JOB_RUNNING;
     d->abandoned = false;
     d->cancel_reason[0] = '\0';
@@ -266,13 +190,13 @@ void daemon__start_trial(daemon_t *d, wire_msg_t *m)
     d->done = false;
     d->prog_new = false;
     memset(&d->prog, 0, sizeof d->prog);
-    d->prog.state = AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING;
+    d->prog.state = TRAINER_STATE_LOADING;
     pthread_mutex_unlock(&d->mu);
     d->trial_t0 = daemon__now_ms();
     log_info("trial %" PRIu64 " attempt %u: %s", d->ref.trial_id, d->ref.attempt,
-             t->spec->peft->text ? t->spec->peft->text : "");
+             t->config_text ? t->config_text : "");
     d->result = mem_alloc(1, sizeof *d->result, "trial result");
-    if (!tr || !d->result) {
+    if (!tr || trc != 0 || !d->result) {
         trainer_result_t *r = d->result ? d->result : calloc(1, sizeof *r);
         if (!r) {
             daemon__drop_result(d);
@@ -280,8 +204,9 @@ void daemon__start_trial(daemon_t *d, wire_msg_t *m)
         }
         if (!tr)
             trainer_fail(r, false, "this worker has no trainer for %s trials (start it with "
-                         "--exec CMD)", t->spec->mode == AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN
-                                            ? "TRAIN" : "these");
+                         "--exec CMD)", t->mode == TRAINER_MODE_TRAIN ? "TRAIN" : "these");
+        else if (trc != 0)
+            trainer_fail(r, false, "%s", err_msg());
         else
             trainer_fail(r, true, "out of memory");
         report(d, r);
@@ -332,18 +257,18 @@ static void finish_thread(daemon_t *d)
     }
     if (d->run_rc != 0)
         trainer_fail(d->result, true, "trainer error: %s", d->run_err);
-    if (d->result->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED &&
+    if (d->result->status == TRAINER_STATUS_CANCELLED &&
         d->cancel_reason[0]) {
         char why[TRAINER_TEXT_MAX];
         snprintf(why, sizeof why, "cancelled: %s", d->cancel_reason);
         snprintf(d->result->error, sizeof d->result->error, "%s", why);
     }
-    if (d->result->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+    if (d->result->status == TRAINER_STATUS_OK)
         log_info("trial %" PRIu64 " attempt %u: objective %.6g in %.2f s", d->ref.trial_id,
                  d->ref.attempt, d->result->objective, (double)(now - d->trial_t0) / 1000.0);
     else
         log_info("trial %" PRIu64 " attempt %u %s: %s", d->ref.trial_id, d->ref.attempt,
-                 d->result->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED
+                 d->result->status == TRAINER_STATUS_CANCELLED
                      ? "cancelled" : "failed",
                  d->result->error);
     report(d, d->result);
@@ -384,7 +309,7 @@ void daemon__join(daemon_t *d)
 
 void daemon__maybe_progress(daemon_t *d, uint64_t now)
 {
-    Autopeft__Progress p = AUTOPEFT__PROGRESS__INIT;
+    Autopeft__Progress p;
     Autopeft__TrialRef ref = d->ref;
     trainer_progress_t q;
     char msg[TRAINER_TEXT_MAX];
@@ -403,44 +328,16 @@ void daemon__maybe_progress(daemon_t *d, uint64_t now)
     pthread_mutex_unlock(&d->mu);
     if (!fresh)
         return;
-    p.trial = &ref;
-    if (q.epoch >= 1 && q.epoch <= q.epochs && q.epochs <= 1000) {
-        p.has_epoch = p.has_epochs = true;
-        p.epoch = q.epoch;
-        p.epochs = q.epochs;
-    }
-    if (q.steps_total > 0 && q.step <= q.steps_total) {
-        p.has_step = p.has_steps_total = true;
-        p.step = q.step;
-        p.steps_total = q.steps_total;
-    }
-    if (q.has_loss && isfinite(q.loss)) {
-        p.has_loss = true;
-        p.loss = q.loss;
-    }
-    if (q.has_metric && isfinite(q.metric)) {
-        p.has_metric = true;
-        p.metric = q.metric;
-    }
-    if (q.examples_per_s > 0 && isfinite(q.examples_per_s)) {
-        p.has_examples_per_s = true;
-        p.examples_per_s = q.examples_per_s;
-    }
-    if (q.eta_s > 0 && isfinite(q.eta_s)) {
-        p.has_eta_s = true;
-        p.eta_s = q.eta_s;
-    }
-    if (q.message) {
+    if (q.message)
         trainer_sanitize(msg, false);
-        p.message = msg;
-    }
+    edge_progress(&q, &ref, &p);
     if (daemon__send(d, AUTOPEFT__KIND__KIND_PROGRESS, &p.base) == 0)
         d->progress_sent = now;
 }
 
 Autopeft__WorkerState daemon__state(daemon_t *d)
 {
-    Autopeft__WorkerState st;
+    trainer_state_t st;
 
     if (d->leaving || d->abandoned)
         return AUTOPEFT__WORKER_STATE__WORKER_STATE_STOPPING;
@@ -451,9 +348,7 @@ Autopeft__WorkerState daemon__state(daemon_t *d)
     pthread_mutex_lock(&d->mu);
     st = d->prog.state;
     pthread_mutex_unlock(&d->mu);
-    return st >= AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING &&
-                   st <= AUTOPEFT__WORKER_STATE__WORKER_STATE_EVALUATING
-               ? st : AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING;
+    return edge_state(st);
 }
 
 double daemon__fraction(daemon_t *d)

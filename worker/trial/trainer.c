@@ -12,9 +12,7 @@
 #include "common/mem.h"
 #include "common/rng.h"
 #include "common/shape.h"
-#include "common/space.h"
 #include "common/utf8.h"
-#include "common/wire.h"
 
 void trainer_free(trainer_t **tp)
 {
@@ -45,7 +43,7 @@ void trainer_fail(trainer_result_t *out, bool retryable, const char *fmt, ...)
 {
     va_list ap;
 
-    out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED;
+    out->status = TRAINER_STATUS_FAILED;
     out->retryable = retryable;
     va_start(ap, fmt);
     vsnprintf(out->error, sizeof out->error, fmt, ap);
@@ -55,45 +53,37 @@ void trainer_fail(trainer_result_t *out, bool retryable, const char *fmt, ...)
         snprintf(out->error, sizeof out->error, "failed");
 }
 
-int trainer_peft_config(const Autopeft__PeftConfig *p, int layers, space_config_t *c)
+int trainer_config_at(const space_config_t *c, int layers, space_config_t *out)
 {
-    const uint32_t sizes[SPACE_NMODULES] = {p->serial_adapter, p->parallel_adapter,
-                                            p->prefix_length, p->lora_rank};
-    const char *masks[SPACE_NMODULES] = {p->serial_layers, p->parallel_layers, p->prefix_layers,
-                                         p->lora_layers};
-
-    memset(c, 0, sizeof *c);
+    memset(out, 0, sizeof *out);
     if (layers < 1 || layers > SPACE_MAX_LAYERS)
         return err_set(ERR_INVAL, "model of %d layers", layers);
-    c->layers = layers;
-    for (int m = 0; m < SPACE_NMODULES; m++) {
-        c->size[m] = sizes[m];
-        if (!sizes[m])
-            continue;
-        if (!masks[m] || strlen(masks[m]) != (size_t)layers)
-            return err_set(ERR_INVAL, "the %s mask has %zu layers, the model %d",
-                           space_module_name((space_module_t)m), masks[m] ? strlen(masks[m]) : 0,
-                           layers);
-        for (int l = 0; l < layers; l++)
-            space_config_set_layer(c, (space_module_t)m, l, masks[m][l] == '1');
+    out->layers = layers;
+    if (c->layers == layers) {
+        *out = *c;
+        space_config_canonicalise(out);
+        return 0;
     }
-    space_config_canonicalise(c);
-    return 0;
+    for (int m = 0; m < SPACE_NMODULES; m++)
+        if (space_config_active(c, (space_module_t)m))
+            return err_set(ERR_INVAL, "the %s mask has %d layers, the model %d",
+                           space_module_name((space_module_t)m), c->layers, layers);
+    return 0;   /* no module, at any depth */
 }
 
-int trainer_counts(const Autopeft__PeftConfig *peft, int hidden, int layers, int labels,
-                   int prefix_bottleneck, trainer_result_t *out)
+int trainer_counts(const trainer_trial_t *t, int hidden, int layers, trainer_result_t *out)
 {
+    int bottleneck = t->spec.prefix_bottleneck;
     space_config_t c;
     space_counts_t n;
     shape_t s;
     int rc;
 
     shape_default(&s, hidden, layers);
-    s.labels = labels > 0 ? labels : 2;
-    if ((rc = trainer_peft_config(peft, layers, &c)) != 0 ||
-        (rc = space_config_count(&c, &s, prefix_bottleneck > 0 ? prefix_bottleneck
-                                                                : SPACE_PREFIX_BOTTLENECK, &n)))
+    s.labels = t->spec.num_labels > 0 ? t->spec.num_labels : 2;
+    if ((rc = trainer_config_at(&t->spec.config, layers, &c)) != 0 ||
+        (rc = space_config_count(&c, &s, bottleneck > 0 ? bottleneck : SPACE_PREFIX_BOTTLENECK,
+                                 &n)))
         return rc;
     out->has_params = true;
     out->trainable = n.trainable;
@@ -108,16 +98,16 @@ int trainer_counts(const Autopeft__PeftConfig *peft, int hidden, int layers, int
 
 /* ---- the synthetic objective -------------------------------------------------------------- */
 
-double trainer_synthetic_objective(const Autopeft__PeftConfig *peft, int hidden, int layers,
-                                   uint64_t seed, double noise)
+double trainer_synthetic_objective(const space_config_t *config, const trainer_synthetic_t *y,
+                                   uint64_t seed)
 {
     static const double weight[SPACE_NMODULES] = {0.85, 0.75, 0.5, 0.7};
+    int hidden = y->hidden, layers = y->layers;
     double v[SPACE_MAX_LAYERS], vsum = 0, keep = 1, csum = 0, q, f;
-    char text[SPACE_TEXT_MAX];
     space_config_t c;
     rng_t r;
 
-    if (trainer_peft_config(peft, layers, &c) != 0 || hidden < 1)
+    if (trainer_config_at(config, layers, &c) != 0 || hidden < 1)
         return NAN;
     /* Upper layers matter more (task-specific features), with a bump two thirds of the way up
      * where adapters help most; every layer has some value. */
@@ -143,10 +133,9 @@ double trainer_synthetic_objective(const Autopeft__PeftConfig *peft, int hidden,
     q = 1 - keep;
     f = 0.50 + 0.42 * (1 - exp(-3 * q)) / (1 - exp(-3)) -
         0.05 * pow(fmax(0, csum - 1.8), 2);
-    if (noise > 0) {
-        space_config_format(&c, text, sizeof text);
+    if (y->noise > 0) {
         rng_seed_stream(&r, seed, space_config_hash(&c));
-        f += noise * rng_normal(&r);
+        f += y->noise * rng_normal(&r);
     }
     return f;
 }
@@ -163,36 +152,33 @@ static double mono(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int synth_run(trainer_t *t, const Autopeft__Trial *trial, const trainer_env_t *env,
+static int synth_run(trainer_t *t, const trainer_trial_t *trial, const trainer_env_t *env,
                      trainer_result_t *out)
 {
-    const Autopeft__TrialSpec *s = trial->spec;
-    const Autopeft__SyntheticSpec *y = s->synthetic;
+    const trainer_synthetic_t *y = &trial->synthetic;
     double t0 = mono(), total_ms;
     const uint32_t epochs = 3;
-    int labels = s->task->has_num_labels ? (int)s->task->num_labels : 2;
-    int bottleneck = s->recipe->has_prefix_bottleneck ? (int)s->recipe->prefix_bottleneck : 0;
 
     (void)t;
-    if (!y) {
+    if (!trial->has_synthetic) {
         trainer_fail(out, false, "the synthetic trainer runs TRIAL_MODE_SYNTHETIC trials only");
         return 0;
     }
-    total_ms = y->has_duration_ms ? y->duration_ms : 0;
+    total_ms = y->duration_ms;
     /* Pretend to train: sleep in slices, reporting progress and watching for a cancel. */
     for (;;) {
         double done_ms = (mono() - t0) * 1000, left = total_ms - done_ms;
         trainer_progress_t p;
         struct timespec ts;
         if (atomic_load(env->cancel)) {
-            out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED;
+            out->status = TRAINER_STATUS_CANCELLED;
             snprintf(out->error, sizeof out->error, "cancelled after %.0f ms", done_ms);
             return 0;
         }
         if (left <= 0)
             break;
         memset(&p, 0, sizeof p);
-        p.state = AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING;
+        p.state = TRAINER_STATE_TRAINING;
         p.fraction = done_ms / total_ms;
         p.epochs = epochs;
         p.epoch = 1 + (uint32_t)(p.fraction * epochs);
@@ -210,22 +196,21 @@ static int synth_run(trainer_t *t, const Autopeft__Trial *trial, const trainer_e
         ts.tv_nsec = (long)(left * 1e6);
         nanosleep(&ts, NULL);
     }
-    if (y->has_fail && y->fail) {
+    if (y->fail) {
         trainer_fail(out, false, "synthetic failure (forced by [synthetic] fail_rate)");
         return 0;
     }
-    out->objective = trainer_synthetic_objective(s->peft, (int)y->hidden, (int)y->layers,
-                                                 s->seed, y->has_noise ? y->noise : 0);
+    out->objective = trainer_synthetic_objective(&trial->spec.config, y, trial->spec.seed);
     if (!isfinite(out->objective)) {
-        trainer_fail(out, false, "the configuration does not fit a model of %u layers",
+        trainer_fail(out, false, "the configuration does not fit a model of %d layers",
                      y->layers);
         return 0;
     }
-    if (trainer_counts(s->peft, (int)y->hidden, (int)y->layers, labels, bottleneck, out) != 0) {
+    if (trainer_counts(trial, y->hidden, y->layers, out) != 0) {
         trainer_fail(out, false, "%s", err_msg());
         return 0;
     }
-    out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
+    out->status = TRAINER_STATUS_OK;
     snprintf(out->objective_name, sizeof out->objective_name, "synthetic");
     out->nmetrics = 1;
     snprintf(out->metrics[0].name, sizeof out->metrics[0].name, "synthetic");
@@ -246,8 +231,8 @@ static void synth_free(trainer_t *t)
 
 static const trainer_ops_t synth_ops = {
     .name = "synthetic",
-    .capability = AUTOPEFT__CAPABILITY__CAPABILITY_SYNTHETIC,
-    .mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_SYNTHETIC,
+    .kind = TRAINER_KIND_SYNTHETIC,
+    .mode = TRAINER_MODE_SYNTHETIC,
     .run = synth_run,
     .free = synth_free,
 };

@@ -64,68 +64,109 @@ static void jstr(json_t *o, const char *k, const char *v)
         json_object_set_new(o, k, json_string(v));
 }
 
-static char *spec_json(const Autopeft__Trial *t, const trainer_env_t *env)
+/* The configuration's masks as the wire carries them: a '0'/'1' per layer, bottom first, for
+ * each active module; off for a module of size 0 (the coordinator sends it no mask). */
+typedef struct {
+    bool on[SPACE_NMODULES];
+    char text[SPACE_NMODULES][SPACE_MAX_LAYERS + 1];
+} masks_t;
+
+static void masks_of(const space_config_t *c, masks_t *k)
 {
-    const Autopeft__TrialSpec *s = t->spec;
-    const Autopeft__Recipe *r = s->recipe;
-    const Autopeft__PeftConfig *p = s->peft;
-    json_t *o = json_object(), *m = json_object(), *k = json_object(), *rc = json_object(),
-           *pf = json_object();
+    memset(k, 0, sizeof *k);
+    for (int m = 0; m < SPACE_NMODULES; m++) {
+        k->on[m] = space_config_active(c, (space_module_t)m);
+        for (int l = 0; k->on[m] && l < c->layers; l++)
+            k->text[m][l] = space_config_layer(c, (space_module_t)m, l) ? '1' : '0';
+    }
+}
+
+static json_t *model_json(const trial_spec_t *s)
+{
+    json_t *m = json_object();
+
+    jstr(m, "path", s->model_dir);
+    if (s->model_embedded) {
+        json_object_set_new(m, "embedded_default", json_true());
+        json_object_set_new(m, "embedded_seed", json_integer((json_int_t)s->model_seed));
+    }
+    return m;
+}
+
+static json_t *task_json(const trial_spec_t *s)
+{
+    json_t *k = json_object();
+
+    jstr(k, "name", s->task);
+    jstr(k, "data_dir", s->data_dir);
+    jstr(k, "train_file", s->train_file);
+    jstr(k, "dev_file", s->dev_file);
+    jstr(k, "format", s->format);
+    jstr(k, "text_column", s->text_column);
+    jstr(k, "pair_column", s->pair_column);
+    jstr(k, "label_column", s->label_column);
+    jstr(k, "metric", s->metric);
+    if (s->num_labels > 0)
+        json_object_set_new(k, "num_labels", json_integer(s->num_labels));
+    if (s->task_embedded)
+        json_object_set_new(k, "embedded_default", json_true());
+    return k;
+}
+
+static json_t *recipe_json(const trial_spec_t *s)
+{
+    json_t *rc = json_object();
+
+    json_object_set_new(rc, "epochs", json_integer(s->epochs));
+    json_object_set_new(rc, "learning_rate", json_real(s->learning_rate));
+    json_object_set_new(rc, "batch_size", json_integer(s->batch_size));
+    json_object_set_new(rc, "max_length", json_integer(s->max_length));
+    json_object_set_new(rc, "warmup_ratio", json_real(s->warmup_ratio));
+    json_object_set_new(rc, "weight_decay", json_real(s->weight_decay));
+    json_object_set_new(rc, "max_grad_norm", json_real(s->max_grad_norm));
+    json_object_set_new(rc, "dropout", json_real(s->dropout));
+    json_object_set_new(rc, "max_train_examples", json_integer(s->max_train_examples));
+    json_object_set_new(rc, "max_eval_examples", json_integer(s->max_eval_examples));
+    json_object_set_new(rc, "patience", json_integer(s->patience));
+    json_object_set_new(rc, "lora_alpha", json_real(s->lora_alpha));
+    json_object_set_new(rc, "prefix_bottleneck", json_integer(s->prefix_bottleneck));
+    json_object_set_new(rc, "eval_batch_size", json_integer(s->eval_batch_size));
+    json_object_set_new(rc, "full_finetune", json_boolean(s->full_finetune));
+    return rc;
+}
+
+static json_t *peft_json(const trainer_trial_t *t, const masks_t *k)
+{
+    static const char *const size_keys[SPACE_NMODULES] = {"serial_adapter", "parallel_adapter",
+                                                          "prefix_length", "lora_rank"};
+    static const char *const mask_keys[SPACE_NMODULES] = {"serial_layers", "parallel_layers",
+                                                          "prefix_layers", "lora_layers"};
+    json_t *pf = json_object();
+
+    for (int m = 0; m < SPACE_NMODULES; m++)
+        json_object_set_new(pf, size_keys[m], json_integer(t->spec.config.size[m]));
+    for (int m = 0; m < SPACE_NMODULES; m++)
+        jstr(pf, mask_keys[m], k->on[m] ? k->text[m] : NULL);
+    jstr(pf, "text", t->config_text);
+    return pf;
+}
+
+static char *spec_json(const trainer_trial_t *t, const masks_t *k, const trainer_env_t *env)
+{
+    json_t *o = json_object();
     char *text;
 
-    json_object_set_new(o, "trial_id", json_integer((json_int_t)t->ref->trial_id));
-    json_object_set_new(o, "attempt", json_integer(t->ref->attempt));
-    jstr(o, "study", t->study_name);
-    json_object_set_new(o, "seed", json_integer((json_int_t)s->seed));
+    json_object_set_new(o, "trial_id", json_integer((json_int_t)t->trial_id));
+    json_object_set_new(o, "attempt", json_integer(t->attempt));
+    jstr(o, "study", t->study);
+    json_object_set_new(o, "seed", json_integer((json_int_t)t->spec.seed));
     json_object_set_new(o, "threads", json_integer(env->threads));
     jstr(o, "worker_id", env->worker_id);
-    jstr(o, "save_dir", s->save_dir);
-    jstr(m, "path", s->model->path);
-    if (s->model->embedded_default) {
-        json_object_set_new(m, "embedded_default", json_true());
-        json_object_set_new(m, "embedded_seed", json_integer((json_int_t)s->model->embedded_seed));
-    }
-    json_object_set_new(o, "model", m);
-    jstr(k, "name", s->task->name);
-    jstr(k, "data_dir", s->task->data_dir);
-    jstr(k, "train_file", s->task->train_file);
-    jstr(k, "dev_file", s->task->dev_file);
-    jstr(k, "format", s->task->format);
-    jstr(k, "text_column", s->task->text_column);
-    jstr(k, "pair_column", s->task->pair_column);
-    jstr(k, "label_column", s->task->label_column);
-    jstr(k, "metric", s->task->metric);
-    if (s->task->has_num_labels)
-        json_object_set_new(k, "num_labels", json_integer(s->task->num_labels));
-    if (s->task->embedded_default)
-        json_object_set_new(k, "embedded_default", json_true());
-    json_object_set_new(o, "task", k);
-    json_object_set_new(rc, "epochs", json_integer(r->epochs));
-    json_object_set_new(rc, "learning_rate", json_real(r->learning_rate));
-    json_object_set_new(rc, "batch_size", json_integer(r->batch_size));
-    json_object_set_new(rc, "max_length", json_integer(r->max_length));
-    json_object_set_new(rc, "warmup_ratio", json_real(r->warmup_ratio));
-    json_object_set_new(rc, "weight_decay", json_real(r->weight_decay));
-    json_object_set_new(rc, "max_grad_norm", json_real(r->max_grad_norm));
-    json_object_set_new(rc, "dropout", json_real(r->dropout));
-    json_object_set_new(rc, "max_train_examples", json_integer(r->max_train_examples));
-    json_object_set_new(rc, "max_eval_examples", json_integer(r->max_eval_examples));
-    json_object_set_new(rc, "patience", json_integer(r->patience));
-    json_object_set_new(rc, "lora_alpha", json_real(r->lora_alpha));
-    json_object_set_new(rc, "prefix_bottleneck", json_integer(r->prefix_bottleneck));
-    json_object_set_new(rc, "eval_batch_size", json_integer(r->eval_batch_size));
-    json_object_set_new(rc, "full_finetune", json_boolean(r->full_finetune));
-    json_object_set_new(o, "recipe", rc);
-    json_object_set_new(pf, "serial_adapter", json_integer(p->serial_adapter));
-    json_object_set_new(pf, "parallel_adapter", json_integer(p->parallel_adapter));
-    json_object_set_new(pf, "prefix_length", json_integer(p->prefix_length));
-    json_object_set_new(pf, "lora_rank", json_integer(p->lora_rank));
-    jstr(pf, "serial_layers", p->serial_layers);
-    jstr(pf, "parallel_layers", p->parallel_layers);
-    jstr(pf, "prefix_layers", p->prefix_layers);
-    jstr(pf, "lora_layers", p->lora_layers);
-    jstr(pf, "text", p->text);
-    json_object_set_new(o, "peft", pf);
+    jstr(o, "save_dir", t->spec.save_dir);
+    json_object_set_new(o, "model", model_json(&t->spec));
+    json_object_set_new(o, "task", task_json(&t->spec));
+    json_object_set_new(o, "recipe", recipe_json(&t->spec));
+    json_object_set_new(o, "peft", peft_json(t, k));
     text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return text;
@@ -158,10 +199,16 @@ static void env_add(envv_t *e, const char *key, const char *fmt, ...)
     e->v[e->n++] = s;
 }
 
-static void build_env(envv_t *e, const Autopeft__Trial *t, const trainer_env_t *env)
+static const char *or_empty(const char *s)
 {
-    const Autopeft__TrialSpec *s = t->spec;
-    const Autopeft__PeftConfig *p = s->peft;
+    return s ? s : "";
+}
+
+static void build_env(envv_t *e, const trainer_trial_t *t, const masks_t *k,
+                      const trainer_env_t *env)
+{
+    const trial_spec_t *s = &t->spec;
+    const space_config_t *c = &s->config;
     static const char *const skip[] = {"AUTOPEFT_", "OMP_NUM_THREADS=", "OPENBLAS_NUM_THREADS=",
                                        "MKL_NUM_THREADS="};
 
@@ -173,34 +220,34 @@ static void build_env(envv_t *e, const Autopeft__Trial *t, const trainer_env_t *
         if (!ours)
             e->v[e->n++] = strdup(*v);
     }
-    env_add(e, "AUTOPEFT_TRIAL_ID", "%llu", (unsigned long long)t->ref->trial_id);
-    env_add(e, "AUTOPEFT_ATTEMPT", "%u", t->ref->attempt);
-    env_add(e, "AUTOPEFT_STUDY", "%s", t->study_name);
+    env_add(e, "AUTOPEFT_TRIAL_ID", "%llu", (unsigned long long)t->trial_id);
+    env_add(e, "AUTOPEFT_ATTEMPT", "%u", t->attempt);
+    env_add(e, "AUTOPEFT_STUDY", "%s", t->study);
     env_add(e, "AUTOPEFT_SEED", "%llu", (unsigned long long)s->seed);
-    env_add(e, "AUTOPEFT_CONFIG", "%s", p->text ? p->text : "");
-    env_add(e, "AUTOPEFT_SA", "%u", p->serial_adapter);
-    env_add(e, "AUTOPEFT_PA", "%u", p->parallel_adapter);
-    env_add(e, "AUTOPEFT_PT", "%u", p->prefix_length);
-    env_add(e, "AUTOPEFT_LORA", "%u", p->lora_rank);
-    env_add(e, "AUTOPEFT_SA_LAYERS", "%s", p->serial_layers ? p->serial_layers : "");
-    env_add(e, "AUTOPEFT_PA_LAYERS", "%s", p->parallel_layers ? p->parallel_layers : "");
-    env_add(e, "AUTOPEFT_PT_LAYERS", "%s", p->prefix_layers ? p->prefix_layers : "");
-    env_add(e, "AUTOPEFT_LORA_LAYERS", "%s", p->lora_layers ? p->lora_layers : "");
-    env_add(e, "AUTOPEFT_MODEL_PATH", "%s", s->model->path ? s->model->path : "");
-    env_add(e, "AUTOPEFT_TASK", "%s", s->task->name);
-    env_add(e, "AUTOPEFT_DATA_DIR", "%s", s->task->data_dir ? s->task->data_dir : "");
-    env_add(e, "AUTOPEFT_TRAIN_FILE", "%s", s->task->train_file ? s->task->train_file : "");
-    env_add(e, "AUTOPEFT_DEV_FILE", "%s", s->task->dev_file ? s->task->dev_file : "");
-    env_add(e, "AUTOPEFT_EPOCHS", "%u", s->recipe->epochs);
-    env_add(e, "AUTOPEFT_LEARNING_RATE", "%g", s->recipe->learning_rate);
-    env_add(e, "AUTOPEFT_BATCH_SIZE", "%u", s->recipe->batch_size);
-    env_add(e, "AUTOPEFT_MAX_LENGTH", "%u", s->recipe->max_length);
+    env_add(e, "AUTOPEFT_CONFIG", "%s", or_empty(t->config_text));
+    env_add(e, "AUTOPEFT_SA", "%u", c->size[SPACE_SA]);
+    env_add(e, "AUTOPEFT_PA", "%u", c->size[SPACE_PA]);
+    env_add(e, "AUTOPEFT_PT", "%u", c->size[SPACE_PT]);
+    env_add(e, "AUTOPEFT_LORA", "%u", c->size[SPACE_LORA]);
+    env_add(e, "AUTOPEFT_SA_LAYERS", "%s", k->text[SPACE_SA]);
+    env_add(e, "AUTOPEFT_PA_LAYERS", "%s", k->text[SPACE_PA]);
+    env_add(e, "AUTOPEFT_PT_LAYERS", "%s", k->text[SPACE_PT]);
+    env_add(e, "AUTOPEFT_LORA_LAYERS", "%s", k->text[SPACE_LORA]);
+    env_add(e, "AUTOPEFT_MODEL_PATH", "%s", or_empty(s->model_dir));
+    env_add(e, "AUTOPEFT_TASK", "%s", s->task);
+    env_add(e, "AUTOPEFT_DATA_DIR", "%s", or_empty(s->data_dir));
+    env_add(e, "AUTOPEFT_TRAIN_FILE", "%s", or_empty(s->train_file));
+    env_add(e, "AUTOPEFT_DEV_FILE", "%s", or_empty(s->dev_file));
+    env_add(e, "AUTOPEFT_EPOCHS", "%d", s->epochs);
+    env_add(e, "AUTOPEFT_LEARNING_RATE", "%g", s->learning_rate);
+    env_add(e, "AUTOPEFT_BATCH_SIZE", "%d", s->batch_size);
+    env_add(e, "AUTOPEFT_MAX_LENGTH", "%d", s->max_length);
     env_add(e, "AUTOPEFT_THREADS", "%d", env->threads);
     env_add(e, "OMP_NUM_THREADS", "%d", env->threads);
     env_add(e, "OPENBLAS_NUM_THREADS", "%d", env->threads);
     env_add(e, "MKL_NUM_THREADS", "%d", env->threads);
-    env_add(e, "AUTOPEFT_SAVE_DIR", "%s", s->save_dir ? s->save_dir : "");
-    env_add(e, "AUTOPEFT_WORKER_ID", "%s", env->worker_id ? env->worker_id : "");
+    env_add(e, "AUTOPEFT_SAVE_DIR", "%s", or_empty(s->save_dir));
+    env_add(e, "AUTOPEFT_WORKER_ID", "%s", or_empty(env->worker_id));
     e->v[e->n] = NULL;
 }
 
@@ -228,34 +275,96 @@ static uint64_t jcount(json_t *o, const char *k)
     return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 }
 
-/* The last stdout line that is a JSON object, into *out. */
-static int parse_result(char *out_text, const Autopeft__Trial *t, trainer_result_t *out)
+/* The last line of text that is a JSON object (text is cut there, in place), or NULL; *line
+ * is that line. */
+static json_t *last_object_line(char *text, char **line)
 {
-    json_t *o = NULL, *v;
-    char *line = NULL;
-    bool has;
-
-    for (char *p = out_text + strlen(out_text); p > out_text;) {
+    for (char *p = text + strlen(text); p > text;) {
         char *start;
-        while (p > out_text && (p[-1] == '\n' || p[-1] == '\r' || p[-1] == ' '))
+        json_t *o;
+        while (p > text && (p[-1] == '\n' || p[-1] == '\r' || p[-1] == ' '))
             *--p = '\0';
         start = p;
-        while (start > out_text && start[-1] != '\n')
+        while (start > text && start[-1] != '\n')
             start--;
         if (*start == '{') {
             o = json_loads(start, JSON_REJECT_DUPLICATES, NULL);
             if (json_is_object(o)) {
-                line = start;
-                break;
+                *line = start;
+                return o;
             }
             json_decref(o);
-            o = NULL;
         }
         p = start;
-        if (p > out_text)
+        if (p > text)
             *--p = '\0';
     }
-    if (!line) {
+    return NULL;
+}
+
+/* The result's "metrics" object: every finite number, up to TRAINER_MAX_METRICS. */
+static void read_metrics(json_t *v, trainer_result_t *out)
+{
+    const char *key;
+    json_t *val;
+
+    if (!json_is_object(v))
+        return;
+    json_object_foreach(v, key, val) {
+        if (out->nmetrics < TRAINER_MAX_METRICS && json_is_number(val) &&
+            isfinite(json_number_value(val))) {
+            snprintf(out->metrics[out->nmetrics].name, TRAINER_NAME_MAX, "%s", key);
+            out->metrics[out->nmetrics++].value = json_number_value(val);
+        }
+    }
+}
+
+/* The result's "params" object; the totals and the percentage it leaves out follow from the
+ * rest. has_params when the counts are usable. */
+static void read_params(json_t *v, trainer_result_t *out)
+{
+    bool has;
+
+    if (!json_is_object(v))
+        return;
+    out->backbone = jcount(v, "backbone");
+    out->modules_deployed = jcount(v, "modules_deployed");
+    out->modules_trainable = jcount(v, "modules_trainable");
+    out->head = jcount(v, "head");
+    out->trainable = jcount(v, "trainable");
+    out->deployed = jcount(v, "deployed");
+    out->percent = jnum(v, "percent", &has);
+    if (!has && out->backbone)
+        out->percent = 100.0 * (double)out->modules_deployed / (double)out->backbone;
+    if (!out->trainable)
+        out->trainable = out->modules_trainable + out->head;
+    if (!out->deployed)
+        out->deployed = out->modules_deployed + out->head;
+    out->has_params = out->backbone > 0 && out->trainable > 0 && out->deployed > 0 &&
+                      out->percent >= 0 && isfinite(out->percent);
+}
+
+/* The counts from the model's own config.json, as the built-in trainer would. */
+static void count_params(const trainer_trial_t *t, trainer_result_t *out)
+{
+    const char *path = t->spec.model_dir;
+    int labels = t->spec.num_labels > 0 ? t->spec.num_labels : 2;
+    shape_t sh;
+
+    if (!path || hfconfig_shape(path, labels, &sh) != 0 ||
+        trainer_counts(t, sh.hidden, sh.layers, out) != 0)
+        trainer_fail(out, false, "the result has no \"params\" and they cannot be counted "
+                     "from the model's config.json: %s", err_msg());
+}
+
+/* The last stdout line that is a JSON object, into *out. */
+static int parse_result(char *out_text, const trainer_trial_t *t, trainer_result_t *out)
+{
+    char *line = NULL;
+    json_t *o = last_object_line(out_text, &line), *v;
+    bool has;
+
+    if (!o) {
         trainer_fail(out, false, "the command exited 0 but printed no JSON result line on stdout");
         return 0;
     }
@@ -271,54 +380,17 @@ static int parse_result(char *out_text, const Autopeft__Trial *t, trainer_result
         trainer_fail(out, false, "the result line has no finite \"objective\": %.200s", line);
         goto out;
     }
-    out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
+    out->status = TRAINER_STATUS_OK;
     v = json_object_get(o, "objective_name");
     if (json_is_string(v))
         snprintf(out->objective_name, sizeof out->objective_name, "%s", json_string_value(v));
-    v = json_object_get(o, "metrics");
-    if (json_is_object(v)) {
-        const char *key;
-        json_t *val;
-        json_object_foreach(v, key, val) {
-            if (out->nmetrics < TRAINER_MAX_METRICS && json_is_number(val) &&
-                isfinite(json_number_value(val))) {
-                snprintf(out->metrics[out->nmetrics].name, TRAINER_NAME_MAX, "%s", key);
-                out->metrics[out->nmetrics++].value = json_number_value(val);
-            }
-        }
-    }
+    read_metrics(json_object_get(o, "metrics"), out);
     out->best_epoch = (uint32_t)jcount(o, "best_epoch");
     out->epochs_run = (uint32_t)jcount(o, "epochs_run");
     out->total_s = jnum(o, "total_s", &has);
-    v = json_object_get(o, "params");
-    if (json_is_object(v)) {
-        out->backbone = jcount(v, "backbone");
-        out->modules_deployed = jcount(v, "modules_deployed");
-        out->modules_trainable = jcount(v, "modules_trainable");
-        out->head = jcount(v, "head");
-        out->trainable = jcount(v, "trainable");
-        out->deployed = jcount(v, "deployed");
-        out->percent = jnum(v, "percent", &has);
-        if (!has && out->backbone)
-            out->percent = 100.0 * (double)out->modules_deployed / (double)out->backbone;
-        if (!out->trainable)
-            out->trainable = out->modules_trainable + out->head;
-        if (!out->deployed)
-            out->deployed = out->modules_deployed + out->head;
-        out->has_params = out->backbone > 0 && out->trainable > 0 && out->deployed > 0 &&
-                          out->percent >= 0 && isfinite(out->percent);
-    }
-    if (!out->has_params) {
-        /* The counts from the model's own config.json, as the built-in trainer would. */
-        shape_t sh;
-        const Autopeft__TrialSpec *s = t->spec;
-        int labels = s->task->has_num_labels ? (int)s->task->num_labels : 2;
-        if (!s->model->path || hfconfig_shape(s->model->path, labels, &sh) != 0 ||
-            trainer_counts(s->peft, sh.hidden, sh.layers, labels,
-                           (int)s->recipe->prefix_bottleneck, out) != 0)
-            trainer_fail(out, false, "the result has no \"params\" and they cannot be counted "
-                         "from the model's config.json: %s", err_msg());
-    }
+    read_params(json_object_get(o, "params"), out);
+    if (!out->has_params)
+        count_params(t, out);
 out:
     json_decref(o);
     return 0;
@@ -339,7 +411,7 @@ static void stderr_line(errbuf_t *eb, char *line, const trainer_env_t *env)
     json_t *o;
 
     memset(&p, 0, sizeof p);
-    p.state = AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING;
+    p.state = TRAINER_STATE_TRAINING;
     if (strncmp(line, "PROGRESS ", 9) == 0 &&
         (o = json_loads(line + 9, 0, NULL)) != NULL) {
         bool has;
@@ -361,7 +433,7 @@ static void stderr_line(errbuf_t *eb, char *line, const trainer_env_t *env)
     snprintf(eb->tail[eb->ntail % TAIL_LINES], sizeof eb->tail[0], "%s", line);
     eb->ntail++;
     p.message = line;
-    p.state = AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING;
+    p.state = TRAINER_STATE_TRAINING;
     env->progress(env->ctx, &p);
 }
 
@@ -426,159 +498,223 @@ static void close_fds_from(int lowest)
         close(fd);
 }
 
-static int exec_run(trainer_t *tr, const Autopeft__Trial *t, const trainer_env_t *env,
-                    trainer_result_t *out)
-{
-    exec_trainer_t *x = (exec_trainer_t *)tr;
-    int in[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1}, status = 0, rc = 0;
-    char *spec = spec_json(t, env), *obuf = NULL, ebuf_line[LINE_MAX_BYTES], why[2048];
-    size_t olen = 0, spec_len, spec_off = 0;
-    bool out_open = true, err_open = true, exited = false, overflow = false;
-    double t0 = mono(), term_at = 0, exit_at = 0;
-    bool signalled = false;
-    errbuf_t eb = {.line = ebuf_line};
-    envv_t *ev = mem_alloc(1, sizeof *ev, "environment");
+/* One run of the command: its pipes and process group, and what it has said so far. */
+typedef struct {
+    const exec_trainer_t *x;
+    const trainer_env_t *env;
+    int in[2], po[2], pe[2];       /* its stdin, stdout and stderr */
     pid_t pid;
+    char *spec;                    /* the trial's JSON, written to stdin */
+    size_t spec_len, spec_off;
+    char *obuf;                    /* stdout, up to STDOUT_MAX bytes */
+    size_t olen;
+    bool overflow;                 /* it wrote more than that */
+    errbuf_t eb;                   /* stderr */
+    char eline[LINE_MAX_BYTES];
+    bool out_open, err_open, exited, signalled;
+    int status;                    /* waitpid's, once exited */
+    double term_at, exit_at;       /* when SIGTERM was sent, when it exited */
+} child_t;
 
-    if (!spec || !ev) {
-        rc = err_set(ERR_NOMEM, "building the trial's JSON");
-        goto out;
-    }
-    spec_len = strlen(spec);
-    obuf = mem_alloc(STDOUT_MAX + 1, 1, "stdout buffer");
-    if (!obuf || pipe(in) != 0 || pipe(po) != 0 || pipe(pe) != 0) {
-        rc = err_set(ERR_IO, "pipes: %s", strerror(errno));
-        goto out;
-    }
-    build_env(ev, t, env);
-    pid = fork();
-    if (pid < 0) {
-        rc = err_set(ERR_IO, "fork: %s", strerror(errno));
-        goto out;
-    }
-    if (pid == 0) {
+/* Starts the command in its own process group, its stdin, stdout and stderr on the pipes
+ * (already open), with environment envv. */
+static int child_start(child_t *c, char *const *envv)
+{
+    c->pid = fork();
+    if (c->pid < 0)
+        return err_set(ERR_IO, "fork: %s", strerror(errno));
+    if (c->pid == 0) {
         setpgid(0, 0);
-        dup2(in[0], 0);
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
+        dup2(c->in[0], 0);
+        dup2(c->po[1], 1);
+        dup2(c->pe[1], 2);
         close_fds_from(3);
         signal(SIGPIPE, SIG_DFL);
-        execve("/bin/sh", (char *[]){"sh", "-c", x->cmd, NULL}, ev->v);
+        execve("/bin/sh", (char *[]){"sh", "-c", c->x->cmd, NULL}, envv);
         _exit(127);
     }
-    setpgid(pid, pid); /* also here: no race with the first kill */
-    close(in[0]);
-    close(po[1]);
-    close(pe[1]);
-    in[0] = po[1] = pe[1] = -1;
-    fcntl(in[1], F_SETFL, O_NONBLOCK);
-    while (!exited || out_open || err_open) {
-        struct pollfd fds[3];
-        int n = 0, io = -1, oo = -1, eo = -1;
-        char buf[8192];
-        if (in[1] >= 0) {
-            fds[n] = (struct pollfd){in[1], POLLOUT, 0};
-            io = n++;
-        }
-        if (out_open) {
-            fds[n] = (struct pollfd){po[0], POLLIN, 0};
-            oo = n++;
-        }
-        if (err_open) {
-            fds[n] = (struct pollfd){pe[0], POLLIN, 0};
-            eo = n++;
-        }
-        poll(fds, (nfds_t)n, 100);
-        if (io >= 0 && fds[io].revents) {
-            ssize_t w = write_nosigpipe(in[1], spec + spec_off, spec_len - spec_off);
-            if (w > 0)
-                spec_off += (size_t)w;
-            if (w < 0 && errno != EAGAIN)
-                spec_off = spec_len; /* the command does not read stdin: fine */
-            if (spec_off >= spec_len) {
-                close(in[1]);
-                in[1] = -1;
-            }
-        }
-        if (oo >= 0 && fds[oo].revents) {
-            ssize_t r = read(po[0], buf, sizeof buf);
-            if (r <= 0) {
-                out_open = false;
-            } else if (olen + (size_t)r > STDOUT_MAX) {
-                overflow = true;
-            } else {
-                memcpy(obuf + olen, buf, (size_t)r);
-                olen += (size_t)r;
-            }
-        }
-        if (eo >= 0 && fds[eo].revents) {
-            ssize_t r = read(pe[0], buf, sizeof buf);
-            if (r <= 0)
-                err_open = false;
-            else
-                stderr_data(&eb, buf, (size_t)r, env);
-        }
-        if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
-            exited = true;
-            exit_at = mono();
-        }
-        /* Leftovers of the group that keep the pipes open after the command exited. */
-        if (exited && (out_open || err_open) &&
-            mono() - exit_at > (signalled ? x->grace_ms / 1000.0 : 1.0)) {
-            kill(-pid, SIGKILL);
-            if (mono() - exit_at > 3.0 + x->grace_ms / 1000.0)
-                break;
-        }
-        if (atomic_load(env->cancel) && !exited) {
-            if (!signalled) {
-                kill(-pid, SIGTERM);
-                signalled = true;
-                term_at = mono();
-            } else if ((mono() - term_at) * 1000 > x->grace_ms) {
-                kill(-pid, SIGKILL);
-            }
+    setpgid(c->pid, c->pid); /* also here: no race with the first kill */
+    close(c->in[0]);
+    close(c->po[1]);
+    close(c->pe[1]);
+    c->in[0] = c->po[1] = c->pe[1] = -1;
+    fcntl(c->in[1], F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+/* Writes what stdin can take of the JSON; closes stdin once it is all written (or the command
+ * does not read it). */
+static void feed_stdin(child_t *c)
+{
+    ssize_t w = write_nosigpipe(c->in[1], c->spec + c->spec_off, c->spec_len - c->spec_off);
+
+    if (w > 0)
+        c->spec_off += (size_t)w;
+    if (w < 0 && errno != EAGAIN)
+        c->spec_off = c->spec_len; /* the command does not read stdin: fine */
+    if (c->spec_off >= c->spec_len) {
+        close(c->in[1]);
+        c->in[1] = -1;
+    }
+}
+
+/* One round of the pipes: waits up to 100 ms for any of them, then feeds stdin and reads
+ * stdout (kept) and stderr (progress and the error's tail). */
+static void pump(child_t *c)
+{
+    struct pollfd fds[3];
+    int n = 0, io = -1, oo = -1, eo = -1;
+    char buf[8192];
+
+    if (c->in[1] >= 0) {
+        fds[n] = (struct pollfd){c->in[1], POLLOUT, 0};
+        io = n++;
+    }
+    if (c->out_open) {
+        fds[n] = (struct pollfd){c->po[0], POLLIN, 0};
+        oo = n++;
+    }
+    if (c->err_open) {
+        fds[n] = (struct pollfd){c->pe[0], POLLIN, 0};
+        eo = n++;
+    }
+    poll(fds, (nfds_t)n, 100);
+    if (io >= 0 && fds[io].revents)
+        feed_stdin(c);
+    if (oo >= 0 && fds[oo].revents) {
+        ssize_t r = read(c->po[0], buf, sizeof buf);
+        if (r <= 0) {
+            c->out_open = false;
+        } else if (c->olen + (size_t)r > STDOUT_MAX) {
+            c->overflow = true;
+        } else {
+            memcpy(c->obuf + c->olen, buf, (size_t)r);
+            c->olen += (size_t)r;
         }
     }
-    kill(-pid, SIGKILL); /* nothing of this trial may outlive it */
-    obuf[olen] = '\0';
-    if (eb.len) {
-        eb.line[eb.len] = '\0';
-        stderr_line(&eb, eb.line, env);
+    if (eo >= 0 && fds[eo].revents) {
+        ssize_t r = read(c->pe[0], buf, sizeof buf);
+        if (r <= 0)
+            c->err_open = false;
+        else
+            stderr_data(&c->eb, buf, (size_t)r, c->env);
+    }
+}
+
+/* Notices the exit, kills what the group leaves holding the pipes, and passes a cancel on
+ * (SIGTERM, then SIGKILL after the grace). false when waiting for the pipes is over. */
+static bool watch(child_t *c)
+{
+    double grace_s = c->x->grace_ms / 1000.0;
+
+    if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+        c->exited = true;
+        c->exit_at = mono();
+    }
+    /* Leftovers of the group that keep the pipes open after the command exited. */
+    if (c->exited && (c->out_open || c->err_open) &&
+        mono() - c->exit_at > (c->signalled ? grace_s : 1.0)) {
+        kill(-c->pid, SIGKILL);
+        if (mono() - c->exit_at > 3.0 + grace_s)
+            return false;
+    }
+    if (atomic_load(c->env->cancel) && !c->exited) {
+        if (!c->signalled) {
+            kill(-c->pid, SIGTERM);
+            c->signalled = true;
+            c->term_at = mono();
+        } else if ((mono() - c->term_at) * 1000 > c->x->grace_ms) {
+            kill(-c->pid, SIGKILL);
+        }
+    }
+    return true;
+}
+
+/* After the command: what its exit, stdout and stderr say, into *out. */
+static void conclude(child_t *c, const trainer_trial_t *t, double t0, trainer_result_t *out)
+{
+    char why[2048];
+
+    kill(-c->pid, SIGKILL); /* nothing of this trial may outlive it */
+    c->obuf[c->olen] = '\0';
+    if (c->eb.len) {
+        c->eb.line[c->eb.len] = '\0';
+        stderr_line(&c->eb, c->eb.line, c->env);
     }
     out->total_s = mono() - t0;
-    tail_text(&eb, why, sizeof why);
-    if (signalled) {
-        out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED;
+    tail_text(&c->eb, why, sizeof why);
+    if (c->signalled) {
+        out->status = TRAINER_STATUS_CANCELLED;
         snprintf(out->error, sizeof out->error, "cancelled");
-    } else if (WIFSIGNALED(status)) {
-        trainer_fail(out, true, "the command was killed by signal %d (%s)%s%s", WTERMSIG(status),
-                     strsignal(WTERMSIG(status)), why[0] ? ": " : "", why);
-    } else if (WEXITSTATUS(status) != 0) {
-        trainer_fail(out, WEXITSTATUS(status) == 75, "the command exited with status %d%s%s",
-                     WEXITSTATUS(status), why[0] ? ": " : "", why);
-    } else if (overflow) {
+    } else if (WIFSIGNALED(c->status)) {
+        trainer_fail(out, true, "the command was killed by signal %d (%s)%s%s",
+                     WTERMSIG(c->status), strsignal(WTERMSIG(c->status)), why[0] ? ": " : "",
+                     why);
+    } else if (WEXITSTATUS(c->status) != 0) {
+        trainer_fail(out, WEXITSTATUS(c->status) == 75, "the command exited with status %d%s%s",
+                     WEXITSTATUS(c->status), why[0] ? ": " : "", why);
+    } else if (c->overflow) {
         trainer_fail(out, false, "the command wrote more than %d bytes to stdout", STDOUT_MAX);
     } else {
         double total = out->total_s;
-        parse_result(obuf, t, out);
+        parse_result(c->obuf, t, out);
         if (out->total_s <= 0)
             out->total_s = total;
     }
+}
+
+static void child_close(child_t *c)
+{
+    for (int i = 0; i < 2; i++) {
+        if (c->in[i] >= 0)
+            close(c->in[i]);
+        if (c->po[i] >= 0)
+            close(c->po[i]);
+        if (c->pe[i] >= 0)
+            close(c->pe[i]);
+    }
+    free(c->spec);
+    free(c->obuf);
+}
+
+static int exec_run(trainer_t *tr, const trainer_trial_t *t, const trainer_env_t *env,
+                    trainer_result_t *out)
+{
+    child_t c = {.x = (const exec_trainer_t *)tr, .env = env, .in = {-1, -1}, .po = {-1, -1},
+                 .pe = {-1, -1}, .out_open = true, .err_open = true};
+    envv_t *ev = mem_alloc(1, sizeof *ev, "environment");
+    double t0 = mono();
+    masks_t masks;
+    int rc = 0;
+
+    c.eb.line = c.eline;
+    masks_of(&t->spec.config, &masks);
+    c.spec = spec_json(t, &masks, env);
+    if (!c.spec || !ev) {
+        rc = err_set(ERR_NOMEM, "building the trial's JSON");
+        goto out;
+    }
+    c.spec_len = strlen(c.spec);
+    c.obuf = mem_alloc(STDOUT_MAX + 1, 1, "stdout buffer");
+    if (!c.obuf || pipe(c.in) != 0 || pipe(c.po) != 0 || pipe(c.pe) != 0) {
+        rc = err_set(ERR_IO, "pipes: %s", strerror(errno));
+        goto out;
+    }
+    build_env(ev, t, &masks, env);
+    if ((rc = child_start(&c, ev->v)) != 0)
+        goto out;
+    while (!c.exited || c.out_open || c.err_open) {
+        pump(&c);
+        if (!watch(&c))
+            break;
+    }
+    conclude(&c, t, t0, out);
 out:
     if (ev) {
         env_free(ev);
         free(ev);
     }
-    for (int i = 0; i < 2; i++) {
-        if (in[i] >= 0)
-            close(in[i]);
-        if (po[i] >= 0)
-            close(po[i]);
-        if (pe[i] >= 0)
-            close(pe[i]);
-    }
-    free(spec);
-    free(obuf);
+    child_close(&c);
     return rc;
 }
 
@@ -592,8 +728,8 @@ static void exec_free(trainer_t *t)
 
 static const trainer_ops_t exec_ops = {
     .name = "exec",
-    .capability = AUTOPEFT__CAPABILITY__CAPABILITY_EXEC_TRAINER,
-    .mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN,
+    .kind = TRAINER_KIND_EXEC,
+    .mode = TRAINER_MODE_TRAIN,
     .run = exec_run,
     .free = exec_free,
 };

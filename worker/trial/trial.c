@@ -24,61 +24,12 @@
 #define STREAM_EPOCH 0x65706f6368ull          /* + epoch: the batch order */
 #define STREAM_DROPOUT 0x64726f70ull
 
-void trial_spec_default(trial_spec_t *s)
-{
-    memset(s, 0, sizeof *s);
-    s->epochs = 3;
-    s->batch_size = 32;
-    s->eval_batch_size = 64;
-    s->max_length = 128;
-    s->learning_rate = 1e-4;
-    s->warmup_ratio = 0.06;
-    s->weight_decay = 0.01;
-    s->max_grad_norm = 1.0;
-    s->dropout = -1;
-    s->seed = 1;
-}
-
 static double now(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int check_spec(const trial_spec_t *s)
-{
-    if (s->epochs < 1 || s->epochs > TRIAL_MAX_EPOCHS)
-        return err_set(ERR_INVAL, "epochs %d: expected 1..%d", s->epochs, TRIAL_MAX_EPOCHS);
-    if (s->batch_size < 1 || s->batch_size > TRIAL_MAX_BATCH)
-        return err_set(ERR_INVAL, "batch size %d: expected 1..%d", s->batch_size,
-                       TRIAL_MAX_BATCH);
-    if (s->eval_batch_size < 0 || s->eval_batch_size > TRIAL_MAX_BATCH)
-        return err_set(ERR_INVAL, "eval batch size %d: expected 1..%d", s->eval_batch_size,
-                       TRIAL_MAX_BATCH);
-    if (s->max_length < 3 || s->max_length > SHAPE_MAX_POSITIONS)
-        return err_set(ERR_INVAL, "maximum length %d: expected 3..%d", s->max_length,
-                       SHAPE_MAX_POSITIONS);
-    if ((long)s->batch_size * s->max_length > (1 << 20))
-        return err_set(ERR_RANGE, "batch size x maximum length = %ld tokens; at most %d",
-                       (long)s->batch_size * s->max_length, 1 << 20);
-    if (!(s->learning_rate > 0 && s->learning_rate < 10))
-        return err_set(ERR_INVAL, "learning rate %g: expected (0, 10)", s->learning_rate);
-    if (!(s->warmup_ratio >= 0 && s->warmup_ratio <= 1))
-        return err_set(ERR_INVAL, "warmup ratio %g: expected [0, 1]", s->warmup_ratio);
-    if (!(s->weight_decay >= 0 && s->weight_decay <= 100))
-        return err_set(ERR_INVAL, "weight decay %g: expected [0, 100]", s->weight_decay);
-    if (!(s->max_grad_norm >= 0 && isfinite(s->max_grad_norm)))
-        return err_set(ERR_INVAL, "gradient clipping norm %g: expected >= 0 (0: off)",
-                       s->max_grad_norm);
-    if (!(s->dropout < 1) || isnan(s->dropout))
-        return err_set(ERR_INVAL, "dropout %g: expected [0, 1)", s->dropout);
-    if (s->max_train_examples < 0 || s->max_eval_examples < (s->eval_dir ? -1 : 0) ||
-        s->patience < 0 ||
-        s->threads < 0 || s->prefix_bottleneck < 0 || !(s->lora_alpha >= 0))
-        return err_set(ERR_INVAL, "negative fidelity, patience, threads, bottleneck or alpha");
-    return 0;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -88,12 +39,11 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The examples a trial uses: all, or the first k of a seeded shuffle. Sorted, so that the
- * subset is a set (the epochs shuffle it again). */
-static int subset(size_t n, int max, uint64_t seed, uint64_t stream, uint32_t **out, size_t *k)
+/* The examples a trial uses: all, or the first max of a shuffle drawn from r. Sorted, so
+ * that the subset is a set (the epochs shuffle it again). */
+static int subset(size_t n, int max, rng_t *r, uint32_t **out, size_t *k)
 {
     uint32_t *idx;
-    rng_t r;
 
     if (n > UINT32_MAX)
         return err_set(ERR_RANGE, "%zu examples; at most %u", n, UINT32_MAX);
@@ -104,8 +54,7 @@ static int subset(size_t n, int max, uint64_t seed, uint64_t stream, uint32_t **
         idx[i] = (uint32_t)i;
     *k = n;
     if (max > 0 && (size_t)max < n) {
-        rng_seed_stream(&r, seed, stream);
-        rng_shuffle(&r, idx, n);
+        rng_shuffle(r, idx, n);
         *k = (size_t)max;
         qsort(idx, *k, sizeof *idx, cmp_u32);
     }
@@ -195,27 +144,15 @@ static bool cancelled(const run_t *r)
     return r->env->cancel && atomic_load(r->env->cancel);
 }
 
-static void progress(run_t *r, Autopeft__WorkerState state, int epoch, uint64_t step,
-                     bool has_loss, double loss, bool has_metric, double metric, double eta,
-                     double ex_s)
+/* Reports p, a progress whose state, epoch, step and numbers the caller set, with what the
+ * run knows: the fraction done, the epochs and the steps planned. */
+static void progress(run_t *r, trainer_progress_t p)
 {
-    trainer_progress_t p;
-
     if (!r->env->progress)
         return;
-    memset(&p, 0, sizeof p);
-    p.state = state;
-    p.fraction = r->steps_total ? (double)step / (double)r->steps_total : 0;
-    p.epoch = (uint32_t)epoch;
+    p.fraction = r->steps_total ? (double)p.step / (double)r->steps_total : 0;
     p.epochs = (uint32_t)r->s->epochs;
-    p.step = step;
     p.steps_total = r->steps_total;
-    p.has_loss = has_loss;
-    p.loss = (float)loss;
-    p.has_metric = has_metric;
-    p.metric = metric;
-    p.eta_s = eta;
-    p.examples_per_s = ex_s;
     r->env->progress(r->env->ctx, &p);
 }
 
@@ -323,8 +260,11 @@ static int train_epoch(run_t *r, int epoch, double *mean_loss)
             double per_step = (r->train_s + step_s) / (double)done;
             double eta = per_step * (double)(r->steps_total - done) +
                          r->last_eval_s * (r->s->epochs - epoch + 1);
-            progress(r, AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING, epoch, done, true,
-                     sum / nb, false, 0, eta, (double)seen / step_s);
+            progress(r, (trainer_progress_t){.state = TRAINER_STATE_TRAINING,
+                                             .epoch = (uint32_t)epoch, .step = done,
+                                             .has_loss = true, .loss = (float)(sum / nb),
+                                             .eta_s = eta,
+                                             .examples_per_s = (double)seen / step_s});
         }
     }
     r->train_s += now() - t0;
@@ -391,66 +331,66 @@ static int batch_tokens(run_t *r, int *out)
     return 0;
 }
 
-/* Model, configuration, PEFT parameters, subsets, engine, optimiser and buffers. 0 with
- * out untouched, or an error code (out not filled: the caller reports it). */
-static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, trial_info_t *info)
+/* What the trial is, for the caller's trial_info_t: known once its inputs are loaded. */
+static void describe(const run_t *r, const space_config_t *config, bool ft, trial_info_t *info)
 {
-    const trial_spec_t *spec = r->s;
-    space_config_t config = saved ? saved->config : spec->config;
-    bool ft = saved ? saved->full_finetune : spec->full_finetune;
-    const shape_t *shape;
-    peft_opts_t po;
-    engine_opts_t eo;
-    optim_opts_t oo;
-    int rc, max_eval = spec->max_eval_examples;
-    uint64_t eval_seed = spec->seed;
-
-    if ((rc = trial__load(cache, spec, r->threads, saved, &r->in)) != 0)
-        return rc;
-    shape = &model_opts(r->in.model->model)->shape;
-    if (config.layers == 0) {
-        memset(&config, 0, sizeof config);
-        config.layers = shape->layers;
-    }
     snprintf(info->task, sizeof info->task, "%s", r->in.task);
     info->labels = r->in.labels;
     info->regression = r->in.labels == 1;
-    info->shape = *shape;
+    info->shape = model_opts(r->in.model->model)->shape;
     info->model_cached = r->in.model_cached;
     info->data_cached = r->in.data_cached;
     info->full_finetune = ft;
-    space_config_format(&config, info->config_text, sizeof info->config_text);
-    if (config.layers != shape->layers)
-        return err_set(ERR_INVAL, "the configuration has %d layers, the model %d",
-                       config.layers, shape->layers);
-    if (saved && saved->labels != r->in.labels)
-        return err_set(ERR_INVAL, "the saved trial has %d labels, task %s has %d",
-                       saved->labels, r->in.task, r->in.labels);
-    /* A cached model keeps the previous trial's head and dropout: set both again. */
-    checkpoint_init_missing(r->in.model->model, spec->seed);
-    if (spec->dropout >= 0)
-        rc = model_set_dropout(r->in.model->model, (float)spec->dropout, (float)spec->dropout,
-                               -1.0f);
-    else
-        rc = model_set_dropout(r->in.model->model, r->in.model->hidden_dropout,
-                               r->in.model->attention_dropout, r->in.model->classifier_dropout);
-    if (rc != 0)
-        return rc;
+    space_config_format(config, info->config_text, sizeof info->config_text);
+}
+
+/* A cached model keeps the previous trial's head and dropout: set both again. */
+static int prepare_model(run_t *r)
+{
+    const trial__model_t *m = r->in.model;
+    double dropout = r->s->dropout;
+
+    checkpoint_init_missing(m->model, r->s->seed);
+    if (dropout >= 0)
+        return model_set_dropout(m->model, (float)dropout, (float)dropout, -1.0f);
+    return model_set_dropout(m->model, m->hidden_dropout, m->attention_dropout,
+                             m->classifier_dropout);
+}
+
+/* The PEFT parameters of the configuration (the saved ones when evaluating), and their
+ * counts into the result. */
+static int make_peft(run_t *r, const space_config_t *config, bool ft, const trial__saved_t *saved)
+{
+    const trial_spec_t *spec = r->s;
+    int bottleneck = saved ? saved->prefix_bottleneck : spec->prefix_bottleneck;
+    peft_opts_t po;
+    int rc;
+
     peft_opts_default(&po);
     po.full_finetune = ft;
     po.lora_alpha = (float)(saved ? saved->lora_alpha : spec->lora_alpha);
     po.seed = spec->seed;
     po.prefix_flat = saved != NULL;   /* saved weights are the deployment form */
-    if (saved ? saved->prefix_bottleneck > 0 : spec->prefix_bottleneck > 0)
-        po.prefix_bottleneck = saved ? saved->prefix_bottleneck : spec->prefix_bottleneck;
-    r->peft = peft_new(r->in.model->model, &config, &po);
+    if (bottleneck > 0)
+        po.prefix_bottleneck = bottleneck;
+    r->peft = peft_new(r->in.model->model, config, &po);
     if (!r->peft)
         return err_code() ? err_code() : ERR_NOMEM;
     if (saved && (rc = trial__saved_apply(spec->eval_dir, r->peft)) != 0)
         return rc;
-    fill_counts(r, &config, ft);
+    fill_counts(r, config, ft);
+    return 0;
+}
 
-    /* Fidelity subsets. */
+/* The fidelity subsets of the train and dev sets (the saved trial's dev subset when asked),
+ * and the optimiser steps they make. */
+static int take_subsets(run_t *r, const trial__saved_t *saved, trial_info_t *info)
+{
+    const trial_spec_t *spec = r->s;
+    int rc, max_eval = spec->max_eval_examples;
+    uint64_t eval_seed = spec->seed;
+    rng_t train_rng, eval_rng;
+
     if (saved && max_eval < 0) {
         max_eval = saved->max_eval_examples;
         eval_seed = saved->seed;
@@ -459,10 +399,11 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
     info->eval_total = tokset_count(r->in.dev->set);
     info->train_truncated = r->in.train ? tokset_truncated(r->in.train->set) : 0;
     info->eval_truncated = tokset_truncated(r->in.dev->set);
-    if ((rc = subset(info->train_total, spec->max_train_examples, spec->seed,
-                     STREAM_TRAIN_SUBSET, &r->train_idx, &r->ntrain)) != 0 ||
-        (rc = subset(info->eval_total, max_eval, eval_seed, STREAM_EVAL_SUBSET, &r->eval_idx,
-                     &r->neval)) != 0)
+    rng_seed_stream(&train_rng, spec->seed, STREAM_TRAIN_SUBSET);
+    rng_seed_stream(&eval_rng, eval_seed, STREAM_EVAL_SUBSET);
+    if ((rc = subset(info->train_total, spec->max_train_examples, &train_rng, &r->train_idx,
+                     &r->ntrain)) != 0 ||
+        (rc = subset(info->eval_total, max_eval, &eval_rng, &r->eval_idx, &r->neval)) != 0)
         return rc;
     info->train_used = r->ntrain;
     info->eval_used = r->neval;
@@ -473,6 +414,18 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
                                       (size_t)spec->batch_size);
     if (r->steps_total > INT32_MAX)
         return err_set(ERR_RANGE, "%llu optimiser steps", (unsigned long long)r->steps_total);
+    return 0;
+}
+
+/* The engine (sized for the largest batch, or the saved run's dev batches), the optimiser
+ * (when training) and the buffers of batches, logits and predictions. */
+static int make_engine(run_t *r, const trial__saved_t *saved)
+{
+    const trial_spec_t *spec = r->s;
+    engine_opts_t eo;
+    engine_info_t ei;
+    optim_opts_t oo;
+    int rc;
 
     engine_opts_default(&eo);
     eo.threads = r->threads;
@@ -488,7 +441,6 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
     r->engine = engine_new(r->in.model->model, r->peft, &eo);
     if (!r->engine)
         return err_code() ? err_code() : ERR_NOMEM;
-    engine_info_t ei;
     engine_info(r->engine, &ei);
     log_debug("engine: %d threads, lowest trained layer %d of %d, %.1f MB of activations",
               ei.threads, ei.lowest_trained, ei.layers, ei.stored_floats * 4.0 / 1e6);
@@ -510,6 +462,36 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
         !(r->gold_f = mem_alloc(r->neval, sizeof(float), "predictions")))
         return ERR_NOMEM;
     return 0;
+}
+
+/* Model, configuration, PEFT parameters, subsets, engine, optimiser and buffers. 0 with
+ * out untouched, or an error code (out not filled: the caller reports it). */
+static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, trial_info_t *info)
+{
+    const trial_spec_t *spec = r->s;
+    space_config_t config = saved ? saved->config : spec->config;
+    bool ft = saved ? saved->full_finetune : spec->full_finetune;
+    const shape_t *shape;
+    int rc;
+
+    if ((rc = trial__load(cache, spec, r->threads, saved, &r->in)) != 0)
+        return rc;
+    shape = &model_opts(r->in.model->model)->shape;
+    if (config.layers == 0) {
+        memset(&config, 0, sizeof config);
+        config.layers = shape->layers;
+    }
+    describe(r, &config, ft, info);
+    if (config.layers != shape->layers)
+        return err_set(ERR_INVAL, "the configuration has %d layers, the model %d",
+                       config.layers, shape->layers);
+    if (saved && saved->labels != r->in.labels)
+        return err_set(ERR_INVAL, "the saved trial has %d labels, task %s has %d",
+                       saved->labels, r->in.task, r->in.labels);
+    if ((rc = prepare_model(r)) != 0 || (rc = make_peft(r, &config, ft, saved)) != 0 ||
+        (rc = take_subsets(r, saved, info)) != 0)
+        return rc;
+    return make_engine(r, saved);
 }
 
 static void record_epoch(run_t *r, int epoch, double obj, double loss)
@@ -536,10 +518,13 @@ static int train(run_t *r, float *best)
 
     memset(&best_m, 0, sizeof best_m);
     for (int epoch = 1; epoch <= spec->epochs; epoch++) {
+        trainer_progress_t p;
         if ((rc = train_epoch(r, epoch, &loss)) != 0)
             return rc;
-        progress(r, AUTOPEFT__WORKER_STATE__WORKER_STATE_EVALUATING, epoch,
-                 (uint64_t)optim_steps_done(r->optim), true, loss, false, 0, 0, 0);
+        p = (trainer_progress_t){.state = TRAINER_STATE_EVALUATING, .epoch = (uint32_t)epoch,
+                                 .step = (uint64_t)optim_steps_done(r->optim),
+                                 .has_loss = true, .loss = (float)loss};
+        progress(r, p);
         if ((rc = evaluate(r, &m, &obj)) != 0)
             return rc;
         record_epoch(r, epoch, obj, loss);
@@ -556,8 +541,10 @@ static int train(run_t *r, float *best)
         } else {
             bad_epochs++;
         }
-        progress(r, AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING, epoch,
-                 (uint64_t)optim_steps_done(r->optim), true, loss, true, obj, 0, 0);
+        p.state = TRAINER_STATE_TRAINING;
+        p.has_metric = true;
+        p.metric = obj;
+        progress(r, p);
         if (spec->patience > 0 && bad_epochs >= spec->patience) {
             log_debug("early stop after epoch %d: %d epochs without improvement", epoch,
                       bad_epochs);
@@ -571,11 +558,114 @@ static int train(run_t *r, float *best)
                  "the model has not learned the task, and its %s is that of a constant answer "
                  "(a higher learning rate or more epochs may help)",
                  best_epoch, best_one_class, r->neval, metrics_name(r->in.objective));
-    r->out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
+    r->out->status = TRAINER_STATUS_OK;
     r->out->objective = best_obj;
     r->out->best_epoch = (uint32_t)best_epoch;
     set_metrics(r, &best_m);
     return 0;
+}
+
+/* Reads the saved trial of sp->eval_dir into *saved, and takes from it what sp leaves out:
+ * what the saved trial was trained on (model, task), its maximum length and dev batches. */
+static int read_saved(trial_spec_t *sp, trial__saved_t *saved)
+{
+    int rc = trial__saved_read(sp->eval_dir, saved);
+
+    if (rc != 0)
+        return rc;
+    if (!sp->model_dir && !sp->model_embedded) {
+        if (saved->model_path[0])
+            sp->model_dir = saved->model_path;
+        sp->model_embedded = saved->model_embedded;
+        sp->model_seed = saved->model_seed;
+    }
+    if (!sp->task && !sp->task_embedded) {
+        sp->task_embedded = saved->task_embedded;
+        if (!saved->task_embedded && saved->task[0] && strcmp(saved->task, "custom") != 0)
+            sp->task = saved->task;
+    }
+    if (sp->max_length <= 0)
+        sp->max_length = saved->max_length;
+    if (sp->eval_batch_size <= 0 && saved->eval_batch_size > 0)
+        sp->eval_batch_size = saved->eval_batch_size;
+    return 0;
+}
+
+/* The saved weights on the dev subset: out filled with OK, or an error. */
+static int evaluate_saved(run_t *r)
+{
+    metrics_t m;
+    double obj;
+    int rc = evaluate(r, &m, &obj);
+
+    if (rc == 0) {
+        r->out->status = TRAINER_STATUS_OK;
+        r->out->objective = obj;
+        set_metrics(r, &m);
+    }
+    return rc;
+}
+
+/* Trains; with save_dir, writes the best epoch's weights there. */
+static int train_and_save(run_t *r, trial_info_t *info)
+{
+    const trial_spec_t *sp = r->s;
+    float *best = NULL;
+    int rc;
+
+    if (sp->save_dir && !(best = mem_alloc(peft_size(r->peft), sizeof(float), "best weights")))
+        return ERR_NOMEM;
+    rc = train(r, best);
+    info->steps = (uint64_t)optim_steps_done(r->optim);
+    if (rc == 0 && best &&
+        (rc = trial__save(sp->save_dir, sp, &r->in, r->peft, r->out, r->max_tokens)) != 0)
+        err_prefix(rc, "saving the trained weights to %s: ", sp->save_dir);
+    free(best);
+    return rc;
+}
+
+/* The result's status from how the run ended (rc: 0, ERR_CANCELLED, ERR_NUMERIC for a diverged
+ * loss, or another error), its objective's name and its timings. */
+static void conclude(run_t *r, int rc, const trial_info_t *info)
+{
+    trainer_result_t *out = r->out;
+
+    if (rc == ERR_CANCELLED) {
+        out->status = TRAINER_STATUS_CANCELLED;
+        snprintf(out->error, sizeof out->error, "cancelled in epoch %u after %llu steps",
+                 out->epochs_run, (unsigned long long)info->steps);
+    } else if (rc == ERR_NUMERIC && r->optim) {
+        trainer_fail(out, false, "training diverged in epoch %u, step %d (%s); a lower "
+                     "learning rate may help", out->epochs_run, optim_steps_done(r->optim),
+                     err_msg());
+    } else if (rc != 0) {
+        /* Out of memory may pass on another worker; bad inputs will not. */
+        trainer_fail(out, rc == ERR_NOMEM, "%s", err_msg());
+    }
+    if (out->status == TRAINER_STATUS_OK)
+        snprintf(out->objective_name, sizeof out->objective_name, "%s",
+                 metrics_name(r->in.objective));
+    out->load_s = r->in.load_s;
+    out->tokenize_s = r->in.tokenize_s;
+    out->train_s = r->train_s;
+    out->eval_s = r->eval_s;
+    out->total_s = now() - r->t0;
+    out->examples_per_s = r->train_s > 0 ? (double)r->seen / r->train_s : 0;
+}
+
+static void run_free(run_t *r)
+{
+    batch_free(&r->batch);
+    free(r->logits);
+    free(r->pred_i);
+    free(r->gold_i);
+    free(r->pred_f);
+    free(r->gold_f);
+    free(r->train_idx);
+    free(r->eval_idx);
+    optim_free(&r->optim);
+    engine_free(&r->engine);
+    peft_free(&r->peft);
 }
 
 int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t *env,
@@ -585,10 +675,7 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     trial_info_t local;
     trial__saved_t saved;
     trial_spec_t sp = *spec;
-    bool have_saved = false;
-    float *best = NULL;
-    metrics_t m;
-    double obj;
+    bool have_saved;
     int rc;
 
     memset(&r, 0, sizeof r);
@@ -603,82 +690,17 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     if (env->threads > 0 && r.threads > env->threads)
         r.threads = env->threads;
     info->threads = r.threads;
-    progress(&r, AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING, 0, 0, false, 0, false, 0, 0, 0);
-    rc = 0;
-    if (spec->eval_dir) {
-        /* What the saved trial was trained on, unless the caller says otherwise. */
-        rc = trial__saved_read(spec->eval_dir, &saved);
-        have_saved = rc == 0;
-        if (have_saved && !sp.model_dir && !sp.model_embedded) {
-            if (saved.model_path[0])
-                sp.model_dir = saved.model_path;
-            sp.model_embedded = saved.model_embedded;
-            sp.model_seed = saved.model_seed;
-        }
-        if (have_saved && !sp.task && !sp.task_embedded) {
-            sp.task_embedded = saved.task_embedded;
-            if (!saved.task_embedded && saved.task[0] && strcmp(saved.task, "custom") != 0)
-                sp.task = saved.task;
-        }
-        if (have_saved && sp.max_length <= 0)
-            sp.max_length = saved.max_length;
-        if (have_saved && sp.eval_batch_size <= 0 && saved.eval_batch_size > 0)
-            sp.eval_batch_size = saved.eval_batch_size;
-    }
+    progress(&r, (trainer_progress_t){.state = TRAINER_STATE_LOADING});
+    rc = spec->eval_dir ? read_saved(&sp, &saved) : 0;
+    have_saved = spec->eval_dir && rc == 0;
     if (rc == 0)
-        rc = check_spec(&sp);
+        rc = trial_spec_check(&sp);
     if (rc == 0)
         rc = setup(&r, cache, have_saved ? &saved : NULL, info);
-    if (rc == 0 && sp.save_dir && !have_saved &&
-        !(best = mem_alloc(peft_size(r.peft), sizeof(float), "best weights")))
-        rc = ERR_NOMEM;
-    if (rc == 0 && have_saved) {
-        rc = evaluate(&r, &m, &obj);
-        if (rc == 0) {
-            out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
-            out->objective = obj;
-            set_metrics(&r, &m);
-        }
-    } else if (rc == 0) {
-        rc = train(&r, best);
-        info->steps = (uint64_t)optim_steps_done(r.optim);
-        if (rc == 0 && best &&
-            (rc = trial__save(sp.save_dir, &sp, &r.in, r.peft, out, r.max_tokens)) != 0)
-            err_prefix(rc, "saving the trained weights to %s: ", sp.save_dir);
-    }
-    if (rc == ERR_CANCELLED) {
-        out->status = AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED;
-        snprintf(out->error, sizeof out->error, "cancelled in epoch %u after %llu steps",
-                 out->epochs_run, (unsigned long long)info->steps);
-    } else if (rc == ERR_NUMERIC && r.optim) {
-        trainer_fail(out, false, "training diverged in epoch %u, step %d (%s); a lower "
-                     "learning rate may help", out->epochs_run, optim_steps_done(r.optim),
-                     err_msg());
-    } else if (rc != 0) {
-        /* Out of memory may pass on another worker; bad inputs will not. */
-        trainer_fail(out, rc == ERR_NOMEM, "%s", err_msg());
-    }
-    if (out->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
-        snprintf(out->objective_name, sizeof out->objective_name, "%s",
-                 metrics_name(r.in.objective));
-    out->load_s = r.in.load_s;
-    out->tokenize_s = r.in.tokenize_s;
-    out->train_s = r.train_s;
-    out->eval_s = r.eval_s;
-    out->total_s = now() - r.t0;
-    out->examples_per_s = r.train_s > 0 ? (double)r.seen / r.train_s : 0;
-    batch_free(&r.batch);
-    free(r.logits);
-    free(r.pred_i);
-    free(r.gold_i);
-    free(r.pred_f);
-    free(r.gold_f);
-    free(r.train_idx);
-    free(r.eval_idx);
-    free(best);
-    optim_free(&r.optim);
-    engine_free(&r.engine);
-    peft_free(&r.peft);
+    if (rc == 0)
+        rc = have_saved ? evaluate_saved(&r) : train_and_save(&r, info);
+    conclude(&r, rc, info);
+    run_free(&r);
     if (have_saved)
         trial__saved_free(&saved);
     trialcache_unpin_all(cache);

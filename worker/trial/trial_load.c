@@ -171,11 +171,19 @@ static int load_vocab(trialcache_t *c, const char *dir, int model_vocab, vocab_e
     return 0;
 }
 
+/* How a trial's splits are tokenised: with which vocabulary (and its cache key), to what
+ * length, on how many threads. */
+typedef struct {
+    const char *vocab_key;
+    const vocab_entry_t *vocab;
+    int max_length, threads;
+} tokenise_t;
+
 /* One split, tokenised. values: the class values it must use (custom dev files: the train
  * file's), or NULL to infer them. */
 static int load_split(trialcache_t *c, const task_files_t *t, data_split_t split,
-                      const char *vocab_key, const vocab_entry_t *v, int max_length, int threads,
-                      char *const *values, int nvalues, trial__data_t **out, bool *hit)
+                      const tokenise_t *tk, char *const *values, int nvalues,
+                      trial__data_t **out, bool *hit)
 {
     const char *path = split == DATA_TRAIN ? t->train : t->dev;
     char key[TRIALCACHE_KEY_MAX] = "data|";
@@ -200,8 +208,8 @@ static int load_split(trialcache_t *c, const task_files_t *t, data_split_t split
                                 spec.regression);
     for (int i = 0; values && i < nvalues && rc == 0; i++)
         rc = trialcache_key_add(key, sizeof key, ",%zu:%s", strlen(values[i]), values[i]);
-    if (rc != 0 || (rc = trialcache_key_add(key, sizeof key, "|%s|len=%d", vocab_key,
-                                            max_length)) != 0)
+    if (rc != 0 || (rc = trialcache_key_add(key, sizeof key, "|%s|len=%d", tk->vocab_key,
+                                            tk->max_length)) != 0)
         return rc;
     if ((*out = trialcache_get(c, TRIALCACHE_DATA, key)) != NULL) {
         *hit = true;
@@ -225,7 +233,8 @@ static int load_split(trialcache_t *c, const task_files_t *t, data_split_t split
         rc = ERR_NOMEM;
         goto out;
     }
-    if ((rc = tokset_build(raw, v->vocab, &v->opts, max_length, threads, &d->set)) != 0)
+    if ((rc = tokset_build(raw, tk->vocab->vocab, &tk->vocab->opts, tk->max_length, tk->threads,
+                           &d->set)) != 0)
         goto out;
     if (!data_regression(raw)) {
         d->nvalues = data_num_labels(raw);
@@ -367,6 +376,84 @@ static int load_model(trialcache_t *c, const char *dir, int labels, uint64_t see
     return 0;
 }
 
+/* The embedded default task and model come from a generator (about 20 ms): run it when the
+ * trial uses either, and take the generated task as the trial's. */
+static int generate_embedded(const trial_spec_t *s, embedded_task_t **emb, task_files_t *files)
+{
+    embedded_opts_t eo;
+    int rc;
+
+    if (!s->model_embedded && !s->task_embedded)
+        return 0;
+    embedded_opts_default(&eo);
+    eo.seed = s->model_seed;
+    if ((rc = embedded_generate(&eo, emb)) != 0)
+        return err_prefix(rc, "the embedded default task: ");
+    if (s->task_embedded) {
+        files->emb = *emb;
+        files->emb_seed = s->model_seed;
+        files->glue = embedded_data_task();
+    }
+    return 0;
+}
+
+/* The model's sizes, before anything is read: the vocabulary must fit its embeddings, the
+ * length its positions. Labels are the task's, known once the train file is read. */
+static int model_shape(const trial_spec_t *s, const embedded_task_t *emb, shape_t *shape)
+{
+    int rc;
+
+    if (s->model_embedded) {
+        embedded_model_t em;
+        embedded_model(emb, &em);
+        *shape = em.shape;
+    } else if ((rc = hfconfig_shape(s->model_dir, 2, shape)) != 0) {
+        return rc;
+    }
+    if (s->max_length > shape->positions)
+        return err_set(ERR_INVAL, "maximum length %d: the model has %d positions "
+                       "(max_position_embeddings)", s->max_length, shape->positions);
+    return 0;
+}
+
+/* The task's labels, the metrics to report and the objective: a GLUE task's, or those of the
+ * classes (or regression) of custom data; the trial's metric, when it names one, must apply. */
+static int choose_metrics(const trial_spec_t *s, const task_files_t *files, bool saved,
+                          trial__inputs_t *in)
+{
+    metric_t m;
+    int rc;
+
+    if (files->glue) {
+        snprintf(in->task, sizeof in->task, "%s", files->emb ? "embedded" : files->glue->name);
+        in->labels = files->glue->num_labels;
+        in->metrics = files->glue->metrics;
+        in->objective = files->glue->objective;
+    } else {
+        snprintf(in->task, sizeof in->task, "custom");
+        in->labels = tokset_num_labels((saved ? in->dev : in->train)->set);
+        if (s->num_labels > 1 && s->num_labels != in->labels)
+            return err_set(ERR_INVAL, "%s: %d classes in the file, but %d labels were given",
+                           files->train, in->labels, s->num_labels);
+        in->metrics = in->labels == 1 ? METRIC_BIT(METRIC_PEARSON) | METRIC_BIT(METRIC_SPEARMAN)
+                      : METRIC_BIT(METRIC_ACCURACY) | METRIC_BIT(METRIC_MCC) |
+                            (in->labels == 2 ? METRIC_BIT(METRIC_F1) : 0);
+        in->objective = in->labels == 1 ? METRIC_SPEARMAN : METRIC_ACCURACY;
+    }
+    if (!s->metric)
+        return 0;
+    if ((rc = metrics_parse(s->metric, &m)) != 0)
+        return rc;
+    if ((in->labels == 1) != (m == METRIC_PEARSON || m == METRIC_SPEARMAN) ||
+        (m == METRIC_F1 && in->labels != 2))
+        return err_set(ERR_INVAL, "metric '%s' does not apply to a %s task", s->metric,
+                       in->labels == 1 ? "regression"
+                                       : in->labels == 2 ? "two-class" : "multi-class");
+    in->objective = m;
+    in->metrics |= METRIC_BIT(m);
+    return 0;
+}
+
 int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial__saved_t *saved,
                 trial__inputs_t *in)
 {
@@ -374,6 +461,7 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
     vocab_entry_t *v = NULL;
     embedded_task_t *emb = NULL;
     task_files_t files;
+    tokenise_t tk;
     shape_t shape;
     bool hit_train, hit_dev;
     double t0 = now(), t1;
@@ -382,84 +470,30 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
     memset(in, 0, sizeof *in);
     if (!s->model_dir && !s->model_embedded)
         return err_set(ERR_INVAL, "no model folder");
-    if ((rc = resolve_files(s, saved == NULL, &files)) != 0)
+    if ((rc = resolve_files(s, saved == NULL, &files)) != 0 ||
+        (rc = generate_embedded(s, &emb, &files)) != 0)
         return rc;
-    /* The embedded default task and model come from a generator (about 20 ms). */
-    if (s->model_embedded || s->task_embedded) {
-        embedded_opts_t eo;
-        embedded_opts_default(&eo);
-        eo.seed = s->model_seed;
-        if ((rc = embedded_generate(&eo, &emb)) != 0)
-            return err_prefix(rc, "the embedded default task: ");
-    }
-    if (s->task_embedded) {
-        files.emb = emb;
-        files.emb_seed = s->model_seed;
-        files.glue = embedded_data_task();
-    }
-    /* The model's sizes first: the vocabulary must fit its embeddings, the length its
-     * positions. Labels are the task's, known once the train file is read. */
-    if (s->model_embedded) {
-        embedded_model_t em;
-        embedded_model(emb, &em);
-        shape = em.shape;
-    } else if ((rc = hfconfig_shape(s->model_dir, 2, &shape)) != 0) {
+    if ((rc = model_shape(s, emb, &shape)) != 0)
         goto out;
-    }
-    if (s->max_length > shape.positions) {
-        rc = err_set(ERR_INVAL, "maximum length %d: the model has %d positions "
-                     "(max_position_embeddings)", s->max_length, shape.positions);
-        goto out;
-    }
     rc = s->model_embedded ? load_embedded_vocab(c, emb, s->model_seed, &v, vkey, sizeof vkey)
                            : load_vocab(c, s->model_dir, shape.vocab, &v, vkey, sizeof vkey);
     if (rc != 0)
         goto out;
     t1 = now();
     in->load_s += t1 - t0;
+    tk = (tokenise_t){vkey, v, s->max_length, threads};
     hit_train = true;
-    if (!saved && (rc = load_split(c, &files, DATA_TRAIN, vkey, v, s->max_length, threads, NULL,
-                                   0, &in->train, &hit_train)) != 0)
+    if (!saved && (rc = load_split(c, &files, DATA_TRAIN, &tk, NULL, 0, &in->train,
+                                   &hit_train)) != 0)
         goto out;
-    if ((rc = load_split(c, &files, DATA_DEV, vkey, v, s->max_length, threads,
-                         saved ? saved->values : in->train->values,
+    if ((rc = load_split(c, &files, DATA_DEV, &tk, saved ? saved->values : in->train->values,
                          saved ? saved->nvalues : in->train->nvalues, &in->dev, &hit_dev)) != 0)
         goto out;
     in->data_cached = hit_train && hit_dev;
     in->tokenize_s = now() - t1;
     t1 = now();
-    if (files.glue) {
-        snprintf(in->task, sizeof in->task, "%s", files.emb ? "embedded" : files.glue->name);
-        in->labels = files.glue->num_labels;
-        in->metrics = files.glue->metrics;
-        in->objective = files.glue->objective;
-    } else {
-        snprintf(in->task, sizeof in->task, "custom");
-        in->labels = tokset_num_labels((saved ? in->dev : in->train)->set);
-        if (s->num_labels > 1 && s->num_labels != in->labels) {
-            rc = err_set(ERR_INVAL, "%s: %d classes in the file, but %d labels were given",
-                         files.train, in->labels, s->num_labels);
-            goto out;
-        }
-        in->metrics = in->labels == 1 ? METRIC_BIT(METRIC_PEARSON) | METRIC_BIT(METRIC_SPEARMAN)
-                      : METRIC_BIT(METRIC_ACCURACY) | METRIC_BIT(METRIC_MCC) |
-                            (in->labels == 2 ? METRIC_BIT(METRIC_F1) : 0);
-        in->objective = in->labels == 1 ? METRIC_SPEARMAN : METRIC_ACCURACY;
-    }
-    if (s->metric) {
-        metric_t m;
-        if ((rc = metrics_parse(s->metric, &m)) != 0)
-            goto out;
-        if ((in->labels == 1) != (m == METRIC_PEARSON || m == METRIC_SPEARMAN) ||
-            (m == METRIC_F1 && in->labels != 2)) {
-            rc = err_set(ERR_INVAL, "metric '%s' does not apply to a %s task", s->metric,
-                         in->labels == 1 ? "regression"
-                                         : in->labels == 2 ? "two-class" : "multi-class");
-            goto out;
-        }
-        in->objective = m;
-        in->metrics |= METRIC_BIT(m);
-    }
+    if ((rc = choose_metrics(s, &files, saved != NULL, in)) != 0)
+        goto out;
     rc = s->model_embedded
              ? load_embedded_model(c, emb, in->labels, &in->model, &in->model_cached)
              : load_model(c, s->model_dir, in->labels, s->seed, saved != NULL, &in->model,

@@ -170,125 +170,129 @@ int trial__saved_read(const char *dir, trial__saved_t *out)
     return rc;
 }
 
-int trial__saved_parse(const char *text, size_t len, const char *path, trial__saved_t *out)
+/* v when it is an integer in [lo, hi], else 0. */
+static int int_in(const json_t *v, json_int_t lo, json_int_t hi)
 {
-    json_error_t jerr;
-    json_t *root, *v, *task, *model, *recipe;
-    int rc = 0, layers;
+    return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi
+               ? (int)json_integer_value(v)
+               : 0;
+}
 
-    memset(out, 0, sizeof *out);
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return err_set(ERR_PARSE, "%s: line %d: %s", path, jerr.line, jerr.text);
-    v = json_object_get(root, "format");
-    if (!json_is_string(v) || strcmp(json_string_value(v), SAVED_FORMAT) != 0) {
-        rc = bad(path, "format", "expected \"" SAVED_FORMAT "\" (not a trial saved by autopeft)");
-        goto out;
-    }
+static int check_header(const json_t *root, const char *path)
+{
+    const json_t *v = json_object_get(root, "format");
+
+    if (!json_is_string(v) || strcmp(json_string_value(v), SAVED_FORMAT) != 0)
+        return bad(path, "format", "expected \"" SAVED_FORMAT "\" (not a trial saved by autopeft)");
     v = json_object_get(root, "version");
-    if (!json_is_integer(v) || json_integer_value(v) != SAVED_VERSION) {
-        rc = err_set(ERR_VERSION, "%s: \"version\": expected %d", path, SAVED_VERSION);
-        goto out;
-    }
-    model = json_object_get(root, "model");
-    task = json_object_get(root, "task");
-    recipe = json_object_get(root, "recipe");
-    v = json_object_get(model, "layers");
+    if (!json_is_integer(v) || json_integer_value(v) != SAVED_VERSION)
+        return err_set(ERR_VERSION, "%s: \"version\": expected %d", path, SAVED_VERSION);
+    return 0;
+}
+
+/* The configuration (on the model's depth) and how its modules were built. */
+static int parse_config(const json_t *root, const json_t *model, const char *path,
+                        trial__saved_t *out)
+{
+    const json_t *v = json_object_get(model, "layers");
+    int rc, layers;
+
     if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-        json_integer_value(v) > SHAPE_MAX_LAYERS) {
-        rc = bad(path, "model.layers", "expected an integer in 1..256");
-        goto out;
-    }
+        json_integer_value(v) > SHAPE_MAX_LAYERS)
+        return bad(path, "model.layers", "expected an integer in 1..256");
     layers = (int)json_integer_value(v);
     v = json_object_get(root, "config");
-    if (!json_is_string(v)) {
-        rc = bad(path, "config", "expected the configuration's text");
-        goto out;
-    }
+    if (!json_is_string(v))
+        return bad(path, "config", "expected the configuration's text");
     if (strcmp(json_string_value(v), "") != 0 &&
-        (rc = space_config_parse(json_string_value(v), layers, &out->config)) != 0) {
-        rc = err_prefix(rc, "%s: \"config\": ", path);
-        goto out;
-    }
+        (rc = space_config_parse(json_string_value(v), layers, &out->config)) != 0)
+        return err_prefix(rc, "%s: \"config\": ", path);
     out->config.layers = layers;
     out->full_finetune = json_is_true(json_object_get(root, "full_finetune"));
     v = json_object_get(root, "lora_alpha");
     out->lora_alpha = json_is_number(v) ? json_number_value(v) : 0;
-    if (!(out->lora_alpha >= 0 && out->lora_alpha <= 1e6)) {
-        rc = bad(path, "lora_alpha", "expected a number in [0, 1e6]");
-        goto out;
+    if (!(out->lora_alpha >= 0 && out->lora_alpha <= 1e6))
+        return bad(path, "lora_alpha", "expected a number in [0, 1e6]");
+    out->prefix_bottleneck = int_in(json_object_get(root, "prefix_bottleneck"), 1,
+                                    SPACE_MAX_PREFIX_BOTTLENECK);
+    return 0;
+}
+
+/* The custom task's class label values, one per label, as trained. */
+static int parse_values(const json_t *v, const char *path, trial__saved_t *out)
+{
+    size_t i;
+    json_t *x;
+
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return 0;
+    if (json_array_size(v) != (size_t)out->labels)
+        return bad(path, "task.label_values", "expected one value per label");
+    out->values = mem_alloc(json_array_size(v), sizeof *out->values, "label values");
+    if (!out->values)
+        return ERR_NOMEM;
+    json_array_foreach(v, i, x) {
+        if (!json_is_string(x))
+            return bad(path, "task.label_values", "expected strings");
+        if (!(out->values[i] = mem_strdup(json_string_value(x))))
+            return ERR_NOMEM;
+        out->nvalues++;
     }
-    v = json_object_get(root, "prefix_bottleneck");
-    out->prefix_bottleneck = json_is_integer(v) && json_integer_value(v) > 0 &&
-                                     json_integer_value(v) <= SPACE_MAX_PREFIX_BOTTLENECK
-                                 ? (int)json_integer_value(v)
-                                 : 0;
-    v = json_object_get(task, "labels");
+    return 0;
+}
+
+static int parse_task(const json_t *task, const char *path, trial__saved_t *out)
+{
+    const json_t *v = json_object_get(task, "labels");
+
     if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-        json_integer_value(v) > SHAPE_MAX_LABELS) {
-        rc = bad(path, "task.labels", "expected an integer >= 1");
-        goto out;
-    }
+        json_integer_value(v) > SHAPE_MAX_LABELS)
+        return bad(path, "task.labels", "expected an integer >= 1");
     out->labels = (int)json_integer_value(v);
     v = json_object_get(task, "name");
     snprintf(out->task, sizeof out->task, "%s", json_is_string(v) ? json_string_value(v) : "");
     v = json_object_get(task, "metric");
     snprintf(out->metric, sizeof out->metric, "%s", json_is_string(v) ? json_string_value(v) : "");
-    v = json_object_get(task, "label_values");
-    if (json_is_array(v) && json_array_size(v) > 0) {
-        size_t i;
-        json_t *x;
-        if (json_array_size(v) != (size_t)out->labels) {
-            rc = bad(path, "task.label_values", "expected one value per label");
-            goto out;
-        }
-        out->values = mem_alloc(json_array_size(v), sizeof *out->values, "label values");
-        if (!out->values) {
-            rc = ERR_NOMEM;
-            goto out;
-        }
-        json_array_foreach(v, i, x) {
-            if (!json_is_string(x)) {
-                rc = bad(path, "task.label_values", "expected strings");
-                goto out;
-            }
-            if (!(out->values[i] = mem_strdup(json_string_value(x)))) {
-                rc = ERR_NOMEM;
-                goto out;
-            }
-            out->nvalues++;
-        }
-    }
-    v = json_object_get(recipe, "max_eval_examples");
-    out->max_eval_examples = json_is_integer(v) && json_integer_value(v) >= 0 &&
-                                     json_integer_value(v) <= INT32_MAX
-                                 ? (int)json_integer_value(v)
-                                 : 0;
-    v = json_object_get(recipe, "max_length");
-    out->max_length = json_is_integer(v) && json_integer_value(v) >= 3 &&
-                              json_integer_value(v) <= SHAPE_MAX_POSITIONS
-                          ? (int)json_integer_value(v)
-                          : 0;
-    v = json_object_get(recipe, "eval_batch_size");
-    out->eval_batch_size = json_is_integer(v) && json_integer_value(v) >= 1 &&
-                                   json_integer_value(v) <= TRIAL_MAX_BATCH
-                               ? (int)json_integer_value(v)
-                               : 0;
-    v = json_object_get(recipe, "eval_max_tokens");
-    out->eval_max_tokens = json_is_integer(v) && json_integer_value(v) >= 1 &&
-                                   json_integer_value(v) <= (1 << 20)
-                               ? (int)json_integer_value(v)
-                               : 0;
+    out->task_embedded = json_is_true(json_object_get(task, "embedded"));
+    return parse_values(json_object_get(task, "label_values"), path, out);
+}
+
+/* What evaluating again needs of the recipe and the model; what is missing or out of range
+ * is left to the caller's defaults (0), seeds to 1. */
+static void parse_recipe_model(const json_t *recipe, const json_t *model, trial__saved_t *out)
+{
+    const json_t *v;
+
+    out->max_eval_examples = int_in(json_object_get(recipe, "max_eval_examples"), 0, INT32_MAX);
+    out->max_length = int_in(json_object_get(recipe, "max_length"), 3, SHAPE_MAX_POSITIONS);
+    out->eval_batch_size = int_in(json_object_get(recipe, "eval_batch_size"), 1, TRIAL_MAX_BATCH);
+    out->eval_max_tokens = int_in(json_object_get(recipe, "eval_max_tokens"), 1, 1 << 20);
     v = json_object_get(model, "path");
     if (json_is_string(v) && strlen(json_string_value(v)) < sizeof out->model_path)
         snprintf(out->model_path, sizeof out->model_path, "%s", json_string_value(v));
     out->model_embedded = json_is_true(json_object_get(model, "embedded"));
-    out->task_embedded = json_is_true(json_object_get(task, "embedded"));
     v = json_object_get(model, "seed");
     out->model_seed = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 1;
     v = json_object_get(recipe, "seed");
     out->seed = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 1;
-out:
+}
+
+int trial__saved_parse(const char *text, size_t len, const char *path, trial__saved_t *out)
+{
+    json_error_t jerr;
+    json_t *root, *task, *model, *recipe;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return err_set(ERR_PARSE, "%s: line %d: %s", path, jerr.line, jerr.text);
+    model = json_object_get(root, "model");
+    task = json_object_get(root, "task");
+    recipe = json_object_get(root, "recipe");
+    if ((rc = check_header(root, path)) == 0 && (rc = parse_config(root, model, path, out)) == 0 &&
+        (rc = parse_task(task, path, out)) == 0)
+        parse_recipe_model(recipe, model, out);
     if (rc != 0)
         trial__saved_free(out);
     json_decref(root);

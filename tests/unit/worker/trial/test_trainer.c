@@ -1,6 +1,8 @@
-/* The worker's trainers (worker/trainer*.c): the synthetic objective's shape, and the exec
- * trainer running real shell commands: success with progress, failure with its text, a
- * cancelled command whose whole process group is killed, a result the trainer cannot use. */
+/* The worker's trainers (worker/trial/trainer*.c): the synthetic objective's shape, and the
+ * exec trainer running real shell commands on a wire TRIAL translated by the daemon's edge:
+ * exactly the JSON and environment it always gave the command, success with progress, failure
+ * with its text, a cancelled command whose whole process group is killed, a result the trainer
+ * cannot use. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -9,28 +11,44 @@
 
 #include "tests/harness.h"
 #include "tests/unit/common/wire_fixtures.h"
+#include "worker/daemon/edge.h"
 #include "worker/trial/trainer.h"
 
 /* ---- synthetic ---------------------------------------------------------------------------- */
 
+static const trainer_synthetic_t bert_base = {.hidden = 768, .layers = 12};
+
+/* The configuration of sizes sa, pa and pt in the layers of mask (12 '0'/'1'). */
+static space_config_t config(uint32_t sa, uint32_t pa, uint32_t pt, const char *mask)
+{
+    const uint32_t sizes[SPACE_NMODULES] = {sa, pa, pt, 0};
+    space_config_t c;
+
+    memset(&c, 0, sizeof c);
+    c.layers = (int)strlen(mask);
+    for (int m = 0; m < SPACE_NMODULES; m++) {
+        c.size[m] = sizes[m];
+        for (int l = 0; sizes[m] && l < c.layers; l++)
+            space_config_set_layer(&c, (space_module_t)m, l, mask[l] == '1');
+    }
+    space_config_canonicalise(&c);
+    return c;
+}
+
 static double objective(uint32_t sa, uint32_t pa, uint32_t pt, const char *mask)
 {
-    Autopeft__PeftConfig p = AUTOPEFT__PEFT_CONFIG__INIT;
+    space_config_t c = config(sa, pa, pt, mask);
 
-    p.serial_adapter = sa;
-    p.parallel_adapter = pa;
-    p.prefix_length = pt;
-    p.serial_layers = sa ? (char *)mask : NULL;
-    p.parallel_layers = pa ? (char *)mask : NULL;
-    p.prefix_layers = pt ? (char *)mask : NULL;
-    return trainer_synthetic_objective(&p, 768, 12, 1, 0);
+    return trainer_synthetic_objective(&c, &bert_base, 1);
 }
 
 TEST(synthetic_objective_has_diminishing_returns_and_layer_value)
 {
     const char *all = "111111111111", *low = "111100000000", *high = "000000001111";
     double prev = objective(0, 0, 0, all), gain_prev = 1e9;
-    Autopeft__PeftConfig p = AUTOPEFT__PEFT_CONFIG__INIT;
+    space_config_t c = config(48, 0, 0, all);
+    trainer_synthetic_t noisy = {.hidden = 768, .layers = 12, .noise = 0.01};
+    trainer_synthetic_t deeper = {.hidden = 768, .layers = 24};
 
     ASSERT_NEAR(prev, 0.5, 1e-12); /* nothing trained: the floor */
     /* Bigger adapters help, each doubling less than the one before. */
@@ -49,14 +67,12 @@ TEST(synthetic_objective_has_diminishing_returns_and_layer_value)
     ASSERT_TRUE(objective(768, 768, 768, all) < objective(384, 384, 192, all));
     ASSERT_TRUE(objective(768, 768, 768, all) < 0.95);
     /* Noise is a function of (seed, configuration): same inputs, same value. */
-    p.serial_adapter = 48;
-    p.serial_layers = (char *)all;
-    ASSERT_NEAR(trainer_synthetic_objective(&p, 768, 12, 5, 0.01),
-                trainer_synthetic_objective(&p, 768, 12, 5, 0.01), 0);
-    ASSERT_TRUE(trainer_synthetic_objective(&p, 768, 12, 5, 0.01) !=
-                trainer_synthetic_objective(&p, 768, 12, 6, 0.01));
+    ASSERT_NEAR(trainer_synthetic_objective(&c, &noisy, 5),
+                trainer_synthetic_objective(&c, &noisy, 5), 0);
+    ASSERT_TRUE(trainer_synthetic_objective(&c, &noisy, 5) !=
+                trainer_synthetic_objective(&c, &noisy, 6));
     /* A mask that does not fit the model is no objective. */
-    ASSERT_TRUE(isnan(trainer_synthetic_objective(&p, 768, 24, 5, 0)));
+    ASSERT_TRUE(isnan(trainer_synthetic_objective(&c, &deeper, 5)));
 }
 
 /* ---- exec --------------------------------------------------------------------------------- */
@@ -80,7 +96,7 @@ static void on_progress(void *ctx, const trainer_progress_t *p)
 
 typedef struct {
     trainer_t *t;
-    const Autopeft__Trial *trial;
+    trainer_trial_t trial;
     trainer_env_t env;
     trainer_result_t *out;
     int rc;
@@ -90,7 +106,7 @@ static void *run_job(void *arg)
 {
     job_t *j = arg;
 
-    j->rc = j->t->ops->run(j->t, j->trial, &j->env, j->out);
+    j->rc = j->t->ops->run(j->t, &j->trial, &j->env, j->out);
     return NULL;
 }
 
@@ -108,7 +124,7 @@ static trainer_result_t *run_exec(const char *cmd, int cancel_after_ms, prog_t *
     memset(g, 0, sizeof *g);
     j.t = trainer_exec_new(cmd, 300);
     ASSERT_NOT_NULL(j.t);
-    j.trial = &f.trial;
+    ASSERT_OK(edge_trial(&f.trial, &j.trial));
     j.env.progress = on_progress;
     j.env.ctx = g;
     j.env.cancel = &cancel;
@@ -157,7 +173,7 @@ TEST(exec_success_reads_stdin_env_and_reports_progress)
     snprintf(cmd, sizeof cmd, "sh %s", script);
     r = run_exec(cmd, 0, &g, &rc, &s);
     ASSERT_OK(rc);
-    if (r->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+    if (r->status != TRAINER_STATUS_OK)
         FAIL("status %d: %s", r->status, r->error);
     ASSERT_NEAR(r->objective, 0.875, 0);
     ASSERT_STR_EQ(r->objective_name, "accuracy");
@@ -172,6 +188,62 @@ TEST(exec_success_reads_stdin_env_and_reports_progress)
     free(r);
 }
 
+/* What the command is given for a TRIAL with every field set, to the byte: the JSON on stdin
+ * and the AUTOPEFT_* (and thread count) variables, as the exec trainer wrote them when it read
+ * the protobuf TRIAL itself (captured at commit 49282a8). */
+TEST(exec_gives_the_command_the_trial_exactly)
+{
+    static const char want_json[] =
+    "{\"trial_id\":41,\"attempt\":3,\"study\":\"sst2-bert-base\",\"seed\":6840123412781580015"
+    ",\"threads\":2,\"worker_id\":\"test/1/x\",\"save_dir\":\"/scratch/runs/sst2/trials/41\","
+    "\"model\":{\"path\":\"/scratch/models/bert-base-uncased\"},\"task\":{\"name\":\"sst2\",\""
+    "data_dir\":\"/scratch/glue/SST-2\",\"train_file\":\"/scratch/glue/SST-2/train.tsv\",\"de"
+    "v_file\":\"/scratch/glue/SST-2/dev.tsv\",\"format\":\"glue\",\"text_column\":\"sentence\""
+    ",\"pair_column\":\"sentence2\",\"label_column\":\"label\",\"metric\":\"accuracy\",\"num_"
+    "labels\":2},\"recipe\":{\"epochs\":3,\"learning_rate\":9.9999997473787516e-5,\"batch_siz"
+    "e\":32,\"max_length\":128,\"warmup_ratio\":0.059999998658895493,\"weight_decay\":0.00999"
+    "99997764825821,\"max_grad_norm\":1.0,\"dropout\":0.10000000149011612,\"max_train_example"
+    "s\":10000,\"max_eval_examples\":872,\"patience\":2,\"lora_alpha\":16.0,\"prefix_bottlene"
+    "ck\":800,\"eval_batch_size\":128,\"full_finetune\":false},\"peft\":{\"serial_adapter\":4"
+    "8,\"parallel_adapter\":96,\"prefix_length\":12,\"lora_rank\":8,\"serial_layers\":\"11101"
+    "1110111\",\"parallel_layers\":\"111011110111\",\"prefix_layers\":\"111011110111\",\"lora"
+    "_layers\":\"000011111111\",\"text\":\"sa=48 pa=96 pt=12 lora=8 layers=111011110111 lora_"
+    "layers=000011111111\"}}";
+    static const char want_env[] =
+    "AUTOPEFT_ATTEMPT=3\nAUTOPEFT_BATCH_SIZE=32\nAUTOPEFT_CONFIG=sa=48 pa=96 pt=12 lora=8 lay"
+    "ers=111011110111 lora_layers=000011111111\nAUTOPEFT_DATA_DIR=/scratch/glue/SST-2\nAUTOPE"
+    "FT_DEV_FILE=/scratch/glue/SST-2/dev.tsv\nAUTOPEFT_EPOCHS=3\nAUTOPEFT_LEARNING_RATE=0.000"
+    "1\nAUTOPEFT_LORA=8\nAUTOPEFT_LORA_LAYERS=000011111111\nAUTOPEFT_MAX_LENGTH=128\nAUTOPEFT"
+    "_MODEL_PATH=/scratch/models/bert-base-uncased\nAUTOPEFT_PA=96\nAUTOPEFT_PA_LAYERS=111011"
+    "110111\nAUTOPEFT_PT=12\nAUTOPEFT_PT_LAYERS=111011110111\nAUTOPEFT_SA=48\nAUTOPEFT_SAVE_D"
+    "IR=/scratch/runs/sst2/trials/41\nAUTOPEFT_SA_LAYERS=111011110111\nAUTOPEFT_SEED=68401234"
+    "12781580015\nAUTOPEFT_STUDY=sst2-bert-base\nAUTOPEFT_TASK=sst2\nAUTOPEFT_THREADS=2\nAUTO"
+    "PEFT_TRAIN_FILE=/scratch/glue/SST-2/train.tsv\nAUTOPEFT_TRIAL_ID=41\nAUTOPEFT_WORKER_ID="
+    "test/1/x\nMKL_NUM_THREADS=2\nOMP_NUM_THREADS=2\nOPENBLAS_NUM_THREADS=2\n";
+    char cmd[2400], json_path[1100], env_path[1100];
+    trainer_result_t *r;
+    char *json, *env;
+    prog_t g;
+    double s;
+    int rc;
+
+    snprintf(json_path, sizeof json_path, "%s/stdin.json", harness_tmpdir());
+    snprintf(env_path, sizeof env_path, "%s/env.txt", harness_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "cat > %s; env | grep -E '^(AUTOPEFT_|OMP_NUM_THREADS=|OPENBLAS_NUM_THREADS=|"
+             "MKL_NUM_THREADS=)' | LC_ALL=C sort > %s; echo '{\"objective\": 0.5}'",
+             json_path, env_path);
+    r = run_exec(cmd, 0, &g, &rc, &s);
+    ASSERT_OK(rc);
+    json = harness_slurp(json_path, NULL);
+    env = harness_slurp(env_path, NULL);
+    ASSERT_STR_EQ(json, want_json);
+    ASSERT_STR_EQ(env, want_env);
+    free(json);
+    free(env);
+    free(r);
+}
+
 TEST(exec_failure_reports_exit_status_and_stderr)
 {
     trainer_result_t *r;
@@ -181,7 +253,7 @@ TEST(exec_failure_reports_exit_status_and_stderr)
 
     r = run_exec("echo 'CUDA out of memory' >&2; exit 3", 0, &g, &rc, &s);
     ASSERT_OK(rc);
-    ASSERT_EQ(r->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED);
+    ASSERT_EQ(r->status, TRAINER_STATUS_FAILED);
     ASSERT_CONTAINS(r->error, "exited with status 3");
     ASSERT_CONTAINS(r->error, "CUDA out of memory");
     ASSERT_FALSE(r->retryable);
@@ -194,17 +266,17 @@ TEST(exec_failure_reports_exit_status_and_stderr)
     ASSERT_TRUE(r->retryable);
     free(r);
     r = run_exec("echo not json", 0, &g, &rc, &s);
-    ASSERT_EQ(r->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED);
+    ASSERT_EQ(r->status, TRAINER_STATUS_FAILED);
     ASSERT_CONTAINS(r->error, "no JSON result line");
     free(r);
     /* No params and a model folder without config.json: said so. */
     r = run_exec("echo '{\"objective\": 0.5}'", 0, &g, &rc, &s);
-    ASSERT_EQ(r->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED);
+    ASSERT_EQ(r->status, TRAINER_STATUS_FAILED);
     ASSERT_CONTAINS(r->error, "no \"params\"");
     free(r);
     r = run_exec("echo '{\"status\": \"failed\", \"error\": \"diverged\", \"retryable\": true}'",
                  0, &g, &rc, &s);
-    ASSERT_EQ(r->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED);
+    ASSERT_EQ(r->status, TRAINER_STATUS_FAILED);
     ASSERT_STR_EQ(r->error, "diverged");
     ASSERT_TRUE(r->retryable);
     free(r);
@@ -244,7 +316,7 @@ TEST(exec_cancel_kills_the_process_group)
     snprintf(cmd, sizeof cmd, "sh -c 'trap \"\" TERM; sleep 30' & echo $! > %s; wait", pidfile);
     r = run_exec(cmd, 300, &g, &rc, &s);
     ASSERT_OK(rc);
-    ASSERT_EQ(r->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED);
+    ASSERT_EQ(r->status, TRAINER_STATUS_CANCELLED);
     ASSERT_TRUE(s < 5); /* SIGTERM, then SIGKILL after the 300 ms grace */
     f = fopen(pidfile, "r");
     ASSERT_NOT_NULL(f);
@@ -273,7 +345,7 @@ TEST_TIMEOUT(exec_example_script_runs, 120)
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s", script);
     r = run_exec(cmd, 0, &g, &rc, &s);
     ASSERT_OK(rc);
-    if (r->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+    if (r->status != TRAINER_STATUS_OK)
         FAIL("status %d: %s", r->status, r->error);
     ASSERT_TRUE(r->objective > 0 && r->objective <= 1);
     ASSERT_TRUE(r->has_params);

@@ -54,8 +54,8 @@ static void on_progress(void *ctx, const trainer_progress_t *p)
     env_state_t *e = ctx;
 
     e->calls++;
-    e->saw_loading |= p->state == AUTOPEFT__WORKER_STATE__WORKER_STATE_LOADING;
-    e->saw_eval |= p->state == AUTOPEFT__WORKER_STATE__WORKER_STATE_EVALUATING;
+    e->saw_loading |= p->state == TRAINER_STATE_LOADING;
+    e->saw_eval |= p->state == TRAINER_STATE_EVALUATING;
     e->saw_metric |= p->has_metric;
     ASSERT_TRUE(p->step >= e->last_step);
     ASSERT_TRUE(p->fraction >= 0 && p->fraction <= 1);
@@ -93,7 +93,7 @@ static trainer_result_t *run(trialcache_t *cache, const trial_spec_t *s, env_sta
 
 static void assert_ok(const trainer_result_t *r)
 {
-    if (r->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+    if (r->status != TRAINER_STATUS_OK)
         FAIL("trial status %d: %s", (int)r->status, r->error);
 }
 
@@ -324,7 +324,7 @@ TEST(early_stopping_and_cancellation)
     memset(&st, 0, sizeof st);
     st.cancel_after = 5;
     r = run(NULL, &s, &st, &info);
-    ASSERT_EQ(r->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED);
+    ASSERT_EQ(r->status, TRAINER_STATUS_CANCELLED);
     ASSERT_CONTAINS(r->error, "cancelled in epoch 2");
     ASSERT_EQ(info.steps, 5);
     free(r);
@@ -488,13 +488,13 @@ TEST(saved_weights_evaluate_to_the_same_metric)
     snprintf(save, sizeof save, "%s/saved0", harness_tmpdir());
     e.eval_dir = save;
     ev = run(NULL, &e, NULL, NULL);
-    ASSERT_EQ(ev->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED);
+    ASSERT_EQ(ev->status, TRAINER_STATUS_FAILED);
     ASSERT_CONTAINS(ev->error, "peft.safetensors: tensor 'peft.layer.0.sa.down.weight'");
     free(ev);
     /* Not a saved trial at all. */
     e.eval_dir = p.data;
     ev = run(NULL, &e, NULL, NULL);
-    ASSERT_EQ(ev->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED);
+    ASSERT_EQ(ev->status, TRAINER_STATUS_FAILED);
     ASSERT_CONTAINS(ev->error, "trial.json");
     free(ev);
 }
@@ -556,7 +556,7 @@ static void expect_failure(trial_spec_t *s, const char *text)
 {
     trainer_result_t *r = run(NULL, s, NULL, NULL);
 
-    ASSERT_EQ(r->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED);
+    ASSERT_EQ(r->status, TRAINER_STATUS_FAILED);
     ASSERT_FALSE(r->retryable);
     ASSERT_CONTAINS(r->error, text);
     free(r);

@@ -1,8 +1,10 @@
 /* The embedded default through the trial runner and the built-in trainer: the generated task
  * and seeded model train for real, the coordinator's idea of the model's shape is the worker's,
- * a wire TRIAL maps onto the runner's spec, and saved embedded trials evaluate again. */
+ * a wire TRIAL (through the daemon's edge) maps onto the runner's spec, and saved embedded
+ * trials evaluate again. */
 #include "coordinator/runtime/config.h"
 #include "tests/harness.h"
+#include "worker/daemon/edge.h"
 #include "worker/inputs/embedded.h"
 #include "worker/trial/trainer.h"
 #include "worker/trial/trial.h"
@@ -64,7 +66,7 @@ TEST(embedded_trial_trains_saves_and_evaluates)
     s.save_dir = save;
     ASSERT_OK(space_config_parse("sa=16 pa=0 pt=2 layers=1100", 4, &s.config));
     ASSERT_OK(trial_run(cache, &s, &env, r, &info));
-    if (r->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+    if (r->status != TRAINER_STATUS_OK)
         FAIL("%s", r->error);
     ASSERT_STR_EQ(info.task, "embedded");
     ASSERT_EQ(info.train_total, 8000);
@@ -80,7 +82,7 @@ TEST(embedded_trial_trains_saves_and_evaluates)
     e.max_eval_examples = -1;
     e.threads = 1;
     ASSERT_OK(trial_run(cache, &e, &env, ev, NULL));
-    if (ev->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+    if (ev->status != TRAINER_STATUS_OK)
         FAIL("%s", ev->error);
     ASSERT_NEAR(ev->objective, r->objective, 1e-12);
     free(r);
@@ -99,6 +101,7 @@ TEST(builtin_trainer_runs_a_wire_trial)
     Autopeft__TaskSpec task = AUTOPEFT__TASK_SPEC__INIT;
     Autopeft__Recipe rec = AUTOPEFT__RECIPE__INIT;
     Autopeft__PeftConfig peft = AUTOPEFT__PEFT_CONFIG__INIT;
+    trainer_trial_t own;
     atomic_bool cancel = false;
     trainer_env_t env = {no_progress, NULL, &cancel, 1, "test"};
     trainer_result_t *r = calloc(1, sizeof *r);
@@ -135,8 +138,9 @@ TEST(builtin_trainer_runs_a_wire_trial)
     peft.serial_layers = "1010";
     peft.parallel_adapter = 4;
     peft.parallel_layers = "1010";
-    ASSERT_OK(t->ops->run(t, &tr, &env, r));
-    if (r->status != AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK)
+    ASSERT_OK(edge_trial(&tr, &own));
+    ASSERT_OK(t->ops->run(t, &own, &env, r));
+    if (r->status != TRAINER_STATUS_OK)
         FAIL("%s", r->error);
     ASSERT_TRUE(r->has_params);
     ASSERT_EQ(r->epochs_run, 1);
@@ -145,7 +149,7 @@ TEST(builtin_trainer_runs_a_wire_trial)
      * positions, so only the backbone's embeddings differ). */
     {
         trainer_result_t *want = calloc(1, sizeof *want);
-        ASSERT_OK(trainer_counts(&peft, 64, 4, 2, 16, want));
+        ASSERT_OK(trainer_counts(&own, 64, 4, want));
         ASSERT_EQ_U(want->trainable, r->trainable);
         ASSERT_EQ_U(want->modules_deployed, r->modules_deployed);
         ASSERT_EQ_U(r->backbone, want->backbone - (uint64_t)(30522 - EMBEDDED_SPEC_VOCAB) * 64 -
@@ -155,8 +159,9 @@ TEST(builtin_trainer_runs_a_wire_trial)
     /* Masks of another depth than the model's: refused, not retried. */
     peft.serial_layers = peft.parallel_layers = "111111";
     memset(r, 0, sizeof *r);
-    ASSERT_OK(t->ops->run(t, &tr, &env, r));
-    ASSERT_EQ(r->status, AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED);
+    ASSERT_OK(edge_trial(&tr, &own));
+    ASSERT_OK(t->ops->run(t, &own, &env, r));
+    ASSERT_EQ(r->status, TRAINER_STATUS_FAILED);
     ASSERT_FALSE(r->retryable);
     ASSERT_CONTAINS(r->error, "the configuration has 6 layers, the model 4");
     free(r);
