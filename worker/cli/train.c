@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/blas_startup.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/hfconfig.h"
 #include "common/log.h"
@@ -94,14 +95,6 @@ static void on_signal(int sig)
     atomic_store(&cancel_flag, true);
 }
 
-static double mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void fmt_time(double s, char *buf, size_t len)
 {
     if (!(s >= 0) || s > 1e7)
@@ -127,7 +120,7 @@ static void show(void *ctx, const trainer_progress_t *p)
 {
     show_t *s = ctx;
     char eta[32], line[256];
-    double t = mono();
+    double t = clock_s();
     bool evaluated = p->has_metric;
 
     if (s->quiet)

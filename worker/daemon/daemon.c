@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -85,7 +86,7 @@ static void send_hello(daemon_t *d)
     }
     daemon__send(d, AUTOPEFT__KIND__KIND_HELLO, &h.base);
     d->conn = CONN_WAITING;
-    d->hello_sent = daemon__now_ms();
+    d->hello_sent = clock_ms();
 }
 
 static void send_heartbeat(daemon_t *d)
@@ -111,7 +112,7 @@ static void send_error(daemon_t *d, Autopeft__ErrorCode code, const char *text,
 {
     uint8_t *frame;
     size_t len;
-    uint64_t now = daemon__now_ms();
+    uint64_t now = clock_ms();
 
     if (d->last_error && now - d->last_error < d->interval_ms)
         return;
@@ -139,7 +140,7 @@ static void schedule_reconnect(daemon_t *d)
     uint64_t cap = d->o.backoff_max_ms ? d->o.backoff_max_ms : 32000;
     double jitter = 0.75 + 0.5 * rng_uniform(&d->rng);
 
-    d->next_connect = daemon__now_ms() + (uint64_t)(d->backoff_ms * jitter);
+    d->next_connect = clock_ms() + (uint64_t)(d->backoff_ms * jitter);
     d->backoff_ms = d->backoff_ms * 2 > cap ? cap : d->backoff_ms * 2;
 }
 
@@ -218,7 +219,7 @@ static int open_socket(daemon_t *d)
     if (strcmp(ep, d->endpoint) != 0)
         log_info("connecting to %s", ep);
     snprintf(d->endpoint, sizeof d->endpoint, "%s", ep);
-    d->last_recv = daemon__now_ms();
+    d->last_recv = clock_ms();
     d->said_waiting = false;
     send_hello(d);
     return 0;
@@ -289,7 +290,7 @@ static void on_welcome(daemon_t *d, const Autopeft__Welcome *w)
         daemon__send_result(d);
     }
     if (d->job == JOB_NONE)
-        d->idle_since = daemon__now_ms();
+        d->idle_since = clock_ms();
 }
 
 static void on_ack(daemon_t *d, const Autopeft__Ack *a)
@@ -338,7 +339,7 @@ static void handle(daemon_t *d, const uint8_t *frame, size_t len)
     wire_msg_t m;
     int rc = wire_decode(frame, len, &m);
 
-    d->last_recv = daemon__now_ms();
+    d->last_recv = clock_ms();
     if (rc != 0) {
         if (d->refused++ < 20)
             log_warn("refused a frame from the coordinator: %s", err_msg());
@@ -486,7 +487,7 @@ static void drain_socket(daemon_t *d)
                 zmq_msg_close(&x);
                 zmq_getsockopt(d->sock, ZMQ_RCVMORE, &more, &sz);
             }
-            d->last_recv = daemon__now_ms();
+            d->last_recv = clock_ms();
             send_error(d, AUTOPEFT__ERROR_CODE__ERROR_CODE_BAD_FRAME, "a multi-part message", 0);
         } else {
             handle(d, zmq_msg_data(&msg), zmq_msg_size(&msg));
@@ -500,10 +501,10 @@ int daemon_run(daemon_t *d)
     uint64_t leave_deadline = 0;
     const char *leave_reason = "stopping";
 
-    d->idle_since = daemon__now_ms();
+    d->idle_since = clock_ms();
     d->next_connect = 0;
     while (!d->fatal && !d->finished) {
-        uint64_t now = daemon__now_ms();
+        uint64_t now = clock_ms();
         zmq_pollitem_t items[2];
         long wait;
         int n = 0;
@@ -593,7 +594,7 @@ daemon_t *daemon_new(const daemon_opts_t *o)
     fcntl(d->pipe_w, F_SETFD, FD_CLOEXEC);
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
-    rng_seed(&d->rng, rng_mix64((uint64_t)getpid() ^ daemon__now_ms() ^ (uint64_t)(uintptr_t)d));
+    rng_seed(&d->rng, rng_mix64((uint64_t)getpid() ^ clock_ms() ^ (uint64_t)(uintptr_t)d));
     if (gethostname(d->host, sizeof d->host) != 0 || !d->host[0])
         snprintf(d->host, sizeof d->host, "unknown");
     d->host[sizeof d->host - 1] = '\0';

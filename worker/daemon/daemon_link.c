@@ -1,21 +1,13 @@
-/* The worker daemon's link to its coordinator (daemon_link.h): the clock and sending. */
+/* The worker daemon's link to its coordinator (daemon_link.h): sending. */
 #include "worker/daemon/daemon_link.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 #include <zmq.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
-
-uint64_t daemon__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- sending ------------------------------------------------------------------------------ */
 
@@ -27,7 +19,7 @@ int daemon__send_frame(daemon_t *d, const uint8_t *frame, size_t len)
         log_debug("send: %s", zmq_strerror(errno));
         return ERR_IO;
     }
-    d->last_sent = daemon__now_ms();
+    d->last_sent = clock_ms();
     return 0;
 }
 

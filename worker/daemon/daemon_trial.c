@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -136,7 +137,7 @@ static int build_result(daemon_t *d, trainer_result_t *r)
 void daemon__send_result(daemon_t *d)
 {
     if (d->result_frame && daemon__send_frame(d, d->result_frame, d->result_len) == 0)
-        d->result_sent = daemon__now_ms();
+        d->result_sent = clock_ms();
 }
 
 void daemon__drop_result(daemon_t *d)
@@ -145,7 +146,7 @@ void daemon__drop_result(daemon_t *d)
     d->result_frame = NULL;
     wire_msg_free(&d->trial_msg);
     d->job = JOB_NONE;
-    d->idle_since = daemon__now_ms();
+    d->idle_since = clock_ms();
 }
 
 static void report(daemon_t *d, trainer_result_t *r)
@@ -192,7 +193,7 @@ void daemon__start_trial(daemon_t *d, wire_msg_t *m)
     memset(&d->prog, 0, sizeof d->prog);
     d->prog.state = TRAINER_STATE_LOADING;
     pthread_mutex_unlock(&d->mu);
-    d->trial_t0 = daemon__now_ms();
+    d->trial_t0 = clock_ms();
     log_info("trial %" PRIu64 " attempt %u: %s", d->ref.trial_id, d->ref.attempt,
              t->config_text ? t->config_text : "");
     d->result = mem_alloc(1, sizeof *d->result, "trial result");
@@ -233,7 +234,7 @@ void daemon__start_trial(daemon_t *d, wire_msg_t *m)
 
 static void finish_thread(daemon_t *d)
 {
-    uint64_t now = daemon__now_ms();
+    uint64_t now = clock_ms();
 
     pthread_mutex_lock(&d->mu);
     while (!d->done)

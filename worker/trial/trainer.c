@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/rng.h"
@@ -144,19 +145,11 @@ double trainer_synthetic_objective(const space_config_t *config, const trainer_s
 
 #define SLICE_MS 50
 
-static double mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int synth_run(trainer_t *t, const trainer_trial_t *trial, const trainer_env_t *env,
                      trainer_result_t *out)
 {
     const trainer_synthetic_t *y = &trial->synthetic;
-    double t0 = mono(), total_ms;
+    double t0 = clock_s(), total_ms;
     const uint32_t epochs = 3;
 
     (void)t;
@@ -167,7 +160,7 @@ static int synth_run(trainer_t *t, const trainer_trial_t *trial, const trainer_e
     total_ms = y->duration_ms;
     /* Pretend to train: sleep in slices, reporting progress and watching for a cancel. */
     for (;;) {
-        double done_ms = (mono() - t0) * 1000, left = total_ms - done_ms;
+        double done_ms = (clock_s() - t0) * 1000, left = total_ms - done_ms;
         trainer_progress_t p;
         struct timespec ts;
         if (atomic_load(env->cancel)) {
@@ -216,7 +209,7 @@ static int synth_run(trainer_t *t, const trainer_trial_t *trial, const trainer_e
     snprintf(out->metrics[0].name, sizeof out->metrics[0].name, "synthetic");
     out->metrics[0].value = out->objective;
     out->best_epoch = out->epochs_run = epochs;
-    out->total_s = out->train_s = mono() - t0;
+    out->total_s = out->train_s = clock_s() - t0;
     out->nhistory = 1;
     out->history[0].epoch = epochs;
     out->history[0].objective = out->objective;

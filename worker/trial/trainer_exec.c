@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/hfconfig.h"
 #include "common/mem.h"
@@ -47,14 +48,6 @@ typedef struct {
     char *cmd;
     int grace_ms;
 } exec_trainer_t;
-
-static double mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- the trial as JSON and environment ----------------------------------------------------- */
 
@@ -609,21 +602,21 @@ static bool watch(child_t *c)
 
     if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
         c->exited = true;
-        c->exit_at = mono();
+        c->exit_at = clock_s();
     }
     /* Leftovers of the group that keep the pipes open after the command exited. */
     if (c->exited && (c->out_open || c->err_open) &&
-        mono() - c->exit_at > (c->signalled ? grace_s : 1.0)) {
+        clock_s() - c->exit_at > (c->signalled ? grace_s : 1.0)) {
         kill(-c->pid, SIGKILL);
-        if (mono() - c->exit_at > 3.0 + grace_s)
+        if (clock_s() - c->exit_at > 3.0 + grace_s)
             return false;
     }
     if (atomic_load(c->env->cancel) && !c->exited) {
         if (!c->signalled) {
             kill(-c->pid, SIGTERM);
             c->signalled = true;
-            c->term_at = mono();
-        } else if ((mono() - c->term_at) * 1000 > c->x->grace_ms) {
+            c->term_at = clock_s();
+        } else if ((clock_s() - c->term_at) * 1000 > c->x->grace_ms) {
             kill(-c->pid, SIGKILL);
         }
     }
@@ -641,7 +634,7 @@ static void conclude(child_t *c, const trainer_trial_t *t, double t0, trainer_re
         c->eb.line[c->eb.len] = '\0';
         stderr_line(&c->eb, c->eb.line, c->env);
     }
-    out->total_s = mono() - t0;
+    out->total_s = clock_s() - t0;
     tail_text(&c->eb, why, sizeof why);
     if (c->signalled) {
         out->status = TRAINER_STATUS_CANCELLED;
@@ -683,7 +676,7 @@ static int exec_run(trainer_t *tr, const trainer_trial_t *t, const trainer_env_t
     child_t c = {.x = (const exec_trainer_t *)tr, .env = env, .in = {-1, -1}, .po = {-1, -1},
                  .pe = {-1, -1}, .out_open = true, .err_open = true};
     envv_t *ev = mem_alloc(1, sizeof *ev, "environment");
-    double t0 = mono();
+    double t0 = clock_s();
     masks_t masks;
     int rc = 0;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -23,14 +24,6 @@
 #define STREAM_EVAL_SUBSET 0x7375626576ull
 #define STREAM_EPOCH 0x65706f6368ull          /* + epoch: the batch order */
 #define STREAM_DROPOUT 0x64726f70ull
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -163,7 +156,7 @@ static int evaluate(run_t *r, metrics_t *m, double *obj)
     const tokset_t *dev = r->in.dev->set;
     int labels = r->in.labels, rc, n = 0;
     size_t k = 0;
-    double t0 = now();
+    double t0 = clock_s();
 
     /* Batches of eval_batch_size sequences within the token cap: a function of the dev
      * subset, the size and the cap only, so a saved trial is evaluated again in the same
@@ -205,7 +198,7 @@ static int evaluate(run_t *r, metrics_t *m, double *obj)
         return err_set(ERR_INTERNAL, "objective %s not computed",
                        metrics_name(r->in.objective));
     *obj = m->value[r->in.objective];
-    r->last_eval_s = now() - t0;
+    r->last_eval_s = clock_s() - t0;
     r->eval_s += r->last_eval_s;
     return 0;
 }
@@ -229,7 +222,7 @@ static int train_epoch(run_t *r, int epoch, double *mean_loss)
 {
     const tokset_t *train = r->in.train->set;
     bool reg = r->in.labels == 1;
-    double sum = 0, t0 = now();
+    double sum = 0, t0 = clock_s();
     size_t k = 0, seen = 0;
     int nb = 0, rc;
     rng_t rng;
@@ -254,7 +247,7 @@ static int train_epoch(run_t *r, int epoch, double *mean_loss)
         seen += (size_t)r->batch.b.n;
         r->seen += (uint64_t)r->batch.b.n;
         r->out->epochs_run = (uint32_t)epoch;
-        step_s = now() - t0;
+        step_s = clock_s() - t0;
         done = (uint64_t)optim_steps_done(r->optim);
         {
             double per_step = (r->train_s + step_s) / (double)done;
@@ -267,7 +260,7 @@ static int train_epoch(run_t *r, int epoch, double *mean_loss)
                                              .examples_per_s = (double)seen / step_s});
         }
     }
-    r->train_s += now() - t0;
+    r->train_s += clock_s() - t0;
     *mean_loss = nb ? sum / nb : 0;
     return 0;
 }
@@ -503,7 +496,7 @@ static void record_epoch(run_t *r, int epoch, double obj, double loss)
     out->history[out->nhistory].epoch = (uint32_t)epoch;
     out->history[out->nhistory].objective = obj;
     out->history[out->nhistory].train_loss = (float)loss;
-    out->history[out->nhistory].seconds = now() - r->t0;
+    out->history[out->nhistory].seconds = clock_s() - r->t0;
     out->nhistory++;
 }
 
@@ -649,7 +642,7 @@ static void conclude(run_t *r, int rc, const trial_info_t *info)
     out->tokenize_s = r->in.tokenize_s;
     out->train_s = r->train_s;
     out->eval_s = r->eval_s;
-    out->total_s = now() - r->t0;
+    out->total_s = clock_s() - r->t0;
     out->examples_per_s = r->train_s > 0 ? (double)r->seen / r->train_s : 0;
 }
 
@@ -682,7 +675,7 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     r.s = &sp;
     r.env = env;
     r.out = out;
-    r.t0 = now();
+    r.t0 = clock_s();
     if (!info)
         info = &local;
     memset(info, 0, sizeof *info);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/hfconfig.h"
 #include "common/log.h"
@@ -13,14 +14,6 @@
 #include "worker/inputs/checkpoint.h"
 #include "worker/inputs/embedded.h"
 #include "worker/trial/trial_int.h"
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- cached objects ------------------------------------------------------------------------ */
 
@@ -464,7 +457,7 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
     tokenise_t tk;
     shape_t shape;
     bool hit_train, hit_dev;
-    double t0 = now(), t1;
+    double t0 = clock_s(), t1;
     int rc;
 
     memset(in, 0, sizeof *in);
@@ -479,7 +472,7 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
                            : load_vocab(c, s->model_dir, shape.vocab, &v, vkey, sizeof vkey);
     if (rc != 0)
         goto out;
-    t1 = now();
+    t1 = clock_s();
     in->load_s += t1 - t0;
     tk = (tokenise_t){vkey, v, s->max_length, threads};
     hit_train = true;
@@ -490,8 +483,8 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
                          saved ? saved->nvalues : in->train->nvalues, &in->dev, &hit_dev)) != 0)
         goto out;
     in->data_cached = hit_train && hit_dev;
-    in->tokenize_s = now() - t1;
-    t1 = now();
+    in->tokenize_s = clock_s() - t1;
+    t1 = clock_s();
     if ((rc = choose_metrics(s, &files, saved != NULL, in)) != 0)
         goto out;
     rc = s->model_embedded
@@ -499,7 +492,7 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
              : load_model(c, s->model_dir, in->labels, s->seed, saved != NULL, &in->model,
                           &in->model_cached);
     if (rc == 0)
-        in->load_s += now() - t1;
+        in->load_s += clock_s() - t1;
 out:
     embedded_free(&emb);
     return rc;

@@ -6,9 +6,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "tests/harness.h"
 #include "tests/unit/common/wire_fixtures.h"
 #include "worker/daemon/edge.h"
@@ -116,7 +116,7 @@ static trainer_result_t *run_exec(const char *cmd, int cancel_after_ms, prog_t *
     static wire_fixture_t f;
     atomic_bool cancel = false;
     trainer_result_t *out = calloc(1, sizeof *out);
-    struct timespec t0, t1;
+    double t0;
     pthread_t th;
     job_t j;
 
@@ -131,15 +131,14 @@ static trainer_result_t *run_exec(const char *cmd, int cancel_after_ms, prog_t *
     j.env.threads = 2;
     j.env.worker_id = "test/1/x";
     j.out = out;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = clock_s();
     ASSERT_EQ(pthread_create(&th, NULL, run_job, &j), 0);
     if (cancel_after_ms > 0) {
         usleep((useconds_t)cancel_after_ms * 1000);
         atomic_store(&cancel, true);
     }
     pthread_join(th, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    *seconds = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    *seconds = clock_s() - t0;
     *rc = j.rc;
     trainer_free(&j.t);
     return out;
