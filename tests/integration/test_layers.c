@@ -93,6 +93,20 @@ static const char *rules_arg(void)
     return args;
 }
 
+TEST(the_tree_keeps_to_its_rules)
+{
+    char src[1024], bin[1024], obj[1200], args[4096], *out;
+
+    harness_src_path(".", src, sizeof src);
+    /* The programs' folder is BUILD/bin; the objects are BUILD/obj. */
+    snprintf(obj, sizeof obj, "%s/../obj", harness_bin_path("", bin, sizeof bin));
+    snprintf(args, sizeof args, "--src '%s' --obj '%s'", src, obj);
+    if (check(args, &out) != 0)
+        FAIL("check-layers found violations:\n%s", out);
+    ASSERT_CONTAINS(out, "keep to");
+    free(out);
+}
+
 TEST(a_tree_that_keeps_to_the_rules_passes)
 {
     const char *root = clean_tree();
