@@ -25,8 +25,9 @@ static const char *const sql[NQ] = {
     [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [Q_META_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    [Q_ADD] = "INSERT INTO trials(id, config, state, attempt, random, acq_value, cost, created_at) "
-              "VALUES(?1, ?2, 'queued', 0, ?3, ?4, ?5, ?6)",
+    [Q_ADD] = "INSERT INTO trials(id, config, state, attempt, random, acq_value, cost, created_at, "
+              "kind, label, seed, origin, full_finetune) "
+              "VALUES(?1, ?2, 'queued', 0, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [Q_DISPATCH] = "UPDATE trials SET state = 'dispatched', attempt = ?2, worker = ?3, "
                    "dispatched_at = ?4 WHERE id = ?1",
     [Q_ATT_INSERT] = "INSERT INTO attempts(trial_id, attempt, worker, dispatched_at) "
@@ -49,9 +50,28 @@ static const char *const sql[NQ] = {
                     "worker = CASE WHEN ?2 = 'queued' THEN NULL ELSE worker END WHERE id = ?1",
     [Q_RES_EXISTS] = "SELECT 1 FROM results WHERE trial_id = ?1 AND attempt = ?2",
     [Q_LOAD] = "SELECT id, config, state, attempt, worker, random, acq_value, created_at, "
-               "dispatched_at, finished_at, objective, cost, error, result_attempt, seq "
-               "FROM trials ORDER BY id",
+               "dispatched_at, finished_at, objective, cost, error, result_attempt, seq, "
+               "kind, label, seed, origin, full_finetune FROM trials ORDER BY id",
 };
+
+/* A version 1 store read without migrating it (read-only): its trials are all search trials
+ * trained with the study seed. */
+static const char load_v1[] =
+    "SELECT id, config, state, attempt, worker, random, acq_value, created_at, dispatched_at, "
+    "finished_at, objective, cost, error, result_attempt, seq, 'search', NULL, NULL, NULL, 0 "
+    "FROM trials ORDER BY id";
+
+/* Version 1 -> 2: the kind of each trial, a baseline's name, the training seed (NULL: the
+ * study seed, as every version 1 trial was trained), a confirmation's origin and full
+ * fine-tuning. */
+static const char migrate_v1[] =
+    "ALTER TABLE trials ADD COLUMN kind TEXT NOT NULL DEFAULT 'search' "
+    " CHECK(kind IN ('search','baseline','confirm'));"
+    "ALTER TABLE trials ADD COLUMN label TEXT;"
+    "ALTER TABLE trials ADD COLUMN seed INTEGER;"
+    "ALTER TABLE trials ADD COLUMN origin INTEGER;"
+    "ALTER TABLE trials ADD COLUMN full_finetune INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -70,7 +90,12 @@ static const char schema[] =
     " cost REAL,"
     " error TEXT,"
     " result_attempt INTEGER,"
-    " seq INTEGER);"
+    " seq INTEGER,"
+    " kind TEXT NOT NULL DEFAULT 'search' CHECK(kind IN ('search','baseline','confirm')),"
+    " label TEXT,"
+    " seed INTEGER,"
+    " origin INTEGER,"
+    " full_finetune INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS attempts("
     " trial_id INTEGER NOT NULL REFERENCES trials(id),"
     " attempt INTEGER NOT NULL,"
@@ -125,6 +150,23 @@ int store_state_parse(const char *text, store_state_t *out)
     return err_set(ERR_PARSE, "unknown trial state '%s'", text ? text : "(null)");
 }
 
+static const char *const kind_names[] = {"search", "baseline", "confirm"};
+
+const char *store_kind_name(store_kind_t k)
+{
+    return (unsigned)k <= STORE_CONFIRM ? kind_names[k] : "?";
+}
+
+int store_kind_parse(const char *text, store_kind_t *out)
+{
+    for (int i = 0; i <= STORE_CONFIRM; i++)
+        if (text && strcmp(text, kind_names[i]) == 0) {
+            *out = (store_kind_t)i;
+            return 0;
+        }
+    return err_set(ERR_PARSE, "unknown trial kind '%s'", text ? text : "(null)");
+}
+
 static int db_err(store_t *s, const char *what)
 {
     return err_set(ERR_IO, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
@@ -163,12 +205,65 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
+/* The schema version in meta (0 when the store has none: not a study store). */
+static int schema_version(store_t *s, int *version)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *version = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_err(s, "reading the schema version (is this a study store?)");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *version = atoi((const char *)sqlite3_column_text(st, 0));
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_err(s, "reading the schema version");
+    sqlite3_finalize(st);
+    if (rc == 0 && *version == 0)
+        rc = err_set(ERR_PARSE, "%s: no schema version in meta (is this a study store?)", s->path);
+    return rc;
+}
+
+/* A writable store: WAL, the tables when absent, a version 1 store migrated; one transaction. */
+static int init_schema(store_t *s)
+{
+    int rc, version;
+
+    if ((rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                      "PRAGMA foreign_keys=ON;")) != 0 ||
+        (rc = exec(s, "BEGIN IMMEDIATE")) != 0)
+        return rc;
+    if ((rc = exec(s, schema)) == 0 &&
+        (rc = exec(s, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '2')")) == 0 &&
+        (rc = schema_version(s, &version)) == 0 && version == 1)
+        rc = exec(s, migrate_v1);
+    if (rc != 0) {
+        exec(s, "ROLLBACK");
+        return rc;
+    }
+    return exec(s, "COMMIT");
+}
+
+static int prepare(store_t *s, int version)
+{
+    for (int i = 0; i < NQ; i++) {
+        const char *text = sql[i];
+        if (version == 1 && i == Q_LOAD)
+            text = load_v1;
+        else if (version == 1 && i == Q_ADD)
+            continue;   /* read-only: never added to */
+        if (sqlite3_prepare_v2(s->db, text, -1, &s->q[i], NULL) != SQLITE_OK)
+            return db_err(s, "preparing statements (is this a study store?)");
+    }
+    return 0;
+}
+
 int store_open(const char *dir, unsigned flags, store_t **out)
 {
     bool create = flags & STORE_CREATE, readonly = flags & STORE_READONLY;
     store_t *s;
-    char *version = NULL;
-    int rc = 0, open_flags;
+    int rc = 0, open_flags, version = 0;
 
     *out = NULL;
     if (create && mkdir(dir, 0755) != 0 && errno != EEXIST)
@@ -189,35 +284,15 @@ int store_open(const char *dir, unsigned flags, store_t **out)
         goto out;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    if (!readonly) {
-        if ((rc = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-                          "PRAGMA foreign_keys=ON;")) != 0 ||
-            (rc = exec(s, "BEGIN IMMEDIATE")) != 0)
-            goto out;
-        if ((rc = exec(s, schema)) != 0) {
-            exec(s, "ROLLBACK");
-            goto out;
-        }
-        if ((rc = exec(s, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');"
-                          "COMMIT")) != 0)
-            goto out;
-    }
-    for (int i = 0; i < NQ; i++) {
-        if (sqlite3_prepare_v2(s->db, sql[i], -1, &s->q[i], NULL) != SQLITE_OK) {
-            rc = db_err(s, "preparing statements (is this a study store?)");
-            goto out;
-        }
-    }
-    rc = store_meta_get(s, "schema_version", &version);
-    if (rc != 0)
+    if ((!readonly && (rc = init_schema(s)) != 0) || (rc = schema_version(s, &version)) != 0)
         goto out;
-    if (strcmp(version, "1") != 0) {
-        rc = err_set(ERR_VERSION, "%s: schema version %s, this build reads version %d", s->path,
-                     version, STORE_SCHEMA_VERSION);
+    if (version != STORE_SCHEMA_VERSION && !(readonly && version == 1)) {
+        rc = err_set(ERR_VERSION, "%s: schema version %d, this build reads versions 1 and %d",
+                     s->path, version, STORE_SCHEMA_VERSION);
         goto out;
     }
+    rc = prepare(s, version);
 out:
-    free(version);
     if (rc != 0)
         store_close(&s);
     *out = s;
@@ -313,6 +388,13 @@ int store_trial_add(store_t *s, const store_trial_t *t)
     sqlite3_bind_double(st, 4, t->acq_value);
     sqlite3_bind_double(st, 5, t->cost);
     sqlite3_bind_double(st, 6, t->created_at);
+    bind_text(st, 7, store_kind_name(t->kind));
+    bind_text(st, 8, t->label);
+    if (t->has_seed)
+        sqlite3_bind_int64(st, 9, (sqlite3_int64)t->seed);
+    if (t->origin)
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)t->origin);
+    sqlite3_bind_int(st, 11, t->full_finetune);
     return step_done(s, Q_ADD);
 }
 
@@ -477,6 +559,13 @@ int store_load(store_t *s, int (*cb)(void *ctx, const store_trial_t *t), void *c
         t.error = (const char *)sqlite3_column_text(st, 12);
         t.result_attempt = (uint32_t)sqlite3_column_int64(st, 13);
         t.seq = sqlite3_column_int64(st, 14);
+        if ((rc = store_kind_parse((const char *)sqlite3_column_text(st, 15), &t.kind)) != 0)
+            break;
+        t.label = (const char *)sqlite3_column_text(st, 16);
+        t.has_seed = sqlite3_column_type(st, 17) != SQLITE_NULL;
+        t.seed = (uint64_t)sqlite3_column_int64(st, 17);
+        t.origin = (uint64_t)sqlite3_column_int64(st, 18);
+        t.full_finetune = sqlite3_column_int(st, 19) != 0;
         if (!t.config) {
             rc = err_set(ERR_PARSE, "%s: trial %llu has no configuration", s->path,
                          (unsigned long long)t.id);

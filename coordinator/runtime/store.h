@@ -10,10 +10,15 @@
  *   meta(key, value)          schema_version, study_name, config (the INI text), created_at,
  *                             starts (how many coordinator processes ran the study)
  *   trials(id, config, state, attempt, worker, random, acq_value, created_at, dispatched_at,
- *          finished_at, objective, cost, error, result_attempt, seq)
+ *          finished_at, objective, cost, error, result_attempt, seq, kind, label, seed, origin,
+ *          full_finetune)
  *        state: queued | dispatched | done | failed; attempt: the latest dispatch (0: none yet);
  *        cost: the exact deployed parameter % (the second objective); seq: the order in which
- *        the trial's result was counted (the history order a restarted search replays)
+ *        the trial's result was counted (the history order a restarted search replays);
+ *        kind: search (suggested) | baseline (a hand-designed configuration of [baselines],
+ *        label its name) | confirm (a re-training of trial `origin` with another seed);
+ *        seed: the trial's training seed (NULL in trials of version 1: the study seed);
+ *        full_finetune: every weight trains (the full-finetune baseline)
  *   attempts(trial_id, attempt, worker, dispatched_at, ended_at, outcome)
  *        one row per dispatch; outcome: ok, failed, cancelled, lost (worker expired or left),
  *        refused, superseded, requeued (coordinator stopped), or NULL while running
@@ -21,14 +26,15 @@
  *           backbone, best_epoch, epochs_run, total_s, worker, error, received_at, json)
  *        every accepted RESULT (json: the whole message); (trial_id, attempt) is unique, which is
  *        how a duplicate is recognised
- * Times are seconds since the Unix epoch. */
+ * Times are seconds since the Unix epoch. Version 1 stores (no kind, label, seed, origin,
+ * full_finetune) are migrated when opened for writing and read as they are otherwise. */
 #ifndef AUTOPEFT_STORE_H
 #define AUTOPEFT_STORE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_FILE "study.db"
 
 typedef enum {
@@ -37,6 +43,12 @@ typedef enum {
     STORE_DONE,
     STORE_FAILED
 } store_state_t;
+
+typedef enum {
+    STORE_SEARCH = 0,           /* suggested by the search */
+    STORE_BASELINE,             /* a hand-designed configuration ([baselines]) */
+    STORE_CONFIRM               /* a re-training of another trial with a new seed */
+} store_kind_t;
 
 typedef struct {
     uint64_t id;
@@ -52,6 +64,12 @@ typedef struct {
     const char *error;          /* NULL when none */
     uint32_t result_attempt;    /* 0: no result counted */
     int64_t seq;                /* 0: no result counted */
+    store_kind_t kind;
+    const char *label;          /* a baseline's name; NULL otherwise */
+    bool has_seed;              /* false: the study seed (trials of schema version 1) */
+    uint64_t seed;              /* training seed */
+    uint64_t origin;            /* confirm: the trial re-trained; 0 otherwise */
+    bool full_finetune;
 } store_trial_t;
 
 typedef struct {
@@ -94,8 +112,8 @@ bool store_in_txn(const store_t *s);
 int store_meta_get(store_t *s, const char *key, char **value);
 int store_meta_set(store_t *s, const char *key, const char *value);
 
-/* A new trial, queued with attempt 0: t's id, config, random, acq_value, cost and created_at
- * are written (its other fields are ignored). */
+/* A new trial, queued with attempt 0: t's id, config, random, acq_value, cost, created_at,
+ * kind, label, seed, origin and full_finetune are written (its other fields are ignored). */
 int store_trial_add(store_t *s, const store_trial_t *t);
 /* A dispatch: the trial dispatched with `attempt` to worker, and an attempts row. */
 int store_trial_dispatch(store_t *s, uint64_t id, uint32_t attempt, const char *worker,
@@ -120,6 +138,8 @@ int store_result_exists(store_t *s, uint64_t trial_id, uint32_t attempt, bool *e
 int store_load(store_t *s, int (*cb)(void *ctx, const store_trial_t *t), void *ctx);
 
 const char *store_state_name(store_state_t st);
+const char *store_kind_name(store_kind_t k);   /* "search", "baseline", "confirm" */
+int store_kind_parse(const char *text, store_kind_t *out);
 int store_state_parse(const char *text, store_state_t *out);
 
 /* Seconds since the epoch, with sub-second resolution. */
