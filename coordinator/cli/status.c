@@ -36,9 +36,12 @@ static void print_summary(const report_summary_t *s)
                   s->first_dispatch;
 
     printf("study       %s\n", s->name[0] ? s->name : "(unnamed)");
-    printf("trials      %d of %d: %d done, %d failed, %d running, %d queued%s\n", s->created,
-           s->budget, s->done, s->failed, s->running, s->queued,
-           s->finished ? " (finished)" : "");
+    printf("trials      %d of %d searched", s->created - s->baselines - s->confirms, s->budget);
+    if (s->baselines || s->confirms)
+        printf(", %d baseline%s, %d confirmation%s", s->baselines, s->baselines == 1 ? "" : "s",
+               s->confirms, s->confirms == 1 ? "" : "s");
+    printf(": %d done, %d failed, %d running, %d queued%s\n", s->done, s->failed, s->running,
+           s->queued, s->finished ? " (finished)" : "");
     printf("attempts    %d dispatches, %d lost with their worker\n", s->attempts, s->lost);
     if (s->has_best)
         printf("best        %.6g at %.4f%% parameters (trial %lld: %s)\n", s->best_metric,

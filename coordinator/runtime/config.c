@@ -98,9 +98,18 @@ static const keydef_t keys[] = {
 #undef O
 #define NKEYS (sizeof keys / sizeof keys[0])
 
+/* A [baselines] line as written, resolved once the model's shape is known. */
+typedef struct {
+    char label[BASELINE_NAME_MAX];
+    char text[256];            /* a configuration, or "" for a built-in */
+    int line;
+} raw_baseline_t;
+
 typedef struct {
     config_t *cfg;
     const char *name, *dir;
+    raw_baseline_t raw[CONFIG_MAX_BASELINES];
+    int nraw, names_line;
     int line;            /* of the line inih handed to the handler last */
     int lines_of[NKEYS]; /* where each key was set; 0 = not set */
     int rc;              /* first error */
@@ -367,6 +376,53 @@ static int set_value(parser_t *p, const keydef_t *k, const char *value)
     return rc ? located(p, what, rc) : 0;
 }
 
+/* One baseline of a [baselines] line: a built-in's name (text NULL) or a label and its
+ * configuration text. */
+static int add_raw_baseline(parser_t *p, const char *label, const char *text)
+{
+    raw_baseline_t *b;
+    size_t n = strlen(label);
+
+    if (n == 0 || n >= BASELINE_NAME_MAX || strspn(label, "abcdefghijklmnopqrstuvwxyz"
+                                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                         "0123456789_.-") != n)
+        return err_set(ERR_PARSE, "%s:%d: [baselines] '%s': a baseline's name is 1 to %d "
+                       "letters, digits and _.-", p->name, p->line, label, BASELINE_NAME_MAX - 1);
+    for (int i = 0; i < p->nraw; i++)
+        if (strcmp(p->raw[i].label, label) == 0)
+            return err_set(ERR_PARSE, "%s:%d: [baselines] '%s' is named twice (first on line %d)",
+                           p->name, p->line, label, p->raw[i].line);
+    if (p->nraw == CONFIG_MAX_BASELINES)
+        return err_set(ERR_RANGE, "%s:%d: [baselines]: more than %d baselines", p->name, p->line,
+                       CONFIG_MAX_BASELINES);
+    b = &p->raw[p->nraw++];
+    snprintf(b->label, sizeof b->label, "%s", label);
+    snprintf(b->text, sizeof b->text, "%s", text ? text : "");
+    b->line = p->line;
+    return 0;
+}
+
+/* [baselines]: "names = pfeiffer, lora" (built-ins) or "LABEL = CONFIGURATION". */
+static int set_baselines(parser_t *p, const char *name, const char *value)
+{
+    char list[256], *save = NULL;
+    int rc = 0;
+
+    if (strcmp(name, "names") != 0)
+        return value[0] ? add_raw_baseline(p, name, value)
+                        : err_set(ERR_PARSE, "%s:%d: [baselines] %s: no configuration", p->name,
+                                  p->line, name);
+    if (p->names_line)
+        return err_set(ERR_PARSE, "%s:%d: [baselines] names given twice (first on line %d)",
+                       p->name, p->line, p->names_line);
+    p->names_line = p->line;
+    snprintf(list, sizeof list, "%s", value);
+    for (char *tok = strtok_r(list, ", \t", &save); tok && rc == 0;
+         tok = strtok_r(NULL, ", \t", &save))
+        rc = add_raw_baseline(p, tok, NULL);
+    return rc;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     parser_t *p = user;
@@ -374,6 +430,10 @@ static int handler(void *user, const char *section, const char *name, const char
 
     if (p->rc != 0)
         return 1; /* report the first error only */
+    if (strcmp(section, "baselines") == 0) {
+        p->rc = set_baselines(p, name, value);
+        return 1;
+    }
     for (size_t i = 0; i < NKEYS; i++) {
         if (strcmp(keys[i].section, section) != 0)
             continue;
@@ -392,7 +452,7 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     if (!section_known)
         p->rc = err_set(ERR_PARSE, "%s:%d: unknown section [%s] (expected study, space, model, "
-                        "task, recipe, synthetic, search or network)", p->name, p->line, section);
+                        "task, recipe, synthetic, search, baselines or network)", p->name, p->line, section);
     else
         p->rc = err_set(ERR_PARSE, "%s:%d: [%s] unknown key '%s' (docs/config.md lists the keys)",
                         p->name, p->line, section, name);
@@ -475,6 +535,30 @@ int config_parse_shape(const char *text, shape_t *out)
 }
 
 /* Checks that need several keys, and derives the space's width and depth from the model. */
+/* The [baselines] for the model's shape: built-ins scaled to it, configurations parsed for its
+ * layers. */
+static int resolve_baselines(parser_t *p)
+{
+    config_t *c = p->cfg;
+
+    for (int i = 0; i < p->nraw; i++) {
+        const raw_baseline_t *r = &p->raw[i];
+        baseline_t *b = &c->baselines[i];
+        int rc;
+        if (r->text[0]) {
+            memset(b, 0, sizeof *b);
+            snprintf(b->name, sizeof b->name, "%s", r->label);
+            rc = space_config_parse(r->text, c->shape.layers, &b->config);
+        } else {
+            rc = baseline_builtin(r->label, c->shape.hidden, c->shape.layers, b);
+        }
+        if (rc != 0)
+            return err_prefix(rc, "%s:%d: [baselines] %s: ", p->name, r->line, r->label);
+    }
+    c->nbaselines = p->nraw;
+    return 0;
+}
+
 static int finish(parser_t *p)
 {
     config_t *c = p->cfg;
@@ -541,7 +625,7 @@ static int finish(parser_t *p)
                        key_line(p, "network", "curve_secret_key"));
     if (c->restart_grace_s < 0)
         c->restart_grace_s = c->heartbeat_interval_ms * (double)c->heartbeat_liveness / 1000 + 32;
-    return 0;
+    return resolve_baselines(p);
 }
 
 int config_parse(const char *text, const char *name, const char *dir, config_t *out)

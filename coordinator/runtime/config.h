@@ -8,6 +8,8 @@
  *   [recipe]   the training recipe of every trial
  *   [synthetic] the fast mode's objective: duration_ms, noise, fail_rate
  *   [search]   surrogate (map|saas|random), refit_every, mc_samples, cost, lookahead
+ *   [baselines] names (built-ins, coordinator/search/baselines.h) and LABEL = CONFIGURATION:
+ *              hand-designed configurations trained alongside the search
  *   [network]  bind, insecure_bind, heartbeats, restart grace, CURVE keys, endpoint_host
  *
  * Parsing is strict: an unknown section or key, a repeated key, a value out of range or two keys
@@ -23,11 +25,13 @@
 
 #include "common/shape.h"
 #include "common/space.h"
+#include "coordinator/search/baselines.h"
 
 #define CONFIG_MAX_TEXT (1 << 20)  /* a configuration file larger than this is refused */
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_ID_MAX 256
 #define CONFIG_MAX_BUDGET 1000000
+#define CONFIG_MAX_BASELINES 32
 
 typedef enum { CONFIG_MODE_TRAIN = 0, CONFIG_MODE_SYNTHETIC } config_mode_t;
 typedef enum { CONFIG_OBJ_HV = 0, CONFIG_OBJ_METRIC } config_objective_t;
@@ -78,6 +82,10 @@ typedef struct {
     config_surrogate_t surrogate;
     int refit_every, mc_samples, map_restarts, lookahead;
     bool cost_log;
+
+    /* [baselines], resolved for the model's shape */
+    int nbaselines;
+    baseline_t baselines[CONFIG_MAX_BASELINES];
 
     /* [network] */
     char bind[CONFIG_PATH_MAX];   /* "" = the default for the security setting */

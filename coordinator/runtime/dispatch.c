@@ -290,6 +290,8 @@ static void observe_cb(void *ctx, const study_trial_t *t, bool ok)
 {
     disp_t *d = ctx;
 
+    if (!t->in_space)
+        return; /* a baseline outside the search space: nothing the search can learn from */
     if (suggest_observe(d->sugg, &t->config, ok, t->objective) != 0)
         log_error("suggester: %s", err_msg());
 }
@@ -331,6 +333,20 @@ static int note_open_trials(disp_t *d)
     return rc;
 }
 
+/* The configuration's baselines the study does not have yet, queued before the search's
+ * first suggestions. */
+static int add_baselines(disp_t *d)
+{
+    int rc, added;
+
+    if ((rc = store_begin(d->store)) != 0 || (rc = study_add_baselines(d->study, &added)) != 0 ||
+        (rc = store_commit(d->store)) != 0)
+        return rc;
+    if (added)
+        log_info("%d baseline%s queued", added, added == 1 ? "" : "s");
+    return 0;
+}
+
 /* The store, the suggester and the study loaded from the store. */
 static int open_study(disp_t *d)
 {
@@ -340,6 +356,8 @@ static int open_study(disp_t *d)
     if ((rc = store_open(o->study_dir, STORE_CREATE, &d->store)) != 0 ||
         (rc = save_meta(d)) != 0 || (rc = suggest_new(o->cfg, &d->loop, &d->sugg)) != 0 ||
         (rc = study_new(o->cfg, d->store, observe_cb, d, &d->study)) != 0)
+        return rc;
+    if ((rc = add_baselines(d)) != 0)
         return rc;
     return note_open_trials(d);
 }

@@ -119,6 +119,10 @@ static int add_trial(sqlite3_stmt *st, report_summary_t *out, points_t *p)
     report_point_t *pt;
 
     out->created++;
+    if (!strcmp((const char *)sqlite3_column_text(st, 7), "baseline"))
+        out->baselines++;
+    else if (!strcmp((const char *)sqlite3_column_text(st, 7), "confirm"))
+        out->confirms++;
     if (!strcmp(state, "queued"))
         out->queued++;
     else if (!strcmp(state, "dispatched"))
@@ -133,6 +137,8 @@ static int add_trial(sqlite3_stmt *st, report_summary_t *out, points_t *p)
         out->last_finish = fin;
     if (strcmp(state, "done") != 0 || sqlite3_column_type(st, 2) == SQLITE_NULL)
         return 0;
+    if (strcmp((const char *)sqlite3_column_text(st, 7), "search") != 0)
+        return 0; /* baselines and confirmations are compared with the front, not on it */
     if (fin > disp && disp > 0) {
         p->sum_s += fin - disp;
         p->n_s++;
@@ -158,14 +164,28 @@ static int add_trial(sqlite3_stmt *st, report_summary_t *out, points_t *p)
     return 0;
 }
 
+/* A statement of a store of schema version 2, or its version 1 form (`v1`: the trials' new
+ * columns replaced by what version 1 trials were: search trials with the study seed). */
+static int prepare_either(sqlite3 *db, const char *dir, const char *v2, const char *v1,
+                          sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(db, v2, -1, st, NULL) == SQLITE_OK ||
+        sqlite3_prepare_v2(db, v1, -1, st, NULL) == SQLITE_OK)
+        return 0;
+    return err_set(ERR_IO, "%s: reading trials: %s", dir, sqlite3_errmsg(db));
+}
+
 static int read_trials(sqlite3 *db, const char *dir, report_summary_t *out, points_t *p)
 {
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if (sqlite3_prepare_v2(db, "SELECT id, state, objective, cost, config, dispatched_at, "
-                               "finished_at FROM trials ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-        return err_set(ERR_IO, "%s: reading trials: %s", dir, sqlite3_errmsg(db));
+    if ((rc = prepare_either(db, dir,
+                             "SELECT id, state, objective, cost, config, dispatched_at, "
+                             "finished_at, kind FROM trials ORDER BY id",
+                             "SELECT id, state, objective, cost, config, dispatched_at, "
+                             "finished_at, 'search' FROM trials ORDER BY id", &st)) != 0)
+        return rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (add_trial(st, out, p) != 0) {
             sqlite3_finalize(st);
@@ -225,7 +245,8 @@ int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, 
         goto out;
     read_attempts(db, out);
     out->mean_trial_s = p.n_s ? p.sum_s / p.n_s : 0;
-    out->finished = out->budget > 0 && out->created >= out->budget &&
+    out->finished = out->budget > 0 &&
+                    out->created - out->baselines - out->confirms >= out->budget &&
                     out->done + out->failed >= out->created;
     if (!has_ref) {
         out->ref_metric = p.n ? p.min_metric : 0;
@@ -296,6 +317,32 @@ static void csv_text(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* The kind, label, seed and origin of a trials row (columns 13..16): CSV fields, line end. */
+static void trial_kind_csv(FILE *f, sqlite3_stmt *st)
+{
+    fprintf(f, ",%s,", (const char *)sqlite3_column_text(st, 13));
+    csv_text(f, (const char *)sqlite3_column_text(st, 14));
+    fputc(',', f);
+    if (sqlite3_column_type(st, 15) != SQLITE_NULL)
+        fprintf(f, "%lld", (long long)sqlite3_column_int64(st, 15));
+    fputc(',', f);
+    if (sqlite3_column_type(st, 16) != SQLITE_NULL)
+        fprintf(f, "%lld", (long long)sqlite3_column_int64(st, 16));
+    fputc('\n', f);
+}
+
+/* The same as JSON members (absent ones left out). */
+static void trial_kind_json(json_t *o, sqlite3_stmt *st)
+{
+    json_object_set_new(o, "kind", json_string((const char *)sqlite3_column_text(st, 13)));
+    if (sqlite3_column_type(st, 14) != SQLITE_NULL)
+        json_object_set_new(o, "label", json_string((const char *)sqlite3_column_text(st, 14)));
+    if (sqlite3_column_type(st, 15) != SQLITE_NULL)
+        json_object_set_new(o, "seed", json_integer(sqlite3_column_int64(st, 15)));
+    if (sqlite3_column_type(st, 16) != SQLITE_NULL)
+        json_object_set_new(o, "origin", json_integer(sqlite3_column_int64(st, 16)));
+}
+
 static int write_trials(const char *dir, sqlite3 *db)
 {
     outfile_t csv = {0}, jl = {0};
@@ -304,16 +351,20 @@ static int write_trials(const char *dir, sqlite3 *db)
 
     if ((rc = out_open(&csv, dir, "trials.csv")) != 0 || (rc = out_open(&jl, dir, "trials.jsonl")))
         goto out;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT t.id, t.state, t.attempt, t.config, t.objective, t.cost, "
-                           "t.random, t.error, r.worker, r.total_s, r.json, t.created_at, "
-                           "t.finished_at FROM trials t LEFT JOIN results r ON r.trial_id = t.id "
-                           "AND r.attempt = t.result_attempt ORDER BY t.id",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = err_set(ERR_IO, "%s: %s", dir, sqlite3_errmsg(db));
+    if ((rc = prepare_either(db, dir,
+                             "SELECT t.id, t.state, t.attempt, t.config, t.objective, t.cost, "
+                             "t.random, t.error, r.worker, r.total_s, r.json, t.created_at, "
+                             "t.finished_at, t.kind, t.label, t.seed, t.origin FROM trials t "
+                             "LEFT JOIN results r ON r.trial_id = t.id AND r.attempt = "
+                             "t.result_attempt ORDER BY t.id",
+                             "SELECT t.id, t.state, t.attempt, t.config, t.objective, t.cost, "
+                             "t.random, t.error, r.worker, r.total_s, r.json, t.created_at, "
+                             "t.finished_at, 'search', NULL, NULL, NULL FROM trials t "
+                             "LEFT JOIN results r ON r.trial_id = t.id AND r.attempt = "
+                             "t.result_attempt ORDER BY t.id", &st)) != 0)
         goto out;
-    }
-    fprintf(csv.f, "id,state,attempts,config,metric,param_percent,random,worker,seconds,error\n");
+    fprintf(csv.f, "id,state,attempts,config,metric,param_percent,random,worker,seconds,error,"
+            "kind,label,seed,origin\n");
     while (sqlite3_step(st) == SQLITE_ROW) {
         json_t *o = json_object(), *res = NULL;
         char *line;
@@ -329,8 +380,9 @@ static int write_trials(const char *dir, sqlite3 *db)
         csv_text(csv.f, (const char *)sqlite3_column_text(st, 8));
         fprintf(csv.f, ",%.3f,", sqlite3_column_double(st, 9));
         csv_text(csv.f, (const char *)sqlite3_column_text(st, 7));
-        fputc('\n', csv.f);
+        trial_kind_csv(csv.f, st);
 
+        trial_kind_json(o, st);
         json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, 0)));
         json_object_set_new(o, "state", json_string((const char *)sqlite3_column_text(st, 1)));
         json_object_set_new(o, "attempts", json_integer(sqlite3_column_int(st, 2)));

@@ -1,12 +1,14 @@
 /* Study outputs, read from the study store (store.h) with a read-only connection, so that the
  * coordinator, `autopeft status`, `autopeft report` and `autopeft run` share one code path:
  *
- *   trials.csv     one row per trial: id, state, attempts, configuration and its sizes, metric,
- *                  parameter %, worker, seconds, error
+ *   trials.csv     one row per trial: id, state, attempts, configuration, metric, parameter %,
+ *                  random, worker, seconds, error, kind (search, baseline, confirm), label,
+ *                  seed, origin
  *   trials.jsonl   one JSON object per trial, with the accepted RESULT message in full
- *   pareto.csv     the non-dominated trials (metric up, parameter % down), by parameter %
- *   best.json      the best metric's trial, the Pareto set and the hypervolume
- * Each file is written to a temporary name and renamed, so readers never see half a file. */
+ *   pareto.csv     the non-dominated search trials (metric up, parameter % down), by parameter %
+ *   best.json      the best metric's search trial, the Pareto set and the hypervolume
+ * Baselines and confirmations are not on the front: they are compared with it. Each file is
+ * written to a temporary name and renamed, so readers never see half a file. */
 #ifndef AUTOPEFT_REPORT_H
 #define AUTOPEFT_REPORT_H
 
@@ -19,6 +21,7 @@ typedef struct {
     char name[256];
     int budget;
     int queued, running, done, failed, created;
+    int baselines, confirms;          /* trials of those kinds (counted in created too) */
     int attempts, lost;               /* dispatches; ended by a lost lease */
     bool has_best;
     long long best_id;

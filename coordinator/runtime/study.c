@@ -8,6 +8,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/rng.h"
+#include "coordinator/search/baselines.h"
 #include "coordinator/search/cfgset.h"
 
 struct study {
@@ -52,12 +54,17 @@ void study_counts(const study_t *s, study_counts_t *out)
 
 bool study_finished(const study_t *s)
 {
-    return s->n.created >= s->cfg->budget && s->n.done + s->n.failed >= s->n.created;
+    return s->n.searched >= s->cfg->budget && s->n.done + s->n.failed >= s->n.created;
 }
 
 int study_to_suggest(const study_t *s)
 {
-    return s->cfg->budget > s->n.created ? s->cfg->budget - s->n.created : 0;
+    return s->cfg->budget > s->n.searched ? s->cfg->budget - s->n.searched : 0;
+}
+
+uint64_t study_trial_seed(uint64_t study_seed, uint64_t id)
+{
+    return rng_mix64(study_seed ^ rng_mix64(id ^ 0x5eed5eed5eedULL)) & 0x7fffffffu;
 }
 
 static int queue_push(study_t *s, study_trial_t *t, bool front)
@@ -166,14 +173,45 @@ static int append(study_t *s, const space_config_t *c, study_trial_t **out)
     return 0;
 }
 
-static int cost_of(const study_t *s, const space_config_t *c, double *pct)
+/* The deployed parameter % of a configuration (of the whole model in full fine-tuning). */
+static int cost_of(const study_t *s, const space_config_t *c, bool full_finetune, double *pct)
 {
+    baseline_t b = {.config = *c, .full_finetune = full_finetune};
     space_counts_t counts;
-    int rc = space_config_count(c, &s->cfg->shape, s->cfg->prefix_bottleneck, &counts);
+    int rc = baseline_counts(&b, &s->cfg->shape, s->cfg->prefix_bottleneck, &counts);
 
     if (rc == 0)
         *pct = counts.percent;
     return rc;
+}
+
+/* Counts a new trial of its kind. */
+static void count_kind(study_t *s, store_kind_t kind)
+{
+    s->n.created++;
+    if (kind == STORE_SEARCH)
+        s->n.searched++;
+    else if (kind == STORE_BASELINE)
+        s->n.baselines++;
+    else
+        s->n.confirms++;
+}
+
+/* A stored trial's kind and what comes with it. */
+static int load_kind(study_t *s, const store_trial_t *st, study_trial_t *t)
+{
+    t->kind = st->kind;
+    snprintf(t->label, sizeof t->label, "%s", st->label ? st->label : "");
+    t->seed = st->has_seed ? st->seed : s->cfg->seed;
+    t->origin = st->origin;
+    t->full_finetune = st->full_finetune;
+    t->in_space = !t->full_finetune && space_check(s->space, &t->config) == 0;
+    err_clear();
+    if (st->kind == STORE_CONFIRM && (st->origin == 0 || st->origin >= st->id))
+        return err_set(ERR_PARSE, "study store: trial %llu confirms trial %llu, which does not "
+                       "come before it", (unsigned long long)st->id,
+                       (unsigned long long)st->origin);
+    return 0;
 }
 
 /* ---- loading ------------------------------------------------------------------------------ */
@@ -189,9 +227,9 @@ static int load_one(void *ctx, const store_trial_t *st)
         return err_set(ERR_PARSE, "study store: trial ids are not 1, 2, ... (found %llu after "
                        "%d)", (unsigned long long)st->id, s->ntrials);
     if ((rc = space_config_parse(st->config, space_layers(s->space), &c)) != 0 ||
-        (rc = space_check(s->space, &c)) != 0)
+        (st->kind == STORE_SEARCH && (rc = space_check(s->space, &c)) != 0))
         return err_prefix(rc, "study store: trial %llu: ", (unsigned long long)st->id);
-    if ((rc = append(s, &c, &t)) != 0)
+    if ((rc = append(s, &c, &t)) != 0 || (rc = load_kind(s, st, t)) != 0)
         return rc;
     t->state = st->state;
     t->attempt = st->attempt;
@@ -199,9 +237,9 @@ static int load_one(void *ctx, const store_trial_t *st)
     t->has_objective = st->has_objective;
     t->objective = st->objective;
     t->seq = st->seq;
-    if (cost_of(s, &c, &t->cost) != 0)
+    if (cost_of(s, &c, t->full_finetune, &t->cost) != 0)
         t->cost = st->cost;
-    s->n.created++;
+    count_kind(s, t->kind);
     switch (st->state) {
     case STORE_QUEUED:
         s->n.queued++;
@@ -296,39 +334,110 @@ void study_free(study_t **sp)
 
 /* ---- changes ------------------------------------------------------------------------------ */
 
-int study_add(study_t *s, const space_config_t *c, bool random, double acq_value,
-              study_trial_t **out)
+/* A new trial: its row in the store, its record, queued. row carries the kind's fields. */
+static int add_trial(study_t *s, const space_config_t *c, store_trial_t *row,
+                     study_trial_t **out)
 {
     char text[SPACE_TEXT_MAX];
-    store_trial_t row = {0};
     study_trial_t *t;
-    double cost;
     int rc;
 
-    if (s->n.created >= s->cfg->budget)
-        return err_set(ERR_STATE, "the budget of %d trials is spent", s->cfg->budget);
-    if ((rc = space_check(s->space, c)) != 0 || (rc = cost_of(s, c, &cost)) != 0 ||
+    if ((rc = cost_of(s, c, row->full_finetune, &row->cost)) != 0 ||
         (rc = space_config_format(c, text, sizeof text)) != 0)
         return rc;
-    row.id = (uint64_t)s->ntrials + 1;
-    row.config = text;
-    row.random = random;
-    row.acq_value = acq_value;
-    row.cost = cost;
-    row.created_at = store_now();
-    if ((rc = store_trial_add(s->store, &row)) != 0)
-        return rc;
-    if ((rc = append(s, c, &t)) != 0)
+    row->id = (uint64_t)s->ntrials + 1;
+    row->config = text;
+    row->created_at = store_now();
+    row->has_seed = true;
+    if (!row->seed)
+        row->seed = study_trial_seed(s->cfg->seed, row->id);
+    if ((rc = store_trial_add(s->store, row)) != 0 || (rc = append(s, c, &t)) != 0 ||
+        (rc = load_kind(s, row, t)) != 0)
         return rc;
     t->state = STORE_QUEUED;
-    t->random = random;
-    t->cost = cost;
-    s->n.created++;
+    t->random = row->random;
+    t->cost = row->cost;
+    count_kind(s, t->kind);
     s->n.queued++;
     if ((rc = queue_push(s, t, false)) != 0)
         return rc;
     if (out)
         *out = t;
+    return 0;
+}
+
+int study_add(study_t *s, const space_config_t *c, bool random, double acq_value,
+              study_trial_t **out)
+{
+    store_trial_t row = {.kind = STORE_SEARCH, .random = random, .acq_value = acq_value};
+    int rc;
+
+    if (s->n.searched >= s->cfg->budget)
+        return err_set(ERR_STATE, "the budget of %d trials is spent", s->cfg->budget);
+    if ((rc = space_check(s->space, c)) != 0)
+        return rc;
+    return add_trial(s, c, &row, out);
+}
+
+/* A seed for a new confirmation of trial `origin` that none of its runs has had. */
+static uint64_t confirm_seed(const study_t *s, uint64_t origin)
+{
+    uint64_t seed = study_trial_seed(s->cfg->seed, (uint64_t)s->ntrials + 1);
+
+    for (bool clash = true; clash;) {
+        clash = false;
+        for (int i = 0; i < s->ntrials && !clash; i++) {
+            const study_trial_t *t = TR(s, i);
+            if ((t->id == origin || t->origin == origin) && t->seed == seed)
+                clash = true;
+        }
+        if (clash)
+            seed = (seed + 1) & 0x7fffffffu;
+    }
+    return seed ? seed : 1;
+}
+
+int study_add_extra(study_t *s, const study_extra_t *e, study_trial_t **out)
+{
+    store_trial_t row = {.kind = e->kind, .label = e->label, .origin = e->origin,
+                         .full_finetune = e->full_finetune};
+    space_config_t c = e->config;
+
+    if (e->kind == STORE_CONFIRM) {
+        const study_trial_t *o = study_trial(s, e->origin);
+        if (!o || o->kind == STORE_CONFIRM)
+            return err_set(ERR_INVAL, "trial %llu %s", (unsigned long long)e->origin,
+                           o ? "is itself a confirmation" : "does not exist");
+        c = o->config;
+        row.full_finetune = o->full_finetune;
+        row.label = o->label[0] ? o->label : NULL;
+        row.seed = confirm_seed(s, e->origin);
+    } else if (e->kind != STORE_BASELINE) {
+        return err_set(ERR_INVAL, "study_add_extra: a baseline or a confirm");
+    }
+    if (c.layers != space_layers(s->space))
+        return err_set(ERR_INVAL, "%s: a configuration of %d layers for a model of %d",
+                       e->label ? e->label : "baseline", c.layers, space_layers(s->space));
+    return add_trial(s, &c, &row, out);
+}
+
+int study_add_baselines(study_t *s, int *added)
+{
+    *added = 0;
+    for (int i = 0; i < s->cfg->nbaselines; i++) {
+        const baseline_t *b = &s->cfg->baselines[i];
+        study_extra_t e = {.kind = STORE_BASELINE, .label = b->name, .config = b->config,
+                           .full_finetune = b->full_finetune};
+        bool have = false;
+        int rc;
+        for (int j = 0; j < s->ntrials && !have; j++)
+            have = TR(s, j)->kind == STORE_BASELINE && strcmp(TR(s, j)->label, b->name) == 0;
+        if (have)
+            continue;
+        if ((rc = study_add_extra(s, &e, NULL)) != 0)
+            return err_prefix(rc, "baseline %s: ", b->name);
+        (*added)++;
+    }
     return 0;
 }
 

@@ -15,9 +15,17 @@
 #include "coordinator/runtime/config.h"
 #include "coordinator/runtime/store.h"
 
+#define STUDY_LABEL_MAX 64
+
 typedef struct {
     uint64_t id;
     space_config_t config;
+    store_kind_t kind;         /* search, baseline or confirm */
+    char label[STUDY_LABEL_MAX];  /* a baseline's name; "" otherwise */
+    uint64_t seed;             /* training seed (study_trial_seed) */
+    uint64_t origin;           /* confirm: the trial it re-trains; 0 otherwise */
+    bool full_finetune;        /* every weight trains (the full-finetune baseline) */
+    bool in_space;             /* the search may learn from it (a configuration of its space) */
     store_state_t state;
     uint32_t attempt;          /* latest dispatch; 0 before the first */
     void *worker;              /* the dispatcher's record of the worker running it, or NULL */
@@ -53,7 +61,18 @@ typedef struct study study_t;
 
 typedef struct {
     int created, queued, running, done, failed;
+    int searched;              /* trials the search suggested (the budget counts these) */
+    int baselines, confirms;   /* trials of those kinds created */
 } study_counts_t;
+
+/* A trial that is not the search's: a baseline or the re-training of an earlier trial. */
+typedef struct {
+    store_kind_t kind;                /* STORE_BASELINE or STORE_CONFIRM */
+    const char *label;                /* a baseline's name */
+    space_config_t config;            /* a confirm's is its origin's */
+    bool full_finetune;
+    uint64_t origin;                  /* confirm: the trial re-trained */
+} study_extra_t;
 
 /* Loads the trials of the store (all of them; dispatched ones stay dispatched with no worker
  * until re-attached or expired), replaying counted outcomes through observe in their order. */
@@ -66,7 +85,7 @@ study_trial_t *study_trial(study_t *s, uint64_t id);   /* NULL when no such tria
 void study_counts(const study_t *s, study_counts_t *out);
 /* Every trial has been created and counted. */
 bool study_finished(const study_t *s);
-/* Trials still to be suggested (budget - created). */
+/* Trials still to be suggested (budget - searched). */
 int study_to_suggest(const study_t *s);
 /* Configurations of queued and dispatched trials (the pending points of the next suggestion);
  * returns how many were written (at most cap). */
@@ -76,9 +95,20 @@ bool study_has_config(const study_t *s, const space_config_t *c);
 /* Calls fn for each dispatched trial (leases, time limits, restart grace). */
 void study_each_dispatched(study_t *s, void (*fn)(void *ctx, study_trial_t *t), void *ctx);
 
-/* A new trial from a suggestion, queued; its cost is computed here. */
+/* A new trial from a suggestion, queued; its cost and seed are computed here. */
 int study_add(study_t *s, const space_config_t *c, bool random, double acq_value,
               study_trial_t **out);
+/* A new baseline or confirm trial, queued, outside the budget; its configuration need not be
+ * in the space (it must fit the model's layers). A confirm's seed differs from its origin's and
+ * its siblings'. */
+int study_add_extra(study_t *s, const study_extra_t *e, study_trial_t **out);
+/* Adds the configuration's [baselines] that the study does not have yet (by name), in the
+ * caller's transaction; *added says how many. */
+int study_add_baselines(study_t *s, int *added);
+
+/* The training seed of trial `id` of a study seeded `study_seed`: a 31-bit hash of both, so
+ * every trial trains with its own seed and a study is reproducible from its seed alone. */
+uint64_t study_trial_seed(uint64_t study_seed, uint64_t id);
 /* The oldest queued trial (requeued ones first), taken off the queue; NULL when none. */
 study_trial_t *study_pop(study_t *s);
 /* Dispatches t (popped) to worker w: attempt + 1, committed by the caller's transaction. */

@@ -138,13 +138,15 @@ void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t)
     model_spec(&m->model, cfg);
     task_spec(&m->task, cfg);
     recipe(&m->recipe, cfg);
+    m->recipe.full_finetune = cfg->full_finetune || t->full_finetune;
     peft_config(&m->peft, &t->config, m->peft_text);
     m->spec.model = &m->model;
     m->spec.task = &m->task;
     m->spec.recipe = &m->recipe;
     m->spec.peft = &m->peft;
-    m->spec.has_seed = true;
-    m->spec.seed = cfg->seed;
+    m->spec.has_seed = m->spec.has_data_seed = true;
+    m->spec.seed = t->seed;
+    m->spec.data_seed = cfg->seed;
     m->spec.has_mode = true;
     if (cfg->mode == CONFIG_MODE_SYNTHETIC) {
         synthetic_spec(&m->synthetic, cfg, t);

@@ -145,6 +145,7 @@ int edge_trial(const Autopeft__Trial *w, trainer_trial_t *out)
     task_of(s->task, &out->spec);
     recipe_of(s->recipe, &out->spec);
     out->spec.seed = s->has_seed ? s->seed : 1;
+    out->spec.data_seed = s->has_data_seed ? s->data_seed : out->spec.seed;
     out->spec.save_dir = s->save_dir;
     out->config_text = s->peft->text;
     synthetic_of(s->synthetic, out);

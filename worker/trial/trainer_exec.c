@@ -153,6 +153,8 @@ static char *spec_json(const trainer_trial_t *t, const masks_t *k, const trainer
     json_object_set_new(o, "attempt", json_integer(t->attempt));
     jstr(o, "study", t->study);
     json_object_set_new(o, "seed", json_integer((json_int_t)t->spec.seed));
+    json_object_set_new(o, "data_seed", json_integer((json_int_t)(
+                                            t->spec.data_seed ? t->spec.data_seed : t->spec.seed)));
     json_object_set_new(o, "threads", json_integer(env->threads));
     jstr(o, "worker_id", env->worker_id);
     jstr(o, "save_dir", t->spec.save_dir);
@@ -217,6 +219,8 @@ static void build_env(envv_t *e, const trainer_trial_t *t, const masks_t *k,
     env_add(e, "AUTOPEFT_ATTEMPT", "%u", t->attempt);
     env_add(e, "AUTOPEFT_STUDY", "%s", t->study);
     env_add(e, "AUTOPEFT_SEED", "%llu", (unsigned long long)s->seed);
+    env_add(e, "AUTOPEFT_DATA_SEED", "%llu",
+            (unsigned long long)(s->data_seed ? s->data_seed : s->seed));
     env_add(e, "AUTOPEFT_CONFIG", "%s", or_empty(t->config_text));
     env_add(e, "AUTOPEFT_SA", "%u", c->size[SPACE_SA]);
     env_add(e, "AUTOPEFT_PA", "%u", c->size[SPACE_PA]);

@@ -381,18 +381,18 @@ static int take_subsets(run_t *r, const trial__saved_t *saved, trial_info_t *inf
 {
     const trial_spec_t *spec = r->s;
     int rc, max_eval = spec->max_eval_examples;
-    uint64_t eval_seed = spec->seed;
+    uint64_t data_seed = spec->data_seed ? spec->data_seed : spec->seed, eval_seed = data_seed;
     rng_t train_rng, eval_rng;
 
     if (saved && max_eval < 0) {
         max_eval = saved->max_eval_examples;
-        eval_seed = saved->seed;
+        eval_seed = saved->data_seed;
     }
     info->train_total = r->in.train ? tokset_count(r->in.train->set) : 0;
     info->eval_total = tokset_count(r->in.dev->set);
     info->train_truncated = r->in.train ? tokset_truncated(r->in.train->set) : 0;
     info->eval_truncated = tokset_truncated(r->in.dev->set);
-    rng_seed_stream(&train_rng, spec->seed, STREAM_TRAIN_SUBSET);
+    rng_seed_stream(&train_rng, data_seed, STREAM_TRAIN_SUBSET);
     rng_seed_stream(&eval_rng, eval_seed, STREAM_EVAL_SUBSET);
     if ((rc = subset(info->train_total, spec->max_train_examples, &train_rng, &r->train_idx,
                      &r->ntrain)) != 0 ||

@@ -47,6 +47,7 @@ typedef struct {
     int labels;
     int max_eval_examples;
     uint64_t seed;
+    uint64_t data_seed;      /* of the subsets (the seed in trial.json files without one) */
     int max_length;
     int eval_batch_size, eval_max_tokens;   /* how the dev set was batched */
     char task[64];

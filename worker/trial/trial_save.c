@@ -32,7 +32,8 @@ static bool is_backbone(const char *name)
 
 static json_t *recipe_json(const trial_spec_t *s, int eval_max_tokens)
 {
-    return json_pack("{s:i, s:f, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:I}",
+    return json_pack("{s:i, s:f, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:I, "
+                     "s:I}",
                      "epochs", s->epochs, "learning_rate", s->learning_rate, "batch_size",
                      s->batch_size, "eval_batch_size", s->eval_batch_size, "eval_max_tokens",
                      eval_max_tokens, "max_length",
@@ -40,7 +41,8 @@ static json_t *recipe_json(const trial_spec_t *s, int eval_max_tokens)
                      s->weight_decay, "max_grad_norm", s->max_grad_norm, "dropout", s->dropout,
                      "max_train_examples", s->max_train_examples, "max_eval_examples",
                      s->max_eval_examples, "patience", s->patience, "seed",
-                     (json_int_t)s->seed);
+                     (json_int_t)s->seed, "data_seed",
+                     (json_int_t)(s->data_seed ? s->data_seed : s->seed));
 }
 
 static json_t *result_json(const trainer_result_t *res)
@@ -275,6 +277,8 @@ static void parse_recipe_model(const json_t *recipe, const json_t *model, trial_
     out->model_seed = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 1;
     v = json_object_get(recipe, "seed");
     out->seed = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 1;
+    v = json_object_get(recipe, "data_seed");
+    out->data_seed = json_is_integer(v) ? (uint64_t)json_integer_value(v) : out->seed;
 }
 
 int trial__saved_parse(const char *text, size_t len, const char *path, trial__saved_t *out)

@@ -41,7 +41,8 @@ typedef struct {
     bool full_finetune;
     double lora_alpha;            /* 0: the rank (scaling 1) */
     int prefix_bottleneck;        /* 0: SPACE_PREFIX_BOTTLENECK */
-    uint64_t seed;
+    uint64_t seed;                /* training: initialisation, batch order, dropout */
+    uint64_t data_seed;           /* the subsets of max_train/eval_examples; 0: seed */
 
     /* The PEFT configuration; layers 0 means "no module" (the head alone, or full
      * fine-tuning), whatever the model's depth. */

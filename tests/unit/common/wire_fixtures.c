@@ -111,6 +111,7 @@ static void init_trial(wire_fixture_t *f)
     s->recipe = r;
     s->peft = p;
     s->seed = 0x5eed0000deadbeefull, s->has_seed = 1;
+    s->data_seed = 0x5eed, s->has_data_seed = 1;
     s->mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN, s->has_mode = 1;
     s->save_dir = "/scratch/runs/sst2/trials/41";
 

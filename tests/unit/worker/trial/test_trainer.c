@@ -194,7 +194,8 @@ TEST(exec_gives_the_command_the_trial_exactly)
 {
     static const char want_json[] =
     "{\"trial_id\":41,\"attempt\":3,\"study\":\"sst2-bert-base\",\"seed\":6840123412781580015"
-    ",\"threads\":2,\"worker_id\":\"test/1/x\",\"save_dir\":\"/scratch/runs/sst2/trials/41\","
+    ",\"data_seed\":24301,\"threads\":2,\"worker_id\":\"test/1/x\",\"save_dir\":"
+    "\"/scratch/runs/sst2/trials/41\","
     "\"model\":{\"path\":\"/scratch/models/bert-base-uncased\"},\"task\":{\"name\":\"sst2\",\""
     "data_dir\":\"/scratch/glue/SST-2\",\"train_file\":\"/scratch/glue/SST-2/train.tsv\",\"de"
     "v_file\":\"/scratch/glue/SST-2/dev.tsv\",\"format\":\"glue\",\"text_column\":\"sentence\""
@@ -210,8 +211,8 @@ TEST(exec_gives_the_command_the_trial_exactly)
     "layers=000011111111\"}}";
     static const char want_env[] =
     "AUTOPEFT_ATTEMPT=3\nAUTOPEFT_BATCH_SIZE=32\nAUTOPEFT_CONFIG=sa=48 pa=96 pt=12 lora=8 lay"
-    "ers=111011110111 lora_layers=000011111111\nAUTOPEFT_DATA_DIR=/scratch/glue/SST-2\nAUTOPE"
-    "FT_DEV_FILE=/scratch/glue/SST-2/dev.tsv\nAUTOPEFT_EPOCHS=3\nAUTOPEFT_LEARNING_RATE=0.000"
+    "ers=111011110111 lora_layers=000011111111\nAUTOPEFT_DATA_DIR=/scratch/glue/SST-2\n"
+    "AUTOPEFT_DATA_SEED=24301\nAUTOPEFT_DEV_FILE=/scratch/glue/SST-2/dev.tsv\nAUTOPEFT_EPOCHS=3\nAUTOPEFT_LEARNING_RATE=0.000"
     "1\nAUTOPEFT_LORA=8\nAUTOPEFT_LORA_LAYERS=000011111111\nAUTOPEFT_MAX_LENGTH=128\nAUTOPEFT"
     "_MODEL_PATH=/scratch/models/bert-base-uncased\nAUTOPEFT_PA=96\nAUTOPEFT_PA_LAYERS=111011"
     "110111\nAUTOPEFT_PT=12\nAUTOPEFT_PT_LAYERS=111011110111\nAUTOPEFT_SA=48\nAUTOPEFT_SAVE_D"
