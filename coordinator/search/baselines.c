@@ -36,8 +36,8 @@ static const builtin_t builtins[] = {
      "Unified View of Parameter-Efficient Transfer Learning)",
      {OFF, REDUCTION(2), OFF, OFF}, false},
     {"parallel-small",
-     "scaled parallel adapter at the FFN, bottleneck hidden/16: the small size of He et al. "
-     "2022",
+     "scaled parallel adapter at the FFN, small size: bottleneck hidden/16, the serial "
+     "adapter's budget (He et al. 2022's design)",
      {OFF, REDUCTION(16), OFF, OFF}, false},
     {"prefix", "prefix tuning, 10 tokens per layer (Li and Liang 2021, Prefix-Tuning)",
      {OFF, OFF, FIXED(10), OFF}, false},
