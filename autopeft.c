@@ -46,6 +46,8 @@ static const command_t commands[] = {
      "write the embedded default task (synthetic sentiment data) to a folder", 0},
     {"space", cli_space, "sample, count, encode and check PEFT configurations of a search space",
      0},
+    {"baselines", cli_baselines,
+     "list the hand-designed PEFT baselines a study's front is compared against", 0},
     {"tokenize", cli_tokenize, "print the WordPiece ids of each line of text (to debug data)", 0},
     {"train", cli_train, "fine-tune one PEFT configuration of a model on a task; JSON result",
      CMD_NUMERIC | CMD_QUIET},

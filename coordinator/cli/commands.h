@@ -10,6 +10,7 @@ int cli_run(int argc, char **argv);      /* run.c: a study on this machine */
 int cli_status(int argc, char **argv);   /* status.c */
 int cli_report(int argc, char **argv);   /* status.c */
 int cli_space(int argc, char **argv);    /* space.c: configurations of a search space */
+int cli_baselines(int argc, char **argv); /* baselines.c: the hand-designed PEFT baselines */
 int cli_keygen(int argc, char **argv);   /* keygen.c: CURVE key pairs */
 
 #endif
