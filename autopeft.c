@@ -35,6 +35,7 @@ typedef struct {
 static const command_t commands[] = {
     {"run", cli_run,
      "run a study on this machine: a coordinator and local workers, live progress", 0},
+    {"confirm", cli_confirm, "re-train points of a study with new seeds (mean and spread)", 0},
     {"status", cli_status, "show how a study is doing (from its folder's study.db)", 0},
     {"report", cli_report,
      "write a study's outputs (trials.csv, pareto.csv, ...) and show its front", 0},

@@ -7,6 +7,7 @@
 #include "coordinator/cli/coordinator.h"   /* coordinator_main: `autopeft coordinator` */
 
 int cli_run(int argc, char **argv);      /* run.c: a study on this machine */
+int cli_confirm(int argc, char **argv);  /* confirm.c: points re-trained with new seeds */
 int cli_status(int argc, char **argv);   /* status.c */
 int cli_report(int argc, char **argv);   /* status.c */
 int cli_space(int argc, char **argv);    /* space.c: configurations of a search space */

@@ -75,6 +75,28 @@ static bool loopback(const char *ep)
     return false;
 }
 
+int coordinator_stored_config(const char *study, config_t *cfg)
+{
+    store_t *st = NULL;
+    char *stored = NULL, *stored_dir = NULL, name[PATH_MAX + 32];
+    int rc;
+
+    if ((rc = store_open(study, STORE_READONLY, &st)) != 0)
+        return err_prefix(rc, "%s is not a study folder: ", study);
+    if ((rc = store_meta_get(st, "config", &stored)) != 0)
+        rc = err_set(ERR_NOTFOUND, "%s has no stored configuration (no study was started "
+                     "there)", study);
+    else {
+        store_meta_get(st, "config_dir", &stored_dir);
+        snprintf(name, sizeof name, "%s/study.db (stored configuration)", study);
+        rc = config_parse(stored, name, stored_dir, cfg);
+    }
+    free(stored);
+    free(stored_dir);
+    store_close(&st);
+    return rc;
+}
+
 /* The configuration: from --config (checked against the stored copy), or the stored copy. */
 static int load_config(const char *study, const char *file, config_t *cfg)
 {

@@ -5,6 +5,12 @@
 #ifndef AUTOPEFT_COORDINATOR_H
 #define AUTOPEFT_COORDINATOR_H
 
+#include "coordinator/runtime/config.h"
+
 int coordinator_main(int argc, char **argv);
+
+/* The configuration a study in folder `study` was started with (the copy in its store, with
+ * relative paths taken as they were then). ERR_NOTFOUND when there is no study there. */
+int coordinator_stored_config(const char *study, config_t *cfg);
 
 #endif

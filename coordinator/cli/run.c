@@ -29,6 +29,7 @@
 
 static const char usage_text[] =
     "Usage: autopeft run [CONFIG] [OPTIONS]\n"
+    "       autopeft run --resume DIR [OPTIONS]\n"
     "\n"
     "Runs a study on this machine: an autopeft coordinator and N local workers, with live\n"
     "progress (trials done, running and queued, the best metric, the hypervolume of the front,\n"
@@ -42,6 +43,8 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  --study DIR        the study folder (default: runs/NAME, NAME from the configuration)\n"
+    "  --resume DIR       carry on the study in DIR with the configuration it was started with\n"
+    "                     (its queued trials too, such as those `autopeft confirm` adds)\n"
     "  --workers N        local workers (default: one per core)\n"
     "  --exec CMD         the workers run CMD for each trial (autopeft-worker --exec)\n"
     "  --quiet            no progress display, only the final table\n"
@@ -64,6 +67,7 @@ typedef struct {
 typedef struct {
     const char *file;            /* the study's configuration; NULL: the embedded default */
     const char *study;           /* NULL: from the configuration */
+    const char *resume;          /* --resume: the study folder; its stored configuration */
     const char *exec_cmd;        /* the workers' --exec */
     int nworkers;                /* 0: one per core */
     bool quiet;
@@ -200,13 +204,15 @@ static int parse_args(int argc, char **argv, run_opts_t *o)
         } else if (!strcmp(a, "--quiet")) {
             o->quiet = true;
         } else if ((!strcmp(a, "--study") || !strcmp(a, "--workers") || !strcmp(a, "--exec") ||
-                    !strcmp(a, "--budget") || !strcmp(a, "--seed") ||
+                    !strcmp(a, "--resume") || !strcmp(a, "--budget") || !strcmp(a, "--seed") ||
                     !strcmp(a, "--max-train-examples")) &&
                    i + 1 < argc) {
             const char *v = argv[++i];
             int prc = 0;
             if (!strcmp(a, "--study"))
                 o->study = v;
+            else if (!strcmp(a, "--resume"))
+                o->resume = v;
             else if (!strcmp(a, "--exec"))
                 o->exec_cmd = v;
             else if (!strcmp(a, "--budget"))
@@ -228,12 +234,17 @@ static int parse_args(int argc, char **argv, run_opts_t *o)
             o->file = a;
         }
     }
+    if (o->resume && (o->file || o->study || o->emb_given)) {
+        fprintf(stderr, PROG ": --resume DIR takes the study's own configuration and folder; "
+                "CONFIG, --study and the embedded default's flags do not go with it\n");
+        return 2;
+    }
     if (o->file && o->emb_given) {
         fprintf(stderr, PROG ": --budget, --seed and --max-train-examples set up the embedded "
                 "default; with a configuration file, set them there\n");
         return 2;
     }
-    if (!o->file && o->exec_cmd) {
+    if (!o->file && !o->resume && o->exec_cmd) {
         fprintf(stderr, PROG ": the embedded default trains with the built-in trainer; "
                 "--exec needs a configuration file\n");
         return 2;
@@ -249,6 +260,14 @@ static int configure(run_t *r, config_t *cfg)
 
     r->study = o->study;
     r->file = o->file;
+    if (o->resume) {
+        r->study = o->resume;
+        if (coordinator_stored_config(r->study, cfg) != 0) {
+            fprintf(stderr, PROG ": %s\n", err_msg());
+            return 2;
+        }
+        return 0;
+    }
     if (!r->file) {
         if (!r->study)
             r->study = "runs/embedded";
@@ -296,8 +315,11 @@ static int prepare(run_t *r)
  * 0, or the exit status. */
 static int start_coordinator(run_t *r)
 {
-    char *argv[] = {r->self, "coordinator", "--study", (char *)r->study, "--config",
-                    (char *)r->file, "--bind", "tcp://127.0.0.1:0", "--shutdown-workers", NULL};
+    char *argv[] = {r->self, "coordinator", "--study", (char *)r->study, "--bind",
+                    "tcp://127.0.0.1:0", "--shutdown-workers", "--config", (char *)r->file, NULL};
+
+    if (!r->file)
+        argv[7] = NULL; /* --resume: the stored configuration */
 
     r->coord = spawn(r->self, r->coord_log, argv);
     if (r->coord < 0) {
@@ -351,7 +373,10 @@ static void watch(run_t *r)
             interrupted++;
             if (!quiet && tty)
                 printf("\n");
-            if (r->embedded)
+            if (r->o.resume)
+                printf("stopping: the study is saved in %s; `autopeft run --resume %s` resumes "
+                       "it\n", r->study, r->study);
+            else if (r->embedded)
                 printf("stopping: the study is saved in %s; `autopeft run --study %s` resumes "
                        "it\n", r->study, r->study);
             else

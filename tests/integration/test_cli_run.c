@@ -30,7 +30,7 @@ TEST_TIMEOUT(run_a_synthetic_study_then_status_and_report, 60)
     p = RT_SPAWN("autopeft", out2, "status", study);
     ASSERT_TRUE(rt_wait(p, 10, &st));
     ASSERT_EQ(st, 0);
-    ASSERT_TRUE(rt_file_contains(out2, "12 of 12: 12 done, 0 failed, 0 running, 0 queued "
+    ASSERT_TRUE(rt_file_contains(out2, "12 of 12 searched: 12 done, 0 failed, 0 running, 0 queued "
                                        "(finished)"));
     ASSERT_TRUE(rt_file_contains(out2, "hypervolume"));
     snprintf(path, sizeof path, "%s/pareto.csv", study);
