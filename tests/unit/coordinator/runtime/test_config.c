@@ -214,3 +214,42 @@ TEST(explicit_shapes)
     ASSERT_CONTAINS(err_msg(), "t.conf:4: [model] shape");
     free(c);
 }
+
+/* [baselines]: built-in names scaled to the model, a user's labelled configuration, and what
+ * is wrong with a bad one, by line. */
+TEST(baselines_by_name_and_by_configuration)
+{
+    config_t c;
+    char text[] = "[study]\nmode = synthetic\n[baselines]\nnames = pfeiffer, lora head-only\n"
+                  "top = sa=64 layers=000000000011\n[model]\nshape = bert-base\n";
+
+    ASSERT_OK(config_parse(text, "t.conf", NULL, &c));
+    ASSERT_EQ(c.nbaselines, 4);
+    ASSERT_STR_EQ(c.baselines[0].name, "pfeiffer");
+    ASSERT_EQ(c.baselines[0].config.size[SPACE_SA], 48);   /* 768 / 16, after [model] */
+    ASSERT_EQ(space_config_layer_count(&c.baselines[0].config, SPACE_SA), 12);
+    ASSERT_STR_EQ(c.baselines[1].name, "lora");
+    ASSERT_EQ(c.baselines[1].config.size[SPACE_LORA], 8);
+    ASSERT_STR_EQ(c.baselines[2].name, "head-only");
+    ASSERT_FALSE(space_config_active(&c.baselines[2].config, SPACE_SA));
+    ASSERT_STR_EQ(c.baselines[3].name, "top");
+    ASSERT_EQ(c.baselines[3].config.size[SPACE_SA], 64);
+    ASSERT_EQ(space_config_layer_count(&c.baselines[3].config, SPACE_SA), 2);
+    ASSERT_OK(config_parse("[study]\nmode = synthetic\n", "t.conf", NULL, &c));
+    ASSERT_EQ(c.nbaselines, 0);
+
+    bad("[study]\nmode = synthetic\n[baselines]\nnames = pfeiffer, adaptformer\n",
+        "t.conf:4: [baselines] adaptformer", "pfeiffer");
+    bad("[study]\nmode = synthetic\n[baselines]\nnames = houlsby\n", "t.conf:4: [baselines] "
+        "houlsby", "after the attention block");
+    bad("[study]\nmode = synthetic\n[baselines]\nnames = lora\nlora = sa=1 layers=1\n",
+        "t.conf:5: [baselines] 'lora' is named twice", "line 4");
+    bad("[study]\nmode = synthetic\n[baselines]\nmine = sa=8 layers=11\n",
+        "t.conf:4: [baselines] mine", NULL);
+    bad("[study]\nmode = synthetic\n[baselines]\nmine = sa=eight\n", "t.conf:4: [baselines] mine",
+        NULL);
+    bad("[study]\nmode = synthetic\n[baselines]\nnames = lora\nnames = mam\n",
+        "t.conf:5: [baselines] names given twice", NULL);
+    bad("[study]\nmode = synthetic\n[baselines]\nb@d = sa=8 layers=111111111111\n",
+        "t.conf:4: [baselines] 'b@d'", "letters, digits");
+}

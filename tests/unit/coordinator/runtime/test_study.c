@@ -6,6 +6,7 @@
 #include "common/rng.h"
 #include "coordinator/runtime/store.h"
 #include "coordinator/runtime/study.h"
+#include "coordinator/search/baselines.h"
 #include "tests/harness.h"
 
 /* Rows of the results table. */
@@ -293,6 +294,106 @@ TEST(trial_records_do_not_move)
     ASSERT_TRUE(first->worker == &w);
     ASSERT_EQ_U(study_trial(s, 2501)->id, 2501);
     ASSERT_TRUE(study_has_config(s, &study_trial(s, 1800)->config));
+    study_free(&s);
+    store_close(&st);
+}
+
+/* Baselines are queued once, outside the budget, before the search's trials; only those inside
+ * the space are observations for the search; a reload neither repeats nor loses them. */
+TEST(baselines_are_extra_trials_added_once)
+{
+    config_t c;
+    store_t *st;
+    study_t *s;
+    seen_t seen;
+    study_counts_t n;
+    char dir[1024];
+    int w, added;
+
+    config_defaults(&c);
+    c.mode = CONFIG_MODE_SYNTHETIC;
+    c.budget = 2;
+    ASSERT_OK(baseline_builtin("pfeiffer", 768, 12, &c.baselines[0]));      /* in the space */
+    ASSERT_OK(baseline_builtin("lora", 768, 12, &c.baselines[1]));          /* lora is off */
+    ASSERT_OK(baseline_builtin("full-finetune", 768, 12, &c.baselines[2]));
+    c.nbaselines = 3;
+    snprintf(dir, sizeof dir, "%s/study", harness_tmpdir());
+    ASSERT_OK(store_open(dir, STORE_CREATE, &st));
+    memset(&seen, 0, sizeof seen);
+    ASSERT_OK(study_new(&c, st, observe, &seen, &s));
+    ASSERT_OK(store_begin(st));
+    ASSERT_OK(study_add_baselines(s, &added));
+    ASSERT_OK(store_commit(st));
+    ASSERT_EQ(added, 3);
+    ASSERT_EQ(study_to_suggest(s), 2);
+    ASSERT_STR_EQ(study_trial(s, 1)->label, "pfeiffer");
+    ASSERT_TRUE(study_trial(s, 1)->kind == STORE_BASELINE && study_trial(s, 1)->in_space);
+    ASSERT_FALSE(study_trial(s, 2)->in_space);
+    ASSERT_TRUE(study_trial(s, 3)->full_finetune && !study_trial(s, 3)->in_space);
+    ASSERT_NEAR(study_trial(s, 3)->cost, 100, 1e-12);
+    ASSERT_NEAR(study_trial(s, 1)->cost, 0.8215, 1e-4);   /* docs/baselines.md */
+    for (int i = 1; i <= 3; i++) {
+        dispatch(s, st, study_trial(s, (uint64_t)i), &w);
+        result(s, st, (uint64_t)i, 1, OK_, 0.5 + i * 0.01, false, NULL);
+    }
+    ASSERT_FALSE(study_finished(s));   /* the budget counts the search's trials only */
+    add(s, st, 1);
+    add(s, st, 2);
+    study_counts(s, &n);
+    ASSERT_EQ(n.created, 5);
+    ASSERT_EQ(n.searched, 2);
+    ASSERT_EQ(n.baselines, 3);
+    study_free(&s);
+    store_close(&st);
+
+    ASSERT_OK(store_open(dir, 0, &st));
+    memset(&seen, 0, sizeof seen);
+    ASSERT_OK(study_new(&c, st, observe, &seen, &s));
+    ASSERT_OK(store_begin(st));
+    ASSERT_OK(study_add_baselines(s, &added));
+    ASSERT_OK(store_commit(st));
+    ASSERT_EQ(added, 0);
+    ASSERT_EQ(seen.n, 3);   /* the counted ones, replayed; the dispatcher filters in_space */
+    ASSERT_TRUE(study_trial(s, 3)->full_finetune);
+    ASSERT_STR_EQ(study_trial(s, 2)->label, "lora");
+    study_counts(s, &n);
+    ASSERT_EQ(n.baselines, 3);
+    ASSERT_EQ(n.searched, 2);
+    study_free(&s);
+    store_close(&st);
+}
+
+/* Every trial has its own seed, a function of the study seed and its id; a confirmation
+ * copies its origin's configuration with a seed none of the origin's runs had. */
+TEST(seeds_per_trial_and_confirmations)
+{
+    config_t c;
+    store_t *st;
+    study_t *s;
+    seen_t seen;
+    study_trial_t *t, *k1, *k2;
+    study_extra_t e = {.kind = STORE_CONFIRM, .origin = 1};
+
+    setup(&c, &st, &s, &seen);
+    t = add(s, st, 5);
+    ASSERT_EQ_U(t->seed, study_trial_seed(c.seed, 1));
+    ASSERT_TRUE(t->seed != study_trial_seed(c.seed, 2));
+    ASSERT_TRUE(study_trial_seed(2, 1) != study_trial_seed(1, 1));
+    ASSERT_TRUE(t->seed < (1u << 31));
+    ASSERT_OK(store_begin(st));
+    ASSERT_OK(study_add_extra(s, &e, &k1));
+    ASSERT_OK(study_add_extra(s, &e, &k2));
+    ASSERT_OK(store_commit(st));
+    ASSERT_TRUE(k1->kind == STORE_CONFIRM && k1->origin == 1);
+    ASSERT_TRUE(space_config_equal(&k1->config, &t->config));
+    ASSERT_TRUE(k1->seed != t->seed && k2->seed != t->seed && k1->seed != k2->seed);
+    ASSERT_EQ(study_to_suggest(s), c.budget - 1);
+    /* Not of a confirmation, nor of a trial that does not exist. */
+    e.origin = 2;
+    ASSERT_ERR(study_add_extra(s, &e, NULL), ERR_INVAL);
+    ASSERT_CONTAINS(err_msg(), "itself a confirmation");
+    e.origin = 9;
+    ASSERT_ERR(study_add_extra(s, &e, NULL), ERR_INVAL);
     study_free(&s);
     store_close(&st);
 }
