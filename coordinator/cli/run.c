@@ -26,6 +26,7 @@
 
 #define PROG "autopeft run"
 #define MAX_WORKERS 1024
+#define EMBEDDED_BASELINES "pfeiffer,lora,head-only"
 
 static const char usage_text[] =
     "Usage: autopeft run [CONFIG] [OPTIONS]\n"
@@ -51,6 +52,9 @@ static const char usage_text[] =
     "  --budget N         the embedded default's trials (default 30)\n"
     "  --seed S           the embedded default's seed: task, model and search (default 1)\n"
     "  --max-train-examples N  the embedded default trains on N of its 8000 sentences\n"
+    "  --baselines LIST   the embedded default's baselines, trained alongside the search\n"
+    "                     (default " EMBEDDED_BASELINES "; none: no baselines;\n"
+    "                     `autopeft baselines` lists them)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Logs go to DIR/coordinator.log and DIR/worker-N.log. Outputs: DIR/trials.csv,\n"
@@ -61,6 +65,7 @@ typedef struct {
     int budget;                  /* trials */
     uint64_t seed;               /* of the task, the model and the search */
     int max_train;               /* sentences to train on; 0: all */
+    const char *baselines;       /* [baselines] names; "" for none */
 } embedded_opts_t;
 
 /* The command line. */
@@ -158,13 +163,15 @@ static int write_embedded_config(const char *dir, const embedded_opts_t *e, char
             "eval_batch_size = %d\nmax_length = %d\nwarmup_ratio = %.10g\n"
             "weight_decay = %.10g\nmax_grad_norm = %.10g\ndropout = %.10g\npatience = %d\n"
             "max_train_examples = %d\n"
-            "[search]\nsurrogate = map\n",
+            "[search]\nsurrogate = map\n"
+            "%s%s%s",
             e->budget, e->budget < 10 ? e->budget : 10, (unsigned long long)e->seed,
             (unsigned long long)m.seed, m.shape.hidden, m.shape.layers, m.shape.heads,
             m.shape.intermediate, m.shape.vocab, m.shape.positions, m.shape.type_vocab,
             r.prefix_bottleneck, r.epochs, r.learning_rate, r.batch_size, r.eval_batch_size,
             r.max_length, r.warmup_ratio, r.weight_decay, r.max_grad_norm, r.dropout, r.patience,
-            e->max_train);
+            e->max_train, e->baselines[0] ? "[baselines]\nnames = " : "", e->baselines,
+            e->baselines[0] ? "\n" : "");
     if (fclose(f) != 0)
         return err_set(ERR_IO, "%s: %s", path, strerror(errno));
     return 0;
@@ -196,6 +203,7 @@ static int parse_args(int argc, char **argv, run_opts_t *o)
 {
     o->emb.budget = 30;
     o->emb.seed = 1;
+    o->emb.baselines = EMBEDDED_BASELINES;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -205,7 +213,7 @@ static int parse_args(int argc, char **argv, run_opts_t *o)
             o->quiet = true;
         } else if ((!strcmp(a, "--study") || !strcmp(a, "--workers") || !strcmp(a, "--exec") ||
                     !strcmp(a, "--resume") || !strcmp(a, "--budget") || !strcmp(a, "--seed") ||
-                    !strcmp(a, "--max-train-examples")) &&
+                    !strcmp(a, "--max-train-examples") || !strcmp(a, "--baselines")) &&
                    i + 1 < argc) {
             const char *v = argv[++i];
             int prc = 0;
@@ -219,6 +227,8 @@ static int parse_args(int argc, char **argv, run_opts_t *o)
                 prc = parse_int(v, 1, CONFIG_MAX_BUDGET, a, &o->emb.budget), o->emb_given = true;
             else if (!strcmp(a, "--seed"))
                 prc = parse_u64(v, UINT64_MAX, a, &o->emb.seed), o->emb_given = true;
+            else if (!strcmp(a, "--baselines"))
+                o->emb.baselines = strcmp(v, "none") ? v : "", o->emb_given = true;
             else if (!strcmp(a, "--max-train-examples"))
                 prc = parse_int(v, 0, INT32_MAX, a, &o->emb.max_train), o->emb_given = true;
             else
@@ -240,8 +250,8 @@ static int parse_args(int argc, char **argv, run_opts_t *o)
         return 2;
     }
     if (o->file && o->emb_given) {
-        fprintf(stderr, PROG ": --budget, --seed and --max-train-examples set up the embedded "
-                "default; with a configuration file, set them there\n");
+        fprintf(stderr, PROG ": --budget, --seed, --max-train-examples and --baselines set up "
+                "the embedded default; with a configuration file, set them there\n");
         return 2;
     }
     if (!o->file && !o->resume && o->exec_cmd) {

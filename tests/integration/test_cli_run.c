@@ -73,11 +73,15 @@ TEST_TIMEOUT(run_without_config_runs_the_embedded_default, 90)
     snprintf(path, sizeof path, "%s/embedded.conf", study);
     ASSERT_TRUE(rt_file_contains(path, "shape = hidden=64 layers=4 heads=4 intermediate=256 "
                                        "vocab=89 positions=64"));
+    /* 2 searched trials and the embedded default's 3 baselines, outside the budget. */
     ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'ok' AND "
-                                "objective_name = 'accuracy' AND epochs_run = 3"), 2);
+                                "objective_name = 'accuracy' AND epochs_run = 3"), 5);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE kind = 'baseline' AND label "
+                                "IN ('pfeiffer', 'lora', 'head-only') AND state = 'done'"), 3);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(DISTINCT seed) FROM trials"), 5);
     /* The coordinator's cost is the worker's exact count on the same shape. */
     ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials t JOIN results r ON r.trial_id = "
-                                "t.id WHERE abs(t.cost - r.percent) < 1e-9"), 2);
+                                "t.id WHERE abs(t.cost - r.percent) < 1e-9"), 5);
     p = RT_SPAWN("autopeft", out, "run", "x.conf", "--budget", "3");
     ASSERT_TRUE(rt_wait(p, 10, &st));
     ASSERT_EQ(st, 2);
