@@ -128,7 +128,8 @@ int study_pending(study_t *s, space_config_t *out, int cap)
                                           TR(s, s->first_open)->state == STORE_FAILED))
         s->first_open++;
     for (int i = s->first_open; i < s->ntrials && n < cap; i++)
-        if (TR(s, i)->state == STORE_QUEUED || TR(s, i)->state == STORE_DISPATCHED)
+        if ((TR(s, i)->state == STORE_QUEUED || TR(s, i)->state == STORE_DISPATCHED) &&
+            TR(s, i)->in_space)
             out[n++] = TR(s, i)->config;
     return n;
 }

@@ -87,8 +87,9 @@ void study_counts(const study_t *s, study_counts_t *out);
 bool study_finished(const study_t *s);
 /* Trials still to be suggested (budget - searched). */
 int study_to_suggest(const study_t *s);
-/* Configurations of queued and dispatched trials (the pending points of the next suggestion);
- * returns how many were written (at most cap). */
+/* Configurations of queued and dispatched trials in the space (the pending points of the next
+ * suggestion; a baseline outside the space is none); returns how many were written (at most
+ * cap). */
 int study_pending(study_t *s, space_config_t *out, int cap);
 /* Whether the configuration is already a trial (suggesters never repeat one). */
 bool study_has_config(const study_t *s, const space_config_t *c);

@@ -332,6 +332,12 @@ TEST(baselines_are_extra_trials_added_once)
     ASSERT_TRUE(study_trial(s, 3)->full_finetune && !study_trial(s, 3)->in_space);
     ASSERT_NEAR(study_trial(s, 3)->cost, 100, 1e-12);
     ASSERT_NEAR(study_trial(s, 1)->cost, 0.8215, 1e-4);   /* docs/baselines.md */
+    {
+        /* The suggester's pending points are in its space: pfeiffer only. */
+        space_config_t pend[4];
+        ASSERT_EQ(study_pending(s, pend, 4), 1);
+        ASSERT_TRUE(space_config_equal(&pend[0], &study_trial(s, 1)->config));
+    }
     for (int i = 1; i <= 3; i++) {
         dispatch(s, st, study_trial(s, (uint64_t)i), &w);
         result(s, st, (uint64_t)i, 1, OK_, 0.5 + i * 0.01, false, NULL);
