@@ -196,7 +196,7 @@ static int add_confirms(const confirm_args_t *a)
         rc = err_set(ERR_NOTFOUND, "%s: no done trial among --points %s", a->study, a->points);
     else
         printf("%d point%s to %d seeds each: %d new trial%s queued\n", points,
-               points == 1 ? "" : "s", a->seeds, added, added == 1 ? "" : "s");
+               points == 1 ? "" : "s", a->seeds, added, added == 1 ? "" : "s"), fflush(stdout);
 out:
     if (rc != 0)
         fprintf(stderr, PROG ": %s\n", err_msg()[0] ? err_msg() : "out of memory");
