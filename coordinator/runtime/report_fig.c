@@ -348,7 +348,9 @@ int report_fig_hypervolume(const study_view_t *v, svg_buf_t *b)
 {
     svg_open(b, 860, 340, "Hypervolume of the search front");
     svg_text(b, 80, 18, "start", "legend-text",
-             "search front (blue); the baselines' own hypervolume (dashed), same reference point");
+             v->ndominance ? "search front (blue); the baselines' own hypervolume (dashed), same "
+                             "reference point"
+                           : "search front; the study has no baseline");
     hv_panel(v, b, 80, false);
     hv_panel(v, b, 510, true);
     if (v->nhv == 0)

@@ -412,9 +412,12 @@ static void sections(svg_buf_t *b, const study_view_t *v, const figures_t *f)
 
     figure(b, "hypervolume", "Hypervolume", &f->hv);
     escf(b, "The exact 2-D hypervolume of the search front (metric up, parameters down) over "
-         "the reference point (metric %.4g, %.4g %%), after each counted search trial: "
-         "%.6g at the end; the set of baseline points: %.6g.", v->ref_metric, v->ref_cost,
-         v->hv_search, v->hv_baselines);
+         "the reference point (metric %.4g, %.4g %%), after each counted search trial (failed "
+         "ones add nothing), against the trial count and the search trials' summed worker time: "
+         "%.6g at the end.", v->ref_metric, v->ref_cost, v->hv_search);
+    if (v->ndominance)
+        escf(b, " The set of %d baseline points, over the same reference point: %.6g.",
+             v->ndominance, v->hv_baselines);
     figure_end(b);
     svg_puts(b, "</section>\n");
 
