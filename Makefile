@@ -136,6 +136,9 @@ $(BIN_COORD): $(BUILD)/obj/coordinator/main.o $(LIBS_COORD)
 $(BIN_WORKER): $(BUILD)/obj/worker/main.o $(LIBS_WORKER)
 $(BIN_CLI): $(BUILD)/obj/autopeft.o $(LIBS_ALL)
 $(BIN_TESTS): $(TEST_OBJ) $(LIBS_ALL)
+# The browser test (tests/integration/test_report_browser.c) decodes Chromium's PNG screenshots
+# with zlib: only the test program links it.
+$(BIN_TESTS): LDLIBS += $(shell $(PKG_CONFIG) --libs zlib)
 $(BIN_BENCH): $(BENCH_OBJ) $(LIBS_ALL)
 $(PROGRAMS) $(BIN_TESTS) $(BIN_BENCH):
 	@mkdir -p $(dir $@)
@@ -235,6 +238,9 @@ clean:
 DEPS_BUILD := make gcc pkg-config git protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
               libuv1-dev libopenblas-dev liblapacke-dev libjansson-dev libsqlite3-dev \
               libutf8proc-dev libinih-dev clang libclang-rt-14-dev
+# The tests: Chromium renders the HTML report headless (its test is skipped without it), with
+# the report's font; zlib decodes the screenshot.
+DEPS_TEST  := chromium fonts-dejavu-core zlib1g-dev
 DEPS_BENCH := python3 python3-numpy python3-torch python3-sklearn python3-optuna
 
 define install_packages
@@ -250,7 +256,7 @@ define install_packages
 endef
 
 deps:
-	$(call install_packages,$(DEPS_BUILD))
+	$(call install_packages,$(DEPS_BUILD) $(DEPS_TEST))
 
 bench-deps:
 	$(call install_packages,$(DEPS_BENCH))

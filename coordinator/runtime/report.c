@@ -11,6 +11,7 @@
 
 #include "common/err.h"
 #include "common/mem.h"
+#include "coordinator/runtime/report_html.h"
 #include "coordinator/runtime/store.h"
 
 /* ---- reading the store -------------------------------------------------------------------- */
@@ -457,6 +458,8 @@ int report_write(const char *dir)
         rc = err_set(ERR_IO, "writing best.json");
     fputc('\n', bf.f);
     rc = out_close(&bf, rc);
+    if (rc == 0)
+        rc = report_html_write(dir, NULL, 0);
 out:
     if (pf.f)
         out_close(&pf, rc ? rc : ERR_IO);
