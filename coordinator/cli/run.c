@@ -23,6 +23,7 @@
 #include "coordinator/cli/commands.h"
 #include "coordinator/runtime/config.h"
 #include "coordinator/runtime/report.h"
+#include "coordinator/runtime/report_compare.h"
 
 #define PROG "autopeft run"
 #define MAX_WORKERS 1024
@@ -433,7 +434,9 @@ static void print_outcome(const run_t *r, const config_t *cfg)
         if (s.finished) {
             printf("\nPareto front of %s (metric up, trainable parameters down):\n", cfg->name);
             report_print_pareto(stdout, pts, n);
+            report_compare_print_dir(stdout, r->study);
             printf("\noutputs: %s/trials.csv, trials.jsonl, pareto.csv, best.json\n", r->study);
+            printf("report:  %s/report.html\n", r->study);
         }
     }
     free(pts);

@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "coordinator/cli/commands.h"
 #include "coordinator/runtime/report.h"
+#include "coordinator/runtime/report_compare.h"
 
 static int one_dir(int argc, char **argv, const char *usage, const char **dir)
 {
@@ -50,6 +51,8 @@ static void print_summary(const report_summary_t *s)
            s->ref_cost);
     if (s->first_dispatch > 0)
         printf("elapsed     %.0f s; mean trial %.2f s\n", span, s->mean_trial_s);
+    if (s->has_report)
+        printf("report      %s\n", s->report_path);
 }
 
 int cli_status(int argc, char **argv)
@@ -76,9 +79,11 @@ int cli_report(int argc, char **argv)
 {
     static const char usage[] =
         "Usage: autopeft report STUDY_DIR\n\n"
-        "Writes STUDY_DIR/trials.csv, trials.jsonl, pareto.csv and best.json from study.db (the\n"
+        "Writes STUDY_DIR/trials.csv, trials.jsonl, pareto.csv, best.json and report.html (one\n"
+        "self-contained page; each figure also as an .svg: docs/report.md) from study.db (the\n"
         "coordinator writes them when the study ends; this refreshes them at any time), then\n"
-        "prints the Pareto front of metric against trainable parameters.\n";
+        "prints the Pareto front of metric against trainable parameters and, when the study has\n"
+        "baselines, which front point dominates each.\n";
     report_point_t *pts;
     report_summary_t s;
     const char *dir;
@@ -97,7 +102,9 @@ int cli_report(int argc, char **argv)
     print_summary(&s);
     printf("\nPareto front (%d trial%s):\n", n, n == 1 ? "" : "s");
     report_print_pareto(stdout, pts, n);
-    printf("\nwritten: %s/trials.csv, trials.jsonl, pareto.csv, best.json\n", dir);
+    report_compare_print_dir(stdout, dir);
+    printf("\nwritten: %s/trials.csv, trials.jsonl, pareto.csv, best.json, report.html (and its "
+           "figures: front.svg, hypervolume.svg, layers.svg, relevance.svg)\n", dir);
     free(pts);
     return 0;
 }

@@ -11,8 +11,10 @@
 
 #include "common/err.h"
 #include "common/mem.h"
+#include "coordinator/runtime/report_compare.h"
 #include "coordinator/runtime/report_html.h"
 #include "coordinator/runtime/store.h"
+#include "coordinator/runtime/study_view.h"
 
 /* ---- reading the store -------------------------------------------------------------------- */
 
@@ -245,6 +247,8 @@ int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, 
     if ((rc = read_trials(db, dir, out, &p)) != 0)
         goto out;
     read_attempts(db, out);
+    snprintf(out->report_path, sizeof out->report_path, "%s/report.html", dir);
+    out->has_report = access(out->report_path, R_OK) == 0;
     out->mean_trial_s = p.n_s ? p.sum_s / p.n_s : 0;
     out->finished = out->budget > 0 &&
                     out->created - out->baselines - out->confirms >= out->budget &&
@@ -411,6 +415,20 @@ out:
     return out_close(&jl, rc);
 }
 
+/* best.json's comparison of the baselines with the front, and the confirmed front. */
+static int add_comparison(const char *dir, json_t *best)
+{
+    study_view_t v;
+    int rc = study_view_load(dir, &v);
+
+    if (rc == 0) {
+        json_object_set_new(best, "baselines", report_compare_baselines_json(&v));
+        json_object_set_new(best, "pareto_confirmed", report_compare_front_json(&v));
+    }
+    study_view_free(&v);
+    return rc;
+}
+
 int report_write(const char *dir)
 {
     report_point_t *pts = mem_alloc(REPORT_MAX_PARETO, sizeof *pts, "Pareto set");
@@ -454,6 +472,8 @@ int report_write(const char *dir)
                                                "metric", pts[i].metric, "param_percent",
                                                pts[i].cost, "config", pts[i].config));
     json_object_set_new(best, "pareto", front);
+    if ((rc = add_comparison(dir, best)) != 0)
+        goto out;
     if (json_dumpf(best, bf.f, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0)
         rc = err_set(ERR_IO, "writing best.json");
     fputc('\n', bf.f);

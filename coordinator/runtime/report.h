@@ -32,6 +32,8 @@ typedef struct {
     double first_dispatch, last_finish;  /* epoch seconds; 0 when none */
     double mean_trial_s;              /* mean seconds of done trials (dispatch to result) */
     bool finished;
+    bool has_report;                  /* report.html exists (the coordinator or report wrote it) */
+    char report_path[4200];
 } report_summary_t;
 
 /* One Pareto point. */

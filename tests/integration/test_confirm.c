@@ -1,7 +1,10 @@
 /* `autopeft confirm` as a user runs it, on a synthetic study with baselines: the points get
  * their seeds as trials of the same study, and killing the coordinator in the middle of a
  * confirm, then running the same command again, loses and doubles nothing. */
+#include <jansson.h>
+#include <math.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -23,6 +26,75 @@ static pid_t coordinator_pid(const char *dir)
         line[0] = '\0';
     pclose(p);
     return line[0] ? (pid_t)atoi(line) : -1;
+}
+
+/* The metrics and seeds of trial id and of its done confirmations, from study.db itself. */
+static int raw_runs(const char *dir, long long id, double *metric, long long *seed, int cap)
+{
+    char path[1100];
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    int n = 0;
+
+    snprintf(path, sizeof path, "%s/study.db", dir);
+    ASSERT_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT objective, seed FROM trials WHERE state = 'done' "
+                                     "AND (id = ?1 OR origin = ?1) ORDER BY id", -1, &q, NULL),
+              SQLITE_OK);
+    sqlite3_bind_int64(q, 1, id);
+    while (sqlite3_step(q) == SQLITE_ROW && n < cap) {
+        metric[n] = sqlite3_column_double(q, 0);
+        seed[n++] = sqlite3_column_int64(q, 1);
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+/* best.json's baselines against a recomputation from the raw trials: n, mean, sample std and
+ * seeds of each, and a dominating point that really dominates it. */
+static void check_best_json(const char *dir, long long nbaselines)
+{
+    char path[1100];
+    json_t *best, *bl, *b;
+    size_t i;
+
+    snprintf(path, sizeof path, "%s/best.json", dir);
+    best = json_load_file(path, 0, NULL);
+    ASSERT_NOT_NULL(best);
+    bl = json_object_get(best, "baselines");
+    ASSERT_EQ((long long)json_array_size(bl), nbaselines);
+    json_array_foreach(bl, i, b) {
+        double m[8], mean = 0, var = 0;
+        long long seeds[8];
+        json_t *by = json_object_get(b, "dominated_by");
+        int n = raw_runs(dir, json_integer_value(json_object_get(b, "id")), m, seeds, 8);
+        ASSERT_EQ(n, 3);
+        for (int k = 0; k < n; k++)
+            mean += m[k] / n;
+        for (int k = 0; k < n; k++)
+            var += (m[k] - mean) * (m[k] - mean) / (n - 1);
+        ASSERT_EQ(json_integer_value(json_object_get(b, "n")), n);
+        ASSERT_NEAR(json_real_value(json_object_get(b, "mean")), mean, 1e-8);   /* best.json: 10 digits */
+        ASSERT_NEAR(json_real_value(json_object_get(b, "std")), sqrt(var), 1e-8);
+        for (int k = 0; k < n; k++)
+            ASSERT_EQ(json_integer_value(json_array_get(json_object_get(b, "seeds"),
+                                                        (size_t)k)), seeds[k]);
+        if (json_is_object(by)) {
+            double bm[8];
+            long long bs[8];
+            int bn = raw_runs(dir, json_integer_value(json_object_get(by, "id")), bm, bs, 8);
+            double fmean = 0;
+            for (int k = 0; k < bn; k++)
+                fmean += bm[k] / bn;
+            ASSERT_TRUE(json_is_true(json_object_get(by, "on_confirmed_means")));
+            ASSERT_NEAR(json_real_value(json_object_get(by, "metric_margin")), fmean - mean,
+                        1e-8);
+            ASSERT_TRUE(fmean >= mean);
+            ASSERT_TRUE(json_real_value(json_object_get(by, "param_percent_margin")) >= 0);
+        }
+    }
+    json_decref(best);
 }
 
 static void write_study(const char *conf)
@@ -101,4 +173,10 @@ TEST_TIMEOUT(confirm_adds_seeds_and_resumes_after_a_kill, 120)
     front = rt_sql_int(study, "SELECT count(DISTINCT c.origin) FROM trials c JOIN trials o ON "
                               "o.id = c.origin WHERE o.kind = 'search'");
     ASSERT_EQ(front + 2, points);
+    p = RT_SPAWN("autopeft", out, "report", study);
+    ASSERT_TRUE(rt_wait(p, 20, &st));
+    ASSERT_EQ(st, 0);
+    ASSERT_TRUE(rt_file_contains(out, "the front dominates"));
+    ASSERT_TRUE(rt_file_contains(out, "(n=3)"));
+    check_best_json(study, 2);
 }
