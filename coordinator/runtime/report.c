@@ -140,8 +140,15 @@ static int add_trial(sqlite3_stmt *st, report_summary_t *out, points_t *p)
         out->last_finish = fin;
     if (strcmp(state, "done") != 0 || sqlite3_column_type(st, 2) == SQLITE_NULL)
         return 0;
+    if (!strcmp((const char *)sqlite3_column_text(st, 7), "baseline")) {
+        /* Not on the front, but inside the reference point, so that the baselines' own
+         * hypervolume is measured over the same one (study_view.h). */
+        p->min_metric = fmin(p->min_metric, sqlite3_column_double(st, 2));
+        p->max_cost = fmax(p->max_cost, sqlite3_column_double(st, 3));
+        return 0;
+    }
     if (strcmp((const char *)sqlite3_column_text(st, 7), "search") != 0)
-        return 0; /* baselines and confirmations are compared with the front, not on it */
+        return 0; /* confirmations are statistics of their points */
     if (fin > disp && disp > 0) {
         p->sum_s += fin - disp;
         p->n_s++;

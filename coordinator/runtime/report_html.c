@@ -273,7 +273,8 @@ static void dominance_table(svg_buf_t *b, const study_view_t *v)
     if (v->ndominance == 0)
         return;
     svg_puts(b, "<h3>Baselines against the front</h3>\n<div class=\"scroll\"><table><thead><tr>"
-                "<th>baseline</th><th>trial</th><th>metric</th><th>params %</th>"
+                "<th>baseline</th><th>trial</th><th>metric (mean when confirmed)</th>"
+                "<th>params %</th>"
                 "<th>dominated by</th><th>Δ metric</th><th>Δ params %</th><th>compared on</th>"
                 "<th>Δ metric / pooled σ</th></tr></thead>\n<tbody>\n");
     for (int k = 0; k < v->ndominance; k++) {
@@ -282,7 +283,8 @@ static void dominance_table(svg_buf_t *b, const study_view_t *v)
         svg_puts(b, "<tr class=\"baseline\"><td>");
         esc(b, t->label ? t->label : "baseline");
         svg_printf(b, "</td><td class=\"num\">%lld</td>", (long long)t->id);
-        num_cell(b, t->metric, "f", 4);
+        num_cell(b, v->points[d->baseline].n > 1 ? v->points[d->baseline].mean : t->metric, "f",
+                 4);
         num_cell(b, t->cost, "g", 4);
         if (d->by < 0) {
             svg_puts(b, "<td>no front point</td><td></td><td></td><td></td><td></td></tr>\n");
