@@ -1,19 +1,19 @@
 /* `autopeft baselines`: the catalogue of hand-designed PEFT baselines (search/baselines.h)
  * scaled to a model, with their exact parameter counts. Flags and output follow `autopeft
- * space` (space.c): the same model options, --json for one JSON document (jansson). */
+ * space` (space.c): the same model options (flags.h) printed the same way (output.h), --json for
+ * one JSON document (jansson). */
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/err.h"
-#include "common/parse.h"
 #include "common/shape.h"
 #include "common/space.h"
 #include "coordinator/cli/commands.h"
+#include "coordinator/cli/flags.h"
+#include "coordinator/cli/output.h"
 #include "coordinator/search/baselines.h"
 
 #define PROG "autopeft baselines"
@@ -27,18 +27,7 @@ static const char usage_text[] =
     "parameters it trains and deploys, and the share of the backbone its modules deploy; then\n"
     "which of them AutoPEFT's default search space holds (the ones its search can propose).\n"
     "\n"
-    "Model (default: bert-base):\n"
-    "  --shape NAME           a named shape: bert-tiny, bert-mini, bert-small, bert-medium,\n"
-    "                         bert-base, bert-large, roberta-base, roberta-large\n"
-    "  --hidden H             model width, 1..65536 (instead of --shape; BERT defaults for the\n"
-    "                         rest: heads hidden/64, intermediate 4*hidden, the bert-base vocab)\n"
-    "  --layers L             encoder layers, 1..256 (instead of --shape; default 12)\n"
-    "  --heads N              attention heads; must divide the width\n"
-    "  --intermediate N       FFN width\n"
-    "  --vocab N              word-piece vocabulary (default 30522)\n"
-    "  --positions N          position embeddings (default 512)\n"
-    "  --type-vocab N         token types (default 2)\n"
-    "  --labels N             classifier outputs, 1 for regression (default 2)\n"
+    FLAGS_MODEL_USAGE
     "  --prefix-bottleneck N  width of the prefix reparameterisation MLP (default 800)\n"
     "\n"
     "Output:\n"
@@ -54,28 +43,18 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 done; 1 output failed; 2 bad usage.\n";
 
-enum {
-    F_SHAPE, F_HIDDEN, F_LAYERS, F_HEADS, F_INTERMEDIATE, F_VOCAB, F_POSITIONS, F_TYPE_VOCAB,
-    F_LABELS, F_BOTTLENECK, F_NAME, F_JSON, NFLAGS
-};
+enum { F_BOTTLENECK = FLAGS_NMODEL, F_NAME, F_JSON, NFLAGS };
 
-static const struct {
-    const char *name;
-    const char *value; /* what the value is, for messages; NULL: a switch */
-} flags[NFLAGS] = {
-    [F_SHAPE] = {"--shape", "a shape name"},
-    [F_HIDDEN] = {"--hidden", "the model width"},
-    [F_LAYERS] = {"--layers", "the number of layers"},
-    [F_HEADS] = {"--heads", "the number of attention heads"},
-    [F_INTERMEDIATE] = {"--intermediate", "the FFN width"},
-    [F_VOCAB] = {"--vocab", "the vocabulary size"},
-    [F_POSITIONS] = {"--positions", "the number of positions"},
-    [F_TYPE_VOCAB] = {"--type-vocab", "the number of token types"},
-    [F_LABELS] = {"--labels", "the number of labels"},
+static const flags_spec_t flags[NFLAGS] = {
+    FLAGS_MODEL_ROWS,
     [F_BOTTLENECK] = {"--prefix-bottleneck", "the prefix MLP width"},
     [F_NAME] = {"--name", "a baseline name such as pfeiffer"},
     [F_JSON] = {"--json", NULL},
 };
+
+static const flags_cmd_t cmd = {
+    .prog = PROG, .usage = usage_text, .spec = flags, .nflags = NFLAGS,
+    .stray = "a baseline is chosen with --name, e.g. --name pfeiffer"};
 
 typedef struct {
     const char *val[NFLAGS]; /* NULL: not given; "" for a given switch */
@@ -95,122 +74,17 @@ typedef struct {
     bool in_space;             /* a member of AutoPEFT's default space (ctx_t.space) */
 } row_t;
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, PROG ": ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    return 2;
-}
-
 /* ---- flags --------------------------------------------------------------------------------- */
 
-static int parse_flags(int argc, char **argv, ctx_t *x, bool *help)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *eq;
-        size_t len;
-        int f;
-
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            *help = true;
-            return 0;
-        }
-        if (strncmp(arg, "--", 2) != 0)
-            return usage_error("unexpected argument '%s': a baseline is chosen with --name, "
-                               "e.g. --name pfeiffer", arg);
-        eq = strchr(arg, '=');
-        len = eq ? (size_t)(eq - arg) : strlen(arg);
-        for (f = 0; f < NFLAGS; f++)
-            if (strlen(flags[f].name) == len && strncmp(flags[f].name, arg, len) == 0)
-                break;
-        if (f == NFLAGS)
-            return usage_error("unknown option '%.*s'; `autopeft baselines --help` lists the "
-                               "options", (int)len, arg);
-        if (x->val[f])
-            return usage_error("%s is given twice", flags[f].name);
-        if (!flags[f].value) {
-            if (eq)
-                return usage_error("%s takes no value", flags[f].name);
-            x->val[f] = "";
-        } else if (eq) {
-            x->val[f] = eq + 1;
-        } else if (i + 1 < argc) {
-            x->val[f] = argv[++i];
-        } else {
-            return usage_error("%s needs a value: %s", flags[f].name, flags[f].value);
-        }
-    }
-    return 0;
-}
-
-/* Reads an integer flag's value if given; 2 (reported) when it is malformed or out of range. */
-static int int_flag(const ctx_t *x, int f, int min, int max, int *out)
-{
-    if (!x->val[f])
-        return 0;
-    if (parse_int(x->val[f], min, max, flags[f].name, out) != 0)
-        return usage_error("%s", err_msg());
-    return 0;
-}
-
-static int base_shape(ctx_t *x)
-{
-    int hidden = 768, layers = 12, rc;
-
-    if (x->val[F_SHAPE] && (x->val[F_HIDDEN] || x->val[F_LAYERS]))
-        return usage_error("--shape and --hidden/--layers are alternatives: give a shape name "
-                           "or a width and depth");
-    if (x->val[F_SHAPE]) {
-        if (shape_preset(x->val[F_SHAPE], &x->shape) != 0)
-            return usage_error("--shape: %s", err_msg());
-        x->shape_name = x->val[F_SHAPE];
-    } else if (x->val[F_HIDDEN] || x->val[F_LAYERS]) {
-        if ((rc = int_flag(x, F_HIDDEN, 1, SHAPE_MAX_HIDDEN, &hidden)) != 0 ||
-            (rc = int_flag(x, F_LAYERS, 1, SHAPE_MAX_LAYERS, &layers)) != 0)
-            return rc;
-        shape_default(&x->shape, hidden, layers);
-    } else {
-        shape_preset("bert-base", &x->shape);
-        x->shape_name = "bert-base";
-    }
-    return 0;
-}
-
+/* The model, then --prefix-bottleneck; 2 (reported) for bad flags. */
 static int build_model(ctx_t *x)
 {
-    static const struct {
-        int flag, max;
-        size_t offset;
-    } overrides[] = {
-        {F_HEADS, SHAPE_MAX_HIDDEN, offsetof(shape_t, heads)},
-        {F_INTERMEDIATE, SHAPE_MAX_INTERMEDIATE, offsetof(shape_t, intermediate)},
-        {F_VOCAB, SHAPE_MAX_VOCAB, offsetof(shape_t, vocab)},
-        {F_POSITIONS, SHAPE_MAX_POSITIONS, offsetof(shape_t, positions)},
-        {F_TYPE_VOCAB, SHAPE_MAX_TYPE_VOCAB, offsetof(shape_t, type_vocab)},
-        {F_LABELS, SHAPE_MAX_LABELS, offsetof(shape_t, labels)},
-    };
     int rc;
 
-    if ((rc = base_shape(x)) != 0)
+    if ((rc = flags_model(&cmd, x->val, &x->shape, &x->shape_name)) != 0)
         return rc;
-    for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++) {
-        int *field = (int *)((char *)&x->shape + overrides[i].offset);
-        if ((rc = int_flag(x, overrides[i].flag, 1, overrides[i].max, field)) != 0)
-            return rc;
-        if (x->val[overrides[i].flag])
-            x->shape_name = NULL; /* no longer the named shape */
-    }
-    if (shape_check(&x->shape) != 0)
-        return usage_error("%s", err_msg());
     x->bottleneck = SPACE_PREFIX_BOTTLENECK;
-    return int_flag(x, F_BOTTLENECK, 1, SPACE_MAX_PREFIX_BOTTLENECK, &x->bottleneck);
+    return flags_int(&cmd, x->val, F_BOTTLENECK, 1, SPACE_MAX_PREFIX_BOTTLENECK, &x->bottleneck);
 }
 
 static int build_space(ctx_t *x)
@@ -269,26 +143,17 @@ static int chosen(const ctx_t *x, int *which)
         }
     }
     baseline_builtin(x->val[F_NAME], x->shape.hidden, x->shape.layers, &b);
-    return usage_error("--name: %s", err_msg());
+    return flags_usage_error(PROG, "--name: %s", err_msg());
 }
 
 /* ---- output -------------------------------------------------------------------------------- */
 
-static json_t *json_u64(uint64_t v)
-{
-    return json_integer((json_int_t)v); /* counts stay below 2^62 (space_config_count) */
-}
-
 static json_t *json_model(const ctx_t *x)
 {
-    const shape_t *s = &x->shape;
+    json_t *model = output_model_json(&x->shape, x->shape_name);
 
-    return json_pack("{s:s?, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:i}", "shape",
-                     x->shape_name, "hidden", s->hidden, "layers", s->layers, "heads", s->heads,
-                     "intermediate", s->intermediate, "vocab", s->vocab, "positions",
-                     s->positions, "type_vocab", s->type_vocab, "labels", s->labels, "backbone",
-                     json_u64(shape_backbone_params(s)), "head", json_u64(shape_head_params(s)),
-                     "prefix_bottleneck", x->bottleneck);
+    json_object_set_new(model, "prefix_bottleneck", json_integer(x->bottleneck));
+    return model;
 }
 
 static json_t *json_row(const row_t *r)
@@ -296,27 +161,18 @@ static json_t *json_row(const row_t *r)
     return json_pack("{s:s, s:s, s:b, s:s, s:b, s:o, s:o, s:o, s:o, s:f}", "name", r->b.name,
                      "about", r->about, "full_finetune", r->b.full_finetune, "config", r->text,
                      "in_autopeft_space", r->in_space,
-                     "trainable", json_u64(r->k.trainable), "deployed", json_u64(r->k.deployed),
-                     "modules_trainable", json_u64(r->k.modules_trainable), "modules_deployed",
-                     json_u64(r->k.modules_deployed), "percent", r->k.percent);
+                     "trainable", output_u64(r->k.trainable), "deployed", output_u64(r->k.deployed),
+                     "modules_trainable", output_u64(r->k.modules_trainable), "modules_deployed",
+                     output_u64(r->k.modules_deployed), "percent", r->k.percent);
 }
 
 static int emit_json(const ctx_t *x, const row_t *rows, int n)
 {
-    json_t *list = json_array(), *doc;
-    int rc = 0;
+    json_t *list = json_array();
 
     for (int i = 0; i < n && list; i++)
         json_array_append_new(list, json_row(&rows[i]));
-    doc = json_pack("{s:o, s:o}", "model", json_model(x), "baselines", list);
-    if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0) {
-        fprintf(stderr, PROG ": could not write the JSON output\n");
-        rc = 1;
-    } else {
-        fputc('\n', stdout);
-    }
-    json_decref(doc);
-    return rc;
+    return output_json(PROG, json_pack("{s:o, s:o}", "model", json_model(x), "baselines", list));
 }
 
 /* Which baselines the search could propose itself: the members of AutoPEFT's default space. */
@@ -336,10 +192,7 @@ static void print_table(const ctx_t *x, const row_t *rows, int n)
 {
     const shape_t *s = &x->shape;
 
-    printf("model          %s%shidden %d, layers %d, heads %d, intermediate %d, vocab %d, "
-           "positions %d, type vocab %d, labels %d\n",
-           x->shape_name ? x->shape_name : "", x->shape_name ? ": " : "", s->hidden, s->layers,
-           s->heads, s->intermediate, s->vocab, s->positions, s->type_vocab, s->labels);
+    output_model_text(s, x->shape_name);
     printf("backbone       %" PRIu64 " parameters; the head (pooler and classifier, %" PRIu64
            ") trains in every baseline\n",
            shape_backbone_params(s), shape_head_params(s));
@@ -365,12 +218,8 @@ int cli_baselines(int argc, char **argv)
     int which, n = 0, rc;
 
     memset(&x, 0, sizeof x);
-    if ((rc = parse_flags(argc, argv, &x, &help)) != 0)
+    if ((rc = flags_parse(&cmd, argc, argv, x.val, &help)) != 0 || help)
         return rc;
-    if (help) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
     if ((rc = build_model(&x)) != 0 || (rc = chosen(&x, &which)) != 0 ||
         (rc = build_space(&x)) != 0)
         goto out;

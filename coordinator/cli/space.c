@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,6 +17,8 @@
 #include "common/shape.h"
 #include "common/space.h"
 #include "coordinator/cli/commands.h"
+#include "coordinator/cli/flags.h"
+#include "coordinator/cli/output.h"
 
 #define PROG "autopeft space"
 #define MAX_SAMPLES 1000000
@@ -29,18 +30,7 @@ static const char usage_text[] =
     "Describes AutoPEFT's search space of PEFT configurations for a BERT-family model, samples\n"
     "configurations from it, and counts exactly the parameters a configuration trains and deploys.\n"
     "\n"
-    "Model (default: bert-base):\n"
-    "  --shape NAME           a named shape: bert-tiny, bert-mini, bert-small, bert-medium,\n"
-    "                         bert-base, bert-large, roberta-base, roberta-large\n"
-    "  --hidden H             model width, 1..65536 (instead of --shape; BERT defaults for the\n"
-    "                         rest: heads hidden/64, intermediate 4*hidden, the bert-base vocab)\n"
-    "  --layers L             encoder layers, 1..256 (instead of --shape; default 12)\n"
-    "  --heads N              attention heads; must divide the width\n"
-    "  --intermediate N       FFN width\n"
-    "  --vocab N              word-piece vocabulary (default 30522)\n"
-    "  --positions N          position embeddings (default 512)\n"
-    "  --type-vocab N         token types (default 2)\n"
-    "  --labels N             classifier outputs, 1 for regression (default 2)\n"
+    FLAGS_MODEL_USAGE
     "\n"
     "Search space (default: AutoPEFT's, sizes hidden/2^k for k = 0..8, then 1, then 0 = off;\n"
     "one layer mask shared by the modules):\n"
@@ -87,24 +77,12 @@ static const char usage_text[] =
     "--neighbours) or output failed; 2 bad usage.\n";
 
 enum {
-    F_SHAPE, F_HIDDEN, F_LAYERS, F_HEADS, F_INTERMEDIATE, F_VOCAB, F_POSITIONS, F_TYPE_VOCAB,
-    F_LABELS, F_LORA, F_SEPARATE, F_SIZES_SA, F_SIZES_PA, F_SIZES_PT, F_SIZES_LORA,
+    F_LORA = FLAGS_NMODEL, F_SEPARATE, F_SIZES_SA, F_SIZES_PA, F_SIZES_PT, F_SIZES_LORA,
     F_BOTTLENECK, F_SAMPLE, F_SEED, F_COUNT, F_CHECK, F_ENCODE, F_NEIGHBOURS, F_JSON, NFLAGS
 };
 
-static const struct {
-    const char *name;
-    const char *value; /* what the value is, for messages; NULL: a switch */
-} flags[NFLAGS] = {
-    [F_SHAPE] = {"--shape", "a shape name"},
-    [F_HIDDEN] = {"--hidden", "the model width"},
-    [F_LAYERS] = {"--layers", "the number of layers"},
-    [F_HEADS] = {"--heads", "the number of attention heads"},
-    [F_INTERMEDIATE] = {"--intermediate", "the FFN width"},
-    [F_VOCAB] = {"--vocab", "the vocabulary size"},
-    [F_POSITIONS] = {"--positions", "the number of positions"},
-    [F_TYPE_VOCAB] = {"--type-vocab", "the number of token types"},
-    [F_LABELS] = {"--labels", "the number of labels"},
+static const flags_spec_t flags[NFLAGS] = {
+    FLAGS_MODEL_ROWS,
     [F_LORA] = {"--lora", NULL},
     [F_SEPARATE] = {"--separate-masks", NULL},
     [F_SIZES_SA] = {"--sizes-sa", "a list of sizes such as 768,384,0"},
@@ -122,6 +100,11 @@ static const struct {
     [F_JSON] = {"--json", NULL},
 };
 
+static const flags_cmd_t cmd = {
+    .prog = PROG, .usage = usage_text, .spec = flags, .nflags = NFLAGS,
+    .stray = "a configuration follows its action flag, e.g. --count 'sa=48 pa=0 pt=0 "
+             "layers=111111111111'"};
+
 static const int action_flags[] = {F_SAMPLE, F_COUNT, F_CHECK, F_ENCODE, F_NEIGHBOURS};
 #define NACTIONS (int)(sizeof action_flags / sizeof action_flags[0])
 
@@ -138,115 +121,7 @@ typedef struct {
     space_t *space;
 } ctx_t;
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, PROG ": ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    return 2;
-}
-
 /* ---- flags --------------------------------------------------------------------------------- */
-
-static int parse_flags(int argc, char **argv, ctx_t *x, bool *help)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *eq, *value = NULL;
-        size_t len;
-        int f;
-
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            *help = true;
-            return 0;
-        }
-        if (strncmp(arg, "--", 2) != 0)
-            return usage_error("unexpected argument '%s': a configuration follows its action "
-                               "flag, e.g. --count 'sa=48 pa=0 pt=0 layers=111111111111'", arg);
-        eq = strchr(arg, '=');
-        len = eq ? (size_t)(eq - arg) : strlen(arg);
-        for (f = 0; f < NFLAGS; f++)
-            if (strlen(flags[f].name) == len && strncmp(flags[f].name, arg, len) == 0)
-                break;
-        if (f == NFLAGS)
-            return usage_error("unknown option '%.*s'; `autopeft space --help` lists the "
-                               "options", (int)len, arg);
-        if (x->val[f])
-            return usage_error("%s is given twice", flags[f].name);
-        if (!flags[f].value) {
-            if (eq)
-                return usage_error("%s takes no value", flags[f].name);
-            x->val[f] = "";
-            continue;
-        }
-        if (eq)
-            value = eq + 1;
-        else if (i + 1 < argc)
-            value = argv[++i];
-        else
-            return usage_error("%s needs a value: %s", flags[f].name, flags[f].value);
-        x->val[f] = value;
-    }
-    return 0;
-}
-
-/* Reads an integer flag's value if given; 2 (reported) when it is malformed or out of range. */
-static int int_flag(const ctx_t *x, int f, int min, int max, int *out)
-{
-    if (!x->val[f])
-        return 0;
-    if (parse_int(x->val[f], min, max, flags[f].name, out) != 0)
-        return usage_error("%s", err_msg());
-    return 0;
-}
-
-static int build_shape(ctx_t *x)
-{
-    static const struct {
-        int flag, max;
-        size_t offset;
-    } overrides[] = {
-        {F_HEADS, SHAPE_MAX_HIDDEN, offsetof(shape_t, heads)},
-        {F_INTERMEDIATE, SHAPE_MAX_INTERMEDIATE, offsetof(shape_t, intermediate)},
-        {F_VOCAB, SHAPE_MAX_VOCAB, offsetof(shape_t, vocab)},
-        {F_POSITIONS, SHAPE_MAX_POSITIONS, offsetof(shape_t, positions)},
-        {F_TYPE_VOCAB, SHAPE_MAX_TYPE_VOCAB, offsetof(shape_t, type_vocab)},
-        {F_LABELS, SHAPE_MAX_LABELS, offsetof(shape_t, labels)},
-    };
-    int hidden = 768, layers = 12, rc;
-
-    if (x->val[F_SHAPE] && (x->val[F_HIDDEN] || x->val[F_LAYERS]))
-        return usage_error("--shape and --hidden/--layers are alternatives: give a shape name "
-                           "or a width and depth");
-    if (x->val[F_SHAPE]) {
-        if (shape_preset(x->val[F_SHAPE], &x->shape) != 0)
-            return usage_error("--shape: %s", err_msg());
-        x->shape_name = x->val[F_SHAPE];
-    } else if (x->val[F_HIDDEN] || x->val[F_LAYERS]) {
-        if ((rc = int_flag(x, F_HIDDEN, 1, SHAPE_MAX_HIDDEN, &hidden)) != 0 ||
-            (rc = int_flag(x, F_LAYERS, 1, SHAPE_MAX_LAYERS, &layers)) != 0)
-            return rc;
-        shape_default(&x->shape, hidden, layers);
-    } else {
-        shape_preset("bert-base", &x->shape);
-        x->shape_name = "bert-base";
-    }
-    for (size_t i = 0; i < sizeof overrides / sizeof overrides[0]; i++) {
-        int *field = (int *)((char *)&x->shape + overrides[i].offset);
-        if ((rc = int_flag(x, overrides[i].flag, 1, overrides[i].max, field)) != 0)
-            return rc;
-        if (x->val[overrides[i].flag])
-            x->shape_name = NULL; /* no longer the named shape */
-    }
-    if (shape_check(&x->shape) != 0)
-        return usage_error("%s", err_msg());
-    return 0;
-}
 
 static int build_space(ctx_t *x)
 {
@@ -256,7 +131,8 @@ static int build_space(ctx_t *x)
     int rc;
 
     x->bottleneck = SPACE_PREFIX_BOTTLENECK;
-    if ((rc = int_flag(x, F_BOTTLENECK, 1, SPACE_MAX_PREFIX_BOTTLENECK, &x->bottleneck)) != 0)
+    rc = flags_int(&cmd, x->val, F_BOTTLENECK, 1, SPACE_MAX_PREFIX_BOTTLENECK, &x->bottleneck);
+    if (rc != 0)
         return rc;
     space_opts_default(&o, x->shape.hidden, x->shape.layers);
     o.separate_masks = x->val[F_SEPARATE] != NULL;
@@ -265,47 +141,26 @@ static int build_space(ctx_t *x)
     for (int m = 0; m < SPACE_NMODULES; m++) {
         const char *list = x->val[size_flags[m]];
         if (list && space_opts_parse_sizes(&o, (space_module_t)m, list) != 0)
-            return usage_error("%s: %s", flags[size_flags[m]].name, err_msg());
+            return flags_usage_error(PROG, "%s: %s", flags[size_flags[m]].name, err_msg());
     }
     x->space = space_new(&o);
     if (!x->space)
-        return usage_error("%s", err_msg());
+        return flags_usage_error(PROG, "%s", err_msg());
     return 0;
 }
 
 static int parse_config(const ctx_t *x, int f, space_config_t *c)
 {
     if (space_config_parse(x->val[f], x->shape.layers, c) != 0)
-        return usage_error("%s: %s", flags[f].name, err_msg());
+        return flags_usage_error(PROG, "%s: %s", flags[f].name, err_msg());
     return 0;
 }
 
 /* ---- shared pieces of the output ------------------------------------------------------------- */
 
-static void print_model(const ctx_t *x, FILE *f)
-{
-    const shape_t *s = &x->shape;
-
-    fprintf(f, "model          %s%shidden %d, layers %d, heads %d, intermediate %d, vocab %d, "
-            "positions %d, type vocab %d, labels %d\n",
-            x->shape_name ? x->shape_name : "", x->shape_name ? ": " : "", s->hidden, s->layers,
-            s->heads, s->intermediate, s->vocab, s->positions, s->type_vocab, s->labels);
-}
-
-static json_t *json_u64(uint64_t v)
-{
-    return json_integer((json_int_t)v); /* counts stay below 2^62 (space_config_count) */
-}
-
 static json_t *json_model(const ctx_t *x)
 {
-    const shape_t *s = &x->shape;
-
-    return json_pack("{s:s?, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:o}", "shape",
-                     x->shape_name, "hidden", s->hidden, "layers", s->layers, "heads", s->heads,
-                     "intermediate", s->intermediate, "vocab", s->vocab, "positions",
-                     s->positions, "type_vocab", s->type_vocab, "labels", s->labels, "backbone",
-                     json_u64(shape_backbone_params(s)), "head", json_u64(shape_head_params(s)));
+    return output_model_json(&x->shape, x->shape_name);
 }
 
 static json_t *json_space(const ctx_t *x)
@@ -330,21 +185,6 @@ static json_t *json_space(const ctx_t *x)
                   isfinite(card) ? json_real(card) : json_null(), "prefix_bottleneck",
                   x->bottleneck);
     return o;
-}
-
-/* Writes a JSON document to stdout; 1 when it could not be built or written. */
-static int emit_json(json_t *doc)
-{
-    int rc = 0;
-
-    if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0) {
-        fprintf(stderr, PROG ": could not write the JSON output\n");
-        rc = 1;
-    } else {
-        fputc('\n', stdout);
-    }
-    json_decref(doc);
-    return rc;
 }
 
 static int counts_of(const ctx_t *x, const space_config_t *c, space_counts_t *k)
@@ -386,11 +226,11 @@ static int describe(const ctx_t *x)
         json_t *doc = json_pack(
             "{s:o, s:o, s:{s:s, s:o, s:f}, s:{s:s, s:o, s:f}}", "model", json_model(x), "space",
             json_space(x), "smallest", "config", tlo, "deployed_modules",
-            json_u64(klo.modules_deployed), "percent", klo.percent, "largest", "config", thi,
-            "deployed_modules", json_u64(khi.modules_deployed), "percent", khi.percent);
-        return emit_json(doc);
+            output_u64(klo.modules_deployed), "percent", klo.percent, "largest", "config", thi,
+            "deployed_modules", output_u64(khi.modules_deployed), "percent", khi.percent);
+        return output_json(PROG, doc);
     }
-    print_model(x, stdout);
+    output_model_text(&x->shape, x->shape_name);
     printf("backbone       %" PRIu64 " parameters, frozen (embeddings and encoder layers)\n",
            klo.backbone);
     printf("head           %" PRIu64 " parameters, trained in every configuration (pooler and "
@@ -438,10 +278,10 @@ static int sample(const ctx_t *x)
     int n = 0, rc;
     rng_t r;
 
-    if ((rc = int_flag(x, F_SAMPLE, 1, MAX_SAMPLES, &n)) != 0)
+    if ((rc = flags_int(&cmd, x->val, F_SAMPLE, 1, MAX_SAMPLES, &n)) != 0)
         return rc;
     if (x->val[F_SEED] && parse_u64(x->val[F_SEED], UINT64_MAX, "--seed", &seed) != 0)
-        return usage_error("%s", err_msg());
+        return flags_usage_error(PROG, "%s", err_msg());
     rng_seed(&r, seed);
     if (x->json) {
         /* Streamed, one sample at a time, so that a million samples need no document tree. */
@@ -462,7 +302,7 @@ static int sample(const ctx_t *x)
         free(m);
         free(s);
     } else {
-        print_model(x, stdout);
+        output_model_text(&x->shape, x->shape_name);
         printf("# %d configurations drawn uniformly from the valid ones (seed %" PRIu64 ").\n"
                "# trainable and deployed include the %" PRIu64 "-parameter head; %% backbone = "
                "deployed module parameters / %" PRIu64 ";\n"
@@ -478,9 +318,9 @@ static int sample(const ctx_t *x)
         format_config(&c, text);
         if (x->json) {
             json_t *o = json_pack("{s:s, s:o, s:o, s:f, s:o}", "config", text, "trainable",
-                                  json_u64(k.trainable), "deployed", json_u64(k.deployed),
+                                  output_u64(k.trainable), "deployed", output_u64(k.deployed),
                                   "percent", k.percent, "approx_autopeft",
-                                  json_u64(k.approx_autopeft));
+                                  output_u64(k.approx_autopeft));
             char *d = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
             json_decref(o);
             if (!d) {
@@ -535,23 +375,23 @@ static int count(const ctx_t *x)
                 mods, json_pack("{s:s, s:I, s:i, s:o, s:o, s:o}", "name", space_module_name(m),
                                 "size", (json_int_t)c.size[m], "layers",
                                 space_config_layer_count(&c, m), "trainable",
-                                json_u64(k.module_trainable[m]), "deployed",
-                                json_u64(k.module_deployed[m]), "approx_autopeft",
-                                json_u64((uint64_t)space_config_layer_count(&c, m) * 2 *
-                                         (uint64_t)x->shape.hidden * c.size[m])));
-        return emit_json(json_pack(
+                                output_u64(k.module_trainable[m]), "deployed",
+                                output_u64(k.module_deployed[m]), "approx_autopeft",
+                                output_u64((uint64_t)space_config_layer_count(&c, m) * 2 *
+                                           (uint64_t)x->shape.hidden * c.size[m])));
+        return output_json(PROG, json_pack(
             "{s:s, s:b, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:o, s:f}",
             "config", text, "in_space", in_space, "reason", in_space ? NULL : reason, "model",
-            json_model(x), "modules", mods, "modules_trainable", json_u64(k.modules_trainable),
-            "modules_deployed", json_u64(k.modules_deployed), "head", json_u64(k.head),
-            "trainable", json_u64(k.trainable), "deployed", json_u64(k.deployed), "backbone",
-            json_u64(k.backbone), "percent", k.percent, "approx_autopeft",
-            json_u64(k.approx_autopeft), "approx_percent",
+            json_model(x), "modules", mods, "modules_trainable", output_u64(k.modules_trainable),
+            "modules_deployed", output_u64(k.modules_deployed), "head", output_u64(k.head),
+            "trainable", output_u64(k.trainable), "deployed", output_u64(k.deployed), "backbone",
+            output_u64(k.backbone), "percent", k.percent, "approx_autopeft",
+            output_u64(k.approx_autopeft), "approx_percent",
             100.0 * (double)k.approx_autopeft / (double)k.backbone));
     }
     printf("configuration  %s\n", text);
     printf("in the space   %s%s\n", in_space ? "yes" : "no: ", reason);
-    print_model(x, stdout);
+    output_model_text(&x->shape, x->shape_name);
     printf("\n%-8s %8s %6s %14s %14s %16s\n", "module", "size", "layers", "trainable", "deployed",
            "AutoPEFT approx");
     for (int m = 0; m < SPACE_NMODULES; m++) {
@@ -591,8 +431,8 @@ static int check_cmd(const ctx_t *x)
     format_config(&c, text);
     ok = space_check(x->space, &c) == 0;
     if (x->json) {
-        rc = emit_json(json_pack("{s:s, s:b, s:s?}", "config", text, "valid", ok, "reason",
-                                 ok ? NULL : err_msg()));
+        rc = output_json(PROG, json_pack("{s:s, s:b, s:s?}", "config", text, "valid", ok,
+                                         "reason", ok ? NULL : err_msg()));
         return rc ? rc : ok ? 0 : 1;
     }
     if (ok)
@@ -640,8 +480,8 @@ static int encode(const ctx_t *x)
             json_array_append_new(names, json_string(name));
             json_array_append_new(vals, json_real(v[i]));
         }
-        rc = emit_json(json_pack("{s:s, s:i, s:o, s:o}", "config", text, "dims", dims, "names",
-                                 names, "x", vals));
+        rc = output_json(PROG, json_pack("{s:s, s:i, s:o, s:o}", "config", text, "dims", dims,
+                                         "names", names, "x", vals));
     } else {
         printf("configuration  %s\ndims           %d\n", text, dims);
         for (int i = 0; i < dims; i++) {
@@ -712,14 +552,14 @@ static int neighbours(const ctx_t *x)
         describe_change(x, &c, &out[i], change, sizeof change);
         if (x->json)
             json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:f}", "config", t, "change",
-                                                  change, "deployed", json_u64(k.deployed),
+                                                  change, "deployed", output_u64(k.deployed),
                                                   "percent", k.percent));
         else
             printf("%-18s %10" PRIu64 " %10.4f  %s\n", change, k.deployed, k.percent, t);
     }
     if (x->json && rc == 0)
-        rc = emit_json(json_pack("{s:s, s:i, s:o}", "config", text, "count", n, "neighbours",
-                                 list));
+        rc = output_json(PROG, json_pack("{s:s, s:i, s:o}", "config", text, "count", n,
+                                         "neighbours", list));
     else
         json_decref(list);
     free(out);
@@ -735,24 +575,21 @@ int cli_space(int argc, char **argv)
     int action = -1, rc;
 
     memset(&x, 0, sizeof x);
-    if ((rc = parse_flags(argc, argv, &x, &help)) != 0)
+    if ((rc = flags_parse(&cmd, argc, argv, x.val, &help)) != 0 || help)
         return rc;
-    if (help) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
     x.json = x.val[F_JSON] != NULL;
     for (int i = 0; i < NACTIONS; i++) {
         if (!x.val[action_flags[i]])
             continue;
         if (action >= 0)
-            return usage_error("%s and %s are alternatives: give one action",
-                               flags[action].name, flags[action_flags[i]].name);
+            return flags_usage_error(PROG, "%s and %s are alternatives: give one action",
+                                     flags[action].name, flags[action_flags[i]].name);
         action = action_flags[i];
     }
     if (x.val[F_SEED] && action != F_SAMPLE)
-        return usage_error("--seed only applies to --sample");
-    if ((rc = build_shape(&x)) != 0 || (rc = build_space(&x)) != 0)
+        return flags_usage_error(PROG, "--seed only applies to --sample");
+    if ((rc = flags_model(&cmd, x.val, &x.shape, &x.shape_name)) != 0 ||
+        (rc = build_space(&x)) != 0)
         goto out;
     switch (action) {
     case F_SAMPLE:

@@ -11,35 +11,8 @@
 
 typedef cli_result_t run_t;
 
-/* Runs `autopeft ARGS...` (NULL-terminated). */
-static run_t run_argv(char *const *args)
-{
-    run_t r = {0};
-
-    cli_run(&r, NULL, args);
-    return r;
-}
-
-#define RUN(...) run_argv((char *const[]){__VA_ARGS__, NULL})
-
-static json_t *json_ok(const char *text)
-{
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-
-    if (!j)
-        FAIL("not JSON (line %d: %s):\n%s", e.line, e.text, text);
-    return j;
-}
-
-static uint64_t jnum(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_integer(v))
-        FAIL("JSON field %s is missing or not an integer", key);
-    return (uint64_t)json_integer_value(v);
-}
+/* Runs `autopeft ARGS...`, stdin from /dev/null. */
+#define RUN(...) CLI_RESULT(__VA_ARGS__)
 
 /* The table's row of NAME: the line that starts with it followed by a space, or NULL. */
 static const char *row_of(const char *out, const char *name, char *buf, size_t len)
@@ -64,23 +37,8 @@ static const char *row_of(const char *out, const char *name, char *buf, size_t l
 
 TEST(help_texts)
 {
-    run_t r = RUN("baselines", "--help");
-
-    ASSERT_EQ(r.status, 0);
-    ASSERT_CONTAINS(r.out, "Usage: autopeft baselines");
-    ASSERT_CONTAINS(r.out, "--prefix-bottleneck N");
-    ASSERT_CONTAINS(r.out, "--name NAME");
-    ASSERT_CONTAINS(r.out, "houlsby is not available");
-    ASSERT_STR_EQ(r.err, "");
-    cli_result_free(&r);
-    r = RUN("help", "baselines");
-    ASSERT_EQ(r.status, 0);
-    ASSERT_CONTAINS(r.out, "Usage: autopeft baselines");
-    cli_result_free(&r);
-    r = RUN("--help");
-    ASSERT_EQ(r.status, 0);
-    ASSERT_CONTAINS(r.out, "  baselines ");
-    cli_result_free(&r);
+    cli_check_help("baselines", (const char *const[]){"--prefix-bottleneck N", "--name NAME",
+                                                       "houlsby is not available", NULL});
 }
 
 /* Every built-in has a row whose numbers are the library's and whose configuration is its
@@ -140,7 +98,7 @@ TEST(table_names_every_builtin)
 TEST(json_parses_and_matches_the_library)
 {
     run_t r = RUN("baselines", "--hidden", "8", "--layers", "2", "--json");
-    json_t *j = json_ok(r.out), *list = json_object_get(j, "baselines"), *v;
+    json_t *j = cli_json(r.out), *list = json_object_get(j, "baselines"), *v;
     space_opts_t o;
     space_t *sp;
     shape_t s;
@@ -148,8 +106,8 @@ TEST(json_parses_and_matches_the_library)
 
     ASSERT_EQ(r.status, 0);
     ASSERT_EQ(json_array_size(list), (size_t)baseline_builtin_count());
-    ASSERT_EQ_U(jnum(json_object_get(j, "model"), "backbone"), 250048);
-    ASSERT_EQ_U(jnum(json_object_get(j, "model"), "prefix_bottleneck"), 800);
+    ASSERT_EQ_U(cli_json_u64(json_object_get(j, "model"), "backbone"), 250048);
+    ASSERT_EQ_U(cli_json_u64(json_object_get(j, "model"), "prefix_bottleneck"), 800);
     ASSERT_TRUE(json_is_null(json_object_get(json_object_get(j, "model"), "shape")));
     shape_default(&s, 8, 2);
     space_opts_default(&o, 8, 2);
@@ -170,10 +128,10 @@ TEST(json_parses_and_matches_the_library)
         ASSERT_OK(space_config_parse(json_string_value(json_object_get(v, "config")), 2, &c));
         ASSERT_TRUE(space_config_equal(&c, &b.config));
         ASSERT_EQ(json_is_true(json_object_get(v, "full_finetune")), b.full_finetune);
-        ASSERT_EQ_U(jnum(v, "trainable"), k.trainable);
-        ASSERT_EQ_U(jnum(v, "deployed"), k.deployed);
-        ASSERT_EQ_U(jnum(v, "modules_trainable"), k.modules_trainable);
-        ASSERT_EQ_U(jnum(v, "modules_deployed"), k.modules_deployed);
+        ASSERT_EQ_U(cli_json_u64(v, "trainable"), k.trainable);
+        ASSERT_EQ_U(cli_json_u64(v, "deployed"), k.deployed);
+        ASSERT_EQ_U(cli_json_u64(v, "modules_trainable"), k.modules_trainable);
+        ASSERT_EQ_U(cli_json_u64(v, "modules_deployed"), k.modules_deployed);
         ASSERT_NEAR(json_real_value(json_object_get(v, "percent")), k.percent, 1e-12);
         ASSERT_EQ(json_is_true(json_object_get(v, "in_autopeft_space")),
                   !b.full_finetune && space_check(sp, &b.config) == 0);
@@ -191,7 +149,7 @@ TEST(json_of_one_baseline)
 {
     run_t r = RUN("baselines", "--shape", "bert-large", "--name", "mam", "--json",
                   "--prefix-bottleneck", "512");
-    json_t *j = json_ok(r.out), *list = json_object_get(j, "baselines"), *v;
+    json_t *j = cli_json(r.out), *list = json_object_get(j, "baselines"), *v;
 
     ASSERT_EQ(r.status, 0);
     ASSERT_EQ(json_array_size(list), 1);
@@ -200,7 +158,7 @@ TEST(json_of_one_baseline)
     ASSERT_STR_EQ(json_string_value(json_object_get(v, "config")),
                   "sa=0 pa=512 pt=30 layers=111111111111111111111111");
     /* 24 x (2*1024*512 + 512 + 1024) + 30*1024 + (1024*512 + 512) + 24 x (512*2048 + 2048) */
-    ASSERT_EQ_U(jnum(v, "modules_trainable"),
+    ASSERT_EQ_U(cli_json_u64(v, "modules_trainable"),
                 24ull * (2 * 1024 * 512 + 512 + 1024) + 30 * 1024 + (1024 * 512 + 512) +
                     24ull * (512 * 2048 + 2048));
     json_decref(j);
@@ -223,42 +181,14 @@ TEST(name_shows_one)
 /* Bad usage: exit status 2, a message naming the flag and what it expected, nothing on stdout. */
 TEST(bad_usage_exits_2_naming_the_flag)
 {
-    static const struct {
-        const char *args[6];
-        const char *says[2];
-    } bad[] = {
-        {{"--bogus"}, {"unknown option '--bogus'", "--help"}},
-        {{"--hidden", "abc"}, {"--hidden", "expected an integer in 1..65536"}},
-        {{"--hidden", "0"}, {"--hidden", "out of range"}},
-        {{"--layers", "300"}, {"--layers", "1..256"}},
-        {{"--shape", "bert-huge"}, {"--shape", "bert-tiny"}},
-        {{"--shape", "bert-base", "--hidden", "768"}, {"alternatives", "--shape"}},
-        {{"--heads", "5"}, {"heads (5) must divide hidden (768)", ""}},
-        {{"--prefix-bottleneck", "0"}, {"--prefix-bottleneck", "1..65536"}},
+    static const cli_bad_t bad[] = {
         {{"--name"}, {"--name needs a value", "baseline name"}},
         {{"--name", "houlsby"}, {"--name: baseline 'houlsby' is not available",
                                  "only one serial adapter site"}},
         {{"--name", "bitfit"}, {"--name: no baseline named 'bitfit'", "pfeiffer, parallel"}},
-        {{"--json=yes"}, {"--json takes no value", ""}},
-        {{"--json", "--json"}, {"--json is given twice", ""}},
         {{"pfeiffer"}, {"unexpected argument 'pfeiffer'", "--name"}},
-        {{"--labels", "0"}, {"--labels", "1..65536"}},
     };
 
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *args[8] = {"baselines"};
-        int n = 1;
-        for (int a = 0; a < 6 && bad[i].args[a]; a++)
-            args[n++] = (char *)bad[i].args[a];
-        args[n] = NULL;
-        run_t r = run_argv(args);
-        if (r.status != 2)
-            FAIL("autopeft baselines %s: exit %d, expected 2 (stderr: %s)", bad[i].args[0],
-                 r.status, r.err);
-        ASSERT_CONTAINS(r.err, "autopeft baselines: ");
-        ASSERT_CONTAINS(r.err, bad[i].says[0]);
-        ASSERT_CONTAINS(r.err, bad[i].says[1]);
-        ASSERT_STR_EQ(r.out, "");
-        cli_result_free(&r);
-    }
+    cli_check_model_bad_usage("baselines");
+    cli_check_bad_usage("baselines", bad, sizeof bad / sizeof bad[0]);
 }

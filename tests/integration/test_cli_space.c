@@ -10,60 +10,18 @@
 
 typedef cli_result_t run_t;
 
-/* Runs `autopeft ARGS...` (NULL-terminated). */
-static run_t run_argv(char *const *args)
-{
-    run_t r = {0};
-
-    cli_run(&r, NULL, args);
-    return r;
-}
-
-#define RUN(...) run_argv((char *const[]){__VA_ARGS__, NULL})
+/* Runs `autopeft ARGS...`, stdin from /dev/null. */
+#define RUN(...) CLI_RESULT(__VA_ARGS__)
 
 static void run_free(run_t *r)
 {
     cli_result_free(r);
 }
 
-static json_t *json_ok(const char *text)
-{
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-
-    if (!j)
-        FAIL("not JSON (line %d: %s):\n%s", e.line, e.text, text);
-    return j;
-}
-
-static uint64_t jnum(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_integer(v))
-        FAIL("JSON field %s is missing or not an integer", key);
-    return (uint64_t)json_integer_value(v);
-}
-
 TEST(help_texts)
 {
-    run_t r = RUN("space", "--help");
-
-    ASSERT_EQ(r.status, 0);
-    ASSERT_CONTAINS(r.out, "Usage: autopeft space");
-    ASSERT_CONTAINS(r.out, "--sample N");
-    ASSERT_CONTAINS(r.out, "--separate-masks");
-    ASSERT_CONTAINS(r.out, "sa=48 pa=0 pt=12 layers=111011110111");
-    ASSERT_STR_EQ(r.err, "");
-    run_free(&r);
-    r = RUN("help", "space");
-    ASSERT_EQ(r.status, 0);
-    ASSERT_CONTAINS(r.out, "Usage: autopeft space");
-    run_free(&r);
-    r = RUN("--help");
-    ASSERT_EQ(r.status, 0);
-    ASSERT_CONTAINS(r.out, "space");
-    run_free(&r);
+    cli_check_help("space", (const char *const[]){"--sample N", "--separate-masks",
+                                                   "sa=48 pa=0 pt=12 layers=111011110111", NULL});
 }
 
 /* The issue's first command: five samples of BERT-base's space with seed 1. Every printed row is
@@ -136,19 +94,20 @@ TEST(count_command_of_the_issue)
     run_free(&r);
 
     r = RUN("space", "--count", "sa=48 pa=0 pt=0 layers=111111111111", "--json");
-    json_t *j = json_ok(r.out);
+    json_t *j = cli_json(r.out);
     ASSERT_EQ(r.status, 0);
-    ASSERT_EQ_U(jnum(j, "modules_deployed"), 894528);
-    ASSERT_EQ_U(jnum(j, "deployed"), 1486658);
-    ASSERT_EQ_U(jnum(j, "trainable"), 1486658);
-    ASSERT_EQ_U(jnum(j, "head"), 592130);
-    ASSERT_EQ_U(jnum(j, "backbone"), 108891648);
-    ASSERT_EQ_U(jnum(j, "approx_autopeft"), 884736);
+    ASSERT_EQ_U(cli_json_u64(j, "modules_deployed"), 894528);
+    ASSERT_EQ_U(cli_json_u64(j, "deployed"), 1486658);
+    ASSERT_EQ_U(cli_json_u64(j, "trainable"), 1486658);
+    ASSERT_EQ_U(cli_json_u64(j, "head"), 592130);
+    ASSERT_EQ_U(cli_json_u64(j, "backbone"), 108891648);
+    ASSERT_EQ_U(cli_json_u64(j, "approx_autopeft"), 884736);
     ASSERT_NEAR(json_real_value(json_object_get(j, "percent")), 100.0 * 894528 / 108891648,
                 1e-12);
     ASSERT_TRUE(json_is_true(json_object_get(j, "in_space")));
     ASSERT_EQ(json_array_size(json_object_get(j, "modules")), 4);
-    ASSERT_EQ_U(jnum(json_array_get(json_object_get(j, "modules"), 0), "trainable"), 894528);
+    ASSERT_EQ_U(cli_json_u64(json_array_get(json_object_get(j, "modules"), 0), "trainable"),
+                894528);
     json_decref(j);
     run_free(&r);
 }
@@ -160,13 +119,13 @@ TEST(count_prefix_on_bert_large)
 {
     run_t r = RUN("space", "--shape", "bert-large", "--count",
                   "pt=16 layers=111111111111000000000000", "--json");
-    json_t *j = json_ok(r.out);
+    json_t *j = cli_json(r.out);
 
     ASSERT_EQ(r.status, 0);
-    ASSERT_EQ_U(jnum(j, "modules_trainable"), 20521760);
-    ASSERT_EQ_U(jnum(j, "modules_deployed"), 393216);
-    ASSERT_EQ_U(jnum(j, "trainable"), 21573410);
-    ASSERT_EQ_U(jnum(j, "deployed"), 1444866);
+    ASSERT_EQ_U(cli_json_u64(j, "modules_trainable"), 20521760);
+    ASSERT_EQ_U(cli_json_u64(j, "modules_deployed"), 393216);
+    ASSERT_EQ_U(cli_json_u64(j, "trainable"), 21573410);
+    ASSERT_EQ_U(cli_json_u64(j, "deployed"), 1444866);
     ASSERT_TRUE(json_is_true(json_object_get(j, "in_space")));
     json_decref(j);
     run_free(&r);
@@ -191,14 +150,14 @@ TEST(describe_space)
     run_free(&r);
 
     r = RUN("space", "--shape", "bert-large", "--lora", "--separate-masks", "--json");
-    json_t *j = json_ok(r.out), *space = json_object_get(j, "space");
+    json_t *j = cli_json(r.out), *space = json_object_get(j, "space");
     ASSERT_EQ(r.status, 0);
     ASSERT_EQ(json_integer_value(json_object_get(space, "dims")), 4 + 4 * 24);
     ASSERT_TRUE(json_is_true(json_object_get(space, "separate_masks")));
     json_t *lora = json_array_get(json_object_get(space, "modules"), SPACE_LORA);
     ASSERT_STR_EQ(json_string_value(json_object_get(lora, "name")), "lora");
     ASSERT_EQ(json_array_size(json_object_get(lora, "sizes")), 8);
-    ASSERT_EQ_U(jnum(json_object_get(j, "model"), "backbone"), 334092288);
+    ASSERT_EQ_U(cli_json_u64(json_object_get(j, "model"), "backbone"), 334092288);
     ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(j, "model"), "shape")),
                   "bert-large");
     json_decref(j);
@@ -215,7 +174,7 @@ TEST(describe_space)
 TEST(json_of_every_action)
 {
     run_t r = RUN("space", "--sample", "2000", "--seed", "7", "--json", "--lora");
-    json_t *j = json_ok(r.out), *samples = json_object_get(j, "samples"), *v;
+    json_t *j = cli_json(r.out), *samples = json_object_get(j, "samples"), *v;
     space_opts_t o;
     space_t *sp;
     size_t i;
@@ -232,19 +191,19 @@ TEST(json_of_every_action)
         space_config_t c;
         ASSERT_OK(space_config_parse(json_string_value(json_object_get(v, "config")), 12, &c));
         ASSERT_OK(space_check(sp, &c));
-        ASSERT_TRUE(jnum(v, "trainable") >= jnum(v, "deployed"));
+        ASSERT_TRUE(cli_json_u64(v, "trainable") >= cli_json_u64(v, "deployed"));
     }
     json_decref(j);
     run_free(&r);
 
     r = RUN("space", "--check", "sa=48 pa=0 pt=12 layers=111011110111", "--json");
-    j = json_ok(r.out);
+    j = cli_json(r.out);
     ASSERT_EQ(r.status, 0);
     ASSERT_TRUE(json_is_true(json_object_get(j, "valid")));
     json_decref(j);
     run_free(&r);
     r = RUN("space", "--check", "sa=0 layers=111011110111", "--json");
-    j = json_ok(r.out);
+    j = cli_json(r.out);
     ASSERT_EQ(r.status, 1);
     ASSERT_TRUE(json_is_false(json_object_get(j, "valid")));
     ASSERT_CONTAINS(json_string_value(json_object_get(j, "reason")), "no module is on");
@@ -252,7 +211,7 @@ TEST(json_of_every_action)
     run_free(&r);
 
     r = RUN("space", "--encode", "sa=48 pa=0 pt=768 layers=100000000001", "--json");
-    j = json_ok(r.out);
+    j = cli_json(r.out);
     ASSERT_EQ(r.status, 0);
     ASSERT_EQ(json_integer_value(json_object_get(j, "dims")), 15);
     ASSERT_NEAR(json_real_value(json_array_get(json_object_get(j, "x"), 0)), 0.6, 1e-15);
@@ -262,7 +221,7 @@ TEST(json_of_every_action)
     run_free(&r);
 
     r = RUN("space", "--neighbours", "sa=1 layers=000001000000", "--json");
-    j = json_ok(r.out);
+    j = cli_json(r.out);
     ASSERT_EQ(r.status, 0);
     ASSERT_EQ(json_integer_value(json_object_get(j, "count")), 14);
     ASSERT_EQ(json_array_size(json_object_get(j, "neighbours")), 14);
@@ -273,7 +232,7 @@ TEST(json_of_every_action)
     run_free(&r);
 
     r = RUN("space", "--json");
-    j = json_ok(r.out);
+    j = cli_json(r.out);
     ASSERT_NEAR(json_real_value(json_object_get(json_object_get(j, "space"), "cardinality")),
                 5446350, 0);
     json_decref(j);
@@ -318,14 +277,7 @@ TEST(text_of_check_encode_neighbours)
 /* Bad usage: exit status 2, a message naming the flag and what it expected, nothing on stdout. */
 TEST(bad_usage_exits_2_naming_the_flag)
 {
-    static const struct {
-        const char *args[6];
-        const char *says[2];
-    } bad[] = {
-        {{"--bogus"}, {"unknown option '--bogus'", "--help"}},
-        {{"--hidden", "abc"}, {"--hidden", "expected an integer in 1..65536"}},
-        {{"--hidden", "0"}, {"--hidden", "out of range"}},
-        {{"--layers", "300"}, {"--layers", "1..256"}},
+    static const cli_bad_t bad[] = {
         {{"--sample"}, {"--sample needs a value", "number of configurations"}},
         {{"--sample", "0"}, {"--sample", "1..1000000"}},
         {{"--sample", "5", "--seed", "-1"}, {"--seed", "non-negative"}},
@@ -333,35 +285,14 @@ TEST(bad_usage_exits_2_naming_the_flag)
         {{"--count", "sa=4x8 layers=111111111111"}, {"--count", "'sa=4x8'"}},
         {{"--count", "sa=48 layers=1111"}, {"--count", "4 bits"}},
         {{"--check", "foo=1"}, {"--check", "unknown key"}},
-        {{"--shape", "bert-huge"}, {"--shape", "bert-tiny"}},
-        {{"--shape", "bert-base", "--hidden", "768"}, {"alternatives", "--shape"}},
         {{"--sample", "5", "--count", "sa=1 layers=111111111111"}, {"alternatives", "--count"}},
-        {{"--heads", "5"}, {"heads (5) must divide hidden (768)", ""}},
         {{"--sizes-sa", "48,48"}, {"--sizes-sa", "twice"}},
         {{"--sizes-sa", "0", "--sizes-pa", "0", "--sizes-pt", "0"}, {"no configuration", ""}},
-        {{"--prefix-bottleneck", "0"}, {"--prefix-bottleneck", "1..65536"}},
-        {{"--json=yes"}, {"--json takes no value", ""}},
-        {{"--json", "--json"}, {"--json is given twice", ""}},
         {{"sa=48"}, {"unexpected argument 'sa=48'", "--count"}},
-        {{"--labels", "0"}, {"--labels", "1..65536"}},
     };
 
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *args[8] = {"space"};
-        int n = 1;
-        for (int a = 0; a < 6 && bad[i].args[a]; a++)
-            args[n++] = (char *)bad[i].args[a];
-        args[n] = NULL;
-        run_t r = run_argv(args);
-        if (r.status != 2)
-            FAIL("autopeft space %s: exit %d, expected 2 (stderr: %s)", bad[i].args[0], r.status,
-                 r.err);
-        ASSERT_CONTAINS(r.err, "autopeft space: ");
-        ASSERT_CONTAINS(r.err, bad[i].says[0]);
-        ASSERT_CONTAINS(r.err, bad[i].says[1]);
-        ASSERT_STR_EQ(r.out, "");
-        run_free(&r);
-    }
+    cli_check_model_bad_usage("space");
+    cli_check_bad_usage("space", bad, sizeof bad / sizeof bad[0]);
 }
 
 /* --flag=value works like --flag value; flags may come in any order. */
