@@ -18,23 +18,6 @@
 
 /* ---- reading the store -------------------------------------------------------------------- */
 
-static int open_ro(const char *dir, sqlite3 **db)
-{
-    char path[4200];
-
-    snprintf(path, sizeof path, "%s/%s", dir, STORE_FILE);
-    if (access(path, R_OK) != 0)
-        return err_set(ERR_NOTFOUND, "%s: no study store here (%s)", dir, strerror(errno));
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        int rc = err_set(ERR_IO, "%s: %s", path, sqlite3_errmsg(*db));
-        sqlite3_close(*db);
-        *db = NULL;
-        return rc;
-    }
-    sqlite3_busy_timeout(*db, 5000);
-    return 0;
-}
-
 static int meta_text(sqlite3 *db, const char *key, char *buf, size_t len)
 {
     sqlite3_stmt *st;
@@ -248,7 +231,7 @@ int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, 
     int rc, np;
 
     memset(out, 0, sizeof *out);
-    if ((rc = open_ro(dir, &db)) != 0)
+    if ((rc = store_open_raw_readonly(dir, &db)) != 0)
         return rc;
     read_meta(db, out, &has_ref);
     if ((rc = read_trials(db, dir, out, &p)) != 0)
@@ -448,7 +431,7 @@ int report_write(const char *dir)
     if (!pts)
         return ERR_NOMEM;
     if ((rc = report_summary(dir, &sum, pts, REPORT_MAX_PARETO, &n)) != 0 ||
-        (rc = open_ro(dir, &db)) != 0 || (rc = write_trials(dir, db)) != 0)
+        (rc = store_open_raw_readonly(dir, &db)) != 0 || (rc = write_trials(dir, db)) != 0)
         goto out;
     if ((rc = out_open(&pf, dir, "pareto.csv")) != 0)
         goto out;

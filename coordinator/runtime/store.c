@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/mem.h"
@@ -297,6 +298,25 @@ out:
         store_close(&s);
     *out = s;
     return rc;
+}
+
+int store_open_raw_readonly(const char *dir, sqlite3 **db)
+{
+    char path[4200];
+
+    *db = NULL;
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, STORE_FILE) >= sizeof path)
+        return err_set(ERR_RANGE, "%s: study folder path too long", dir);
+    if (access(path, R_OK) != 0)
+        return err_set(ERR_NOTFOUND, "%s: no study store here (%s)", dir, strerror(errno));
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        int rc = err_set(ERR_IO, "%s: %s", path, sqlite3_errmsg(*db));
+        sqlite3_close(*db);
+        *db = NULL;
+        return rc;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    return 0;
 }
 
 void store_close(store_t **sp)

@@ -142,6 +142,12 @@ const char *store_kind_name(store_kind_t k);   /* "search", "baseline", "confirm
 int store_kind_parse(const char *text, store_kind_t *out);
 int store_state_parse(const char *text, store_state_t *out);
 
+/* A raw read-only SQLite connection to <dir>/study.db, for readers that query it themselves
+ * (report.c, study_view.c): ERR_NOTFOUND "no study store here" when there is none. The caller
+ * closes it with sqlite3_close. */
+struct sqlite3;
+int store_open_raw_readonly(const char *dir, struct sqlite3 **db);
+
 /* Seconds since the epoch, with sub-second resolution. */
 double store_now(void);
 

@@ -13,6 +13,7 @@
 #include "common/mem.h"
 #include "common/rng.h"
 #include "common/space.h"
+#include "coordinator/runtime/store.h"
 #include "coordinator/search/gp.h"
 #include "coordinator/search/gp_map.h"
 #include "coordinator/search/pareto.h"
@@ -36,24 +37,6 @@ const study_view_trial_t *study_view_point_trial(const study_view_t *v, int poin
 }
 
 /* ---- reading the store ----------------------------------------------------------------------- */
-
-static int open_ro(const char *dir, sqlite3 **db)
-{
-    char path[4200];
-
-    if ((size_t)snprintf(path, sizeof path, "%s/study.db", dir) >= sizeof path)
-        return err_set(ERR_RANGE, "%s: study folder path too long", dir);
-    if (access(path, R_OK) != 0)
-        return err_set(ERR_NOTFOUND, "%s: no study store here (%s)", dir, strerror(errno));
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        int rc = err_set(ERR_IO, "%s: %s", path, sqlite3_errmsg(*db));
-        sqlite3_close(*db);
-        *db = NULL;
-        return rc;
-    }
-    sqlite3_busy_timeout(*db, 5000);
-    return 0;
-}
 
 /* A meta value, malloc'd (NULL when absent or on allocation failure). */
 static char *meta_text(sqlite3 *db, const char *key)
@@ -654,7 +637,7 @@ int study_view_load(const char *dir, study_view_t *v)
     int rc;
 
     memset(v, 0, sizeof *v);
-    if ((rc = open_ro(dir, &db)) != 0)
+    if ((rc = store_open_raw_readonly(dir, &db)) != 0)
         return rc;
     read_meta(db, dir, v);
     if ((rc = read_trials(db, dir, v)) != 0)

@@ -18,8 +18,8 @@
  *   reference    the study's reference point when it has one, else the lowest metric and the
  *                highest cost of the points (as report_summary does)
  *
- * Depends only on SQLite, common/, coordinator/search/ and the study configuration (config.h),
- * so that any output can use it. */
+ * Depends only on SQLite, common/, coordinator/search/, the study configuration (config.h) and
+ * the store's read-only opener (store.h), so that any output can use it. */
 #ifndef AUTOPEFT_STUDY_VIEW_H
 #define AUTOPEFT_STUDY_VIEW_H
 
