@@ -158,7 +158,7 @@ fi
 wait "$coord" || fail "the coordinator failed: $(tail -n 20 "$tmp/coordinator.log")"
 
 "$bin/autopeft" status "$study" >"$tmp/status.out" || fail "autopeft status failed"
-grep -q "$budget of $budget: $budget done, 0 failed" "$tmp/status.out" ||
+grep -q "$budget of $budget searched: $budget done, 0 failed" "$tmp/status.out" ||
     fail "the study is not complete: $(cat "$tmp/status.out")"
 grep -q "study 'slurm' finished: $budget done" "$tmp/coordinator.log" || fail "no finish line in the log"
 registered=$(grep -c "registered (" "$tmp/coordinator.log" || true)
