@@ -414,6 +414,7 @@ static int add_comparison(const char *dir, json_t *best)
     if (rc == 0) {
         json_object_set_new(best, "baselines", report_compare_baselines_json(&v));
         json_object_set_new(best, "pareto_confirmed", report_compare_front_json(&v));
+        json_object_set_new(best, "best_confirmed", report_compare_best_json(&v));
     }
     study_view_free(&v);
     return rc;

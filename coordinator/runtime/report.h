@@ -6,7 +6,9 @@
  *                  seed, origin
  *   trials.jsonl   one JSON object per trial, with the accepted RESULT message in full
  *   pareto.csv     the non-dominated search trials (metric up, parameter % down), by parameter %
- *   best.json      the best metric's search trial, the Pareto set and the hypervolume
+ *   best.json      the best metric's search trial, the Pareto set and the hypervolume; the
+ *                  baselines against the front and the confirmed statistics
+ *                  (report_compare.h)
  * Baselines and confirmations are not on the front: they are compared with it. Each file is
  * written to a temporary name and renamed, so readers never see half a file. */
 #ifndef AUTOPEFT_REPORT_H

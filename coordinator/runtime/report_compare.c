@@ -62,6 +62,16 @@ json_t *report_compare_baselines_json(const study_view_t *v)
     return a;
 }
 
+json_t *report_compare_best_json(const study_view_t *v)
+{
+    int best = -1;
+
+    for (int i = 0; i < v->npoints; i++)
+        if (v->points[i].n > 1 && (best < 0 || v->points[i].mean > v->points[best].mean))
+            best = i;
+    return best < 0 ? json_null() : point_json(v, best);
+}
+
 json_t *report_compare_front_json(const study_view_t *v)
 {
     json_t *a = json_array();

@@ -15,6 +15,10 @@
  * standard deviations; null when no front point dominates it). */
 json_t *report_compare_baselines_json(const study_view_t *v);
 
+/* best.json's "best_confirmed": of the points with confirmations (front and baselines), the
+ * one of the highest mean, with its statistics; null when nothing was confirmed. */
+json_t *report_compare_best_json(const study_view_t *v);
+
 /* best.json's "pareto_confirmed": the front's points with their confirmed statistics. */
 json_t *report_compare_front_json(const study_view_t *v);
 

@@ -94,6 +94,17 @@ static void check_best_json(const char *dir, long long nbaselines)
             ASSERT_TRUE(json_real_value(json_object_get(by, "param_percent_margin")) >= 0);
         }
     }
+    {
+        /* The best confirmed point: the highest mean over every point with confirmations. */
+        char text[64];
+        ASSERT_TRUE(rt_sql_text(dir, text, sizeof text,
+                                "SELECT max(m) FROM (SELECT avg(x.objective) AS m FROM trials o "
+                                "JOIN trials x ON (x.id = o.id OR x.origin = o.id) AND x.state = "
+                                "'done' WHERE o.kind != 'confirm' GROUP BY o.id HAVING count(*) "
+                                "> 1)"));
+        ASSERT_NEAR(json_real_value(json_object_get(json_object_get(best, "best_confirmed"),
+                                                    "mean")), atof(text), 1e-8);
+    }
     json_decref(best);
 }
 
