@@ -152,21 +152,25 @@ static int pick_points(study_t *s, const char *which, int n, bool *pick)
 static int queue_confirms(study_t *s, store_t *st, const bool *pick, int n, int seeds,
                           int *points, int *added)
 {
-    int rc = store_begin(st);
+    int *runs = mem_alloc((size_t)n + 1, sizeof *runs, "runs per point");
+    int rc = runs ? store_begin(st) : ERR_NOMEM;
 
     *points = *added = 0;
+    for (int j = 1; j <= n && rc == 0; j++) {
+        uint64_t origin = study_trial(s, (uint64_t)j)->origin;
+        if (origin)
+            runs[origin - 1]++;
+    }
     for (int id = 1; id <= n && rc == 0; id++) {
-        int runs = 1;
         if (!pick[id - 1])
             continue;
         (*points)++;
-        for (int j = 1; j <= n; j++)
-            runs += study_trial(s, (uint64_t)j)->origin == (uint64_t)id;
-        for (; runs < seeds && rc == 0; runs++, (*added)++) {
+        for (int k = 1 + runs[id - 1]; k < seeds && rc == 0; k++, (*added)++) {
             study_extra_t e = {.kind = STORE_CONFIRM, .origin = (uint64_t)id};
             rc = study_add_extra(s, &e, NULL);
         }
     }
+    free(runs);
     return rc == 0 ? store_commit(st) : rc;
 }
 

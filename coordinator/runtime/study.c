@@ -206,7 +206,9 @@ static int load_kind(study_t *s, const store_trial_t *st, study_trial_t *t)
     t->seed = st->has_seed ? st->seed : s->cfg->seed;
     t->origin = st->origin;
     t->full_finetune = st->full_finetune;
-    t->in_space = !t->full_finetune && space_check(s->space, &t->config) == 0;
+    /* A search trial was checked against the space when it was suggested or loaded. */
+    t->in_space = st->kind == STORE_SEARCH ||
+                  (!t->full_finetune && space_check(s->space, &t->config) == 0);
     err_clear();
     if (st->kind == STORE_CONFIRM && (st->origin == 0 || st->origin >= st->id))
         return err_set(ERR_PARSE, "study store: trial %llu confirms trial %llu, which does not "
