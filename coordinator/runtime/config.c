@@ -546,9 +546,9 @@ static int resolve_baselines(parser_t *p)
         baseline_t *b = &c->baselines[i];
         int rc;
         if (r->text[0]) {
-            memset(b, 0, sizeof *b);
-            snprintf(b->name, sizeof b->name, "%s", r->label);
-            rc = space_config_parse(r->text, c->shape.layers, &b->config);
+            space_config_t parsed;
+            if ((rc = space_config_parse(r->text, c->shape.layers, &parsed)) == 0)
+                rc = baseline_make(r->label, &parsed, false, b);
         } else {
             rc = baseline_builtin(r->label, c->shape.hidden, c->shape.layers, b);
         }
