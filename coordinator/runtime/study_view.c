@@ -690,7 +690,8 @@ static int encode_search(const study_view_t *v, const space_t *sp, int dims, dou
     *y = mem_alloc((size_t)v->npoints + 1, sizeof **y, "relevance targets");
     if (!*x || !*y)
         return ERR_NOMEM;
-    for (int p = 0; p < v->npoints && n < GP_MAX_POINTS; p++) {
+    /* The latest ones: a fit costs n^3, and the report is written when a study ends. */
+    for (int p = v->npoints - 1; p >= 0 && n < STUDY_VIEW_MAX_RELEVANCE_FIT; p--) {
         const study_view_trial_t *t = study_view_point_trial(v, p);
         space_config_t c;
         if (t->kind != VIEW_SEARCH || space_config_parse(t->config, v->layers, &c) != 0)

@@ -124,12 +124,15 @@ const char *study_view_state_name(study_view_state_t s);
 const study_view_trial_t *study_view_point_trial(const study_view_t *v, int point);
 
 /* Relevance of each dimension of the search space's encoding (space_encode): a GP with the
- * search's MAP fit (gp_map.h, copula output transform) on the done search trials, and
- * 1 / lengthscale per dimension, scaled so that the largest is 1. rel and ls (may be NULL) get
- * space_dims values; *dims how many; names (may be NULL) gets dims names of name_len bytes
- * each. ERR_STATE (err_msg says why) with fewer than STUDY_VIEW_MIN_RELEVANCE done search
+ * search's MAP fit (gp_map.h, copula output transform) on the done search trials (the latest
+ * STUDY_VIEW_MAX_RELEVANCE_FIT of them), and 1 / lengthscale per dimension, scaled so that
+ * the largest is 1. rel and ls (may be NULL) get space_dims values; *dims how many; names (may
+ * be NULL) gets dims names of name_len bytes each. ERR_STATE (err_msg says why) with fewer than STUDY_VIEW_MIN_RELEVANCE done search
  * trials or without the configuration; ERR_RANGE when the space has more than cap dimensions. */
 #define STUDY_VIEW_MIN_RELEVANCE 5
+/* At most this many done search trials go into the fit, the latest by id (a fit costs n^3;
+ * a 20000-trial study's report took minutes before this cap). */
+#define STUDY_VIEW_MAX_RELEVANCE_FIT 512
 int study_view_relevance(const study_view_t *v, double *rel, double *ls, char *names,
                          size_t name_len, int cap, int *dims);
 
