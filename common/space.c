@@ -184,7 +184,7 @@ space_t *space_new(const space_opts_t *o)
                     space_module_name(m), n, SPACE_MAX_LEVELS);
             goto fail;
         }
-        if (n == 0 && m == SPACE_LORA) {
+        if (n == 0 && m >= SPACE_FIRST_EXTENSION) {
             s->sizes[m][0] = 0;
             n = 1;
         } else if (n == 0) {

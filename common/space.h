@@ -8,8 +8,9 @@
  * AutoPEFT's exactly: SA, PA and PT sizes from the ladder hidden/2^k for k = 0..8, then 1 (k=9)
  * and 0 (k=10, off), and one insertion bit per layer shared by the three modules; a
  * configuration is valid when at least one layer is on and at least one module is non-zero.
- * Extensions, off by default: LoRA on Wq/Wv with its own rank ladder, and one layer mask per
- * module. The ladder's level index k follows AutoPEFT: k = 0 is the largest size, the last
+ * Extensions, off by default: LoRA on Wq/Wv with its own rank ladder, Houlsby's two serial
+ * adapters per layer (after attention and after the FFN) with their own ladder, and one layer
+ * mask per module. The ladder's level index k follows AutoPEFT: k = 0 is the largest size, the last
  * level is "off". Where hidden/2^k repeats a size (small widths), the repeat is dropped, so
  * every level is a distinct size. docs/search-space.md explains the encoding and the counts. */
 #ifndef AUTOPEFT_SPACE_H
@@ -25,8 +26,6 @@
 #define SPACE_MAX_LAYERS 256
 #define SPACE_MASK_WORDS (SPACE_MAX_LAYERS / 64)
 #define SPACE_MAX_LEVELS 16
-/* Longest canonical text of a configuration, terminating NUL included. */
-#define SPACE_TEXT_MAX (4 * (16 + SPACE_MAX_LAYERS) + 16)
 /* AutoPEFT's prefix reparameterisation width. */
 #define SPACE_PREFIX_BOTTLENECK 800
 /* Hard cap on a module size read from text or a ladder (a bottleneck, prefix length or rank far
@@ -40,8 +39,17 @@ typedef enum {
     SPACE_PA = 1,   /* parallel adapter bottleneck: "pa" */
     SPACE_PT = 2,   /* prefix-tuning length: "pt" */
     SPACE_LORA = 3, /* LoRA rank on Wq and Wv: "lora" */
-    SPACE_NMODULES = 4
+    SPACE_HA = 4,   /* Houlsby serial adapters, after attention and after the FFN: "ha" */
+    SPACE_NMODULES = 5
 } space_module_t;
+
+/* The extensions (lora, ha) are off in the default space and appear in a configuration's text
+ * only when active. */
+#define SPACE_FIRST_EXTENSION SPACE_LORA
+
+/* Longest canonical text of a configuration, terminating NUL included: per module its name,
+ * size and own mask, then " layers=" and a mask. */
+#define SPACE_TEXT_MAX (SPACE_NMODULES * (16 + SPACE_MAX_LAYERS) + 16)
 
 typedef struct {
     int layers;                                       /* 1..SPACE_MAX_LAYERS */
@@ -60,12 +68,14 @@ typedef struct {
     uint64_t trainable;                         /* modules_trainable + head */
     uint64_t deployed;                          /* modules_deployed + head */
     double percent;                             /* 100 * modules_deployed / backbone */
-    uint64_t approx_autopeft;                   /* AutoPEFT's estimate: sum of layers*2*hidden*size */
+    uint64_t module_approx[SPACE_NMODULES];     /* AutoPEFT's estimate: layers*2*hidden*size per
+                                                 * adapter (ha: two per layer) */
+    uint64_t approx_autopeft;                   /* their sum */
 } space_counts_t;
 
 /* ---- configurations ------------------------------------------------------------------------ */
 
-const char *space_module_name(space_module_t m);   /* "sa", "pa", "pt", "lora" */
+const char *space_module_name(space_module_t m);   /* "sa", "pa", "pt", "lora", "ha" */
 bool space_config_layer(const space_config_t *c, space_module_t m, int layer);
 void space_config_set_layer(space_config_t *c, space_module_t m, int layer, bool on);
 int space_config_layer_count(const space_config_t *c, space_module_t m);
@@ -79,9 +89,9 @@ bool space_config_equal(const space_config_t *a, const space_config_t *b);
 uint64_t space_config_hash(const space_config_t *c);
 
 /* Canonical text: "sa=48 pa=0 pt=12 layers=111011110111" (bits bottom layer first; modules in
- * the order sa, pa, pt, then lora only when active). When the active modules' masks differ, each
- * active module carries its own: "sa=48@110000000000 pa=0 pt=12@000000001111". ERR_RANGE when
- * len is too small. */
+ * the order sa, pa, pt, then lora and ha only when active). When the active modules' masks
+ * differ, each active module carries its own: "sa=48@110000000000 pa=0 pt=12@000000001111".
+ * ERR_RANGE when len is too small. */
 int space_config_format(const space_config_t *c, char *buf, size_t len);
 /* Parses the text form for a model of `layers` layers: sizes are any integers in
  * 0..SPACE_MAX_SIZE (membership in a space is space_check's business); keys in any order,
@@ -106,8 +116,9 @@ typedef struct {
     int layers;
     bool separate_masks;    /* extension: one layer mask per module */
     /* Size ladders. nsizes[m] == 0 takes the default: AutoPEFT's ladder for sa, pa and pt,
-     * {0} (off) for lora. A given ladder is any set of distinct sizes (0 meaning the module may
-     * be off); it is sorted largest first. {0} alone takes the module out of the space. */
+     * {0} (off) for lora and ha. A given ladder is any set of distinct sizes (0 meaning the
+     * module may be off); it is sorted largest first. {0} alone takes the module out of the
+     * space. */
     int nsizes[SPACE_NMODULES];
     uint32_t sizes[SPACE_NMODULES][SPACE_MAX_LEVELS];
 } space_opts_t;

@@ -11,9 +11,9 @@
 #include "common/err.h"
 #include "common/parse.h"
 
-static const char *const module_names[SPACE_NMODULES] = {"sa", "pa", "pt", "lora"};
+static const char *const module_names[SPACE_NMODULES] = {"sa", "pa", "pt", "lora", "ha"};
 
-/* Keys of the text form: the four modules, then the shared mask. */
+/* Keys of the text form: the modules, then the shared mask. */
 #define KEY_LAYERS SPACE_NMODULES
 #define NKEYS (SPACE_NMODULES + 1)
 /* How much of an offending token an error message quotes. */
@@ -183,7 +183,7 @@ int space_config_format(const space_config_t *c, char *buf, size_t len)
     }
     for (int m = 0; m < SPACE_NMODULES && ok; m++) {
         bool active = space_config_active(&k, (space_module_t)m);
-        if (m == SPACE_LORA && !active)
+        if (m >= SPACE_FIRST_EXTENSION && !active)
             continue;
         ok = put(buf, len, &used, "%s%s=%" PRIu32, used ? " " : "", module_names[m], k.size[m]);
         if (ok && active && !one_mask)
@@ -298,7 +298,7 @@ int space_config_parse(const char *text, int layers, space_config_t *out)
         eq = memchr(tok, '=', toklen);
         if (!eq)
             return err_set(ERR_PARSE, "configuration text: '%s': expected KEY=VALUE with KEY one "
-                           "of sa, pa, pt, lora, layers", quote(tok, toklen, q));
+                           "of sa, pa, pt, lora, ha, layers", quote(tok, toklen, q));
         keylen = (size_t)(eq - tok);
         for (key = 0; key < NKEYS; key++) {
             const char *name = key == KEY_LAYERS ? "layers" : module_names[key];
@@ -307,7 +307,7 @@ int space_config_parse(const char *text, int layers, space_config_t *out)
         }
         if (key == NKEYS)
             return err_set(ERR_PARSE, "configuration text: '%s': unknown key; expected one of "
-                           "sa, pa, pt, lora, layers", quote(tok, toklen, q));
+                           "sa, pa, pt, lora, ha, layers", quote(tok, toklen, q));
         if (seen[key])
             return err_set(ERR_PARSE, "configuration text: '%s': '%s' is given twice",
                            quote(tok, toklen, q), key == KEY_LAYERS ? "layers" : module_names[key]);
@@ -394,6 +394,10 @@ int space_config_count(const space_config_t *c, const shape_t *shape, int prefix
             /* A (d x h) and B (h x d) on each of Wq and Wv, without biases */
             train = deploy = n * 2 * (h * d + d * h);
             break;
+        case SPACE_HA:
+            /* two adapters per inserted layer, each as sa's */
+            train = deploy = n * 2 * ((h * d + d) + (d * h + h));
+            break;
         default:
             break;
         }
@@ -401,7 +405,8 @@ int space_config_count(const space_config_t *c, const shape_t *shape, int prefix
         out->module_deployed[m] = deploy;
         out->modules_trainable += train;
         out->modules_deployed += deploy;
-        out->approx_autopeft += n * 2 * h * d;
+        out->module_approx[m] = (m == SPACE_HA ? 2 : 1) * n * 2 * h * d;
+        out->approx_autopeft += out->module_approx[m];
     }
     out->trainable = out->modules_trainable + out->head;
     out->deployed = out->modules_deployed + out->head;

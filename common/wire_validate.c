@@ -89,6 +89,7 @@ static const struct {
     {&autopeft__peft_config__descriptor, "parallel_layers", STR_MASK},
     {&autopeft__peft_config__descriptor, "prefix_layers", STR_MASK},
     {&autopeft__peft_config__descriptor, "lora_layers", STR_MASK},
+    {&autopeft__peft_config__descriptor, "houlsby_layers", STR_MASK},
     /* "sa=48 pa=0 pt=12 layers=1110...": four masks of MAX_LAYERS fit in a path's cap. */
     {&autopeft__peft_config__descriptor, "text", STR_PATH},
     {&autopeft__progress__descriptor, "message", STR_TEXT},
@@ -484,6 +485,8 @@ static int check_peft(const vctx_t *v, const Autopeft__PeftConfig *c)
                    "prefix_layers", c->prefix_layers, &len));
     TRY(check_mask(v, "lora_rank", c->has_lora_rank, c->lora_rank, "lora_layers",
                    c->lora_layers, &len));
+    TRY(check_mask(v, "houlsby_adapter", c->has_houlsby_adapter, c->houlsby_adapter,
+                   "houlsby_layers", c->houlsby_layers, &len));
     return 0;
 }
 

@@ -35,11 +35,12 @@ static const char usage_text[] =
     "  --json                 one JSON document instead of text\n"
     "  -h, --help             show this help\n"
     "\n"
-    "Baselines: pfeiffer (serial adapter, hidden/16), parallel (parallel adapter, hidden/2),\n"
+    "Baselines: pfeiffer (serial adapter after the FFN, hidden/16), houlsby (serial adapters\n"
+    "after attention and after the FFN, hidden/16), parallel (parallel adapter, hidden/2),\n"
     "parallel-small (hidden/16), prefix (10 tokens), lora (rank 8 on Wq, Wv), mam (prefix 30 +\n"
     "parallel adapter hidden/2), head-only, full-finetune; every module in every layer, sizes\n"
-    "rounded to the nearest integer, at least 1. houlsby is not available: the engine has one\n"
-    "serial adapter site, after the FFN. docs/baselines.md has the sources and the counts.\n"
+    "rounded to the nearest integer, at least 1. docs/baselines.md has the sources and the\n"
+    "counts.\n"
     "\n"
     "Exit status: 0 done; 1 output failed; 2 bad usage.\n";
 
@@ -128,7 +129,7 @@ static const char *shown_config(const row_t *r)
 }
 
 /* The index of --name's baseline, or every one (-1); 2 (reported) for a name not in the
- * catalogue, with the library's reason (the known names; why houlsby is not there). */
+ * catalogue, with the library's reason (the known names). */
 static int chosen(const ctx_t *x, int *which)
 {
     baseline_t b;

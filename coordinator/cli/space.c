@@ -41,6 +41,7 @@ static const char usage_text[] =
     "  --sizes-pa LIST        parallel adapter bottlenecks\n"
     "  --sizes-pt LIST        prefix lengths\n"
     "  --sizes-lora LIST      LoRA ranks (adds LoRA)\n"
+    "  --sizes-ha LIST        Houlsby adapter bottlenecks, two adapters per layer (adds them)\n"
     "  --prefix-bottleneck N  width of the prefix reparameterisation MLP (default 800)\n"
     "\n"
     "Actions (at most one; without one the space is described):\n"
@@ -61,7 +62,8 @@ static const char usage_text[] =
     "CONFIG is the canonical text form of a configuration, one key=value per word in any order:\n"
     "  'sa=48 pa=0 pt=12 layers=111011110111'   sizes, then one bit per layer, bottom layer first\n"
     "  'sa=48@110000000000 pt=12@000000001111'  a mask per module (--separate-masks spaces)\n"
-    "Keys: sa (serial adapter), pa (parallel adapter), pt (prefix length), lora (rank), layers;\n"
+    "Keys: sa (serial adapter), pa (parallel adapter), pt (prefix length), lora (rank), ha\n"
+    "(Houlsby adapters: after attention and after the FFN), layers;\n"
     "modules not named are off.\n"
     "\n"
     "Counts are exact, every weight and bias: the head (pooler and classifier) is trained in\n"
@@ -78,7 +80,7 @@ static const char usage_text[] =
 
 enum {
     F_LORA = FLAGS_NMODEL, F_SEPARATE, F_SIZES_SA, F_SIZES_PA, F_SIZES_PT, F_SIZES_LORA,
-    F_BOTTLENECK, F_SAMPLE, F_SEED, F_COUNT, F_CHECK, F_ENCODE, F_NEIGHBOURS, F_JSON, NFLAGS
+    F_SIZES_HA, F_BOTTLENECK, F_SAMPLE, F_SEED, F_COUNT, F_CHECK, F_ENCODE, F_NEIGHBOURS, F_JSON, NFLAGS
 };
 
 static const flags_spec_t flags[NFLAGS] = {
@@ -89,6 +91,7 @@ static const flags_spec_t flags[NFLAGS] = {
     [F_SIZES_PA] = {"--sizes-pa", "a list of sizes such as 768,384,0"},
     [F_SIZES_PT] = {"--sizes-pt", "a list of sizes such as 768,384,0"},
     [F_SIZES_LORA] = {"--sizes-lora", "a list of ranks such as 16,8,0"},
+    [F_SIZES_HA] = {"--sizes-ha", "a list of sizes such as 48,24,0"},
     [F_BOTTLENECK] = {"--prefix-bottleneck", "the prefix MLP width"},
     [F_SAMPLE] = {"--sample", "a number of configurations"},
     [F_SEED] = {"--seed", "a seed (a non-negative integer)"},
@@ -110,7 +113,7 @@ static const int action_flags[] = {F_SAMPLE, F_COUNT, F_CHECK, F_ENCODE, F_NEIGH
 
 static const char *const module_what[SPACE_NMODULES] = {
     "serial adapter bottleneck", "parallel adapter bottleneck", "prefix length",
-    "LoRA rank on Wq, Wv"};
+    "LoRA rank on Wq, Wv", "Houlsby adapters' bottleneck"};
 
 typedef struct {
     const char *val[NFLAGS]; /* NULL: not given; "" for a given switch */
@@ -126,7 +129,7 @@ typedef struct {
 static int build_space(ctx_t *x)
 {
     static const int size_flags[SPACE_NMODULES] = {F_SIZES_SA, F_SIZES_PA, F_SIZES_PT,
-                                                   F_SIZES_LORA};
+                                                   F_SIZES_LORA, F_SIZES_HA};
     space_opts_t o;
     int rc;
 
@@ -243,7 +246,8 @@ static int describe(const ctx_t *x)
         for (int k = 0; k < n; k++)
             printf("%s%" PRIu32, k ? " " : "", space_level_size(sp, m, k));
         if (n == 1 && space_level_size(sp, m, 0) == 0)
-            printf("  (not searched%s)", m == SPACE_LORA ? "; --lora adds it" : "");
+            printf("  (not searched%s)", m == SPACE_LORA ? "; --lora adds it"
+                                         : m == SPACE_HA ? "; --sizes-ha adds it" : "");
         printf("\n");
     }
     printf("\n");
@@ -348,7 +352,7 @@ static int sample(const ctx_t *x)
 
 static bool show_module(const ctx_t *x, const space_config_t *c, int m)
 {
-    return m != SPACE_LORA || space_level_size(x->space, m, 0) != 0 ||
+    return m < SPACE_FIRST_EXTENSION || space_level_size(x->space, m, 0) != 0 ||
            space_config_active(c, m);
 }
 
@@ -377,8 +381,7 @@ static int count(const ctx_t *x)
                                 space_config_layer_count(&c, m), "trainable",
                                 output_u64(k.module_trainable[m]), "deployed",
                                 output_u64(k.module_deployed[m]), "approx_autopeft",
-                                output_u64((uint64_t)space_config_layer_count(&c, m) * 2 *
-                                           (uint64_t)x->shape.hidden * c.size[m])));
+                                output_u64(k.module_approx[m])));
         return output_json(PROG, json_pack(
             "{s:s, s:b, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:f, s:o, s:f}",
             "config", text, "in_space", in_space, "reason", in_space ? NULL : reason, "model",
@@ -400,7 +403,7 @@ static int count(const ctx_t *x)
             continue;
         printf("%-8s %8" PRIu32 " %6d %14" PRIu64 " %14" PRIu64 " %16" PRIu64 "\n",
                space_module_name(m), c.size[m], n, k.module_trainable[m], k.module_deployed[m],
-               (uint64_t)n * 2 * (uint64_t)x->shape.hidden * c.size[m]);
+               k.module_approx[m]);
     }
     printf("%-8s %8s %6s %14" PRIu64 " %14" PRIu64 " %16" PRIu64 "\n", "modules", "", "",
            k.modules_trainable, k.modules_deployed, k.approx_autopeft);

@@ -44,6 +44,7 @@ static const keydef_t keys[] = {
     {"space", "sizes_pa", K_SIZES, SPACE_PA, 0, 0},
     {"space", "sizes_pt", K_SIZES, SPACE_PT, 0, 0},
     {"space", "sizes_lora", K_SIZES, SPACE_LORA, 0, 0},
+    {"space", "sizes_ha", K_SIZES, SPACE_HA, 0, 0},
     {"space", "lora", K_BOOL, O(space.nsizes[SPACE_LORA]), 0, 0},
     {"space", "separate_masks", K_BOOL, O(space.separate_masks), 0, 0},
     {"space", "prefix_bottleneck", K_INT, O(prefix_bottleneck), 1, SPACE_MAX_PREFIX_BOTTLENECK},

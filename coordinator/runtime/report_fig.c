@@ -362,7 +362,8 @@ int report_fig_hypervolume(const study_view_t *v, svg_buf_t *b)
 /* ---- figure 3: modules by layer on the front ------------------------------------------------- */
 
 static const char *const module_title[SPACE_NMODULES] = {
-    "sa: serial adapter", "pa: parallel adapter", "pt: prefix", "lora: LoRA"};
+    "sa: serial adapter", "pa: parallel adapter", "pt: prefix", "lora: LoRA",
+    "ha: Houlsby adapters"};
 
 /* How many front configurations insert each module in each layer (counts, SPACE_NMODULES x
  * layers); returns how many front configurations could be read. */
@@ -430,7 +431,7 @@ int report_fig_layers(const study_view_t *v, svg_buf_t *b)
 {
     int layers = v->layers > 0 ? v->layers : 1, nread = 0;
     double cell = fmin(40, 660.0 / layers);
-    int width = (int)(170 + layers * cell + 30), height = (int)(40 + 4 * cell + 70);
+    int width = (int)(170 + layers * cell + 30), height = (int)(40 + SPACE_NMODULES * cell + 70);
     int *counts = mem_alloc((size_t)SPACE_NMODULES * (size_t)layers, sizeof *counts, "layers");
 
     if (!counts)

@@ -88,11 +88,13 @@ static void recipe(Autopeft__Recipe *rec, const config_t *c)
 static void peft_config(Autopeft__PeftConfig *p, const space_config_t *c, char *buf)
 {
     uint32_t *sizes[SPACE_NMODULES] = {&p->serial_adapter, &p->parallel_adapter,
-                                       &p->prefix_length, &p->lora_rank};
+                                       &p->prefix_length, &p->lora_rank,
+                                       &p->houlsby_adapter};
     protobuf_c_boolean *has[SPACE_NMODULES] = {&p->has_serial_adapter, &p->has_parallel_adapter,
-                                               &p->has_prefix_length, &p->has_lora_rank};
+                                               &p->has_prefix_length, &p->has_lora_rank,
+                                               &p->has_houlsby_adapter};
     char **masks[SPACE_NMODULES] = {&p->serial_layers, &p->parallel_layers, &p->prefix_layers,
-                                    &p->lora_layers};
+                                    &p->lora_layers, &p->houlsby_layers};
 
     autopeft__peft_config__init(p);
     for (int m = 0; m < SPACE_NMODULES; m++) {

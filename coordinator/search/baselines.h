@@ -34,8 +34,7 @@ const char *baseline_builtin_about(int i);
 
 /* The named built-in scaled to a model of hidden x layers (1..SHAPE_MAX_HIDDEN,
  * 1..SPACE_MAX_LAYERS; ERR_INVAL otherwise). ERR_NOTFOUND with err_set naming the known names
- * for an unknown name, and saying why for a name users ask for that the engine cannot build
- * ("houlsby": its second serial adapter, after attention, has no site in the engine). */
+ * for an unknown name. */
 int baseline_builtin(const char *name, int hidden, int layers, baseline_t *out);
 
 /* A user's baseline: LABEL (1..BASELINE_NAME_MAX-1 printable characters) and a configuration,

@@ -105,7 +105,7 @@ TEST(count_command_of_the_issue)
     ASSERT_NEAR(json_real_value(json_object_get(j, "percent")), 100.0 * 894528 / 108891648,
                 1e-12);
     ASSERT_TRUE(json_is_true(json_object_get(j, "in_space")));
-    ASSERT_EQ(json_array_size(json_object_get(j, "modules")), 4);
+    ASSERT_EQ(json_array_size(json_object_get(j, "modules")), SPACE_NMODULES);
     ASSERT_EQ_U(cli_json_u64(json_array_get(json_object_get(j, "modules"), 0), "trainable"),
                 894528);
     json_decref(j);

@@ -29,6 +29,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$rules" ] || rules=$src/tests/layers/rules
 [ -r "$rules" ] || { echo "check-layers: cannot read the rules file $rules" >&2; exit 2; }
+rules=$(cd "$(dirname "$rules")" && pwd)/$(basename "$rules")   # still found after the cd below
 cd "$src"
 
 work=$(mktemp -d)

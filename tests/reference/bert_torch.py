@@ -10,6 +10,9 @@ a dict keyed by the names the engine uses: Hugging Face names for the backbone a
 
 Placement in a layer with FFN input x and FFN output h (Pfeiffer, DESIGN.md):
     out = LN2(x + h + SA(LN2(x + h)) + 4 * PA(x)),   SA, PA = up(relu(down(.)))
+Houlsby's adapters (ha) act on a sublayer's output o, after its dropout and before its residual
+and LayerNorm: o + HA(o), once on the attention output ("ha.attn", before LN1) and once on the
+FFN output ("ha.ffn": h above is then h + HA(h)), HA = up(relu(down(.))) as SA.
 LoRA adds (alpha / r) * x A^T B^T to the query and value projections. Prefix tuning prepends P
 keys and values per inserted layer, from a shared MLP (embedding [P, d] -> Linear(d, bn) ->
 tanh) and a per-layer Linear(bn, 2d) whose first d outputs are keys, the last d values; or, in
@@ -23,7 +26,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-MODULES = ("sa", "pa", "pt", "lora")
+MODULES = ("sa", "pa", "pt", "lora", "ha")
 
 
 class Config:
@@ -90,7 +93,7 @@ def init_head(cfg, gen, p):
 
 
 def init_peft(cfg, gen, p):
-    """The modules' own initialisation (DESIGN.md): SA N(0, 0.02); PA down Kaiming, up zero;
+    """The modules' own initialisation (DESIGN.md): SA and HA N(0, 0.02); PA down Kaiming, up zero;
     LoRA A Kaiming, B zero; prefix MLP as PyTorch's defaults."""
     d, bn = cfg.hidden, cfg.prefix_bottleneck
     P = cfg.sizes["pt"]
@@ -104,6 +107,11 @@ def init_peft(cfg, gen, p):
             r = cfg.sizes["sa"]
             _linear_init(p, pre + "sa.down", r, d, gen)
             _linear_init(p, pre + "sa.up", d, r, gen)
+        if cfg.on("ha", l):
+            r = cfg.sizes["ha"]
+            for site in ("attn", "ffn"):
+                _linear_init(p, pre + "ha.%s.down" % site, r, d, gen)
+                _linear_init(p, pre + "ha.%s.up" % site, d, r, gen)
         if cfg.on("pa", l):
             r = cfg.sizes["pa"]
             _linear_init(p, pre + "pa.down", r, d, gen, kaiming=True)
@@ -191,12 +199,17 @@ def layer_forward(cfg, p, l, x, mask_add, train):
     probs = F.dropout(torch.softmax(scores, dim=-1), cfg.attn_dropout, train)
     ctx = torch.matmul(probs, vh).transpose(1, 2).reshape(B, T, d)
     o = F.linear(ctx, p[pre + "attention.output.dense.weight"], p[pre + "attention.output.dense.bias"])
-    a = F.layer_norm(F.dropout(o, cfg.hidden_dropout, train) + x, (d,),
+    o = F.dropout(o, cfg.hidden_dropout, train)
+    if cfg.on("ha", l):
+        o = o + _adapter(p, peft + "ha.attn", o)
+    a = F.layer_norm(o + x, (d,),
                      p[pre + "attention.output.LayerNorm.weight"],
                      p[pre + "attention.output.LayerNorm.bias"], cfg.eps)
     i = F.gelu(F.linear(a, p[pre + "intermediate.dense.weight"], p[pre + "intermediate.dense.bias"]))
     h = F.dropout(F.linear(i, p[pre + "output.dense.weight"], p[pre + "output.dense.bias"]),
                   cfg.hidden_dropout, train)
+    if cfg.on("ha", l):
+        h = h + _adapter(p, peft + "ha.ffn", h)
     ln2 = (d,), p[pre + "output.LayerNorm.weight"], p[pre + "output.LayerNorm.bias"], cfg.eps
     z = a + h
     if cfg.on("sa", l):

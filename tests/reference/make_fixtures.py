@@ -160,6 +160,15 @@ def main():
                  masks={m: top_two for m in bt.MODULES}, lora_alpha=4.0,
                  steps=dict(count=5, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
                             max_grad_norm=0.5, warmup_steps=2, total_steps=6)),
+        # Houlsby's adapters: alone; in a bottom layer whose backward stops at the attention
+        # output, beside sa, pa and LoRA; in the [CLS]-only top layer; under full fine-tuning
+        run_case(w, "ha", gen, base, 2, {"ha": 6}),
+        run_case(w, "ha_mix_regression", gen, base, 1, {"ha": 4, "sa": 4, "pa": 6, "lora": 2},
+                 masks={"ha": [True, False, True], "sa": [False, True, True],
+                        "pa": [True, True, False], "lora": [False, False, True]}, lora_alpha=4.0),
+        run_case(w, "ha_top", gen, base, 3, {"ha": 5, "sa": 3},
+                 masks={m: [False, False, True] for m in bt.MODULES}),
+        run_case(w, "ha_full", gen, base, 2, {"ha": 3}, full_ft=True),
     ]
     manifest = {
         "format": 1,

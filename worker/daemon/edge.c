@@ -87,9 +87,10 @@ static void recipe_of(const Autopeft__Recipe *r, trial_spec_t *s)
 static int config_of(const Autopeft__PeftConfig *p, space_config_t *c)
 {
     const uint32_t sizes[SPACE_NMODULES] = {p->serial_adapter, p->parallel_adapter,
-                                            p->prefix_length, p->lora_rank};
+                                            p->prefix_length, p->lora_rank,
+                                            p->houlsby_adapter};
     const char *masks[SPACE_NMODULES] = {p->serial_layers, p->parallel_layers, p->prefix_layers,
-                                         p->lora_layers};
+                                         p->lora_layers, p->houlsby_layers};
     int layers = 0;
 
     memset(c, 0, sizeof *c);

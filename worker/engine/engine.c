@@ -171,9 +171,11 @@ static void plan_layers(engine_t *e)
         p->pa = peft_on(e->peft, SPACE_PA, l);
         p->lora = peft_on(e->peft, SPACE_LORA, l);
         p->prefix = peft_on(e->peft, SPACE_PT, l);
+        p->ha = peft_on(e->peft, SPACE_HA, l);
         p->stored = l >= e->lowest;
         p->need_dx = p->stored && (l > e->lowest || e->ft || e->o.all_work);
         p->need_attn = p->stored && (p->need_dx || p->lora || p->prefix || e->ft);
+        p->need_ffn = p->need_attn || (p->stored && p->ha);
         p->want_qkv = p->need_attn && (p->need_dx || p->lora || e->ft);
         p->cls = l == L - 1 && !e->o.all_work;
     }
@@ -241,6 +243,7 @@ static void plan_shared(carve_t *c)
     size_t d = (size_t)e->d, ff = (size_t)e->ff, H = (size_t)e->H, P = (size_t)e->P;
     size_t W = (size_t)(e->P + e->cap_len), lab = (size_t)e->s.labels, th = (size_t)e->nthreads;
     size_t r_sa = (size_t)e->r_sa, r_pa = (size_t)e->r_pa, r_lo = (size_t)e->r_lora;
+    size_t r_ha = (size_t)e->r_ha, ha_T = e->r_ha ? T : 0;
     size_t mlp_P = peft_prefix_mlp(e->peft) ? P : 0, bn = (size_t)e->bn;
     size_t emb_T = e->ft ? T : 0;                     /* the embeddings train */
     size_t g_T = e->lowest < e->L ? T : 0;            /* the backward pass enters a layer */
@@ -260,6 +263,10 @@ static void plan_shared(carve_t *c)
     buf(c, &S->zin,             SCRATCH, T * d,                  "adapter input");
     buf(c, &S->sa_h,            SCRATCH, T * r_sa,               "serial adapter hidden");
     buf(c, &S->pa_h,            SCRATCH, T * r_pa,               "parallel adapter hidden");
+    buf(c, &S->ha_ao,           SCRATCH, ha_T * d,               "attention output (Houlsby)");
+    buf(c, &S->ha_ah,           SCRATCH, T * r_ha,               "Houlsby attention hidden");
+    buf(c, &S->ha_fo,           SCRATCH, ha_T * d,               "FFN output (Houlsby)");
+    buf(c, &S->ha_fh,           SCRATCH, T * r_ha,               "Houlsby FFN hidden");
     buf(c, &S->xa_q,            SCRATCH, T * r_lo,               "LoRA query hidden");
     buf(c, &S->xa_v,            SCRATCH, T * r_lo,               "LoRA value hidden");
     buf(c, &e->ping[0],         SCRATCH, T * d,                  "frozen layer output");
@@ -295,6 +302,8 @@ static void plan_shared(carve_t *c)
     buf(c, &e->dzin,            SCRATCH, g_T * d,                "d(adapter input)");
     buf(c, &e->dsh,             SCRATCH, g_T * r_sa,             "d(serial adapter hidden)");
     buf(c, &e->dph,             SCRATCH, g_T * r_pa,             "d(parallel adapter hidden)");
+    buf(c, &e->dhaa,            SCRATCH, g_T * r_ha,             "d(Houlsby attention hidden)");
+    buf(c, &e->dhaf,            SCRATCH, g_T * r_ha,             "d(Houlsby FFN hidden)");
     buf(c, &e->dtq,             SCRATCH, g_T * r_lo,             "d(LoRA query hidden)");
     buf(c, &e->dtv,             SCRATCH, g_T * r_lo,             "d(LoRA value hidden)");
 }
@@ -312,9 +321,10 @@ static void plan_layer(carve_t *c, int l)
     size_t cls_B = p->cls ? B : 0;                      /* the top layer's [CLS] rows */
     size_t att_T = p->need_attn ? T : 0;                /* the attention block trains */
     size_t att_M = p->need_attn ? M : 0, att_B = p->need_attn ? cls_B : 0;
+    size_t ffn_bwd_M = p->need_ffn ? M : 0;             /* the FFN is crossed backwards */
     size_t ffn_M = p->pa || e->ft ? M : 0;              /* the FFN input is read again */
     size_t ft_M = e->ft ? M : 0;                        /* the dense weights train */
-    size_t sa_M = p->sa ? M : 0, pa_M = p->pa ? M : 0;
+    size_t sa_M = p->sa ? M : 0, pa_M = p->pa ? M : 0, ha_M = p->ha ? M : 0;
     size_t lo_M = p->lora ? M : 0, lo_T = p->lora ? T : 0;
 
     if (!p->stored)
@@ -329,9 +339,9 @@ static void plan_layer(carve_t *c, int l)
     KEEP(qkv,        att_T * 3 * d,                  "projections");
     KEEP(qcls,       att_B * d,                      "queries");
     KEEP(probs,      H * att_M * W,                  "attention probabilities");
-    KEEP(xhat1,      att_M * d,                      "attention LayerNorm statistics");
-    KEEP(rstd1,      att_M,                          "attention LayerNorm statistics");
-    KEEP(uderiv,     att_M * ff,                     "GELU derivative");
+    KEEP(xhat1,      ffn_bwd_M * d,                  "attention LayerNorm statistics");
+    KEEP(rstd1,      ffn_bwd_M,                      "attention LayerNorm statistics");
+    KEEP(uderiv,     ffn_bwd_M * ff,                 "GELU derivative");
     KEEP(a,          ffn_M * d,                      "FFN input");
     KEEP(ctx,        ft_M * d,                       "attention output");
     KEEP(g,          ft_M * ff,                      "GELU output");
@@ -340,6 +350,10 @@ static void plan_layer(carve_t *c, int l)
     KEEP(sa_rstd,    sa_M,                           "adapter LayerNorm statistics");
     KEEP(sa_h,       sa_M * (size_t)e->r_sa,         "serial adapter hidden");
     KEEP(pa_h,       pa_M * (size_t)e->r_pa,         "parallel adapter hidden");
+    KEEP(ha_ao,      ha_M * d,                       "attention output (Houlsby)");
+    KEEP(ha_ah,      ha_M * (size_t)e->r_ha,         "Houlsby attention hidden");
+    KEEP(ha_fo,      ha_M * d,                       "FFN output (Houlsby)");
+    KEEP(ha_fh,      ha_M * (size_t)e->r_ha,         "Houlsby FFN hidden");
     KEEP(xa_q,       lo_M * (size_t)e->r_lora,       "LoRA query hidden");
     KEEP(xa_v,       lo_T * (size_t)e->r_lora,       "LoRA value hidden");
 #undef KEEP
@@ -418,6 +432,7 @@ engine_t *engine_new(const model_t *m, peft_t *p, const engine_opts_t *o)
     e->bn = peft_prefix_bottleneck(p);
     e->r_sa = (int)peft_config(p)->size[SPACE_SA];
     e->r_pa = (int)peft_config(p)->size[SPACE_PA];
+    e->r_ha = (int)peft_config(p)->size[SPACE_HA];
     e->r_lora = (int)peft_config(p)->size[SPACE_LORA];
     e->eps = mo->layer_norm_eps;
     e->lora_s = peft_lora_scale(p);

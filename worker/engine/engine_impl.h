@@ -32,6 +32,8 @@ typedef struct {
     float *y;                        /* [M, d] x + h before the output LayerNorm (scratch) */
     float *zin, *sa_xhat, *sa_rstd, *sa_h;   /* serial adapter: LN2(x + h), its stats, hidden */
     float *pa_h;                     /* parallel adapter hidden [M, r] */
+    float *ha_ao, *ha_ah;            /* Houlsby, attention site: its input [M, d], hidden [M, r] */
+    float *ha_fo, *ha_fh;            /* Houlsby, FFN site: the same */
     float *xhat2, *rstd2;            /* output LayerNorm */
     float *out;                      /* [M, d] layer output */
 } acts_t;
@@ -40,10 +42,11 @@ typedef struct {
 typedef struct {
     bool stored;      /* keeps activations: the backward pass enters this layer */
     bool need_dx;     /* the backward pass continues below the layer */
+    bool need_ffn;    /* ... crosses the FFN to the attention output (ha, or need_attn) */
     bool need_attn;   /* ... reaches the attention block (prefixes, LoRA, or below) */
     bool want_qkv;    /* ... needs d(query, key, value) */
     bool cls;         /* computes the [CLS] rows only after the key/value projections */
-    bool sa, pa, lora, prefix;
+    bool sa, pa, lora, prefix, ha;
 } plan_t;
 
 struct engine {
@@ -51,7 +54,7 @@ struct engine {
     peft_t *peft;
     engine_opts_t o;
     shape_t s;
-    int d, H, dh, ff, L, P, bn, r_sa, r_pa, r_lora;
+    int d, H, dh, ff, L, P, bn, r_sa, r_pa, r_lora, r_ha;
     float eps, lora_s;
     bool ft;
     pool_t *pool;
@@ -87,7 +90,7 @@ struct engine {
 
     /* backward scratch */
     float *dout[2], *dqkv, *dqcls, *dctx, *dz, *dy, *da, *dpre, *dO, *dffn, *dI, *dzin, *dsh,
-        *dph, *dtq, *dtv, *dxq;
+        *dph, *dtq, *dtv, *dxq, *dhaa, *dhaf;
     float *attn_scratch;             /* per thread */
     size_t attn_scratch_per;
     float *prefix_acc;               /* per thread [2, P, d] prefix gradient partial sums */

@@ -6,9 +6,11 @@
  * thread taking its rows through the attention output, both LayerNorms, the FFN and the
  * adapters while they are in its cache.
  *
- *   pre1 = dropout(ctx Wo^T + bo) + x;  a = LN1(pre1)
- *   y = a + dropout(GELU(a Wi^T + bi) Wo2^T + bo2)
+ *   o1 = dropout(ctx Wo^T + bo);  pre1 = x + o1 + HA_attn(o1);  a = LN1(pre1)
+ *   o2 = dropout(GELU(a Wi^T + bi) Wo2^T + bo2);  y = a + o2 + HA_ffn(o2)
  *   out = LN2(y + SA(LN2(y)) + 4 PA(a))
+ * (the HA terms only where Houlsby's adapters are on; bias, dropout and residual are then one
+ * fused step otherwise).
  *
  * Backward mirrors it: row-local gradients in parallel by rows, then the weight gradients
  * (products over all rows, split by the weight's rows or columns), attention by (sequence,
@@ -71,6 +73,43 @@ static void drop_rows(const layer_ctx_t *c, float *x, int r0, int rows, uint64_t
     for (int i = 0; i < rows; i++)
         kernels_dropout(x + (size_t)i * e->d, 1, e->d, e->d, key,
                         (uint64_t)engine__token(e, true, r0 + i), e->p_hidden);
+}
+
+/* Houlsby's adapter on a sublayer's output: o = dropout(o + bias) in place (kept for the
+ * backward pass), h = relu(o Wd^T + bd), y = o + h Wu^T + bu + res, for rows [r0, r0 + rows). */
+static void houlsby_fwd(const layer_ctx_t *c, float *o, const float *bias, uint64_t key,
+                        const peft_linear_t *down, const peft_linear_t *up, float *h,
+                        const float *res, float *y, int r0, int rows)
+{
+    engine_t *e = c->e;
+    int d = e->d, r = e->r_ha;
+
+    kernels_add_bias(o, bias, rows, d);
+    drop_rows(c, o, r0, rows, key);
+    engine__gemm1(e, c->l, ENGINE_FWD | GEMM_TB, rows, r, d, 1.0f, o, d, down->w, d, 0.0f, h, r);
+    kernels_bias_relu(h, down->b, rows, r);
+    memcpy(y, o, (size_t)rows * d * sizeof(float));
+    engine__gemm1(e, c->l, ENGINE_FWD | GEMM_TB, rows, d, r, 1.0f, h, r, up->w, r, 1.0f, y, d);
+    kernels_add_bias(y, up->b, rows, d);
+    kernels_axpy(y, 1.0f, res, (long)rows * d);
+}
+
+/* Its backward: from dy (the gradient of y) the hidden's gradient dh and, when dout is not NULL,
+ * dout = the gradient of the dropout's input (dy + dh Wd, through the dropout's mask). */
+static void houlsby_bwd(const layer_ctx_t *c, const float *dy, const peft_linear_t *down,
+                        const peft_linear_t *up, const float *h, float *dh, float *dout, int r0,
+                        int rows, uint64_t key)
+{
+    engine_t *e = c->e;
+    int d = e->d, r = e->r_ha;
+
+    engine__gemm1(e, c->l, ENGINE_BWD, rows, r, d, 1.0f, dy, d, up->w, r, 0.0f, dh, r);
+    kernels_relu_bwd(dh, dh, h, (long)rows * r);
+    if (!dout)
+        return;
+    memcpy(dout, dy, (size_t)rows * d * sizeof(float));
+    engine__gemm1(e, c->l, ENGINE_BWD, rows, d, r, 1.0f, dh, r, down->w, d, 1.0f, dout, d);
+    drop_rows(c, dout, r0, rows, key);
 }
 
 static int query_rows(const engine_t *e, const plan_t *pl)
@@ -196,7 +235,7 @@ static void fwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
     int d = e->d, ff = e->ff, l = c->l;
     long r0, r1;
     int rows;
-    float *y, *a, *g;
+    float *y, *a, *g, *o;
     const float *xq;
 
     (void)tid;
@@ -209,15 +248,25 @@ static void fwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
     g = A->g + (size_t)r0 * ff;
     xq = (pl->cls ? A->xq : c->x) + (size_t)r0 * d;
 #define OPT(p, w) ((p) ? (p) + (size_t)r0 * (w) : NULL)
+    o = pl->ha ? A->ha_ao + (size_t)r0 * d : y;
     engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, d, d, 1.0f, A->ctx + (size_t)r0 * d, d, W->ao_w,
-                  d, 0.0f, y, d);
-    drop_add(c, y, W->ao_b, xq, (int)r0, rows, c->key_attn);
+                  d, 0.0f, o, d);
+    if (pl->ha)
+        houlsby_fwd(c, o, W->ao_b, c->key_attn, &PW->ha_attn_down, &PW->ha_attn_up,
+                    A->ha_ah + (size_t)r0 * e->r_ha, xq, y, (int)r0, rows);
+    else
+        drop_add(c, y, W->ao_b, xq, (int)r0, rows, c->key_attn);
     kernels_layernorm_fwd(a, OPT(A->xhat1, d), OPT(A->rstd1, 1), y, W->ln1_g, W->ln1_b, rows, d,
                           e->eps);
     engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, ff, d, 1.0f, a, d, W->in_w, d, 0.0f, g, ff);
     kernels_bias_gelu(g, OPT(A->uderiv, ff), W->in_b, rows, ff);
-    engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, d, ff, 1.0f, g, ff, W->out_w, ff, 0.0f, y, d);
-    drop_add(c, y, W->out_b, a, (int)r0, rows, c->key_ffn);
+    o = pl->ha ? A->ha_fo + (size_t)r0 * d : y;
+    engine__gemm1(e, l, ENGINE_FWD | GEMM_TB, rows, d, ff, 1.0f, g, ff, W->out_w, ff, 0.0f, o, d);
+    if (pl->ha)
+        houlsby_fwd(c, o, W->out_b, c->key_ffn, &PW->ha_ffn_down, &PW->ha_ffn_up,
+                    A->ha_fh + (size_t)r0 * e->r_ha, a, y, (int)r0, rows);
+    else
+        drop_add(c, y, W->out_b, a, (int)r0, rows, c->key_ffn);
     if (pl->sa) {
         float *zin = A->zin + (size_t)r0 * d, *h = A->sa_h + (size_t)r0 * e->r_sa;
 
@@ -288,6 +337,50 @@ void engine__layer_forward(engine_t *e, int l, const float *x, const acts_t *A)
 
 /* ---- backward ------------------------------------------------------------------------------ */
 
+/* From dy (complete) down through the FFN, LN1 and (where they are on) Houlsby's adapters to the
+ * attention output: dffn, dI, da, dpre, the Houlsby hiddens' gradients, and dctx where the
+ * attention block trains, for rows [r0, r0 + rows). */
+static void bwd_ffn(const layer_ctx_t *c, int r0, int rows)
+{
+    engine_t *e = c->e;
+    const acts_t *A = c->A;
+    const model_layer_t *W = c->W;
+    const peft_layer_t *PW = c->PW;
+    const plan_t *pl = c->pl;
+    int d = e->d, ff = e->ff, l = c->l, rh = e->r_ha;
+#define ROW(p, w) ((p) + (size_t)r0 * (w))
+    float *dy = ROW(e->dy, d), *dh = ROW(e->dffn, d), *dI = ROW(e->dI, ff), *da = ROW(e->da, d);
+    float *dpre = ROW(e->dpre, d), *dO = ROW(e->dO, d);
+
+    if (pl->ha) {
+        houlsby_bwd(c, dy, &PW->ha_ffn_down, &PW->ha_ffn_up, ROW(A->ha_fh, rh), ROW(e->dhaf, rh),
+                    dh, r0, rows, c->key_ffn);
+    } else {
+        memcpy(dh, dy, (size_t)rows * d * sizeof(float));
+        drop_rows(c, dh, r0, rows, c->key_ffn);
+    }
+    engine__gemm1(e, l, ENGINE_BWD, rows, ff, d, 1.0f, dh, d, W->out_w, ff, 0.0f, dI, ff);
+    kernels_mul(dI, dI, ROW(A->uderiv, ff), (long)rows * ff);
+    memcpy(da, dy, (size_t)rows * d * sizeof(float));
+    engine__gemm1(e, l, ENGINE_BWD, rows, d, ff, 1.0f, dI, ff, W->in_w, d, 1.0f, da, d);
+    if (pl->pa)
+        engine__gemm1(e, l, ENGINE_BWD, rows, d, e->r_pa, 1.0f, ROW(e->dph, e->r_pa),
+                      e->r_pa, PW->pa_down.w, d, 1.0f, da, d);
+    kernels_layernorm_bwd(dpre, NULL, NULL, da, ROW(A->xhat1, d), ROW(A->rstd1, 1), W->ln1_g,
+                          rows, d, false);
+    if (pl->ha) {
+        houlsby_bwd(c, dpre, &PW->ha_attn_down, &PW->ha_attn_up, ROW(A->ha_ah, rh),
+                    ROW(e->dhaa, rh), pl->need_attn ? dO : NULL, r0, rows, c->key_attn);
+    } else if (pl->need_attn) {
+        memcpy(dO, dpre, (size_t)rows * d * sizeof(float));
+        drop_rows(c, dO, r0, rows, c->key_attn);
+    }
+    if (pl->need_attn)
+        engine__gemm1(e, l, ENGINE_BWD, rows, d, d, 1.0f, dO, d, W->ao_w, d, 0.0f,
+                      ROW(e->dctx, d), d);
+#undef ROW
+}
+
 static void bwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
 {
     layer_ctx_t *c = arg;
@@ -295,7 +388,7 @@ static void bwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
     const model_layer_t *W = c->W;
     const peft_layer_t *PW = c->PW;
     const plan_t *pl = c->pl;
-    int d = e->d, ff = e->ff, l = c->l;
+    int d = e->d, l = c->l;
     long r0, r1;
     int rows;
     float *dz, *dy;
@@ -317,7 +410,7 @@ static void bwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
         engine__gemm1(e, l, ENGINE_BWD, rows, e->r_sa, d, 1.0f, dz, d, PW->sa_up.w,
                       e->r_sa, 0.0f, dsh, e->r_sa);
         kernels_relu_bwd(dsh, dsh, ROW(A->sa_h, e->r_sa), (long)rows * e->r_sa);
-        if (pl->need_attn) {
+        if (pl->need_ffn) {
             float *dzin = ROW(e->dzin, d);
 
             engine__gemm1(e, l, ENGINE_BWD, rows, d, e->r_sa, 1.0f, dsh, e->r_sa,
@@ -333,28 +426,8 @@ static void bwd_post(engine_t *e, void *arg, int part, int nparts, int tid)
                       e->r_pa, 0.0f, dph, e->r_pa);
         kernels_relu_bwd(dph, dph, ROW(A->pa_h, e->r_pa), (long)rows * e->r_pa);
     }
-    if (!pl->need_attn)
-        return;
-    {
-        float *dh = ROW(e->dffn, d), *dI = ROW(e->dI, ff), *da = ROW(e->da, d);
-        float *dpre = ROW(e->dpre, d), *dO = ROW(e->dO, d);
-
-        memcpy(dh, dy, (size_t)rows * d * sizeof(float));
-        drop_rows(c, dh, (int)r0, rows, c->key_ffn);
-        engine__gemm1(e, l, ENGINE_BWD, rows, ff, d, 1.0f, dh, d, W->out_w, ff, 0.0f, dI, ff);
-        kernels_mul(dI, dI, ROW(A->uderiv, ff), (long)rows * ff);
-        memcpy(da, dy, (size_t)rows * d * sizeof(float));
-        engine__gemm1(e, l, ENGINE_BWD, rows, d, ff, 1.0f, dI, ff, W->in_w, d, 1.0f, da, d);
-        if (pl->pa)
-            engine__gemm1(e, l, ENGINE_BWD, rows, d, e->r_pa, 1.0f, ROW(e->dph, e->r_pa),
-                          e->r_pa, PW->pa_down.w, d, 1.0f, da, d);
-        kernels_layernorm_bwd(dpre, NULL, NULL, da, ROW(A->xhat1, d), ROW(A->rstd1, 1), W->ln1_g,
-                              rows, d, false);
-        memcpy(dO, dpre, (size_t)rows * d * sizeof(float));
-        drop_rows(c, dO, (int)r0, rows, c->key_attn);
-        engine__gemm1(e, l, ENGINE_BWD, rows, d, d, 1.0f, dO, d, W->ao_w, d, 0.0f,
-                      ROW(e->dctx, d), d);
-    }
+    if (pl->need_ffn)
+        bwd_ffn(c, (int)r0, rows);
 #undef ROW
 }
 
@@ -363,6 +436,20 @@ static void colsum_ld(float *db, const float *x, int rows, int width, int ld, fl
 {
     for (int i = 0; i < rows; i++)
         kernels_axpy(db, scale, x + (size_t)i * ld, width);
+}
+
+/* One Houlsby adapter's weight gradients over all query rows: dy the gradient of its output
+ * sum, h its hidden, dh the hidden's gradient, o its input. */
+static void houlsby_weights(engine_t *e, const layer_ctx_t *c, peft_linear_t gdown,
+                            peft_linear_t gup, const float *dy, const float *h, const float *dh,
+                            const float *o)
+{
+    int d = e->d, r = e->r_ha, l = c->l, M = query_rows(e, c->pl);
+
+    engine__gemm(e, l, ENGINE_BWD | GEMM_TA, d, r, M, 1.0f, dy, d, h, r, 1.0f, gup.w, r);
+    colsum_ld(gup.b, dy, M, d, d, 1.0f);
+    engine__gemm(e, l, ENGINE_BWD | GEMM_TA, r, d, M, 1.0f, dh, r, o, d, 1.0f, gdown.w, d);
+    colsum_ld(gdown.b, dh, M, r, r, 1.0f);
 }
 
 /* Weight gradients of the adapters (and, in full fine-tuning, of the dense layers after
@@ -383,6 +470,11 @@ static void bwd_weights_post(engine_t *e, layer_ctx_t *c)
         engine__gemm(e, l, ENGINE_BWD | GEMM_TA, r, d, M, 1.0f, e->dsh, r, A->zin, d, 1.0f,
                      PG->sa_down.w, d);
         colsum_ld(PG->sa_down.b, e->dsh, M, r, r, 1.0f);
+    }
+    if (pl->ha) {
+        houlsby_weights(e, c, PG->ha_ffn_down, PG->ha_ffn_up, e->dy, A->ha_fh, e->dhaf, A->ha_fo);
+        houlsby_weights(e, c, PG->ha_attn_down, PG->ha_attn_up, e->dpre, A->ha_ah, e->dhaa,
+                        A->ha_ao);
     }
     if (pl->pa) {
         int r = e->r_pa;

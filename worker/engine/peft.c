@@ -140,14 +140,14 @@ static void walk_head(walk_t *w)
     }
 }
 
-/* Layer l's modules, in the order sa, pa, lora, prefix. */
+/* Layer l's modules, in the order sa, pa, lora, prefix, ha. */
 static void walk_layer(walk_t *w, int l)
 {
     peft_t *p = w->p;
     peft_layer_t *pl = &p->pv.layer[l], *gl = &p->gv.layer[l];
     int d = p->shape.hidden, P = p->prefix_len, bn = p->bottleneck;
     int r_sa = (int)p->config.size[SPACE_SA], r_pa = (int)p->config.size[SPACE_PA];
-    int r_lora = (int)p->config.size[SPACE_LORA];
+    int r_lora = (int)p->config.size[SPACE_LORA], r_ha = (int)p->config.size[SPACE_HA];
     char name[PEFT_NAME_MAX];
 
     if (w->fill) {
@@ -155,6 +155,7 @@ static void walk_layer(walk_t *w, int l)
         pl->pa = gl->pa = p->on[SPACE_PA][l];
         pl->lora = gl->lora = p->on[SPACE_LORA][l];
         pl->prefix = gl->prefix = p->on[SPACE_PT][l];
+        pl->ha = gl->ha = p->on[SPACE_HA][l];
     }
 #define NAME(what) (snprintf(name, sizeof name, "peft.layer.%d." what, l), name)
     if (p->on[SPACE_SA][l]) {
@@ -176,6 +177,12 @@ static void walk_layer(walk_t *w, int l)
         take_plain(w, NAME("prefix.value"), P, d, &pl->prefix_v, &gl->prefix_v);
     } else if (p->on[SPACE_PT][l]) {
         take_linear(w, NAME("prefix.out"), 2 * d, bn, &pl->prefix_out, &gl->prefix_out);
+    }
+    if (p->on[SPACE_HA][l]) {
+        take_linear(w, NAME("ha.attn.down"), r_ha, d, &pl->ha_attn_down, &gl->ha_attn_down);
+        take_linear(w, NAME("ha.attn.up"), d, r_ha, &pl->ha_attn_up, &gl->ha_attn_up);
+        take_linear(w, NAME("ha.ffn.down"), r_ha, d, &pl->ha_ffn_down, &gl->ha_ffn_down);
+        take_linear(w, NAME("ha.ffn.up"), d, r_ha, &pl->ha_ffn_up, &gl->ha_ffn_up);
     }
 #undef NAME
 }
@@ -213,7 +220,7 @@ static void init_module(peft_t *p, const peft_tensor_t *t)
         model_name_ends_with(n, ".lora.v.b") ||
         (strncmp(n, "peft.layer.", 11) == 0 && model_name_ends_with(n, ".bias"))) {
         memset(x, 0, t->count * sizeof *x);
-    } else if (strstr(n, ".sa.")) {
+    } else if (strstr(n, ".sa.") || strstr(n, ".ha.")) {
         for (size_t i = 0; i < t->count; i++)
             x[i] = (float)(0.02 * rng_normal(&r));
     } else if (strstr(n, ".pa.down.") || model_name_ends_with(n, ".a") ||
@@ -257,8 +264,7 @@ static void init_prefix_out_bias(peft_t *p)
 static int check_config(const shape_t *s, const space_config_t *c, const peft_opts_t *o)
 {
     static const uint32_t cap[SPACE_NMODULES] = {PEFT_MAX_BOTTLENECK, PEFT_MAX_BOTTLENECK,
-                                                 PEFT_MAX_PREFIX, 0};
-    static const char *const names[SPACE_NMODULES] = {"sa", "pa", "pt", "lora"};
+                                                 PEFT_MAX_PREFIX, 0, PEFT_MAX_BOTTLENECK};
 
     if (c->layers != s->layers)
         return err_set(ERR_INVAL, "PEFT configuration for %d layers; the model has %d", c->layers,
@@ -267,7 +273,8 @@ static int check_config(const shape_t *s, const space_config_t *c, const peft_op
         uint32_t limit = m == SPACE_LORA ? (uint32_t)s->hidden : cap[m];
 
         if (c->size[m] > limit)
-            return err_set(ERR_RANGE, "PEFT configuration: %s size %u exceeds %u", names[m],
+            return err_set(ERR_RANGE, "PEFT configuration: %s size %u exceeds %u",
+                           space_module_name((space_module_t)m),
                            c->size[m], limit);
     }
     if (o->prefix_bottleneck < 0 || o->prefix_bottleneck > PEFT_MAX_BOTTLENECK)

@@ -9,19 +9,23 @@
  *   peft.prefix.embedding [P, d]; peft.prefix.dense.weight [bn, d], .bias [bn]   (MLP mode)
  *   peft.layer.N.sa.down.weight [r, d], .bias [r]; peft.layer.N.sa.up.weight [d, r], .bias [d]
  *   peft.layer.N.pa.down.* / pa.up.*                     (as sa)
+ *   peft.layer.N.ha.attn.down.* / ha.attn.up.* / ha.ffn.down.* / ha.ffn.up.*   (as sa)
  *   peft.layer.N.lora.q.a [r, d], lora.q.b [d, r], lora.v.a, lora.v.b
  *   peft.layer.N.prefix.out.weight [2d, bn], .bias [2d]  (MLP mode: keys then values)
  *   peft.layer.N.prefix.key [P, d], prefix.value [P, d]  (flat mode)
  *
  * Modules (DESIGN.md): in a layer with FFN input x and FFN output h,
  *   out = LN2(x + h + SA(LN2(x + h)) + 4 PA(x)),  SA, PA: up(relu(down(.)))
- * with LN2 the layer's own (frozen) output LayerNorm, both times. LoRA adds
+ * with LN2 the layer's own (frozen) output LayerNorm, both times. Houlsby's adapters (ha) act
+ * on a sublayer's output o (after its dropout) before the residual and the LayerNorm,
+ * o + HA(o) with HA = up(relu(down(.))): the attention output's (HA_attn, before LN1) and the
+ * FFN's (HA_ffn: h above becomes h + HA_ffn(h)). LoRA adds
  * (alpha/r) x A^T B^T to the query and value projections. Prefix tuning prepends P keys and
  * values to the layer's attention, from tanh(E W1^T + b1) W2_N^T + b2_N (the MLP, shared
  * first half), or from flat tensors; peft_eject turns the first into the second.
  *
  * Initialisation (seeded; each tensor from its own stream named by its name, so a module's
- * values do not depend on which others are present): SA N(0, 0.02) weights; PA down and LoRA A
+ * values do not depend on which others are present): SA and HA N(0, 0.02) weights; PA down and LoRA A
  * Kaiming-uniform, U(+-1/sqrt(fan_in)); PA up and LoRA B zero; biases zero; prefix MLP as
  * PyTorch's defaults (embedding N(0, 1), Linear weight and bias U(+-1/sqrt(fan_in))); flat
  * prefixes N(0, 1). The head is copied from the model (whose loader initialised any part the
@@ -63,8 +67,9 @@ typedef struct {
 } peft_linear_t;
 
 typedef struct {
-    bool sa, pa, lora, prefix;
+    bool sa, pa, lora, prefix, ha;
     peft_linear_t sa_down, sa_up, pa_down, pa_up;
+    peft_linear_t ha_attn_down, ha_attn_up, ha_ffn_down, ha_ffn_up;
     float *lora_qa, *lora_qb, *lora_va, *lora_vb;
     peft_linear_t prefix_out;        /* MLP mode */
     float *prefix_k, *prefix_v;      /* flat mode */

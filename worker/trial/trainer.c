@@ -102,7 +102,7 @@ int trainer_counts(const trainer_trial_t *t, int hidden, int layers, trainer_res
 double trainer_synthetic_objective(const space_config_t *config, const trainer_synthetic_t *y,
                                    uint64_t seed)
 {
-    static const double weight[SPACE_NMODULES] = {0.85, 0.75, 0.5, 0.7};
+    static const double weight[SPACE_NMODULES] = {0.85, 0.75, 0.5, 0.7, 0.85};
     int hidden = y->hidden, layers = y->layers;
     double v[SPACE_MAX_LAYERS], vsum = 0, keep = 1, csum = 0, q, f;
     space_config_t c;

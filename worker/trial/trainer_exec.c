@@ -131,9 +131,11 @@ static json_t *recipe_json(const trial_spec_t *s)
 static json_t *peft_json(const trainer_trial_t *t, const masks_t *k)
 {
     static const char *const size_keys[SPACE_NMODULES] = {"serial_adapter", "parallel_adapter",
-                                                          "prefix_length", "lora_rank"};
+                                                          "prefix_length", "lora_rank",
+                                                          "houlsby_adapter"};
     static const char *const mask_keys[SPACE_NMODULES] = {"serial_layers", "parallel_layers",
-                                                          "prefix_layers", "lora_layers"};
+                                                          "prefix_layers", "lora_layers",
+                                                          "houlsby_layers"};
     json_t *pf = json_object();
 
     for (int m = 0; m < SPACE_NMODULES; m++)
@@ -226,10 +228,12 @@ static void build_env(envv_t *e, const trainer_trial_t *t, const masks_t *k,
     env_add(e, "AUTOPEFT_PA", "%u", c->size[SPACE_PA]);
     env_add(e, "AUTOPEFT_PT", "%u", c->size[SPACE_PT]);
     env_add(e, "AUTOPEFT_LORA", "%u", c->size[SPACE_LORA]);
+    env_add(e, "AUTOPEFT_HA", "%u", c->size[SPACE_HA]);
     env_add(e, "AUTOPEFT_SA_LAYERS", "%s", k->text[SPACE_SA]);
     env_add(e, "AUTOPEFT_PA_LAYERS", "%s", k->text[SPACE_PA]);
     env_add(e, "AUTOPEFT_PT_LAYERS", "%s", k->text[SPACE_PT]);
     env_add(e, "AUTOPEFT_LORA_LAYERS", "%s", k->text[SPACE_LORA]);
+    env_add(e, "AUTOPEFT_HA_LAYERS", "%s", k->text[SPACE_HA]);
     env_add(e, "AUTOPEFT_MODEL_PATH", "%s", or_empty(s->model_dir));
     env_add(e, "AUTOPEFT_TASK", "%s", s->task);
     env_add(e, "AUTOPEFT_DATA_DIR", "%s", or_empty(s->data_dir));

@@ -541,6 +541,43 @@ TEST(sampling_with_separate_masks_and_lora)
     space_free(&s);
 }
 
+/* Houlsby's adapters given a ladder: one more ordinal dimension, sampled, encoded and decoded
+ * like the others; with its {0} default they are out of the space. */
+TEST(houlsby_adapters_join_the_space_by_their_ladder)
+{
+    space_opts_t o;
+    space_t *s, *def;
+    space_config_t c, back;
+    double x[64];
+    long on = 0;
+    rng_t r;
+
+    space_opts_default(&o, 768, 12);
+    ASSERT_OK(space_opts_parse_sizes(&o, SPACE_HA, "0,16,64"));
+    s = space_new(&o);
+    ASSERT_NOT_NULL(s);
+    def = new_space(768, 12, false, false);
+    ASSERT_EQ(space_nlevels(s, SPACE_HA), 3);
+    ASSERT_EQ_U(space_level_size(s, SPACE_HA, 0), 64);
+    ASSERT_EQ(space_dims(s), space_dims(def) + 1);
+    ASSERT_ERR(space_check(def, &(space_config_t){0}), ERR_INVAL);
+    c = parse_ok("ha=16 layers=000000000011", 12);
+    ASSERT_OK(space_check(s, &c));
+    ASSERT_ERR(space_check(def, &c), ERR_INVAL);
+    rng_seed(&r, 3);
+    for (int i = 0; i < 3000; i++) {
+        space_sample(s, &r, &c);
+        ASSERT_OK(space_check(s, &c));
+        on += space_config_active(&c, SPACE_HA);
+        space_encode(s, &c, x);
+        ASSERT_OK(space_decode(s, x, &back));
+        ASSERT_TRUE(space_config_equal(&back, &c));
+    }
+    ASSERT_TRUE(on > 1700 && on < 2300);   /* two levels of three are on */
+    space_free(&def);
+    space_free(&s);
+}
+
 TEST(sampling_is_reproducible_from_the_seed)
 {
     space_t *s = new_space(1024, 24, false, false);

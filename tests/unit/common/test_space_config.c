@@ -84,6 +84,16 @@ TEST(counts_bert_base_each_module_alone)
     ASSERT_EQ_U(k.module_trainable[SPACE_LORA], 294912);
     ASSERT_EQ_U(k.module_deployed[SPACE_LORA], 294912);
     ASSERT_EQ_U(k.approx_autopeft, 147456);
+
+    /* Houlsby's adapters, bottleneck 48: two per layer, each as the serial adapter above,
+     * 2 * 74,544 = 149,088 per layer; x12 = 1,789,056. AutoPEFT's formula counts both:
+     * 2 * 12*2*768*48 = 1,769,472. */
+    k = count_ok("ha=48 layers=111111111111", &b, 800);
+    ASSERT_EQ_U(k.module_trainable[SPACE_HA], 1789056);
+    ASSERT_EQ_U(k.module_deployed[SPACE_HA], 1789056);
+    ASSERT_EQ_U(k.module_approx[SPACE_HA], 1769472);
+    ASSERT_EQ_U(k.approx_autopeft, 1769472);
+    ASSERT_EQ_U(k.modules_deployed, 1789056);
 }
 
 TEST(counts_bert_base_combined_and_partial)
@@ -236,9 +246,10 @@ TEST(counts_at_the_caps_do_not_overflow)
                 d * h + h * b + b + n * (b * 2 * h + 2 * h));
     ASSERT_TRUE((long double)k.module_deployed[SPACE_PT] == n * 2 * d * h);
     ASSERT_TRUE((long double)k.module_trainable[SPACE_LORA] == n * 4 * h * d);
+    ASSERT_TRUE((long double)k.module_trainable[SPACE_HA] == 2 * n * (2 * h * d + d + h));
     ASSERT_TRUE((long double)k.modules_trainable ==
                 (long double)k.module_trainable[0] + k.module_trainable[1] +
-                    k.module_trainable[2] + k.module_trainable[3]);
+                    k.module_trainable[2] + k.module_trainable[3] + k.module_trainable[4]);
 }
 
 /* ---- text form ------------------------------------------------------------------------------- */
@@ -283,6 +294,16 @@ TEST(format_is_canonical)
     c = parse_ok("lora=0 sa=1 layers=000000000011", 12);
     ASSERT_OK(space_config_format(&c, text, sizeof text));
     ASSERT_STR_EQ(text, "sa=1 pa=0 pt=0 layers=000000000011");
+    /* ha too, after lora, with its own mask when it differs */
+    c = parse_ok("ha=8 lora=4 sa=1 layers=000000000011", 12);
+    ASSERT_OK(space_config_format(&c, text, sizeof text));
+    ASSERT_STR_EQ(text, "sa=1 pa=0 pt=0 lora=4 ha=8 layers=000000000011");
+    c = parse_ok("ha=8@100000000000 sa=1@000000000011", 12);
+    ASSERT_OK(space_config_format(&c, text, sizeof text));
+    ASSERT_STR_EQ(text, "sa=1@000000000011 pa=0 pt=0 ha=8@100000000000");
+    c = parse_ok("ha=0 sa=1 layers=000000000011", 12);
+    ASSERT_OK(space_config_format(&c, text, sizeof text));
+    ASSERT_STR_EQ(text, "sa=1 pa=0 pt=0 layers=000000000011");
 
     /* nothing on still prints, and parses back */
     c = parse_ok("sa=0@111111111111 pa=0", 12);
@@ -299,7 +320,7 @@ TEST(format_is_canonical)
     ASSERT_STR_EQ(text, "");
 }
 
-/* The longest text the header allows for: four modules at the size cap, each with its own mask
+/* The longest text the header allows for: every module at the size cap, each with its own mask
  * of 256 layers. */
 TEST(longest_text_fits)
 {

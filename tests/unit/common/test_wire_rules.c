@@ -217,6 +217,7 @@ TEST(trial_mask_too_long)
     memset(mask, '1', 257);
     mask[257] = '\0';
     f.peft.serial_layers = f.peft.parallel_layers = f.peft.prefix_layers = f.peft.lora_layers = mask;
+    f.peft.houlsby_layers = mask;
     expect_refused(AUTOPEFT__KIND__KIND_TRIAL, &f.trial.base,
                    "TRIAL: spec.peft.serial_layers is longer than 256 layers");
     mask[256] = '\0'; /* MAX_LAYERS itself is fine */

@@ -103,6 +103,8 @@ static void init_trial(wire_fixture_t *f)
     p->parallel_layers = "111011110111";
     p->prefix_layers = "111011110111";
     p->lora_layers = "000011111111";
+    p->houlsby_adapter = 24, p->has_houlsby_adapter = 1;
+    p->houlsby_layers = "000000000011";
     p->text = "sa=48 pa=96 pt=12 lora=8 layers=111011110111 lora_layers=000011111111";
 
     *s = (Autopeft__TrialSpec)AUTOPEFT__TRIAL_SPEC__INIT;
@@ -200,6 +202,8 @@ static void init_reports(wire_fixture_t *f)
     p->examples_per_s = 412.5, p->has_examples_per_s = 1;
     p->eta_s = 163.0, p->has_eta_s = 1;
     p->message = "epoch 2/3: loss 0.2841\tdev accuracy 0.9128";
+    p->n_curve = 2;                   /* the result's first two epochs (init_result fills them) */
+    p->curve = f->history_ptrs;
 }
 
 static void init_result(wire_fixture_t *f)
@@ -271,6 +275,7 @@ static void init_control(wire_fixture_t *f)
     f->cancel = (Autopeft__Cancel)AUTOPEFT__CANCEL__INIT;
     f->cancel.trial = &f->cancel_ref;
     f->cancel.reason = "trial exceeded its time limit of 3600 s";
+    f->cancel.stop = 0, f->cancel.has_stop = 1;
 
     f->shutdown = (Autopeft__Shutdown)AUTOPEFT__SHUTDOWN__INIT;
     f->shutdown.reason = "study finished: budget of 200 trials spent";

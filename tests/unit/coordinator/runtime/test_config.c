@@ -19,6 +19,7 @@ TEST(defaults_and_a_full_file)
         "[study]\nname = sst2-base\nmode = synthetic\nbudget = 200\nn_init = 20\nseed = 7\n"
         "objective = hv\nreference_point = 0.5, 12.5\nmax_attempts = 4\ntrial_timeout_s = 3600\n"
         "[space]\nsizes_sa = 96,48,0\nlora = true\nseparate_masks = yes\nprefix_bottleneck = 512\n"
+        "sizes_ha = 64,16,0\n"
         "[model]\nshape = bert-large\nseed = 3\n"
         "[task]\nname = sst2\nnum_labels = 2\nmetric = accuracy\n"
         "[recipe]\nepochs = 5\nlearning_rate = 3e-4\nbatch_size = 16\nmax_length = 64\n"
@@ -45,6 +46,8 @@ TEST(defaults_and_a_full_file)
     ASSERT_NEAR(c.trial_timeout_s, 3600, 0);
     ASSERT_EQ(c.space.nsizes[SPACE_SA], 3);
     ASSERT_GT(c.space.nsizes[SPACE_LORA], 1);
+    ASSERT_EQ(c.space.nsizes[SPACE_HA], 3);
+    ASSERT_EQ_U(c.space.sizes[SPACE_HA][1], 16);
     ASSERT_TRUE(c.space.separate_masks);
     ASSERT_EQ(c.shape.hidden, 1024);
     ASSERT_EQ(c.space.layers, 24);
@@ -240,8 +243,6 @@ TEST(baselines_by_name_and_by_configuration)
 
     bad("[study]\nmode = synthetic\n[baselines]\nnames = pfeiffer, adaptformer\n",
         "t.conf:4: [baselines] adaptformer", "pfeiffer");
-    bad("[study]\nmode = synthetic\n[baselines]\nnames = houlsby\n", "t.conf:4: [baselines] "
-        "houlsby", "after the attention block");
     bad("[study]\nmode = synthetic\n[baselines]\nnames = lora\nlora = sa=1 layers=1\n",
         "t.conf:5: [baselines] 'lora' is named twice", "line 4");
     bad("[study]\nmode = synthetic\n[baselines]\nmine = sa=8 layers=11\n",

@@ -1,19 +1,19 @@
 /* Tests of coordinator/search/baselines.c: the catalogue's names and sources, each built-in's
  * sizes on bert-base and on small widths (rounding, the floor of 1, LoRA's cap), canonical form,
- * the refusals (houlsby with its reason, unknown names with the known ones), users' baselines,
+ * the refusal of unknown names (with the known ones), users' baselines,
  * and exact counts against closed forms written out here, independently of space_config.c. */
 #include "common/shape.h"
 #include "common/space.h"
 #include "coordinator/search/baselines.h"
 #include "tests/harness.h"
 
-#define NBUILTINS 8
+#define NBUILTINS 9
 
 static const char *const catalogue[NBUILTINS] = {
-    "pfeiffer", "parallel", "parallel-small", "prefix", "lora", "mam", "head-only",
+    "pfeiffer", "houlsby", "parallel", "parallel-small", "prefix", "lora", "mam", "head-only",
     "full-finetune"};
 
-/* Expected module sizes {sa, pa, pt, lora} of a built-in. */
+/* Expected module sizes {sa, pa, pt, lora, ha} of a built-in. */
 typedef struct {
     const char *name;
     uint32_t size[SPACE_NMODULES];
@@ -105,12 +105,13 @@ TEST(catalogue_names_and_sources)
     }
     /* the PEFT ones name their paper and year */
     ASSERT_CONTAINS(baseline_builtin_about(0), "Pfeiffer et al. 2021");
-    ASSERT_CONTAINS(baseline_builtin_about(1), "He et al. 2022");
+    ASSERT_CONTAINS(baseline_builtin_about(1), "Houlsby et al. 2019");
     ASSERT_CONTAINS(baseline_builtin_about(2), "He et al. 2022");
-    ASSERT_CONTAINS(baseline_builtin_about(3), "Li and Liang 2021");
-    ASSERT_CONTAINS(baseline_builtin_about(4), "Hu et al.");
-    ASSERT_CONTAINS(baseline_builtin_about(5), "Mix-And-Match");
-    ASSERT_CONTAINS(baseline_builtin_about(5), "He et al. 2022");
+    ASSERT_CONTAINS(baseline_builtin_about(3), "He et al. 2022");
+    ASSERT_CONTAINS(baseline_builtin_about(4), "Li and Liang 2021");
+    ASSERT_CONTAINS(baseline_builtin_about(5), "Hu et al.");
+    ASSERT_CONTAINS(baseline_builtin_about(6), "Mix-And-Match");
+    ASSERT_CONTAINS(baseline_builtin_about(6), "He et al. 2022");
     ASSERT_TRUE(baseline_builtin_name(-1) == NULL);
     ASSERT_TRUE(baseline_builtin_name(NBUILTINS) == NULL);
     ASSERT_TRUE(baseline_builtin_about(NBUILTINS) == NULL);
@@ -120,7 +121,8 @@ TEST(catalogue_names_and_sources)
 TEST(builtins_on_bert_base)
 {
     static const want_t want[NBUILTINS] = {
-        {"pfeiffer", {48, 0, 0, 0}, false},   {"parallel", {0, 384, 0, 0}, false},
+        {"pfeiffer", {48, 0, 0, 0}, false},   {"houlsby", {0, 0, 0, 0, 48}, false},
+        {"parallel", {0, 384, 0, 0}, false},
         {"parallel-small", {0, 48, 0, 0}, false}, {"prefix", {0, 0, 10, 0}, false},
         {"lora", {0, 0, 0, 8}, false},        {"mam", {0, 384, 30, 0}, false},
         {"head-only", {0, 0, 0, 0}, false},   {"full-finetune", {0, 0, 0, 0}, true},
@@ -137,13 +139,17 @@ TEST(builtins_on_bert_base)
     b = builtin_ok("lora", 768, 12);
     ASSERT_OK(space_config_format(&b.config, text, sizeof text));
     ASSERT_STR_EQ(text, "sa=0 pa=0 pt=0 lora=8 layers=111111111111");
+    b = builtin_ok("houlsby", 768, 12);
+    ASSERT_OK(space_config_format(&b.config, text, sizeof text));
+    ASSERT_STR_EQ(text, "sa=0 pa=0 pt=0 ha=48 layers=111111111111");
 }
 
 /* hidden 8: 8/16 = 0.5 rounds to 1 (and the floor is 1 anyway); 8/2 = 4; LoRA's 8 is at the cap. */
 TEST(builtins_on_a_small_width)
 {
     static const want_t want[NBUILTINS] = {
-        {"pfeiffer", {1, 0, 0, 0}, false},   {"parallel", {0, 4, 0, 0}, false},
+        {"pfeiffer", {1, 0, 0, 0}, false},   {"houlsby", {0, 0, 0, 0, 1}, false},
+        {"parallel", {0, 4, 0, 0}, false},
         {"parallel-small", {0, 1, 0, 0}, false}, {"prefix", {0, 0, 10, 0}, false},
         {"lora", {0, 0, 0, 8}, false},       {"mam", {0, 4, 30, 0}, false},
         {"head-only", {0, 0, 0, 0}, false},  {"full-finetune", {0, 0, 0, 0}, true},
@@ -167,6 +173,7 @@ TEST(sizes_round_to_the_nearest_integer)
         int h = cases[i].hidden;
         printf("hidden %d\n", h);
         ASSERT_EQ_U(builtin_ok("pfeiffer", h, 3).config.size[SPACE_SA], cases[i].r16);
+        ASSERT_EQ_U(builtin_ok("houlsby", h, 3).config.size[SPACE_HA], cases[i].r16);
         ASSERT_EQ_U(builtin_ok("parallel-small", h, 3).config.size[SPACE_PA], cases[i].r16);
         ASSERT_EQ_U(builtin_ok("parallel", h, 3).config.size[SPACE_PA], cases[i].r2);
         ASSERT_EQ_U(builtin_ok("mam", h, 3).config.size[SPACE_PA], cases[i].r2);
@@ -179,20 +186,6 @@ TEST(sizes_round_to_the_nearest_integer)
 
 /* ---- refusals ------------------------------------------------------------------------------ */
 
-TEST(houlsby_is_refused_with_the_reason)
-{
-    baseline_t b;
-
-    ASSERT_ERR(baseline_builtin("houlsby", 768, 12, &b), ERR_NOTFOUND);
-    printf("%s\n", err_msg());
-    ASSERT_CONTAINS(err_msg(), "'houlsby' is not available");
-    ASSERT_CONTAINS(err_msg(), "after the attention block as well as after the FFN");
-    ASSERT_CONTAINS(err_msg(), "only one serial adapter site, after the FFN");
-    ASSERT_CONTAINS(err_msg(), "'pfeiffer'");
-    for (int i = 0; i < NBUILTINS; i++)
-        ASSERT_CONTAINS(err_msg(), catalogue[i]);
-}
-
 TEST(unknown_names_are_refused_naming_the_known_ones)
 {
     static const char *const bad[] = {"bitfit", "Pfeiffer", "", "pfeiffer ", "lora8"};
@@ -202,8 +195,9 @@ TEST(unknown_names_are_refused_naming_the_known_ones)
         ASSERT_ERR(baseline_builtin(bad[i], 768, 12, &b), ERR_NOTFOUND);
         ASSERT_CONTAINS(err_msg(), "no baseline named '");
         ASSERT_CONTAINS(err_msg(), bad[i]);
-        ASSERT_CONTAINS(err_msg(), "known baselines: pfeiffer, parallel, parallel-small, prefix, "
-                                   "lora, mam, head-only, full-finetune");
+        ASSERT_CONTAINS(err_msg(), "known baselines: pfeiffer, houlsby, parallel, "
+                                   "parallel-small, prefix, lora, mam, head-only, "
+                                   "full-finetune");
     }
 }
 
@@ -279,6 +273,7 @@ static void assert_counts(const shape_t *s, uint64_t backbone, uint64_t head, ui
         uint64_t trained, deployed;
     } want[] = {
         {"pfeiffer", n * adapter_params(h, r16), n * adapter_params(h, r16)},
+        {"houlsby", 2 * n * adapter_params(h, r16), 2 * n * adapter_params(h, r16)},
         {"parallel", n * adapter_params(h, r2), n * adapter_params(h, r2)},
         {"parallel-small", n * adapter_params(h, r16), n * adapter_params(h, r16)},
         {"prefix", prefix_trained(h, 10, b, n), prefix_deployed(h, 10, n)},
@@ -315,6 +310,9 @@ TEST(counts_on_bert_base)
     k = counts_ok("pfeiffer", &s, 800);
     ASSERT_EQ_U(k.modules_deployed, 12 * (2 * 768 * 48 + 48 + 768));
     ASSERT_EQ_U(k.modules_deployed, 894528);
+    k = counts_ok("houlsby", &s, 800);
+    ASSERT_EQ_U(k.modules_deployed, 2 * 12 * (2 * 768 * 48 + 48 + 768));
+    ASSERT_EQ_U(k.trainable, 2381186);
     k = counts_ok("mam", &s, 800);
     ASSERT_EQ_U(k.trainable, 23086114);
     ASSERT_EQ_U(k.deployed, 8236802);
@@ -323,7 +321,8 @@ TEST(counts_on_bert_base)
     ASSERT_EQ_U(k.deployed, 108891648 + 592130);
     ASSERT_NEAR(k.percent, 100.0, 0);
     ASSERT_EQ_U(k.module_trainable[SPACE_SA] + k.module_trainable[SPACE_PA] +
-                    k.module_trainable[SPACE_PT] + k.module_trainable[SPACE_LORA],
+                    k.module_trainable[SPACE_PT] + k.module_trainable[SPACE_LORA] +
+                    k.module_trainable[SPACE_HA],
                 0);
     k = counts_ok("head-only", &s, 800);
     ASSERT_EQ_U(k.trainable, 592130);

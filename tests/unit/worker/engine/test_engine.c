@@ -1,7 +1,8 @@
 /* Parity of worker/engine/engine.c with PyTorch: the fixtures of tests/reference/make_fixtures.py
  * (a tiny BERT computed in float64 by PyTorch) against the engine's float32 results.
  *
- * Tolerances (issue 3): logits and loss within 1e-5 relative; each gradient tensor within
+ * Tolerances (issue 3): logits and loss within 1e-5 relative (a logit near 0 against a tenth of
+ * the case's largest: float32 leaves about 3e-7 absolute on these logits of order 1); each gradient tensor within
  * 1e-4 of its largest element; parameters after 5 AdamW steps within 1e-4 (absolute, the
  * parameters being of order 0.1-1). Dropout is off. */
 #include <math.h>
@@ -47,7 +48,7 @@ static int jint(const json_t *o, const char *k)
 /* Model, trainable parameters and batch of a fixture case; the engine with the given threads. */
 static void setup(setup_t *s, const char *name, int threads, bool all_work)
 {
-    static const char *const mods[SPACE_NMODULES] = {"sa", "pa", "pt", "lora"};
+    static const char *const mods[SPACE_NMODULES] = {"sa", "pa", "pt", "lora", "ha"};
     json_t *root, *shp, *bb, *in, *v;
     const char *key;
     model_opts_t mo;
@@ -176,7 +177,7 @@ static void check_forward_backward(const char *name, int threads)
 {
     setup_t s;
     float logits[16];
-    double loss, worst = 0.0, gmax = 0.0;
+    double loss, worst = 0.0, gmax = 0.0, scale = 0.0;
     size_t n;
     const float *ref;
     json_t *grads;
@@ -186,7 +187,9 @@ static void check_forward_backward(const char *name, int threads)
     ref = fixture_data(s.fx, json_object_get(s.c, "logits"), &n, NULL, NULL);
     ASSERT_EQ_U(n, (size_t)s.b.n * jint(s.c, "labels"));
     for (size_t i = 0; i < n; i++)
-        ASSERT_REL(logits[i], ref[i], 1e-5, 1e-2);
+        scale = fmax(scale, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++)
+        ASSERT_REL(logits[i], ref[i], 1e-5, 0.1 * scale);
     ref = fixture_data(s.fx, json_object_get(s.c, "loss"), NULL, NULL, NULL);
     ASSERT_REL(loss, ref[0], 1e-5, 1e-3);
     grads = json_object_get(s.c, "grads");
@@ -226,6 +229,10 @@ TEST(parity_lora) { check_forward_backward("lora", 2); }
 TEST(parity_all_modules_odd_masks_regression) { check_forward_backward("mix_regression", 2); }
 TEST(parity_modules_top_layers_three_classes) { check_forward_backward("mix_top", 2); }
 TEST(parity_full_finetuning) { check_forward_backward("full", 2); }
+TEST(parity_houlsby_adapters) { check_forward_backward("ha", 2); }
+TEST(parity_houlsby_beside_every_module_regression) { check_forward_backward("ha_mix_regression", 2); }
+TEST(parity_houlsby_in_the_cls_layer) { check_forward_backward("ha_top", 3); }
+TEST(parity_houlsby_with_full_finetuning) { check_forward_backward("ha_full", 2); }
 TEST(parity_one_thread) { check_forward_backward("mix_regression", 1); }
 TEST(parity_three_threads) { check_forward_backward("mix_top", 3); }
 

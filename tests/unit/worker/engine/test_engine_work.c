@@ -176,6 +176,28 @@ TEST_TIMEOUT(fd_all_modules_with_dropout, 120)
     unrig(&r);
 }
 
+/* Houlsby's adapters in layers 0 and 2 (layer 0's backward stops at its attention output),
+ * beside sa and pa, with dropout; then under full fine-tuning. */
+TEST_TIMEOUT(fd_houlsby_adapters_with_dropout, 120)
+{
+    rig_t r;
+    space_config_t c;
+
+    config(&c, 3, 3, 4, 0, 0, "011");
+    c.mask[SPACE_PA][0] = 0x2;
+    c.size[SPACE_HA] = 3;
+    c.mask[SPACE_HA][0] = 0x5;
+    rig(&r, 3, 3, &c, false, false, false, 0.2f);
+    fd_check(&r);
+    unrig(&r);
+    config(&c, 2, 0, 0, 0, 0, "00");
+    c.size[SPACE_HA] = 2;
+    c.mask[SPACE_HA][0] = 0x3;
+    rig(&r, 2, 2, &c, true, false, false, 0.1f);
+    fd_check(&r);
+    unrig(&r);
+}
+
 TEST_TIMEOUT(fd_flat_prefix_regression, 120)
 {
     rig_t r;
@@ -297,6 +319,8 @@ TEST(all_work_gives_the_same_gradients_for_every_module)
     space_config_t c;
 
     config(&c, 3, 4, 4, 2, 2, "011");
+    c.size[SPACE_HA] = 3;
+    c.mask[SPACE_HA][0] = 0x3;
     rig(&a, 3, 3, &c, false, false, false, 0.25f);
     rig(&b, 3, 3, &c, false, false, true, 0.25f);
     ASSERT_NEAR(train_loss(&a), train_loss(&b), 1e-6);

@@ -64,15 +64,17 @@ TEST(a_trial_with_every_field_maps_to_the_trainer_trial)
     want.size[SPACE_PA] = 96;
     want.size[SPACE_PT] = 12;
     want.size[SPACE_LORA] = 8;
+    want.size[SPACE_HA] = 24;
     for (int l = 0; l < 12; l++) {
         for (int m = SPACE_SA; m <= SPACE_PT; m++)
             space_config_set_layer(&want, (space_module_t)m, l, "111011110111"[l] == '1');
         space_config_set_layer(&want, SPACE_LORA, l, "000011111111"[l] == '1');
+        space_config_set_layer(&want, SPACE_HA, l, l >= 10);
     }
     ASSERT_TRUE(space_config_equal(&s->config, &want));
     ASSERT_OK(space_config_format(&s->config, text, sizeof text));
     ASSERT_STR_EQ(text, "sa=48@111011110111 pa=96@111011110111 pt=12@111011110111 "
-                        "lora=8@000011111111");
+                        "lora=8@000011111111 ha=24@000000000011");
 
     /* The synthetic TRIAL sets what the real one cannot: the embedded model and task, and the
      * synthetic parameters; the recipe fields it leaves out keep the runner's defaults. */
@@ -122,9 +124,9 @@ TEST(masks_that_disagree_are_refused_and_no_module_is_depth_zero)
     /* Every module off: "no module", whatever the model's depth. */
     wire_fixture_init(&f);
     f.peft.serial_adapter = f.peft.parallel_adapter = f.peft.prefix_length = 0;
-    f.peft.lora_rank = 0;
+    f.peft.lora_rank = f.peft.houlsby_adapter = 0;
     f.peft.serial_layers = f.peft.parallel_layers = f.peft.prefix_layers = NULL;
-    f.peft.lora_layers = NULL;
+    f.peft.lora_layers = f.peft.houlsby_layers = NULL;
     ASSERT_OK(edge_trial(&f.trial, &t));
     ASSERT_EQ(t.spec.config.layers, 0);
     ASSERT_OK(trainer_config_at(&t.spec.config, 6, &c));
