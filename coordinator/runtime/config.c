@@ -18,7 +18,7 @@
 #include "common/parse.h"
 
 typedef enum {
-    K_INT, K_U64, K_DOUBLE, K_BOOL, K_ID, K_PATH, K_MODE, K_OBJECTIVE, K_SURROGATE, K_COST,
+    K_INT, K_U64, K_DOUBLE, K_BOOL, K_ID, K_PATH, K_MODE, K_OBJECTIVE, K_SURROGATE, K_COST, K_FIDELITY,
     K_SIZES, K_SHAPE, K_REF
 } ktype_t;
 
@@ -87,6 +87,9 @@ static const keydef_t keys[] = {
     {"search", "map_restarts", K_INT, O(map_restarts), 1, 1000},
     {"search", "lookahead", K_INT, O(lookahead), 0, 1024},
     {"search", "cost", K_COST, O(cost_log), 0, 0},
+    {"search", "fidelity", K_FIDELITY, O(fidelity), 0, 0},
+    {"search", "fidelity_eta", K_INT, O(fidelity_eta), 2, 100},
+    {"search", "fidelity_min_epochs", K_INT, O(fidelity_min_epochs), 1, 1000},
     {"network", "bind", K_ID, O(bind), 0, 0},
     {"network", "insecure_bind", K_BOOL, O(insecure_bind), 0, 0},
     {"network", "heartbeat_interval_ms", K_INT, O(heartbeat_interval_ms), 10, 600000},
@@ -152,6 +155,9 @@ void config_defaults(config_t *c)
     c->mc_samples = 0; /* the strategy's own: 128 for MAP, 32 per SAAS draw */
     c->map_restarts = 3;
     c->lookahead = 1;
+    c->fidelity = CONFIG_FIDELITY_NONE;
+    c->fidelity_eta = 3;
+    c->fidelity_min_epochs = 1;
     c->heartbeat_interval_ms = 2000;
     c->heartbeat_liveness = 5;
     c->restart_grace_s = -1;
@@ -284,6 +290,7 @@ static int set_word(config_t *c, ktype_t type, const char *value)
     static const char *const objectives[] = {"hv", "metric"};
     static const char *const surrogates[] = {"saas", "map", "random"};
     static const char *const costs[] = {"linear", "log"};
+    static const char *const fidelities[] = {"none", "asha"};
     int rc = 0, w;
 
     switch (type) {
@@ -302,6 +309,10 @@ static int set_word(config_t *c, ktype_t type, const char *value)
     case K_COST:
         if ((rc = parse_word(value, costs, 2, &w)) == 0)
             c->cost_log = w == 1;
+        break;
+    case K_FIDELITY:
+        if ((rc = parse_word(value, fidelities, 2, &w)) == 0)
+            c->fidelity = (config_fidelity_t)w;
         break;
     default:
         rc = err_set(ERR_INTERNAL, "not a word key");
@@ -362,6 +373,7 @@ static int set_value(parser_t *p, const keydef_t *k, const char *value)
     case K_OBJECTIVE:
     case K_SURROGATE:
     case K_COST:
+    case K_FIDELITY:
         rc = set_word(c, k->type, value);
         break;
     case K_SIZES:

@@ -7,7 +7,8 @@
  *   [task]     name, data files and columns, num_labels, metric, embedded
  *   [recipe]   the training recipe of every trial
  *   [synthetic] the fast mode's objective: duration_ms, noise, fail_rate
- *   [search]   surrogate (map|saas|random), refit_every, mc_samples, cost, lookahead
+ *   [search]   surrogate (map|saas|random), refit_every, mc_samples, cost, lookahead,
+ *              fidelity (none|asha), fidelity_eta, fidelity_min_epochs
  *   [baselines] names (built-ins, coordinator/search/baselines.h) and LABEL = CONFIGURATION:
  *              hand-designed configurations trained alongside the search
  *   [network]  bind, insecure_bind, heartbeats, restart grace, CURVE keys, endpoint_host
@@ -36,6 +37,8 @@
 typedef enum { CONFIG_MODE_TRAIN = 0, CONFIG_MODE_SYNTHETIC } config_mode_t;
 typedef enum { CONFIG_OBJ_HV = 0, CONFIG_OBJ_METRIC } config_objective_t;
 typedef enum { CONFIG_SUR_SAAS = 0, CONFIG_SUR_MAP, CONFIG_SUR_RANDOM } config_surrogate_t;
+/* Multi-fidelity: every trial to the end, or stopped at rungs (coordinator/search/fidelity.h). */
+typedef enum { CONFIG_FIDELITY_NONE = 0, CONFIG_FIDELITY_ASHA } config_fidelity_t;
 
 typedef struct {
     char file[CONFIG_PATH_MAX];   /* where it was read from ("<stored>" for the store's copy) */
@@ -82,6 +85,8 @@ typedef struct {
     config_surrogate_t surrogate;
     int refit_every, mc_samples, map_restarts, lookahead;
     bool cost_log;
+    config_fidelity_t fidelity;
+    int fidelity_eta, fidelity_min_epochs;
 
     /* [baselines], resolved for the model's shape */
     int nbaselines;

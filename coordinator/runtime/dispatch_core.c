@@ -161,13 +161,15 @@ void disp__forget(disp_t *d, reg_worker_t *w, const char *why)
 }
 
 void disp__send_cancel(disp_t *d, reg_worker_t *w, uint64_t id, uint32_t attempt,
-                       const char *reason)
+                       const char *reason, bool stop)
 {
     Autopeft__Cancel c = AUTOPEFT__CANCEL__INIT;
     Autopeft__TrialRef r = trial_msg_ref(id, attempt);
 
     c.trial = &r;
     c.reason = (char *)reason;
+    c.has_stop = stop;
+    c.stop = stop;
     disp__send(d, w, AUTOPEFT__KIND__KIND_CANCEL, &c.base);
 }
 

@@ -97,8 +97,15 @@ int disp__write_endpoint(disp_t *d, const char *text);
 void disp__lease_lost(disp_t *d, study_trial_t *t, const char *outcome, const char *reason);
 /* The worker is gone (left, expired): its lease is lost and its record removed. */
 void disp__forget(disp_t *d, reg_worker_t *w, const char *why);
+/* stop: end the trial with a STOPPED result of what it learnt (multi-fidelity), instead of
+ * cancelling it. */
 void disp__send_cancel(disp_t *d, reg_worker_t *w, uint64_t id, uint32_t attempt,
-                       const char *reason);
+                       const char *reason, bool stop);
+/* Multi-fidelity (dispatch_fidelity.c): a PROGRESS of t's running attempt on w, which may stop
+ * it at a rung; a RESULT's history, for the decisions of the trials after it. */
+void disp__fidelity_progress(disp_t *d, reg_worker_t *w, study_trial_t *t,
+                             const Autopeft__Progress *p);
+void disp__fidelity_result(disp_t *d, study_trial_t *t, const Autopeft__Result *r);
 void disp__send_shutdown(disp_t *d, reg_worker_t *w, const char *reason);
 
 /* dispatch_msg.c: what workers send. */

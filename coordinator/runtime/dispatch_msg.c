@@ -187,7 +187,7 @@ static void named_other(disp_t *d, reg_worker_t *w, const Autopeft__TrialRef *re
         disp__check(d, rc, "re-attaching");
     }
     disp__send_cancel(d, w, ref->trial_id, ref->attempt,
-                      "this attempt is not running here any more");
+                      "this attempt is not running here any more", false);
 }
 
 static void on_heartbeat(disp_t *d, reg_worker_t *w, const Autopeft__Heartbeat *h)
@@ -228,9 +228,10 @@ static void on_heartbeat(disp_t *d, reg_worker_t *w, const Autopeft__Heartbeat *
 
 static void on_progress(disp_t *d, reg_worker_t *w, const Autopeft__Progress *p)
 {
-    if (w->trial && p->trial->trial_id == w->trial->id && p->trial->attempt == w->trial->attempt)
+    if (w->trial && p->trial->trial_id == w->trial->id && p->trial->attempt == w->trial->attempt) {
         w->trial->confirmed = true;
-    else if (!w->trial || p->trial->trial_id != w->trial->id)
+        disp__fidelity_progress(d, w, w->trial, p);
+    } else if (!w->trial || p->trial->trial_id != w->trial->id)
         named_other(d, w, p->trial, AUTOPEFT__WORKER_STATE__WORKER_STATE_TRAINING);
     if (log_enabled(LOG_LEVEL_DEBUG))
         log_debug("trial %" PRIu64 "/%u on %s: epoch %u/%u%s%s", p->trial->trial_id,
@@ -254,6 +255,7 @@ static void on_result(disp_t *d, reg_worker_t *w, const Autopeft__Result *r)
         return;
     }
     result_msg_read(r, w->id, json, &res);
+    disp__fidelity_result(d, study_trial(d->study, ref.trial_id), r);
     if ((rc = store_begin(d->store)) == 0)
         rc = study_result(d->study, &res, &v);
     free(json);
@@ -278,7 +280,7 @@ static void on_result(disp_t *d, reg_worker_t *w, const Autopeft__Result *r)
         reg_worker_t *sw = v.superseded_worker;
         sw->trial = NULL;
         disp__send_cancel(d, sw, ref.trial_id, v.superseded_attempt,
-                    "attempt superseded: an earlier attempt's result was accepted");
+                    "attempt superseded: an earlier attempt's result was accepted", false);
     }
     if (v.freed_worker && v.freed_worker != w)
         ((reg_worker_t *)v.freed_worker)->trial = NULL;

@@ -200,7 +200,7 @@ static void tick_trial(void *ctx, study_trial_t *t)
         char why[128];
         snprintf(why, sizeof why, "time limit of %g s exceeded", limit);
         log_warn("trial %" PRIu64 " attempt %u: %s", t->id, t->attempt, why);
-        disp__send_cancel(d, t->worker, t->id, t->attempt, why);
+        disp__send_cancel(d, t->worker, t->id, t->attempt, why, false);
         t->cancel_sent = true;
     }
 }

@@ -2,6 +2,7 @@
 #include "coordinator/runtime/result_msg.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <string.h>
 
 static void set_num(json_t *o, const char *k, protobuf_c_boolean has, double v)
@@ -18,7 +19,7 @@ static void set_int(json_t *o, const char *k, protobuf_c_boolean has, uint64_t v
 
 char *result_msg_json(const Autopeft__Result *r)
 {
-    static const char *const st[] = {"?", "ok", "failed", "cancelled"};
+    static const char *const st[] = {"?", "ok", "failed", "cancelled", "stopped"};
     json_t *o = json_object(), *a;
     char *text;
 
@@ -26,7 +27,7 @@ char *result_msg_json(const Autopeft__Result *r)
         return NULL;
     json_object_set_new(o, "trial", json_integer((json_int_t)r->trial->trial_id));
     json_object_set_new(o, "attempt", json_integer(r->trial->attempt));
-    json_object_set_new(o, "status", json_string(st[(unsigned)r->status <= 3 ? r->status : 0]));
+    json_object_set_new(o, "status", json_string(st[(unsigned)r->status <= 4 ? r->status : 0]));
     if (r->error)
         json_object_set_new(o, "error", json_string(r->error));
     if (r->has_retryable)
@@ -95,12 +96,15 @@ void result_msg_read(const Autopeft__Result *r, const char *worker_id, const cha
         out->status = STUDY_STATUS_OK;
     else if (r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED)
         out->status = STUDY_STATUS_FAILED;
+    else if (r->status == AUTOPEFT__RESULT_STATUS__RESULT_STATUS_STOPPED)
+        out->status = STUDY_STATUS_STOPPED;
     else
         out->status = STUDY_STATUS_CANCELLED;
     out->retryable = r->retryable;
     row->trial_id = r->trial->trial_id;
     row->attempt = r->trial->attempt;
     row->objective = r->objective;
+    row->has_objective = r->has_objective && isfinite(r->objective);
     row->objective_name = r->objective_name;
     if (r->params) {
         row->percent = r->params->percent;

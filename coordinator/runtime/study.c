@@ -134,6 +134,12 @@ int study_pending(study_t *s, space_config_t *out, int cap)
     return n;
 }
 
+void study_each(study_t *s, void (*fn)(void *ctx, study_trial_t *t), void *ctx)
+{
+    for (int i = 0; i < s->ntrials; i++)
+        fn(ctx, TR(s, i));
+}
+
 void study_each_dispatched(study_t *s, void (*fn)(void *ctx, study_trial_t *t), void *ctx)
 {
     for (int i = s->first_open; i < s->ntrials; i++)
@@ -457,6 +463,7 @@ int study_dispatch(study_t *s, study_trial_t *t, study_worker_t w, uint64_t now_
     t->idle_reports = 0;
     t->dispatched_ms = now_ms;
     t->cancel_sent = false;
+    t->rung_known = t->rung_decided = 0;   /* a new attempt learns its curve again */
     s->n.running++;
     return 0;
 }
@@ -547,7 +554,10 @@ int study_requeue(study_t *s, study_trial_t *t, const char *outcome, const char 
 
 static const char *status_word(study_status_t st)
 {
-    return st == STUDY_STATUS_OK ? "ok" : st == STUDY_STATUS_FAILED ? "failed" : "cancelled";
+    return st == STUDY_STATUS_OK       ? "ok"
+           : st == STUDY_STATUS_FAILED  ? "failed"
+           : st == STUDY_STATUS_STOPPED ? "stopped"
+                                        : "cancelled";
 }
 
 /* Why r cannot be counted: sets v's ack and reason when it cannot (v->reason stays NULL when it
@@ -582,7 +592,7 @@ static int refuse(study_t *s, const study_result_t *r, const study_trial_t *t, s
  * attempts are left, else failed. */
 static store_state_t next_state(const study_t *s, const study_trial_t *t, const study_result_t *r)
 {
-    if (r->status == STUDY_STATUS_OK)
+    if (r->status == STUDY_STATUS_OK || (r->status == STUDY_STATUS_STOPPED && r->row.has_objective))
         return STORE_DONE;
     if (r->status == STUDY_STATUS_FAILED && r->retryable &&
         t->attempt < (uint32_t)s->cfg->max_attempts)
@@ -600,7 +610,7 @@ static int record(study_t *s, study_trial_t *t, const study_result_t *r, store_s
     int rc;
 
     row.status = status_word(r->status);
-    row.has_objective = r->status == STUDY_STATUS_OK;
+    row.has_objective = next == STORE_DONE;
     row.error = row.error && row.error[0] ? row.error : NULL;
     row.received_at = store_now();
     if ((rc = store_result(s->store, &row, next, next == STORE_QUEUED ? 0 : s->seq + 1)) != 0)
@@ -639,6 +649,7 @@ static int count(study_t *s, study_trial_t *t, const study_result_t *r, store_st
         t->state = STORE_DONE;
         t->has_objective = true;
         t->objective = r->row.objective;
+        t->stopped = r->status == STUDY_STATUS_STOPPED;
         s->n.done++;
         if (s->observe)
             s->observe(s->ctx, t, true);

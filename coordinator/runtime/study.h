@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/space.h"
+#include "coordinator/search/fidelity.h"
 #include "coordinator/runtime/config.h"
 #include "coordinator/runtime/store.h"
 
@@ -39,6 +40,11 @@ typedef struct {
     int64_t seq;               /* order in which its outcome was counted; 0: not yet */
     uint32_t queue_gen;        /* queue entries of older generations are stale */
     bool queued;               /* in the queue */
+    /* Multi-fidelity (dispatch_fidelity.c): the objective at each rung k (bit k of rung_known
+     * set), the rungs decided for the running attempt, and whether it was stopped early. */
+    double rung_metric[FIDELITY_MAX_RUNGS];
+    uint32_t rung_known, rung_decided;
+    bool stopped;
 } study_trial_t;
 
 /* One attempt of a trial, as the messages name it. */
@@ -94,6 +100,8 @@ int study_pending(study_t *s, space_config_t *out, int cap);
 /* Whether the configuration is already a trial (suggesters never repeat one). */
 bool study_has_config(const study_t *s, const space_config_t *c);
 /* Calls fn for each dispatched trial (leases, time limits, restart grace). */
+/* fn on every trial, in id order. */
+void study_each(study_t *s, void (*fn)(void *ctx, study_trial_t *t), void *ctx);
 void study_each_dispatched(study_t *s, void (*fn)(void *ctx, study_trial_t *t), void *ctx);
 
 /* A new trial from a suggestion, queued; its cost and seed are computed here. */
@@ -128,7 +136,9 @@ int study_requeue(study_t *s, study_trial_t *t, const char *outcome, const char 
 typedef enum {
     STUDY_STATUS_OK = 0,      /* trained and evaluated: the metric is the objective */
     STUDY_STATUS_FAILED,
-    STUDY_STATUS_CANCELLED
+    STUDY_STATUS_CANCELLED,
+    STUDY_STATUS_STOPPED      /* stopped early on the coordinator's word: done, with the
+                               * objective of the epochs it ran (row.has_objective) */
 } study_status_t;
 
 /* A worker's RESULT in the study's terms (the dispatcher translates the wire message). */
