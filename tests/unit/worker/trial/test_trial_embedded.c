@@ -46,7 +46,7 @@ TEST(embedded_trial_trains_saves_and_evaluates)
 {
     trial_spec_t s, e;
     trial_info_t info;
-    trainer_env_t env = {no_progress, NULL, NULL, 1, "test"};
+    trainer_env_t env = {no_progress, NULL, NULL, 1, "test", NULL};
     trialcache_t *cache = trialcache_new(NULL);
     trainer_result_t *r = calloc(1, sizeof *r), *ev = calloc(1, sizeof *ev);
     char save[1024];
@@ -103,7 +103,7 @@ TEST(builtin_trainer_runs_a_wire_trial)
     Autopeft__PeftConfig peft = AUTOPEFT__PEFT_CONFIG__INIT;
     trainer_trial_t own;
     atomic_bool cancel = false;
-    trainer_env_t env = {no_progress, NULL, &cancel, 1, "test"};
+    trainer_env_t env = {no_progress, NULL, &cancel, 1, "test", NULL};
     trainer_result_t *r = calloc(1, sizeof *r);
 
     ASSERT_NOT_NULL(t);
