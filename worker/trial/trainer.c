@@ -130,6 +130,8 @@ void trainer_stop(trainer_result_t *out, uint32_t epochs)
 
 /* Stream of the curve's per-epoch noise (the last epoch's is the objective's own). */
 #define STREAM_CURVE 0x6375727665ull
+/* The share of configurations whose curve starts slowly (convex). */
+#define SLOW_FRACTION 0.25
 
 /* The noiseless synthetic objective of config on y's shape, and the configuration's quality
  * q in [0, 1) (1 - the product of what each module leaves unlearnt) into *q_out and its
@@ -193,14 +195,17 @@ static double curve_share(double x, double k)
     return -expm1(-k * x) / -expm1(-k);
 }
 
-/* The configuration's learning rate k: 10 (1 - q)^2 (0.5 + h) - 1.5, h in [0, 1) from the
- * configuration's hash. Anti-correlated with q, so small configurations (low q, a low final
- * objective) learn fast and large ones slowly; h spreads configurations of one quality. */
+/* The configuration's learning rate k, from h in [0, 1), a hash of the configuration: a quarter
+ * of the configurations (h < 0.25) start slowly, k = 6h - 1.5 in [-1.5, 0); the others learn
+ * fast, k = (1 + 7 (h - 0.25) / 0.75) (1.5 - q) in (0.5, 12], the faster the smaller their
+ * quality q, so small configurations tend to reach their low plateau first. */
 static double curve_rate(const space_config_t *c, double q)
 {
     double h = (double)(rng_mix64(space_config_hash(c) ^ STREAM_CURVE) >> 11) * 0x1.0p-53;
 
-    return 10 * (1 - q) * (1 - q) * (0.5 + h) - 1.5;
+    if (h < SLOW_FRACTION)
+        return 6 * h - 1.5;
+    return (1 + 7 * (h - SLOW_FRACTION) / (1 - SLOW_FRACTION)) * (1.5 - q);
 }
 
 double trainer_synthetic_curve(const space_config_t *config, const trainer_synthetic_t *y,
