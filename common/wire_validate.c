@@ -535,6 +535,33 @@ static int check_heartbeat(const vctx_t *v, const Autopeft__Heartbeat *h)
     return 0;
 }
 
+/* Progress.curve: at most MAX_HISTORY points, each with an epoch >= 1 (strictly increasing) and
+ * a finite objective; seconds, when given, >= 0. */
+static int check_curve(const vctx_t *v, const Autopeft__Progress *p)
+{
+    if (p->n_curve > MAX_HISTORY)
+        return bad(v, "curve has %zu points, at most %d", p->n_curve, MAX_HISTORY);
+    for (size_t i = 0; i < p->n_curve; i++) {
+        const Autopeft__EpochRecord *e = p->curve[i];
+
+        if (!e || !e->has_epoch)
+            return bad(v, "curve[%zu].epoch missing", i);
+        if (e->epoch == 0)
+            return bad(v, "curve[%zu].epoch is 0, expected >= 1", i);
+        if (i > 0 && e->epoch <= p->curve[i - 1]->epoch)
+            return bad(v, "curve[%zu].epoch is %u after %u, expected strictly increasing epochs",
+                       i, e->epoch, p->curve[i - 1]->epoch);
+        if (!e->has_objective)
+            return bad(v, "curve[%zu].objective missing", i);
+        if (!isfinite(e->objective))
+            return bad(v, "curve[%zu].objective is %g, expected a finite number", i,
+                       e->objective);
+        if (e->has_seconds && !(e->seconds >= 0))
+            return bad(v, "curve[%zu].seconds is %g, expected >= 0", i, e->seconds);
+    }
+    return 0;
+}
+
 static int check_progress(const vctx_t *v, const Autopeft__Progress *p)
 {
     TRY(check_ref(v, p->trial, "trial"));
@@ -548,7 +575,7 @@ static int check_progress(const vctx_t *v, const Autopeft__Progress *p)
         TRY(d_nonneg(v, "examples_per_s", p->examples_per_s));
     if (p->has_eta_s)
         TRY(d_nonneg(v, "eta_s", p->eta_s));
-    return 0;
+    return check_curve(v, p);
 }
 
 static int check_params(const vctx_t *v, const Autopeft__ParamCounts *c)

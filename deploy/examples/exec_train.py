@@ -4,7 +4,9 @@
 The worker runs this once per trial. It gets the trial as one JSON object on stdin (also as
 AUTOPEFT_* environment variables), reports progress as "PROGRESS {json}" lines on stderr, and
 prints its result as one JSON line on stdout; a non-zero exit reports a failure with the last
-stderr lines (exit 75 asks for another attempt). See docs/guide.md, "Bring your own trainer".
+stderr lines (exit 75 asks for another attempt). Each evaluated epoch is reported with its
+"objective", so a trial the coordinator stops early (SIGTERM) still counts with the epochs it
+ran. See docs/guide.md, "Bring your own trainer".
 
 Here the "model" is a small frozen random network with the trial's serial adapters in the layers
 its mask selects, trained with PyTorch on a synthetic task, on the CPU, in seconds: replace
@@ -73,8 +75,10 @@ def main():
             with torch.no_grad():
                 acc = (forward(x[n // 2:]).argmax(1) == y[n // 2:]).float().mean().item()
             best = max(best, acc)
+            # "objective" marks the epoch as evaluated: a point of the learning curve that the
+            # worker sends at once (multi-fidelity search may stop the trial on it).
             progress(epoch=step // 50, epochs=epochs, step=step, steps_total=steps,
-                     loss=loss.item(), metric=acc, fraction=step / steps)
+                     loss=loss.item(), metric=acc, objective=acc, fraction=step / steps)
     modules = sum(p.numel() for p in adapters.parameters())
     frozen = sum(p.numel() for p in backbone.parameters())
     head_n = sum(p.numel() for p in head.parameters())

@@ -15,7 +15,7 @@
 
 static int one(trialcache_t *c, trial_spec_t *s, trainer_result_t *r, trial_info_t *info)
 {
-    trainer_env_t env = {NULL, NULL, NULL, s->threads, "bench"};
+    trainer_env_t env = {NULL, NULL, NULL, s->threads, "bench", NULL};
 
     memset(r, 0, sizeof *r);
     if (trial_run(c, s, &env, r, info) != 0 ||

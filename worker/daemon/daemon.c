@@ -303,6 +303,24 @@ static void on_ack(daemon_t *d, const Autopeft__Ack *a)
     daemon__drop_result(d);
 }
 
+/* CANCEL of the running attempt: the trainer ends it, as CANCELLED, or with stop as STOPPED
+ * (stop is set before cancel, so the trainer that sees cancel sees stop too). The latest word
+ * counts while the trainer has not ended; a RESULT already made is not changed. */
+static void on_cancel(daemon_t *d, const Autopeft__Cancel *c)
+{
+    bool stop = c->has_stop && c->stop;
+
+    if (d->job != JOB_RUNNING || !ref_is_ours(d, c->trial) || d->abandoned)
+        return;
+    log_info("trial %" PRIu64 " attempt %u %s: %s", d->ref.trial_id, d->ref.attempt,
+             stop ? "stopped" : "cancelled", c->reason ? c->reason : "");
+    snprintf(d->cancel_reason, sizeof d->cancel_reason, "%s",
+             c->reason ? c->reason
+                       : stop ? "stopped by the coordinator" : "cancelled by the coordinator");
+    atomic_store(&d->stop, stop);
+    atomic_store(&d->cancel, true);
+}
+
 static void on_error(daemon_t *d, const Autopeft__Error *e, uint32_t version)
 {
     const char *text = e->message ? e->message : "";
@@ -367,17 +385,9 @@ static void handle(daemon_t *d, const uint8_t *frame, size_t len)
     case AUTOPEFT__KIND__KIND_ACK:
         on_ack(d, (Autopeft__Ack *)m.msg);
         break;
-    case AUTOPEFT__KIND__KIND_CANCEL: {
-        Autopeft__Cancel *c = (Autopeft__Cancel *)m.msg;
-        if (d->job == JOB_RUNNING && ref_is_ours(d, c->trial)) {
-            log_info("trial %" PRIu64 " attempt %u cancelled: %s", d->ref.trial_id,
-                     d->ref.attempt, c->reason ? c->reason : "");
-            snprintf(d->cancel_reason, sizeof d->cancel_reason, "%s",
-                     c->reason ? c->reason : "cancelled by the coordinator");
-            atomic_store(&d->cancel, true);
-        }
+    case AUTOPEFT__KIND__KIND_CANCEL:
+        on_cancel(d, (Autopeft__Cancel *)m.msg);
         break;
-    }
     case AUTOPEFT__KIND__KIND_SHUTDOWN: {
         Autopeft__Shutdown *s = (Autopeft__Shutdown *)m.msg;
         log_info("shutdown: %s", s->reason ? s->reason : "(no reason)");
@@ -463,6 +473,11 @@ static long timers(daemon_t *d, uint64_t now)
     }
     if (now < d->last_sent + d->interval_ms)
         wait = (long)(d->last_sent + d->interval_ms - now);
+    if (d->conn == CONN_READY && d->job == JOB_RUNNING) {
+        long cw = daemon__curve_wait(d, now);
+        if (cw >= 0 && cw < wait)
+            wait = cw;
+    }
     return wait < 1 ? 1 : wait;
 }
 

@@ -20,6 +20,11 @@
 #include "worker/trial/trainer.h"
 
 #define DAEMON_MAX_TRAINERS 4
+/* A learning curve with a new point is sent in a PROGRESS at once, but no sooner than this
+ * after the previous curve PROGRESS (a trainer of 1000 one-millisecond epochs sends about 50 a
+ * second, each with the whole curve, instead of 1000). Other progress waits for the heartbeat
+ * interval. */
+#define DAEMON_CURVE_GAP_MS 20
 
 typedef struct {
     const char *connect;        /* tcp://HOST:PORT, or NULL with endpoint_file */

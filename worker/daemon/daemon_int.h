@@ -31,6 +31,9 @@ struct daemon {
     uint64_t interval_ms, liveness;
     uint64_t last_recv, last_sent, last_error, hello_sent, next_connect, backoff_ms, idle_since;
     uint64_t result_sent, progress_sent;
+    uint64_t curve_sent_at;        /* when the last PROGRESS with a new curve point went */
+    int curve_sent;                /* the points of the curve sent so far */
+    trainer_epoch_t curve_out[TRAINER_MAX_HISTORY];   /* the loop's copy of the curve to send */
     uint64_t file_checked;         /* when the endpoint file was last read while waiting */
     char study[256];
     bool said_waiting, leaving, shutdown, finished;
@@ -47,6 +50,7 @@ struct daemon {
     bool thread_started;
     bool thread_running;           /* an attempt is on the training thread */
     atomic_bool cancel;
+    atomic_bool stop;              /* Cancel.stop: set before cancel, the trainer ends STOPPED */
     bool abandoned;                /* its outcome will be dropped */
     char cancel_reason[512];
     uint8_t *result_frame;         /* job == JOB_REPORTING */
@@ -62,6 +66,8 @@ struct daemon {
     trainer_progress_t prog;
     char prog_msg[TRAINER_TEXT_MAX];
     bool prog_new;
+    trainer_epoch_t curve[TRAINER_MAX_HISTORY];       /* the attempt's curve so far */
+    int ncurve;
     uint64_t trial_t0;
     daemon_stats_t stats;
 };

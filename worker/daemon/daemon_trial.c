@@ -16,6 +16,8 @@
 #include "worker/daemon/daemon_link.h"
 #include "worker/daemon/edge.h"
 
+static void send_progress(daemon_t *d, uint64_t now, bool flush);
+
 static void wake(daemon_t *d)
 {
     char c = 'd';
@@ -25,10 +27,13 @@ static void wake(daemon_t *d)
     }
 }
 
-/* On the training thread: keep the latest progress for the loop to forward. */
+/* On the training thread: keep the latest progress (and curve) for the loop to forward, and
+ * wake the loop when the curve has a new point, so that it goes out at once. */
 static void progress_cb(void *ctx, const trainer_progress_t *p)
 {
     daemon_t *d = ctx;
+    int n = p->curve ? (p->ncurve < TRAINER_MAX_HISTORY ? p->ncurve : TRAINER_MAX_HISTORY) : 0;
+    bool grown = false;
 
     pthread_mutex_lock(&d->mu);
     d->prog = *p;
@@ -38,8 +43,17 @@ static void progress_cb(void *ctx, const trainer_progress_t *p)
     } else {
         d->prog.message = NULL;
     }
+    d->prog.curve = NULL;
+    d->prog.ncurve = 0;
+    if (n > 0) {
+        grown = n > d->ncurve;
+        memcpy(d->curve, p->curve, (size_t)n * sizeof *d->curve);
+        d->ncurve = n;
+    }
     d->prog_new = true;
     pthread_mutex_unlock(&d->mu);
+    if (grown)
+        wake(d);
 }
 
 /* The training thread: one for the daemon's life, so that short attempts do not pay for a
@@ -66,6 +80,7 @@ static void *thread_main(void *arg)
         env.progress = progress_cb;
         env.ctx = d;
         env.cancel = &d->cancel;
+        env.stop = &d->stop;
         env.threads = trial->spec.threads > 0 ? trial->spec.threads : d->o.cores;
         env.worker_id = d->worker_id;
         err_clear();
@@ -120,7 +135,9 @@ static int build_result(daemon_t *d, trainer_result_t *r)
         trainer_fail(r, false, "the trainer reported no parameter counts");
     if (r->status == TRAINER_STATUS_OK && !isfinite(r->objective))
         trainer_fail(r, false, "the trainer reported a non-finite objective");
-    if (r->status < TRAINER_STATUS_OK || r->status > TRAINER_STATUS_CANCELLED)
+    if (r->status == TRAINER_STATUS_STOPPED && r->best_epoch && !isfinite(r->objective))
+        trainer_fail(r, false, "the trainer reported a non-finite objective");
+    if (r->status < TRAINER_STATUS_OK || r->status > TRAINER_STATUS_STOPPED)
         trainer_fail(r, true, "the trainer returned no status");
     free(d->result_frame);
     d->result_frame = NULL;
@@ -184,12 +201,15 @@ void daemon__start_trial(daemon_t *d, wire_msg_t *m)
     d->job = JOB_RUNNING;
     d->abandoned = false;
     d->cancel_reason[0] = '\0';
+    atomic_store(&d->stop, false);
     atomic_store(&d->cancel, false);
     d->trainer = tr;
-    d->progress_sent = 0;
+    d->progress_sent = d->curve_sent_at = 0;
+    d->curve_sent = 0;
     pthread_mutex_lock(&d->mu);
     d->done = false;
     d->prog_new = false;
+    d->ncurve = 0;
     memset(&d->prog, 0, sizeof d->prog);
     d->prog.state = TRAINER_STATE_LOADING;
     pthread_mutex_unlock(&d->mu);
@@ -232,6 +252,44 @@ void daemon__start_trial(daemon_t *d, wire_msg_t *m)
     pthread_mutex_unlock(&d->mu);
 }
 
+/* A cancelled or stopped attempt's text says the coordinator's reason too. */
+static void explain_end(const daemon_t *d, trainer_result_t *r)
+{
+    char why[TRAINER_TEXT_MAX];
+
+    if (!d->cancel_reason[0])
+        return;
+    if (r->status == TRAINER_STATUS_CANCELLED) {
+        snprintf(why, sizeof why, "cancelled: %s", d->cancel_reason);
+        snprintf(r->error, sizeof r->error, "%s", why);
+    } else if (r->status == TRAINER_STATUS_STOPPED) {
+        size_t n;
+        if (!r->error[0])
+            snprintf(r->error, sizeof r->error, "stopped");
+        n = strlen(r->error);
+        if (n + 4 < sizeof r->error)
+            snprintf(r->error + n, sizeof r->error - n, " (%s)", d->cancel_reason);
+    }
+}
+
+static void log_end(const daemon_t *d, const trainer_result_t *r, uint64_t now)
+{
+    double s = (double)(now - d->trial_t0) / 1000.0;
+
+    if (r->status == TRAINER_STATUS_OK)
+        log_info("trial %" PRIu64 " attempt %u: objective %.6g in %.2f s", d->ref.trial_id,
+                 d->ref.attempt, r->objective, s);
+    else if (r->status == TRAINER_STATUS_STOPPED && r->best_epoch)
+        log_info("trial %" PRIu64 " attempt %u stopped: objective %.6g at epoch %u of the %u "
+                 "run, in %.2f s", d->ref.trial_id, d->ref.attempt, r->objective, r->best_epoch,
+                 r->epochs_run, s);
+    else
+        log_info("trial %" PRIu64 " attempt %u %s: %s", d->ref.trial_id, d->ref.attempt,
+                 r->status == TRAINER_STATUS_CANCELLED ? "cancelled"
+                 : r->status == TRAINER_STATUS_STOPPED ? "stopped" : "failed",
+                 r->error);
+}
+
 static void finish_thread(daemon_t *d)
 {
     uint64_t now = clock_ms();
@@ -258,20 +316,11 @@ static void finish_thread(daemon_t *d)
     }
     if (d->run_rc != 0)
         trainer_fail(d->result, true, "trainer error: %s", d->run_err);
-    if (d->result->status == TRAINER_STATUS_CANCELLED &&
-        d->cancel_reason[0]) {
-        char why[TRAINER_TEXT_MAX];
-        snprintf(why, sizeof why, "cancelled: %s", d->cancel_reason);
-        snprintf(d->result->error, sizeof d->result->error, "%s", why);
-    }
-    if (d->result->status == TRAINER_STATUS_OK)
-        log_info("trial %" PRIu64 " attempt %u: objective %.6g in %.2f s", d->ref.trial_id,
-                 d->ref.attempt, d->result->objective, (double)(now - d->trial_t0) / 1000.0);
-    else
-        log_info("trial %" PRIu64 " attempt %u %s: %s", d->ref.trial_id, d->ref.attempt,
-                 d->result->status == TRAINER_STATUS_CANCELLED
-                     ? "cancelled" : "failed",
-                 d->result->error);
+    explain_end(d, d->result);
+    log_end(d, d->result, now);
+    /* The last curve points go before the RESULT, so that every point is seen in a PROGRESS. */
+    if (d->conn == CONN_READY)
+        send_progress(d, now, true);
     report(d, d->result);
     free(d->result);
     d->result = NULL;
@@ -308,32 +357,67 @@ void daemon__join(daemon_t *d)
 
 /* ---- progress ----------------------------------------------------------------------------- */
 
-void daemon__maybe_progress(daemon_t *d, uint64_t now)
+/* Sends the latest progress when it is fresh and the heartbeat interval has passed since the
+ * last, or at once (DAEMON_CURVE_GAP_MS after the previous one) when the curve has a new
+ * point: the coordinator's stopping decisions wait for no heartbeat. */
+static void send_progress(daemon_t *d, uint64_t now, bool flush)
 {
-    Autopeft__Progress p;
     Autopeft__TrialRef ref = d->ref;
+    edge_progress_t p;
     trainer_progress_t q;
     char msg[TRAINER_TEXT_MAX];
-    bool fresh;
+    bool fresh, grown;
+    int rc;
 
-    if (now - d->progress_sent < d->interval_ms)
-        return;
     pthread_mutex_lock(&d->mu);
-    fresh = d->prog_new;
-    q = d->prog;
-    if (q.message) {
-        snprintf(msg, sizeof msg, "%s", q.message);
-        q.message = msg;
+    grown = d->ncurve > d->curve_sent && (flush || now >= d->curve_sent_at + DAEMON_CURVE_GAP_MS);
+    fresh = d->prog_new && (grown || now - d->progress_sent >= d->interval_ms);
+    if (fresh) {
+        q = d->prog;
+        if (q.message) {
+            snprintf(msg, sizeof msg, "%s", q.message);
+            q.message = msg;
+        }
+        q.ncurve = d->ncurve;
+        memcpy(d->curve_out, d->curve, (size_t)d->ncurve * sizeof *d->curve);
+        q.curve = d->curve_out;
+        d->prog_new = false;
     }
-    d->prog_new = false;
     pthread_mutex_unlock(&d->mu);
     if (!fresh)
         return;
     if (q.message)
         trainer_sanitize(msg, false);
-    edge_progress(&q, &ref, &p);
-    if (daemon__send(d, AUTOPEFT__KIND__KIND_PROGRESS, &p.base) == 0)
-        d->progress_sent = now;
+    edge_progress(&p, &q, &ref);
+    rc = daemon__send(d, AUTOPEFT__KIND__KIND_PROGRESS, &p.msg.base);
+    edge_progress_free(&p);
+    if (grown)
+        d->curve_sent_at = now;   /* also when it failed: try again after the gap */
+    if (rc != 0)
+        return;
+    d->progress_sent = now;
+    if (q.ncurve > d->curve_sent)
+        d->curve_sent = q.ncurve;
+}
+
+void daemon__maybe_progress(daemon_t *d, uint64_t now)
+{
+    send_progress(d, now, false);
+}
+
+/* Milliseconds until a curve point waiting for DAEMON_CURVE_GAP_MS may go; -1 when none
+ * waits. */
+long daemon__curve_wait(daemon_t *d, uint64_t now)
+{
+    int n;
+
+    pthread_mutex_lock(&d->mu);
+    n = d->ncurve;
+    pthread_mutex_unlock(&d->mu);
+    if (n <= d->curve_sent)
+        return -1;
+    return now >= d->curve_sent_at + DAEMON_CURVE_GAP_MS
+               ? 0 : (long)(d->curve_sent_at + DAEMON_CURVE_GAP_MS - now);
 }
 
 Autopeft__WorkerState daemon__state(daemon_t *d)

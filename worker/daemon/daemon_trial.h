@@ -18,6 +18,8 @@ void daemon__stop_thread(daemon_t *d);
 void daemon__send_result(daemon_t *d);
 void daemon__drop_result(daemon_t *d);
 void daemon__maybe_progress(daemon_t *d, uint64_t now);
+/* Milliseconds until a waiting curve point may go (0: now); -1 when none waits. */
+long daemon__curve_wait(daemon_t *d, uint64_t now);
 Autopeft__WorkerState daemon__state(daemon_t *d);
 double daemon__fraction(daemon_t *d);
 

@@ -174,8 +174,61 @@ Autopeft__WorkerState edge_state(trainer_state_t state)
     }
 }
 
-void edge_progress(const trainer_progress_t *q, Autopeft__TrialRef *ref, Autopeft__Progress *p)
+/* Records for epochs h[0..n) into *recs and *ptrs (heap, n each); false when memory runs out
+ * (nothing allocated). Seconds and train loss are left out when not finite or not known. */
+static bool epoch_records(const trainer_epoch_t *h, int n, Autopeft__EpochRecord **recs,
+                          Autopeft__EpochRecord ***ptrs)
 {
+    *recs = mem_alloc((size_t)n, sizeof **recs, "epoch records");
+    *ptrs = mem_alloc((size_t)n, sizeof **ptrs, "epoch records");
+    if (!*recs || !*ptrs) {
+        free(*recs);
+        free(*ptrs);
+        *recs = NULL;
+        *ptrs = NULL;
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        Autopeft__EpochRecord *e = &(*recs)[i];
+        autopeft__epoch_record__init(e);
+        e->has_epoch = e->has_objective = true;
+        e->epoch = h[i].epoch;
+        e->objective = h[i].objective;
+        if (h[i].seconds >= 0 && isfinite(h[i].seconds)) {
+            e->has_seconds = true;
+            e->seconds = h[i].seconds;
+        }
+        if (h[i].train_loss != 0 && isfinite(h[i].train_loss)) {
+            e->has_train_loss = true;
+            e->train_loss = h[i].train_loss;
+        }
+        (*ptrs)[i] = e;
+    }
+    return true;
+}
+
+/* The longest prefix of the curve that the wire accepts: epochs from 1, strictly increasing,
+ * finite objectives, at most TRAINER_MAX_HISTORY points. */
+static int curve_valid_prefix(const trainer_epoch_t *c, int n)
+{
+    int k = 0;
+
+    if (!c)
+        return 0;
+    if (n > TRAINER_MAX_HISTORY)
+        n = TRAINER_MAX_HISTORY;
+    while (k < n && c[k].epoch >= 1 && (k == 0 || c[k].epoch > c[k - 1].epoch) &&
+           isfinite(c[k].objective))
+        k++;
+    return k;
+}
+
+void edge_progress(edge_progress_t *e, const trainer_progress_t *q, Autopeft__TrialRef *ref)
+{
+    Autopeft__Progress *p = &e->msg;
+    int n = curve_valid_prefix(q->curve, q->ncurve);
+
+    memset(e, 0, sizeof *e);
     autopeft__progress__init(p);
     p->trial = ref;
     if (q->epoch >= 1 && q->epoch <= q->epochs && q->epochs <= 1000) {
@@ -205,6 +258,18 @@ void edge_progress(const trainer_progress_t *q, Autopeft__TrialRef *ref, Autopef
         p->eta_s = q->eta_s;
     }
     p->message = (char *)q->message;
+    if (n > 0 && epoch_records(q->curve, n, &e->curve, &e->curve_ptrs)) {
+        p->n_curve = (size_t)n;
+        p->curve = e->curve_ptrs;
+    }
+}
+
+void edge_progress_free(edge_progress_t *e)
+{
+    free(e->curve);
+    free(e->curve_ptrs);
+    e->curve = NULL;
+    e->curve_ptrs = NULL;
 }
 
 /* ---- RESULT ------------------------------------------------------------------------------- */
@@ -215,6 +280,7 @@ static Autopeft__ResultStatus status_of(trainer_status_t s)
     case TRAINER_STATUS_OK: return AUTOPEFT__RESULT_STATUS__RESULT_STATUS_OK;
     case TRAINER_STATUS_FAILED: return AUTOPEFT__RESULT_STATUS__RESULT_STATUS_FAILED;
     case TRAINER_STATUS_CANCELLED: return AUTOPEFT__RESULT_STATUS__RESULT_STATUS_CANCELLED;
+    case TRAINER_STATUS_STOPPED: return AUTOPEFT__RESULT_STATUS__RESULT_STATUS_STOPPED;
     default: return AUTOPEFT__RESULT_STATUS__RESULT_STATUS_UNSPECIFIED;
     }
 }
@@ -272,27 +338,10 @@ static void result_history(edge_result_t *e, const trainer_result_t *r)
 {
     int n = r->nhistory < TRAINER_MAX_HISTORY ? r->nhistory : TRAINER_MAX_HISTORY;
 
-    if (n <= 0)
-        return;
-    e->history = mem_alloc((size_t)n, sizeof *e->history, "history");
-    e->history_ptrs = mem_alloc((size_t)n, sizeof *e->history_ptrs, "history");
-    if (!e->history || !e->history_ptrs)
-        return;
-    for (int i = 0; i < n; i++) {
-        Autopeft__EpochRecord *h = &e->history[i];
-        autopeft__epoch_record__init(h);
-        h->has_epoch = h->has_objective = h->has_seconds = true;
-        h->epoch = r->history[i].epoch;
-        h->objective = r->history[i].objective;
-        h->seconds = r->history[i].seconds;
-        if (r->history[i].train_loss != 0) {
-            h->has_train_loss = true;
-            h->train_loss = r->history[i].train_loss;
-        }
-        e->history_ptrs[i] = h;
+    if (n > 0 && epoch_records(r->history, n, &e->history, &e->history_ptrs)) {
+        e->msg.n_history = (size_t)n;
+        e->msg.history = e->history_ptrs;
     }
-    e->msg.n_history = (size_t)n;
-    e->msg.history = e->history_ptrs;
 }
 
 void edge_result(edge_result_t *e, const Autopeft__TrialRef *ref, const char *worker_id,
@@ -308,17 +357,26 @@ void edge_result(edge_result_t *e, const Autopeft__TrialRef *ref, const char *wo
     e->msg.has_status = true;
     e->msg.status = status_of(r->status);
     e->msg.worker_id = (char *)worker_id;
-    if (r->status != TRAINER_STATUS_OK) {
+    if (r->status != TRAINER_STATUS_OK && r->status != TRAINER_STATUS_STOPPED) {
         e->msg.error = r->error[0] ? (char *)r->error : "failed without a message";
         e->msg.has_retryable = true;
         e->msg.retryable = r->retryable;
         return;
     }
-    e->msg.has_objective = true;
-    e->msg.objective = r->objective;
-    if (r->objective_name[0])
-        e->msg.objective_name = (char *)r->objective_name;
-    result_metrics(e, r);
+    if (r->status == TRAINER_STATUS_STOPPED) {
+        /* The reason (a stop is no failure, so it is not retryable either). */
+        if (r->error[0])
+            e->msg.error = (char *)r->error;
+        e->msg.has_epochs_run = true;
+        e->msg.epochs_run = r->epochs_run;
+    }
+    if (r->status == TRAINER_STATUS_OK || r->best_epoch) {
+        e->msg.has_objective = true;
+        e->msg.objective = r->objective;
+        if (r->objective_name[0])
+            e->msg.objective_name = (char *)r->objective_name;
+        result_metrics(e, r);
+    }
     if (r->best_epoch && r->epochs_run >= r->best_epoch) {
         e->msg.has_best_epoch = e->msg.has_epochs_run = true;
         e->msg.best_epoch = r->best_epoch;

@@ -4,8 +4,9 @@
  * nothing of protobuf.
  *
  * Three trainers exist:
- *   synthetic  fast mode for tests and benchmarks: a deterministic synthetic objective of the
- *              configuration and seed (trainer_synthetic_objective, in trainer.c), with the
+ *   synthetic  fast mode for tests and benchmarks: a deterministic synthetic learning curve of
+ *              the configuration and seed (trainer_synthetic_curve, ending at
+ *              trainer_synthetic_objective, in trainer.c), one point per recipe epoch, with the
  *              duration, noise and forced failure of the trial's synthetic parameters; runs
  *              TRAINER_MODE_SYNTHETIC trials
  *   exec       `autopeft-worker --exec CMD`: the user's own program per trial (trainer_exec.c);
@@ -25,14 +26,26 @@
  *   - env->cancel becomes true when the attempt must stop (CANCEL, SHUTDOWN, the attempt was
  *     given to someone else). Check it between optimiser steps (at least every second or so);
  *     when it is set, return promptly with status CANCELLED and a short error text.
+ *   - env->stop (NULL when nobody can ask) is set before env->cancel when the coordinator
+ *     stops the attempt for a partial result (Cancel.stop, multi-fidelity search): a trainer
+ *     that sees cancel reads stop, and when it is set returns STOPPED instead of CANCELLED,
+ *     dropping the epoch in progress (trainer_stop fills the result from its history). A
+ *     trainer that ignores stop returns CANCELLED, which loses the partial result but nothing
+ *     else.
  *   - env->progress(env->ctx, &p) may be called as often as convenient (it only copies p under a
  *     lock; the daemon forwards the latest to the coordinator at most once per heartbeat
- *     interval). p.message, when set, is copied; p may live on the stack.
+ *     interval). p.message, when set, is copied; p may live on the stack. p.curve, when set, is
+ *     the whole learning curve so far (every evaluated epoch, epochs increasing) and is copied
+ *     too; a curve with a new point is forwarded at once (at most one PROGRESS every
+ *     DAEMON_CURVE_GAP_MS), so report each epoch's point as soon as it is evaluated.
  *   - env->threads is the number of cores this attempt may use (the recipe's threads, else the
  *     worker's share); a trainer must not use more.
  *   - On return, *out is filled: status OK with objective, params (exact counts) and the rest
  *     it knows; or FAILED with error (and retryable = true when another attempt might succeed:
- *     out of memory, killed, a node fault; false for a bad configuration or data); or CANCELLED.
+ *     out of memory, killed, a node fault; false for a bad configuration or data); or CANCELLED;
+ *     or STOPPED (only when env->stop was set) with the evaluated epochs' history, objective and
+ *     best_epoch of the best of them (best_epoch 0 and no objective when none was evaluated: not
+ *     a failure), epochs_run the last evaluated epoch, params when known and a reason in error.
  *     out is zeroed by the daemon before the call. A negative return code instead means the
  *     trainer itself broke: the daemon reports FAILED, retryable, with err_msg().
  *   - Errors are reported, never fatal: a trainer must not exit() or abort() on a bad trial. */
@@ -78,6 +91,7 @@ typedef enum {
     TRAINER_STATUS_OK,
     TRAINER_STATUS_FAILED,
     TRAINER_STATUS_CANCELLED,
+    TRAINER_STATUS_STOPPED,       /* ended early on the coordinator's word (env->stop) */
 } trainer_status_t;
 
 /* A synthetic trial's parameters (docs/guide.md, "Fast mode"). */
@@ -103,6 +117,14 @@ typedef struct {
     trainer_synthetic_t synthetic;
 } trainer_trial_t;
 
+/* One evaluated epoch: a point of the learning curve. */
+typedef struct {
+    uint32_t epoch;               /* 1-based */
+    double objective;             /* the dev objective after it (higher is better) */
+    float train_loss;             /* the epoch's mean training loss; 0 when not known */
+    double seconds;               /* since the attempt started */
+} trainer_epoch_t;
+
 typedef struct {
     trainer_state_t state;        /* LOADING, TRAINING or EVALUATING */
     double fraction;              /* of the attempt done, in [0, 1] */
@@ -113,13 +135,17 @@ typedef struct {
     double metric;
     double examples_per_s, eta_s; /* 0 when not known */
     const char *message;          /* a free line, or NULL */
+    /* The learning curve so far, ncurve points (at most TRAINER_MAX_HISTORY are kept), or
+     * NULL: the daemon keeps the last curve it was given. */
+    const trainer_epoch_t *curve;
+    int ncurve;
 } trainer_progress_t;
 
 typedef struct {
-    trainer_status_t status;         /* OK, FAILED or CANCELLED */
+    trainer_status_t status;         /* OK, FAILED, CANCELLED or STOPPED */
     char error[TRAINER_TEXT_MAX];
     bool retryable;
-    double objective;                /* status OK: the dev objective (higher is better) */
+    double objective;                /* OK, STOPPED with best_epoch: the dev objective */
     char objective_name[TRAINER_NAME_MAX];
     int nmetrics;
     struct {
@@ -132,12 +158,7 @@ typedef struct {
     double percent;                  /* 100 * modules_deployed / backbone */
     double load_s, tokenize_s, train_s, eval_s, total_s, examples_per_s;
     int nhistory;
-    struct {
-        uint32_t epoch;
-        double objective;
-        float train_loss;
-        double seconds;
-    } history[TRAINER_MAX_HISTORY];
+    trainer_epoch_t history[TRAINER_MAX_HISTORY];
 } trainer_result_t;
 
 typedef struct {
@@ -146,6 +167,7 @@ typedef struct {
     const atomic_bool *cancel;
     int threads;
     const char *worker_id;
+    const atomic_bool *stop;         /* NULL, or set before cancel: end as STOPPED */
 } trainer_env_t;
 
 typedef struct trainer trainer_t;
@@ -180,6 +202,14 @@ void trainer_sanitize(char *s, bool one_line);
 /* Helpers for implementations. */
 void trainer_fail(trainer_result_t *out, bool retryable, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Whether the attempt is to end as STOPPED (env->stop set); read it once cancel is seen. */
+bool trainer_stopping(const trainer_env_t *env);
+/* Ends out as STOPPED from its history (the caller's evaluated epochs, in order): objective and
+ * best_epoch those of the best epoch (the first of equals; best_epoch 0 and objective 0 when
+ * the history is empty), epochs_run the last epoch, retryable false, and the reason in error
+ * ("stopped after epoch 2 of 5", "stopped before its first evaluation"). Metrics, params and
+ * timings are the caller's. */
+void trainer_stop(trainer_result_t *out, uint32_t epochs);
 /* The trial's configuration on a model of `layers` layers into out: "no module" (layers 0)
  * becomes that depth without a module; a configuration of another depth is ERR_INVAL naming
  * its first module (as a mask of the wrong length). */
@@ -196,5 +226,14 @@ int trainer_counts(const trainer_trial_t *t, int hidden, int layers, trainer_res
  * NaN when c does not fit the shape. Exposed for tests. */
 double trainer_synthetic_objective(const space_config_t *c, const trainer_synthetic_t *y,
                                    uint64_t seed);
+/* The synthetic learning curve (docs/guide.md, "Fast mode"): the objective after epoch `epoch`
+ * of `epochs` (1 <= epoch <= epochs). A saturating curve from min(0.5, f) at epoch 0 to f, the
+ * noiseless objective, at a rate of the configuration: small configurations learn fast and
+ * plateau low, large ones start slow and end high, so early rankings can mislead. Each epoch
+ * has its own noise of sd y->noise from (seed, configuration, epoch), and the last epoch is
+ * trainer_synthetic_objective(c, y, seed) exactly. NaN when c does not fit the shape or the
+ * epochs are out of range. */
+double trainer_synthetic_curve(const space_config_t *c, const trainer_synthetic_t *y,
+                               uint64_t seed, uint32_t epoch, uint32_t epochs);
 
 #endif

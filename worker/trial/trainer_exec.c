@@ -9,12 +9,15 @@
  *           AUTOPEFT_THREADS (and OMP_NUM_THREADS), AUTOPEFT_SAVE_DIR, AUTOPEFT_WORKER_ID
  *   stdout  the result: the last line that is a JSON object counts (other lines are ignored)
  *   stderr  progress: "PROGRESS {json}" lines set epoch/epochs/step/steps_total/loss/metric/
- *           fraction/message; any other line is forwarded as the progress message; the last
- *           lines are the error text of a failure
+ *           fraction/message, and one with "epoch" and "objective" adds that evaluated epoch
+ *           to the learning curve (the result's history); any other line is forwarded as the
+ *           progress message; the last lines are the error text of a failure
  *   exit    0 with a result line: OK (or the status the line says); non-zero: FAILED with the
  *           last stderr lines (retryable when killed by a signal or exit status 75, EX_TEMPFAIL)
- * On CANCEL the group gets SIGTERM, then SIGKILL after the grace period. When the command
- * exits, whatever it left running in its process group is killed. */
+ * On CANCEL the group gets SIGTERM, then SIGKILL after the grace period. On a stop the same,
+ * and the result is STOPPED: the command's own result line when it printed one before it
+ * exited, else the curve it reported. When the command exits, whatever it left running in its
+ * process group is killed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -345,41 +348,39 @@ static void read_params(json_t *v, trainer_result_t *out)
                       out->percent >= 0 && isfinite(out->percent);
 }
 
-/* The counts from the model's own config.json, as the built-in trainer would. */
-static void count_params(const trainer_trial_t *t, trainer_result_t *out)
+/* The counts from the model's own config.json, as the built-in trainer would; false (err_set)
+ * when they cannot be counted. */
+static bool count_params(const trainer_trial_t *t, trainer_result_t *out)
 {
     const char *path = t->spec.model_dir;
     int labels = t->spec.num_labels > 0 ? t->spec.num_labels : 2;
     shape_t sh;
 
-    if (!path || hfconfig_shape(path, labels, &sh) != 0 ||
-        trainer_counts(t, sh.hidden, sh.layers, out) != 0)
-        trainer_fail(out, false, "the result has no \"params\" and they cannot be counted "
-                     "from the model's config.json: %s", err_msg());
+    if (!path) {
+        err_set(ERR_INVAL, "the trial names no model path");
+        return false;
+    }
+    return hfconfig_shape(path, labels, &sh) == 0 &&
+           trainer_counts(t, sh.hidden, sh.layers, out) == 0;
 }
 
-/* The last stdout line that is a JSON object, into *out. */
-static int parse_result(char *out_text, const trainer_trial_t *t, trainer_result_t *out)
+/* A result line o (the text `line`) into *out: FAILED as it says, or OK. */
+static void read_result(json_t *o, const char *line, const trainer_trial_t *t,
+                        trainer_result_t *out)
 {
-    char *line = NULL;
-    json_t *o = last_object_line(out_text, &line), *v;
+    json_t *v = json_object_get(o, "status");
     bool has;
 
-    if (!o) {
-        trainer_fail(out, false, "the command exited 0 but printed no JSON result line on stdout");
-        return 0;
-    }
-    v = json_object_get(o, "status");
     if (json_is_string(v) && strcmp(json_string_value(v), "ok") != 0) {
         json_t *e = json_object_get(o, "error");
         trainer_fail(out, json_is_true(json_object_get(o, "retryable")), "%s",
                      json_is_string(e) ? json_string_value(e) : json_string_value(v));
-        goto out;
+        return;
     }
     out->objective = jnum(o, "objective", &has);
     if (!has || !isfinite(out->objective)) {
         trainer_fail(out, false, "the result line has no finite \"objective\": %.200s", line);
-        goto out;
+        return;
     }
     out->status = TRAINER_STATUS_OK;
     v = json_object_get(o, "objective_name");
@@ -390,11 +391,23 @@ static int parse_result(char *out_text, const trainer_trial_t *t, trainer_result
     out->epochs_run = (uint32_t)jcount(o, "epochs_run");
     out->total_s = jnum(o, "total_s", &has);
     read_params(json_object_get(o, "params"), out);
-    if (!out->has_params)
-        count_params(t, out);
-out:
+    if (!out->has_params && !count_params(t, out))
+        trainer_fail(out, false, "the result has no \"params\" and they cannot be counted "
+                     "from the model's config.json: %s", err_msg());
+}
+
+/* The last stdout line that is a JSON object, into *out. */
+static void parse_result(char *out_text, const trainer_trial_t *t, trainer_result_t *out)
+{
+    char *line = NULL;
+    json_t *o = last_object_line(out_text, &line);
+
+    if (!o) {
+        trainer_fail(out, false, "the command exited 0 but printed no JSON result line on stdout");
+        return;
+    }
+    read_result(o, line, t, out);
     json_decref(o);
-    return 0;
 }
 
 /* ---- running the command ------------------------------------------------------------------ */
@@ -406,7 +419,32 @@ typedef struct {
     int ntail;
 } errbuf_t;
 
-static void stderr_line(errbuf_t *eb, char *line, const trainer_env_t *env)
+/* The curve so far: out->history, where a PROGRESS line with "epoch" and a finite "objective"
+ * adds its epoch when it comes after the last one (a repeated or earlier epoch is ignored).
+ * true when it did. */
+static bool curve_point(json_t *o, trainer_result_t *out, double t0)
+{
+    uint32_t epoch = (uint32_t)jcount(o, "epoch");
+    trainer_epoch_t *h;
+    bool has;
+    double obj = jnum(o, "objective", &has), loss;
+
+    if (!has || !isfinite(obj) || epoch < 1 || out->nhistory >= TRAINER_MAX_HISTORY ||
+        (out->nhistory > 0 && epoch <= out->history[out->nhistory - 1].epoch))
+        return false;
+    h = &out->history[out->nhistory++];
+    h->epoch = epoch;
+    h->objective = obj;
+    loss = jnum(o, "train_loss", &has);
+    if (!has)
+        loss = jnum(o, "loss", &has);
+    h->train_loss = has && isfinite(loss) ? (float)loss : 0;
+    h->seconds = clock_s() - t0;
+    return true;
+}
+
+static void stderr_line(errbuf_t *eb, char *line, const trainer_env_t *env,
+                        trainer_result_t *out, double t0)
 {
     trainer_progress_t p;
     json_t *o;
@@ -427,6 +465,14 @@ static void stderr_line(errbuf_t *eb, char *line, const trainer_env_t *env)
         p.eta_s = jnum(o, "eta_s", &has);
         if (json_is_string(m))
             p.message = json_string_value(m);
+        if (curve_point(o, out, t0)) {
+            p.curve = out->history;
+            p.ncurve = out->nhistory;
+            if (!p.has_metric) {
+                p.has_metric = true;
+                p.metric = out->history[out->nhistory - 1].objective;
+            }
+        }
         env->progress(env->ctx, &p);
         json_decref(o);
         return;
@@ -438,12 +484,13 @@ static void stderr_line(errbuf_t *eb, char *line, const trainer_env_t *env)
     env->progress(env->ctx, &p);
 }
 
-static void stderr_data(errbuf_t *eb, const char *buf, size_t n, const trainer_env_t *env)
+static void stderr_data(errbuf_t *eb, const char *buf, size_t n, const trainer_env_t *env,
+                        trainer_result_t *out, double t0)
 {
     for (size_t i = 0; i < n; i++) {
         if (buf[i] == '\n') {
             eb->line[eb->len] = '\0';
-            stderr_line(eb, eb->line, env);
+            stderr_line(eb, eb->line, env, out, t0);
             eb->len = 0;
         } else if (eb->len < LINE_MAX_BYTES - 1) {
             eb->line[eb->len++] = buf[i];
@@ -503,6 +550,8 @@ static void close_fds_from(int lowest)
 typedef struct {
     const exec_trainer_t *x;
     const trainer_env_t *env;
+    trainer_result_t *out;         /* its curve so far is out->history */
+    double t0;                     /* when the attempt started */
     int in[2], po[2], pe[2];       /* its stdin, stdout and stderr */
     pid_t pid;
     char *spec;                    /* the trial's JSON, written to stdin */
@@ -598,7 +647,7 @@ static void pump(child_t *c)
         if (r <= 0)
             c->err_open = false;
         else
-            stderr_data(&c->eb, buf, (size_t)r, c->env);
+            stderr_data(&c->eb, buf, (size_t)r, c->env, c->out, c->t0);
     }
 }
 
@@ -631,6 +680,36 @@ static bool watch(child_t *c)
     return true;
 }
 
+/* A stopped command's result: its own result line when it printed one (its objective and
+ * counts, the curve as history), else the curve it reported, with the counts from the model's
+ * config.json when they can be had. STOPPED either way: a stop is no failure. */
+static void conclude_stopped(child_t *c, const trainer_trial_t *t, trainer_result_t *out)
+{
+    uint32_t epochs = (uint32_t)t->spec.epochs;
+    char *line = NULL;
+    json_t *o = c->overflow ? NULL : last_object_line(c->obuf, &line);
+
+    if (o) {
+        read_result(o, line, t, out);
+        json_decref(o);
+    }
+    if (o && out->status == TRAINER_STATUS_OK) {
+        out->status = TRAINER_STATUS_STOPPED;
+        if (!out->epochs_run && out->nhistory)
+            out->epochs_run = out->history[out->nhistory - 1].epoch;
+        if (!out->best_epoch)
+            out->best_epoch = out->epochs_run;
+        snprintf(out->error, sizeof out->error, "stopped; the command reported its result");
+        return;
+    }
+    /* No usable result line: what the curve says (a failure the line reported included). */
+    out->nmetrics = 0;
+    out->objective_name[0] = '\0';
+    trainer_stop(out, epochs);
+    if (!out->has_params)
+        count_params(t, out);
+}
+
 /* After the command: what its exit, stdout and stderr say, into *out. */
 static void conclude(child_t *c, const trainer_trial_t *t, double t0, trainer_result_t *out)
 {
@@ -640,11 +719,13 @@ static void conclude(child_t *c, const trainer_trial_t *t, double t0, trainer_re
     c->obuf[c->olen] = '\0';
     if (c->eb.len) {
         c->eb.line[c->eb.len] = '\0';
-        stderr_line(&c->eb, c->eb.line, c->env);
+        stderr_line(&c->eb, c->eb.line, c->env, out, t0);
     }
     out->total_s = clock_s() - t0;
     tail_text(&c->eb, why, sizeof why);
-    if (c->signalled) {
+    if (c->signalled && trainer_stopping(c->env)) {
+        conclude_stopped(c, t, out);
+    } else if (c->signalled) {
         out->status = TRAINER_STATUS_CANCELLED;
         snprintf(out->error, sizeof out->error, "cancelled");
     } else if (WIFSIGNALED(c->status)) {
@@ -681,10 +762,11 @@ static void child_close(child_t *c)
 static int exec_run(trainer_t *tr, const trainer_trial_t *t, const trainer_env_t *env,
                     trainer_result_t *out)
 {
-    child_t c = {.x = (const exec_trainer_t *)tr, .env = env, .in = {-1, -1}, .po = {-1, -1},
-                 .pe = {-1, -1}, .out_open = true, .err_open = true};
-    envv_t *ev = mem_alloc(1, sizeof *ev, "environment");
     double t0 = clock_s();
+    child_t c = {.x = (const exec_trainer_t *)tr, .env = env, .out = out, .t0 = t0,
+                 .in = {-1, -1}, .po = {-1, -1}, .pe = {-1, -1}, .out_open = true,
+                 .err_open = true};
+    envv_t *ev = mem_alloc(1, sizeof *ev, "environment");
     masks_t masks;
     int rc = 0;
 

@@ -487,7 +487,9 @@ static int setup(run_t *r, trialcache_t *cache, const trial__saved_t *saved, tri
     return make_engine(r, saved);
 }
 
-static void record_epoch(run_t *r, int epoch, double obj, double loss)
+/* Appends the epoch to the history and reports the curve so far: the daemon sends each new
+ * point at once (multi-fidelity search decides on it). */
+static void record_epoch(run_t *r, int epoch, double obj, double loss, trainer_progress_t p)
 {
     trainer_result_t *out = r->out;
 
@@ -498,63 +500,90 @@ static void record_epoch(run_t *r, int epoch, double obj, double loss)
     out->history[out->nhistory].train_loss = (float)loss;
     out->history[out->nhistory].seconds = clock_s() - r->t0;
     out->nhistory++;
+    p.state = TRAINER_STATE_TRAINING;
+    p.has_metric = true;
+    p.metric = obj;
+    p.curve = out->history;
+    p.ncurve = out->nhistory;
+    progress(r, p);
+}
+
+/* The best epoch so far. */
+typedef struct {
+    double obj;
+    metrics_t m;
+    int epoch, one_class, bad_epochs;
+} best_t;
+
+/* Trains and evaluates one epoch, keeping the best (its weights into best_w when given).
+ * *early when patience says stop; ERR_CANCELLED when cancelled (or stopped) meanwhile. */
+static int run_epoch(run_t *r, int epoch, best_t *b, float *best_w, bool *early)
+{
+    trainer_progress_t p;
+    double obj = 0, loss = 0;
+    metrics_t m;
+    int rc;
+
+    if ((rc = train_epoch(r, epoch, &loss)) != 0)
+        return rc;
+    p = (trainer_progress_t){.state = TRAINER_STATE_EVALUATING, .epoch = (uint32_t)epoch,
+                             .step = (uint64_t)optim_steps_done(r->optim),
+                             .has_loss = true, .loss = (float)loss};
+    progress(r, p);
+    if ((rc = evaluate(r, &m, &obj)) != 0)
+        return rc;
+    log_debug("epoch %d: train loss %.4f, %s %.4f", epoch, loss,
+              metrics_name(r->in.objective), obj);
+    if (obj > b->obj) {
+        b->obj = obj;
+        b->m = m;
+        b->epoch = epoch;
+        b->one_class = r->one_class;
+        b->bad_epochs = 0;
+        if (best_w)
+            memcpy(best_w, peft_param_buffer(r->peft), peft_size(r->peft) * sizeof(float));
+    } else {
+        b->bad_epochs++;
+    }
+    record_epoch(r, epoch, obj, loss, p);
+    if (r->s->patience > 0 && b->bad_epochs >= r->s->patience) {
+        log_debug("early stop after epoch %d: %d epochs without improvement", epoch,
+                  b->bad_epochs);
+        *early = true;
+    }
+    return 0;
 }
 
 /* The epochs, with evaluation and early stopping; the best epoch's weights are left in the
- * PEFT buffer when best is given. Returns 0 (out filled with OK), ERR_CANCELLED, or an error. */
+ * PEFT buffer when best is given. Returns 0 (out filled with OK, or with STOPPED when the
+ * coordinator stopped it: the epoch in progress is dropped), ERR_CANCELLED, or an error. */
 static int train(run_t *r, float *best)
 {
-    const trial_spec_t *spec = r->s;
-    double best_obj = -INFINITY, obj = 0, loss = 0;
-    metrics_t m, best_m;
-    int bad_epochs = 0, best_epoch = 0, best_one_class = -1, rc;
+    best_t b = {.obj = -INFINITY, .one_class = -1};
+    bool early = false;
+    int rc = 0;
 
-    memset(&best_m, 0, sizeof best_m);
-    for (int epoch = 1; epoch <= spec->epochs; epoch++) {
-        trainer_progress_t p;
-        if ((rc = train_epoch(r, epoch, &loss)) != 0)
-            return rc;
-        p = (trainer_progress_t){.state = TRAINER_STATE_EVALUATING, .epoch = (uint32_t)epoch,
-                                 .step = (uint64_t)optim_steps_done(r->optim),
-                                 .has_loss = true, .loss = (float)loss};
-        progress(r, p);
-        if ((rc = evaluate(r, &m, &obj)) != 0)
-            return rc;
-        record_epoch(r, epoch, obj, loss);
-        log_debug("epoch %d: train loss %.4f, %s %.4f", epoch, loss,
-                  metrics_name(r->in.objective), obj);
-        if (obj > best_obj) {
-            best_obj = obj;
-            best_m = m;
-            best_epoch = epoch;
-            best_one_class = r->one_class;
-            bad_epochs = 0;
-            if (best)
-                memcpy(best, peft_param_buffer(r->peft), peft_size(r->peft) * sizeof(float));
-        } else {
-            bad_epochs++;
-        }
-        p.state = TRAINER_STATE_TRAINING;
-        p.has_metric = true;
-        p.metric = obj;
-        progress(r, p);
-        if (spec->patience > 0 && bad_epochs >= spec->patience) {
-            log_debug("early stop after epoch %d: %d epochs without improvement", epoch,
-                      bad_epochs);
-            break;
-        }
+    for (int epoch = 1; epoch <= r->s->epochs && !early && rc == 0; epoch++)
+        rc = run_epoch(r, epoch, &b, best, &early);
+    if (rc == ERR_CANCELLED && trainer_stopping(r->env)) {
+        trainer_stop(r->out, (uint32_t)r->s->epochs);
+        if (b.epoch)
+            set_metrics(r, &b.m);
+        return 0;
     }
+    if (rc != 0)
+        return rc;
     if (best)
         memcpy(peft_param_buffer(r->peft), best, peft_size(r->peft) * sizeof(float));
-    if (best_one_class >= 0)
+    if (b.one_class >= 0)
         log_warn("the best epoch (%d) predicts class %d for every one of the %zu dev examples: "
                  "the model has not learned the task, and its %s is that of a constant answer "
                  "(a higher learning rate or more epochs may help)",
-                 best_epoch, best_one_class, r->neval, metrics_name(r->in.objective));
+                 b.epoch, b.one_class, r->neval, metrics_name(r->in.objective));
     r->out->status = TRAINER_STATUS_OK;
-    r->out->objective = best_obj;
-    r->out->best_epoch = (uint32_t)best_epoch;
-    set_metrics(r, &best_m);
+    r->out->objective = b.obj;
+    r->out->best_epoch = (uint32_t)b.epoch;
+    set_metrics(r, &b.m);
     return 0;
 }
 
@@ -610,7 +639,8 @@ static int train_and_save(run_t *r, trial_info_t *info)
         return ERR_NOMEM;
     rc = train(r, best);
     info->steps = (uint64_t)optim_steps_done(r->optim);
-    if (rc == 0 && best &&
+    /* A stopped trial is not saved: its weights are those of an unfinished run. */
+    if (rc == 0 && best && r->out->status == TRAINER_STATUS_OK &&
         (rc = trial__save(sp->save_dir, sp, &r->in, r->peft, r->out, r->max_tokens)) != 0)
         err_prefix(rc, "saving the trained weights to %s: ", sp->save_dir);
     free(best);
@@ -635,7 +665,8 @@ static void conclude(run_t *r, int rc, const trial_info_t *info)
         /* Out of memory may pass on another worker; bad inputs will not. */
         trainer_fail(out, rc == ERR_NOMEM, "%s", err_msg());
     }
-    if (out->status == TRAINER_STATUS_OK)
+    if (out->status == TRAINER_STATUS_OK ||
+        (out->status == TRAINER_STATUS_STOPPED && out->best_epoch))
         snprintf(out->objective_name, sizeof out->objective_name, "%s",
                  metrics_name(r->in.objective));
     out->load_s = r->in.load_s;

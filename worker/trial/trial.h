@@ -52,7 +52,9 @@ typedef struct {
 } trial_info_t;
 
 /* Runs the trial. Returns 0 with out->status OK, FAILED (out->error says why; retryable for
- * out of memory) or CANCELLED; a negative code only when the runner itself breaks. info may be
+ * out of memory), CANCELLED, or STOPPED when env->stop was set with the cancel (the epochs
+ * evaluated so far, trainer_stop; a stopped trial is not saved); a negative code only when the
+ * runner itself breaks. Each evaluated epoch is reported at once as a curve point. info may be
  * NULL. The cache must outlive nothing: its entries are unpinned on return. */
 int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t *env,
               trainer_result_t *out, trial_info_t *info);

@@ -266,6 +266,50 @@ RULE(progress_eta_negative, progress, PROGRESS, f.progress.eta_s = -1,
 RULE(progress_message_too_long, progress, PROGRESS, f.progress.message = repeat('m', 65537),
      "PROGRESS: message is longer than 65536 bytes")
 
+/* A curve of n points of epochs 1..n (static storage: each test runs in its own process). */
+static void long_curve(Autopeft__Progress *p, size_t n)
+{
+    static Autopeft__EpochRecord recs[AUTOPEFT__CONSTANTS__MAX_HISTORY + 1];
+    static Autopeft__EpochRecord *ptrs[AUTOPEFT__CONSTANTS__MAX_HISTORY + 1];
+
+    for (size_t i = 0; i < n; i++) {
+        recs[i] = (Autopeft__EpochRecord)AUTOPEFT__EPOCH_RECORD__INIT;
+        recs[i].epoch = (uint32_t)i + 1, recs[i].has_epoch = 1;
+        recs[i].objective = 0.5, recs[i].has_objective = 1;
+        ptrs[i] = &recs[i];
+    }
+    p->n_curve = n;
+    p->curve = ptrs;
+    p->has_epochs = p->has_epoch = 0;
+}
+
+TEST(progress_curve_of_max_history_points_is_valid)
+{
+    wire_fixture_t f;
+
+    wire_fixture_init(&f);
+    long_curve(&f.progress, AUTOPEFT__CONSTANTS__MAX_HISTORY);
+    expect_valid(AUTOPEFT__KIND__KIND_PROGRESS, &f.progress.base);
+}
+
+RULE(progress_curve_too_long, progress, PROGRESS,
+     long_curve(&f.progress, AUTOPEFT__CONSTANTS__MAX_HISTORY + 1),
+     "PROGRESS: curve has 1001 points, at most 1000")
+RULE(progress_curve_epoch_missing, progress, PROGRESS, f.curve[1].has_epoch = 0,
+     "PROGRESS: curve[1].epoch missing")
+RULE(progress_curve_epoch_zero, progress, PROGRESS, f.curve[0].epoch = 0,
+     "PROGRESS: curve[0].epoch is 0, expected >= 1")
+RULE(progress_curve_epochs_repeat, progress, PROGRESS, f.curve[1].epoch = 1,
+     "PROGRESS: curve[1].epoch is 1 after 1, expected strictly increasing epochs")
+RULE(progress_curve_epochs_decrease, progress, PROGRESS, (f.curve[0].epoch = 5),
+     "PROGRESS: curve[1].epoch is 2 after 5, expected strictly increasing epochs")
+RULE(progress_curve_objective_missing, progress, PROGRESS, f.curve[0].has_objective = 0,
+     "PROGRESS: curve[0].objective missing")
+RULE(progress_curve_objective_nan, progress, PROGRESS, f.curve[1].objective = NAN,
+     "PROGRESS: curve[1].objective is not finite (nan)")
+RULE(progress_curve_seconds_negative, progress, PROGRESS, f.curve[0].seconds = -1,
+     "PROGRESS: curve[0].seconds is -1, expected >= 0")
+
 /* ---- RESULT --------------------------------------------------------------------------------- */
 RULE(result_trial_missing, result, RESULT, f.result.trial = NULL, "RESULT: trial missing")
 RULE(result_status_missing, result, RESULT, f.result.has_status = 0, "RESULT: status missing")

@@ -202,8 +202,18 @@ static void init_reports(wire_fixture_t *f)
     p->examples_per_s = 412.5, p->has_examples_per_s = 1;
     p->eta_s = 163.0, p->has_eta_s = 1;
     p->message = "epoch 2/3: loss 0.2841\tdev accuracy 0.9128";
-    p->n_curve = 2;                   /* the result's first two epochs (init_result fills them) */
-    p->curve = f->history_ptrs;
+    for (int i = 0; i < 2; i++) {
+        Autopeft__EpochRecord *e = &f->curve[i];
+
+        *e = (Autopeft__EpochRecord)AUTOPEFT__EPOCH_RECORD__INIT;
+        e->epoch = (uint32_t)i + 1, e->has_epoch = 1;
+        e->objective = 0.8967889908256881 + 0.016055045871559634 * i, e->has_objective = 1;
+        e->train_loss = 0.3512f - 0.0671f * (float)i, e->has_train_loss = 1;
+        e->seconds = 243.5 * (i + 1), e->has_seconds = 1;
+        f->curve_ptrs[i] = e;
+    }
+    p->n_curve = 2;
+    p->curve = f->curve_ptrs;
 }
 
 static void init_result(wire_fixture_t *f)

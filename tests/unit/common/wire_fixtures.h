@@ -28,6 +28,8 @@ typedef struct {
     Autopeft__Trial trial, syn_trial;
     Autopeft__Heartbeat heartbeat;
     Autopeft__Progress progress;
+    Autopeft__EpochRecord curve[2];
+    Autopeft__EpochRecord *curve_ptrs[2];
     Autopeft__Metric metrics[3];
     Autopeft__Metric *metric_ptrs[3];
     Autopeft__ParamCounts params;

@@ -271,10 +271,13 @@ TEST(progress_state_and_capabilities_map_to_the_wire)
                             .step = 40, .steps_total = 120, .has_loss = true, .loss = 0.25f,
                             .has_metric = true, .metric = 0.875, .examples_per_s = 300,
                             .eta_s = 90, .message = "a line"};
+    edge_progress_t e;
     Autopeft__Progress p;
 
-    edge_progress(&q, &ref, &p);
+    edge_progress(&e, &q, &ref);
+    p = e.msg;
     ASSERT_TRUE(p.trial == &ref);
+    ASSERT_EQ_U(p.n_curve, 0);
     ASSERT_TRUE(p.has_epoch && p.has_epochs && p.has_step && p.has_steps_total);
     ASSERT_EQ_U(p.epoch, 2);
     ASSERT_EQ_U(p.epochs, 3);
@@ -294,7 +297,8 @@ TEST(progress_state_and_capabilities_map_to_the_wire)
     q.examples_per_s = 0;
     q.eta_s = INFINITY;
     q.message = NULL;
-    edge_progress(&q, &ref, &p);
+    edge_progress(&e, &q, &ref);
+    p = e.msg;
     ASSERT_FALSE(p.has_epoch || p.has_epochs || p.has_step || p.has_steps_total);
     ASSERT_FALSE(p.has_loss || p.has_metric || p.has_examples_per_s || p.has_eta_s);
     ASSERT_TRUE(p.message == NULL);

@@ -118,7 +118,7 @@ static trainer_result_t *run_exec(const char *cmd, int cancel_after_ms, prog_t *
     trainer_result_t *out = calloc(1, sizeof *out);
     double t0;
     pthread_t th;
-    job_t j;
+    job_t j = {0};
 
     wire_fixture_init(&f);
     memset(g, 0, sizeof *g);

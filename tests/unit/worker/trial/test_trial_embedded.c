@@ -46,7 +46,7 @@ TEST(embedded_trial_trains_saves_and_evaluates)
 {
     trial_spec_t s, e;
     trial_info_t info;
-    trainer_env_t env = {no_progress, NULL, NULL, 1, "test"};
+    trainer_env_t env = {no_progress, NULL, NULL, 1, "test", NULL};
     trialcache_t *cache = trialcache_new(NULL);
     trainer_result_t *r = calloc(1, sizeof *r), *ev = calloc(1, sizeof *ev);
     char save[1024];
@@ -103,7 +103,7 @@ TEST(builtin_trainer_runs_a_wire_trial)
     Autopeft__PeftConfig peft = AUTOPEFT__PEFT_CONFIG__INIT;
     trainer_trial_t own;
     atomic_bool cancel = false;
-    trainer_env_t env = {no_progress, NULL, &cancel, 1, "test"};
+    trainer_env_t env = {no_progress, NULL, &cancel, 1, "test", NULL};
     trainer_result_t *r = calloc(1, sizeof *r);
 
     ASSERT_NOT_NULL(t);
@@ -166,4 +166,86 @@ TEST(builtin_trainer_runs_a_wire_trial)
     ASSERT_CONTAINS(r->error, "the configuration has 6 layers, the model 4");
     free(r);
     trainer_free(&t);
+}
+
+/* Stops the run once its curve has stop_at points (or at step stop_step), as the daemon does
+ * on Cancel.stop: stop before cancel. */
+typedef struct {
+    atomic_bool cancel, stop;
+    int stop_at, ncurve, curve_reports;
+    uint64_t stop_step, step_at_stop, last_step;
+} stopper_t;
+
+static void stop_progress(void *ctx, const trainer_progress_t *p)
+{
+    stopper_t *s = ctx;
+
+    s->last_step = p->step > s->last_step ? p->step : s->last_step;
+    if (p->curve) {
+        ASSERT_EQ_U(p->curve[p->ncurve - 1].epoch, (unsigned)p->ncurve);
+        s->curve_reports += p->ncurve > s->ncurve;
+        s->ncurve = p->ncurve;
+    }
+    if (!atomic_load(&s->cancel) && ((s->stop_at && s->ncurve >= s->stop_at) ||
+                                      (s->stop_step && p->step >= s->stop_step))) {
+        s->step_at_stop = s->last_step;
+        atomic_store(&s->stop, true);
+        atomic_store(&s->cancel, true);
+    }
+}
+
+static trainer_result_t *run_stopped(stopper_t *st)
+{
+    trial_spec_t s;
+    trainer_env_t env = {stop_progress, st, &st->cancel, 1, "test", &st->stop};
+    trainer_result_t *r = calloc(1, sizeof *r);
+    trialcache_t *cache = trialcache_new(NULL);
+
+    trial_spec_default(&s);
+    s.model_embedded = s.task_embedded = true;
+    s.model_seed = 1;
+    s.epochs = 3;
+    s.learning_rate = 8e-3;
+    s.max_length = 24;
+    s.batch_size = 8;
+    s.max_train_examples = 64; /* 8 steps an epoch */
+    s.max_eval_examples = 32;
+    s.threads = 1;
+    ASSERT_OK(space_config_parse("sa=8 layers=1111", 4, &s.config));
+    ASSERT_OK(trial_run(cache, &s, &env, r, NULL));
+    trialcache_free(&cache);
+    return r;
+}
+
+TEST(builtin_trial_stops_between_steps_with_its_evaluated_epochs)
+{
+    stopper_t after_one = {.stop_at = 1}, early = {.stop_step = 3};
+    trainer_result_t *r = run_stopped(&after_one);
+
+    if (r->status != TRAINER_STATUS_STOPPED)
+        FAIL("status %d: %s", r->status, r->error);
+    ASSERT_EQ(after_one.curve_reports, 1);
+    /* Epoch 1's 8 steps, and not one more: the stop is seen before epoch 2's first step. */
+    ASSERT_EQ_U(after_one.step_at_stop, 8);
+    ASSERT_EQ_U(after_one.last_step, 8);
+    ASSERT_EQ(r->nhistory, 1);
+    ASSERT_EQ_U(r->epochs_run, 1);
+    ASSERT_EQ_U(r->best_epoch, 1);
+    ASSERT_NEAR(r->objective, r->history[0].objective, 0);
+    ASSERT_TRUE(r->objective_name[0] != '\0');
+    ASSERT_GT(r->nmetrics, 0);
+    ASSERT_TRUE(r->has_params);
+    ASSERT_STR_EQ(r->error, "stopped after epoch 1 of 3");
+    free(r);
+
+    /* Stopped within epoch 1: that partial epoch is dropped, no objective, still STOPPED. */
+    r = run_stopped(&early);
+    ASSERT_EQ(r->status, TRAINER_STATUS_STOPPED);
+    ASSERT_EQ_U(early.last_step, early.step_at_stop);
+    ASSERT_EQ(r->nhistory, 0);
+    ASSERT_EQ_U(r->best_epoch, 0);
+    ASSERT_EQ_U(r->epochs_run, 0);
+    ASSERT_TRUE(r->has_params);
+    ASSERT_STR_EQ(r->error, "stopped before its first evaluation");
+    free(r);
 }
