@@ -1,0 +1,79 @@
+/* Multi-fidelity search end to end (`[search] fidelity = asha`): `autopeft run` on a synthetic
+ * study whose fast-mode trials have learning curves, with real worker processes. Search trials
+ * are stopped at rungs by a CANCEL with stop and come back STOPPED: stored done, with the
+ * objective and epochs of what they ran; baselines always train to the end; the same study
+ * without fidelity stops nothing. */
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "tests/harness.h"
+#include "tests/integration/runtime_util.h"
+
+static void write_study(const char *path, const char *fidelity)
+{
+    rt_write(path,
+             "[study]\nname = mf\nmode = synthetic\nbudget = 24\nn_init = 6\nseed = 3\n"
+             "[model]\nshape = bert-base\n[recipe]\nepochs = 9\n"
+             "[synthetic]\nduration_ms = 90\nnoise = 0.005\n"
+             "[baselines]\nnames = pfeiffer, lora\n"
+             "[search]\nsurrogate = random\nfidelity = %s\n", fidelity);
+}
+
+static void run_study(const char *conf, const char *study)
+{
+    char out[1024];
+    pid_t p;
+    int st;
+
+    rt_path(out, sizeof out, "run.out");
+    p = RT_SPAWN("autopeft", out, "run", conf, "--study", study, "--workers", "2", "--quiet");
+    ASSERT_TRUE(rt_wait(p, 90, &st));
+    ASSERT_EQ(st, 0);
+}
+
+TEST_TIMEOUT(asha_stops_search_trials_at_rungs_and_keeps_what_they_learnt, 120)
+{
+    char conf[1024], study[1024], log[1100];
+    long long stopped, full;
+
+    rt_path(conf, sizeof conf, "mf.conf");
+    rt_path(study, sizeof study, "runs/mf");
+    write_study(conf, "asha");
+    run_study(conf, study);
+    /* the budget is spent, every trial done: stopped ones are not failures */
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE kind = 'search'"), 24);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state != 'done'"), 0);
+    stopped = rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'stopped'");
+    full = rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'ok'");
+    printf("%lld stopped, %lld to the end\n", stopped, full);
+    ASSERT_GT(stopped, 0);
+    ASSERT_EQ(stopped + full, 26);
+    /* a stop happens at a rung (epochs 1 and 3 of 9), with the objective of that run */
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'stopped' AND "
+                                "(epochs_run NOT IN (1, 3) OR objective IS NULL)"), 0);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'ok' AND "
+                                "epochs_run != 9"), 0);
+    /* baselines and every trial's result are the trials' own */
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results r JOIN trials t ON t.id = "
+                                "r.trial_id WHERE t.kind = 'baseline' AND r.status != 'ok'"), 0);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results r JOIN trials t ON t.id = "
+                                "r.trial_id WHERE r.objective != t.objective"), 0);
+    /* the history of a stopped result ends at its rung */
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'stopped' AND "
+                                "json_array_length(json_extract(json, '$.history')) != "
+                                "epochs_run"), 0);
+    snprintf(log, sizeof log, "%s/coordinator.log", study);
+    ASSERT_TRUE(rt_file_contains(log, "stopped at rung 0 (rank rule: place"));
+}
+
+TEST_TIMEOUT(without_fidelity_nothing_stops, 120)
+{
+    char conf[1024], study[1024];
+
+    rt_path(conf, sizeof conf, "none.conf");
+    rt_path(study, sizeof study, "runs/none");
+    write_study(conf, "none");
+    run_study(conf, study);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'ok' AND "
+                                "epochs_run = 9"), 26);
+}
