@@ -44,6 +44,12 @@ static void print_summary(const report_summary_t *s)
     printf(": %d done, %d failed, %d running, %d queued%s\n", s->done, s->failed, s->running,
            s->queued, s->finished ? " (finished)" : "");
     printf("attempts    %d dispatches, %d lost with their worker\n", s->attempts, s->lost);
+    printf("epochs      %lld trained by the search trials", s->epochs_spent);
+    if (s->budget_epochs > 0)
+        printf(", of a budget of %d", s->budget_epochs);
+    if (s->stopped > 0)
+        printf(" (%d stopped early)", s->stopped);
+    printf("\n");
     if (s->has_best)
         printf("best        %.6g at %.4f%% parameters (trial %lld: %s)\n", s->best_metric,
                s->best_cost, s->best_id, s->best_config);

@@ -34,6 +34,7 @@ static const keydef_t keys[] = {
     {"study", "name", K_ID, O(name), 0, 0},
     {"study", "mode", K_MODE, O(mode), 0, 0},
     {"study", "budget", K_INT, O(budget), 1, CONFIG_MAX_BUDGET},
+    {"study", "budget_epochs", K_INT, O(budget_epochs), 0, CONFIG_MAX_BUDGET_EPOCHS},
     {"study", "n_init", K_INT, O(n_init), 1, 100000},
     {"study", "seed", K_U64, O(seed), 0, 0},
     {"study", "objective", K_OBJECTIVE, O(objective), 0, 0},

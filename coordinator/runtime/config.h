@@ -1,6 +1,7 @@
 /* A study's configuration: the INI file a user writes (docs/config.md is the reference).
  *
- *   [study]    name, mode (train|synthetic), budget, n_init, seed, objective, reference point,
+ *   [study]    name, mode (train|synthetic), budget, budget_epochs, n_init, seed, objective,
+ *              reference point,
  *              max_attempts, trial_timeout_s
  *   [space]    size ladders, lora, separate_masks, prefix_bottleneck
  *   [model]    path (Hugging Face folder) or embedded, shape (for counting parameters)
@@ -32,6 +33,7 @@
 #define CONFIG_PATH_MAX 4096
 #define CONFIG_ID_MAX 256
 #define CONFIG_MAX_BUDGET 1000000
+#define CONFIG_MAX_BUDGET_EPOCHS 1000000000
 #define CONFIG_MAX_BASELINES 32
 
 typedef enum { CONFIG_MODE_TRAIN = 0, CONFIG_MODE_SYNTHETIC } config_mode_t;
@@ -47,6 +49,7 @@ typedef struct {
     char name[CONFIG_ID_MAX];
     config_mode_t mode;
     int budget;                   /* trials in the study */
+    int budget_epochs;            /* 0, or the epochs its search trials may train in all */
     int n_init;                   /* random configurations before BO */
     uint64_t seed;
     config_objective_t objective; /* hv: (metric, parameter %); metric: the metric alone */

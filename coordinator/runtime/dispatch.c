@@ -275,6 +275,12 @@ static int save_meta(disp_t *d)
     snprintf(buf, sizeof buf, "%d", c->budget);
     if ((rc = store_meta_set(d->store, "budget", buf)) != 0)
         return rc;
+    snprintf(buf, sizeof buf, "%d", c->budget_epochs);
+    if ((rc = store_meta_set(d->store, "budget_epochs", buf)) != 0)
+        return rc;
+    snprintf(buf, sizeof buf, "%d", c->epochs);
+    if ((rc = store_meta_set(d->store, "epochs", buf)) != 0)
+        return rc;
     if (c->has_ref) {
         snprintf(buf, sizeof buf, "%.17g", c->ref_metric);
         if ((rc = store_meta_set(d->store, "ref_metric", buf)) != 0)

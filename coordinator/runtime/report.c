@@ -88,6 +88,10 @@ static void read_meta(sqlite3 *db, report_summary_t *out, bool *has_ref)
     meta_text(db, "study_name", out->name, sizeof out->name);
     if (meta_text(db, "budget", buf, sizeof buf) == 0)
         out->budget = atoi(buf);
+    if (meta_text(db, "budget_epochs", buf, sizeof buf) == 0)
+        out->budget_epochs = atoi(buf);
+    if (meta_text(db, "epochs", buf, sizeof buf) == 0)
+        out->epochs = atoi(buf);
     *has_ref = meta_text(db, "ref_metric", buf, sizeof buf) == 0;
     if (*has_ref) {
         out->ref_metric = atof(buf);
@@ -203,6 +207,16 @@ static void read_attempts(sqlite3 *db, report_summary_t *out)
         out->lost = sqlite3_column_int(st, 1);
     }
     sqlite3_finalize(st);
+    st = NULL;
+    /* the epochs of each search trial's counted result (absent before schema 2: 0) */
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(sum(r.epochs_run), 0), coalesce(sum(r.status = "
+                           "'stopped'), 0) FROM trials t JOIN results r ON r.trial_id = t.id "
+                           "AND r.attempt = t.result_attempt WHERE t.kind = 'search'", -1, &st,
+                           NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        out->epochs_spent = sqlite3_column_int64(st, 0);
+        out->stopped = sqlite3_column_int(st, 1);
+    }
+    sqlite3_finalize(st);
 }
 
 /* The Pareto set of the n points, sorted by cost: the points that beat every cheaper one,
@@ -240,9 +254,10 @@ int report_summary(const char *dir, report_summary_t *out, report_point_t *pts, 
     snprintf(out->report_path, sizeof out->report_path, "%s/report.html", dir);
     out->has_report = access(out->report_path, R_OK) == 0;
     out->mean_trial_s = p.n_s ? p.sum_s / p.n_s : 0;
-    out->finished = out->budget > 0 &&
-                    out->created - out->baselines - out->confirms >= out->budget &&
-                    out->done + out->failed >= out->created;
+    out->finished = out->budget > 0 && out->done + out->failed >= out->created &&
+                    (out->created - out->baselines - out->confirms >= out->budget ||
+                     (out->budget_epochs > 0 && out->epochs > 0 &&
+                      out->budget_epochs - out->epochs_spent < out->epochs));
     if (!has_ref) {
         out->ref_metric = p.n ? p.min_metric : 0;
         out->ref_cost = p.n ? p.max_cost : 0;

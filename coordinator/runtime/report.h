@@ -25,6 +25,9 @@ typedef struct {
     int queued, running, done, failed, created;
     int baselines, confirms;          /* trials of those kinds (counted in created too) */
     int attempts, lost;               /* dispatches; ended by a lost lease */
+    int budget_epochs, epochs;        /* the epoch budget (0: none) and the recipe's epochs */
+    long long epochs_spent;           /* trained by the finished search trials */
+    int stopped;                      /* search trials stopped early (multi-fidelity) */
     bool has_best;
     long long best_id;
     double best_metric, best_cost;

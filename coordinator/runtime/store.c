@@ -52,15 +52,18 @@ static const char *const sql[NQ] = {
     [Q_RES_EXISTS] = "SELECT 1 FROM results WHERE trial_id = ?1 AND attempt = ?2",
     [Q_LOAD] = "SELECT id, config, state, attempt, worker, random, acq_value, created_at, "
                "dispatched_at, finished_at, objective, cost, error, result_attempt, seq, "
-               "kind, label, seed, origin, full_finetune FROM trials ORDER BY id",
+               "kind, label, seed, origin, full_finetune, (SELECT r.epochs_run FROM results r "
+               "WHERE r.trial_id = trials.id AND r.attempt = trials.result_attempt) "
+               "FROM trials ORDER BY id",
 };
 
 /* A version 1 store read without migrating it (read-only): its trials are all search trials
  * trained with the study seed. */
 static const char load_v1[] =
     "SELECT id, config, state, attempt, worker, random, acq_value, created_at, dispatched_at, "
-    "finished_at, objective, cost, error, result_attempt, seq, 'search', NULL, NULL, NULL, 0 "
-    "FROM trials ORDER BY id";
+    "finished_at, objective, cost, error, result_attempt, seq, 'search', NULL, NULL, NULL, 0, "
+    "(SELECT r.epochs_run FROM results r WHERE r.trial_id = trials.id AND r.attempt = "
+    "trials.result_attempt) FROM trials ORDER BY id";
 
 /* Version 1 -> 2: the kind of each trial, a baseline's name, the training seed (NULL: the
  * study seed, as every version 1 trial was trained), a confirmation's origin and full
@@ -586,6 +589,7 @@ int store_load(store_t *s, int (*cb)(void *ctx, const store_trial_t *t), void *c
         t.seed = (uint64_t)sqlite3_column_int64(st, 17);
         t.origin = (uint64_t)sqlite3_column_int64(st, 18);
         t.full_finetune = sqlite3_column_int(st, 19) != 0;
+        t.epochs_run = (uint32_t)sqlite3_column_int64(st, 20);
         if (!t.config) {
             rc = err_set(ERR_PARSE, "%s: trial %llu has no configuration", s->path,
                          (unsigned long long)t.id);

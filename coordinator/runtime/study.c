@@ -29,6 +29,7 @@ struct study {
     cfgset_t *configs;
     study_counts_t n;
     int first_open;            /* trials[0..first_open) are all done or failed */
+    int searched_closed;       /* search trials done or failed */
 };
 
 #define CHUNK 1024
@@ -54,12 +55,21 @@ void study_counts(const study_t *s, study_counts_t *out)
 
 bool study_finished(const study_t *s)
 {
-    return s->n.searched >= s->cfg->budget && s->n.done + s->n.failed >= s->n.created;
+    return study_to_suggest(s) == 0 && s->n.done + s->n.failed >= s->n.created;
 }
 
+/* The trial budget's room, and with budget_epochs the epoch budget's: what the finished search
+ * trials trained, and the recipe's epochs reserved for each open one (a stopped trial gives
+ * back what it did not use). */
 int study_to_suggest(const study_t *s)
 {
-    return s->cfg->budget > s->n.searched ? s->cfg->budget - s->n.searched : 0;
+    int n = s->cfg->budget > s->n.searched ? s->cfg->budget - s->n.searched : 0;
+    long long e = s->cfg->epochs > 0 ? s->cfg->epochs : 1, left;
+
+    if (s->cfg->budget_epochs <= 0)
+        return n;
+    left = s->cfg->budget_epochs - s->n.epochs - (long long)(s->n.searched - s->searched_closed) * e;
+    return left / e < n ? (int)(left > 0 ? left / e : 0) : n;
 }
 
 uint64_t study_trial_seed(uint64_t study_seed, uint64_t id)
@@ -263,6 +273,10 @@ static int load_one(void *ctx, const store_trial_t *st)
         s->n.failed++;
         break;
     }
+    if (t->kind == STORE_SEARCH) {
+        s->searched_closed++;
+        s->n.epochs += st->epochs_run;
+    }
     if (st->seq > s->seq)
         s->seq = st->seq;
     return 0;
@@ -381,8 +395,11 @@ int study_add(study_t *s, const space_config_t *c, bool random, double acq_value
     store_trial_t row = {.kind = STORE_SEARCH, .random = random, .acq_value = acq_value};
     int rc;
 
-    if (s->n.searched >= s->cfg->budget)
-        return err_set(ERR_STATE, "the budget of %d trials is spent", s->cfg->budget);
+    if (study_to_suggest(s) <= 0)
+        return s->n.searched >= s->cfg->budget
+                   ? err_set(ERR_STATE, "the budget of %d trials is spent", s->cfg->budget)
+                   : err_set(ERR_STATE, "the budget of %d epochs is spent or reserved",
+                             s->cfg->budget_epochs);
     if ((rc = space_check(s->space, c)) != 0)
         return rc;
     return add_trial(s, c, &row, out);
@@ -651,6 +668,10 @@ static int count(study_t *s, study_trial_t *t, const study_result_t *r, store_st
         t->objective = r->row.objective;
         t->stopped = r->status == STUDY_STATUS_STOPPED;
         s->n.done++;
+        if (t->kind == STORE_SEARCH) {
+            s->searched_closed++;
+            s->n.epochs += r->row.epochs_run;
+        }
         if (s->observe)
             s->observe(s->ctx, t, true);
         break;
@@ -663,6 +684,10 @@ static int count(study_t *s, study_trial_t *t, const study_result_t *r, store_st
         t->seq = ++s->seq;
         t->state = STORE_FAILED;
         s->n.failed++;
+        if (t->kind == STORE_SEARCH) {
+            s->searched_closed++;
+            s->n.epochs += r->row.epochs_run;
+        }
         log_warn("trial %llu attempt %u %s: %s", id, a, status_word(r->status),
                  r->row.error ? r->row.error : "");
         if (s->observe)

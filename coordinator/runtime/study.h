@@ -69,6 +69,7 @@ typedef struct {
     int created, queued, running, done, failed;
     int searched;              /* trials the search suggested (the budget counts these) */
     int baselines, confirms;   /* trials of those kinds created */
+    long long epochs;          /* trained by the search trials that finished */
 } study_counts_t;
 
 /* A trial that is not the search's: a baseline or the re-training of an earlier trial. */

@@ -403,3 +403,81 @@ TEST(seeds_per_trial_and_confirmations)
     study_free(&s);
     store_close(&st);
 }
+
+/* A STOPPED result with the objective of the epochs it ran. */
+static void stopped(study_t *s, store_t *st, uint64_t id, double objective, uint32_t epochs)
+{
+    study_result_t r;
+    study_verdict_t v;
+
+    memset(&r, 0, sizeof r);
+    r.row.trial_id = id;
+    r.row.attempt = 1;
+    r.row.worker = "w";
+    r.row.json = "{}";
+    r.row.objective = objective;
+    r.row.has_objective = true;
+    r.row.epochs_run = epochs;
+    r.row.error = "stopped after epoch 1 of 3";
+    r.status = STUDY_STATUS_STOPPED;
+    ASSERT_OK(store_begin(st));
+    ASSERT_OK(study_result(s, &r, &v));
+    ASSERT_OK(store_commit(st));
+    ASSERT_EQ(v.ack, STUDY_ACK_ACCEPTED);
+}
+
+/* budget_epochs 9 with 3-epoch trials: three open trials reserve it all; a trial stopped after
+ * one epoch gives two back, which is room for no new trial until a second one does; the
+ * counts survive a reload. A stopped trial is done, with its objective, and observed. */
+TEST(the_epoch_budget_counts_what_trials_ran_and_reserves_the_rest)
+{
+    config_t c;
+    store_t *st;
+    study_t *s;
+    seen_t seen;
+    study_trial_t *t[5];
+    study_counts_t n;
+    char dir[1024];
+    int w;
+
+    setup(&c, &st, &s, &seen);
+    study_free(&s);
+    c.budget = 100;
+    c.budget_epochs = 9;
+    c.epochs = 3;
+    ASSERT_OK(study_new(&c, st, observe, &seen, &s));
+    ASSERT_EQ(study_to_suggest(s), 3);
+    for (int i = 0; i < 3; i++)
+        t[i] = add(s, st, 30 + (uint64_t)i);
+    ASSERT_EQ(study_to_suggest(s), 0);
+    for (int i = 0; i < 3; i++)
+        dispatch(s, st, t[i], &w);
+    stopped(s, st, 1, 0.61, 1);
+    ASSERT_EQ(t[0]->state, STORE_DONE);
+    ASSERT_TRUE(t[0]->stopped && t[0]->has_objective);
+    ASSERT_NEAR(t[0]->objective, 0.61, 0);
+    ASSERT_EQ(seen.n, 1);
+    ASSERT_TRUE(seen.ok[0]);
+    ASSERT_EQ(study_to_suggest(s), 0);   /* 9 - 1 - 2 x 3 = 2 epochs: no room for 3 */
+    stopped(s, st, 2, 0.58, 1);
+    ASSERT_EQ(study_to_suggest(s), 1);   /* 9 - 2 - 3 = 4 */
+    t[3] = add(s, st, 40);
+    ASSERT_FALSE(study_finished(s));
+    ASSERT_EQ(study_add(s, &t[0]->config, true, 0, NULL), ERR_STATE);
+    ASSERT_CONTAINS(err_msg(), "budget of 9 epochs");
+    study_counts(s, &n);
+    ASSERT_EQ(n.epochs, 2);
+    study_free(&s);
+    store_close(&st);
+
+    snprintf(dir, sizeof dir, "%s/study", harness_tmpdir());
+    ASSERT_OK(store_open(dir, 0, &st));
+    memset(&seen, 0, sizeof seen);
+    ASSERT_OK(study_new(&c, st, observe, &seen, &s));
+    study_counts(s, &n);
+    ASSERT_EQ(n.epochs, 2);
+    ASSERT_EQ(n.done, 2);
+    ASSERT_EQ(study_to_suggest(s), 0);   /* trials 3 and 4 are open: 9 - 2 - 6 = 1 */
+    study_free(&s);
+    store_close(&st);
+}
