@@ -9,7 +9,7 @@
  *   [recipe]   the training recipe of every trial
  *   [synthetic] the fast mode's objective: duration_ms, noise, fail_rate
  *   [search]   surrogate (map|saas|random), refit_every, mc_samples, cost, lookahead,
- *              fidelity (none|asha), fidelity_eta, fidelity_min_epochs
+ *              fidelity (none|asha), fidelity_eta, fidelity_min_epochs, fidelity_projection
  *   [baselines] names (built-ins, coordinator/search/baselines.h) and LABEL = CONFIGURATION:
  *              hand-designed configurations trained alongside the search
  *   [network]  bind, insecure_bind, heartbeats, restart grace, CURVE keys, endpoint_host
@@ -90,6 +90,7 @@ typedef struct {
     bool cost_log;
     config_fidelity_t fidelity;
     int fidelity_eta, fidelity_min_epochs;
+    bool fidelity_projection;     /* the projection rule after the rank rule (else rank only) */
 
     /* [baselines], resolved for the model's shape */
     int nbaselines;

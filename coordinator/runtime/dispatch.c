@@ -298,7 +298,9 @@ static void observe_cb(void *ctx, const study_trial_t *t, bool ok)
 
     if (!t->in_space)
         return; /* a baseline outside the search space: nothing the search can learn from */
-    if (suggest_observe(d->sugg, &t->config, ok, t->objective) != 0)
+    /* A stopped trial's objective is of fewer epochs than the GP models: it is remembered like
+     * a failure (never suggested again) and left out of the fit (docs/search.md). */
+    if (suggest_observe(d->sugg, &t->config, ok && !t->stopped, t->objective) != 0)
         log_error("suggester: %s", err_msg());
 }
 

@@ -16,6 +16,10 @@ static void fidelity_opts(const disp_t *d, fidelity_opts_t *o)
     fidelity_opts_default(o, d->cfg->epochs);
     o->eta = d->cfg->fidelity_eta;
     o->min_epochs = d->cfg->fidelity_min_epochs;
+    if (o->min_epochs == 0)   /* one rung at E / eta: the first epochs rank too noisily */
+        o->min_epochs = o->epochs / o->eta > 1 ? o->epochs / o->eta : 1;
+    if (!d->cfg->fidelity_projection)
+        o->min_history = 100000;   /* never: the rank rule decides every rung */
 }
 
 /* The index of rung `epoch`, or -1. */

@@ -2,7 +2,8 @@
  * study whose fast-mode trials have learning curves, with real worker processes. Search trials
  * are stopped at rungs by a CANCEL with stop and come back STOPPED: stored done, with the
  * objective and epochs of what they ran; baselines always train to the end; the same study
- * without fidelity stops nothing. */
+ * without fidelity stops nothing. The rungs are at epochs 1 and 3 of 9 with MO-ASHA's rank rule
+ * alone, so that stops happen however the run's timing falls. */
 #include <stdio.h>
 #include <sys/wait.h>
 
@@ -16,7 +17,8 @@ static void write_study(const char *path, const char *fidelity, const char *budg
              "[model]\nshape = bert-base\n[recipe]\nepochs = 9\n"
              "[synthetic]\nduration_ms = 90\nnoise = 0.005\n"
              "[baselines]\nnames = pfeiffer, lora\n"
-             "[search]\nsurrogate = random\nfidelity = %s\n", budget, fidelity);
+             "[search]\nsurrogate = random\nfidelity = %s\n"
+             "fidelity_min_epochs = 1\nfidelity_projection = false\n", budget, fidelity);
 }
 
 static void run_study(const char *conf, const char *study)
@@ -66,6 +68,7 @@ TEST_TIMEOUT(asha_stops_search_trials_at_rungs_and_keeps_what_they_learnt, 120)
                                 "epochs_run"), 0);
     snprintf(log, sizeof log, "%s/coordinator.log", study);
     ASSERT_TRUE(rt_file_contains(log, "stopped at rung 0 (rank rule: place"));
+    ASSERT_FALSE(rt_file_contains(log, "projection rule"));   /* fidelity_projection = false */
 }
 
 TEST_TIMEOUT(without_fidelity_nothing_stops, 120)
