@@ -50,20 +50,20 @@ static const char *const sql[NQ] = {
                     "result_attempt = ?5, seq = ?6, finished_at = ?7, "
                     "worker = CASE WHEN ?2 = 'queued' THEN NULL ELSE worker END WHERE id = ?1",
     [Q_RES_EXISTS] = "SELECT 1 FROM results WHERE trial_id = ?1 AND attempt = ?2",
-    [Q_LOAD] = "SELECT id, config, state, attempt, worker, random, acq_value, created_at, "
-               "dispatched_at, finished_at, objective, cost, error, result_attempt, seq, "
-               "kind, label, seed, origin, full_finetune, (SELECT r.epochs_run FROM results r "
-               "WHERE r.trial_id = trials.id AND r.attempt = trials.result_attempt) "
-               "FROM trials ORDER BY id",
+    [Q_LOAD] = "SELECT t.id, t.config, t.state, t.attempt, t.worker, t.random, t.acq_value, "
+               "t.created_at, t.dispatched_at, t.finished_at, t.objective, t.cost, t.error, "
+               "t.result_attempt, t.seq, t.kind, t.label, t.seed, t.origin, t.full_finetune, "
+               "r.epochs_run, r.status = 'stopped' FROM trials t LEFT JOIN results r ON "
+               "r.trial_id = t.id AND r.attempt = t.result_attempt ORDER BY t.id",
 };
 
 /* A version 1 store read without migrating it (read-only): its trials are all search trials
  * trained with the study seed. */
 static const char load_v1[] =
-    "SELECT id, config, state, attempt, worker, random, acq_value, created_at, dispatched_at, "
-    "finished_at, objective, cost, error, result_attempt, seq, 'search', NULL, NULL, NULL, 0, "
-    "(SELECT r.epochs_run FROM results r WHERE r.trial_id = trials.id AND r.attempt = "
-    "trials.result_attempt) FROM trials ORDER BY id";
+    "SELECT t.id, t.config, t.state, t.attempt, t.worker, t.random, t.acq_value, t.created_at, "
+    "t.dispatched_at, t.finished_at, t.objective, t.cost, t.error, t.result_attempt, t.seq, "
+    "'search', NULL, NULL, NULL, 0, r.epochs_run, 0 FROM trials t LEFT JOIN results r ON "
+    "r.trial_id = t.id AND r.attempt = t.result_attempt ORDER BY t.id";
 
 /* Version 1 -> 2: the kind of each trial, a baseline's name, the training seed (NULL: the
  * study seed, as every version 1 trial was trained), a confirmation's origin and full
@@ -590,6 +590,7 @@ int store_load(store_t *s, int (*cb)(void *ctx, const store_trial_t *t), void *c
         t.origin = (uint64_t)sqlite3_column_int64(st, 18);
         t.full_finetune = sqlite3_column_int(st, 19) != 0;
         t.epochs_run = (uint32_t)sqlite3_column_int64(st, 20);
+        t.stopped = sqlite3_column_int(st, 21) != 0;
         if (!t.config) {
             rc = err_set(ERR_PARSE, "%s: trial %llu has no configuration", s->path,
                          (unsigned long long)t.id);

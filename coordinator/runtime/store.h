@@ -71,6 +71,7 @@ typedef struct {
     uint64_t origin;            /* confirm: the trial re-trained; 0 otherwise */
     bool full_finetune;
     uint32_t epochs_run;        /* of the counted result (loaded only; 0 when none) */
+    bool stopped;               /* that result is STOPPED (loaded only) */
 } store_trial_t;
 
 typedef struct {

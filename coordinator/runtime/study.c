@@ -255,6 +255,7 @@ static int load_one(void *ctx, const store_trial_t *st)
     t->random = st->random;
     t->has_objective = st->has_objective;
     t->objective = st->objective;
+    t->stopped = st->stopped;
     t->seq = st->seq;
     if (cost_of(s, &c, t->full_finetune, &t->cost) != 0)
         t->cost = st->cost;

@@ -478,6 +478,10 @@ TEST(the_epoch_budget_counts_what_trials_ran_and_reserves_the_rest)
     ASSERT_EQ(n.epochs, 2);
     ASSERT_EQ(n.done, 2);
     ASSERT_EQ(study_to_suggest(s), 0);   /* trials 3 and 4 are open: 9 - 2 - 6 = 1 */
+    /* stopped survives the reload, so the dispatcher keeps such trials out of the GP */
+    ASSERT_TRUE(study_trial(s, 1)->stopped && study_trial(s, 2)->stopped);
+    ASSERT_FALSE(study_trial(s, 3)->stopped);
+    ASSERT_EQ(seen.n, 2);
     study_free(&s);
     store_close(&st);
 }
