@@ -149,6 +149,8 @@ void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t)
     m->spec.has_seed = m->spec.has_data_seed = true;
     m->spec.seed = t->seed;
     m->spec.data_seed = cfg->seed;
+    m->spec.has_report_curve = true;
+    m->spec.report_curve = cfg->fidelity != CONFIG_FIDELITY_NONE;
     m->spec.has_mode = true;
     if (cfg->mode == CONFIG_MODE_SYNTHETIC) {
         synthetic_spec(&m->synthetic, cfg, t);

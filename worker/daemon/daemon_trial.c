@@ -318,8 +318,9 @@ static void finish_thread(daemon_t *d)
         trainer_fail(d->result, true, "trainer error: %s", d->run_err);
     explain_end(d, d->result);
     log_end(d, d->result, now);
-    /* The last curve points go before the RESULT, so that every point is seen in a PROGRESS. */
-    if (d->conn == CONN_READY)
+    /* The last curve points go before the RESULT, so that every point is seen in a PROGRESS
+     * (when the coordinator asked for them: else the RESULT's history has them). */
+    if (d->conn == CONN_READY && d->trial.report_curve)
         send_progress(d, now, true);
     report(d, d->result);
     free(d->result);
@@ -370,7 +371,8 @@ static void send_progress(daemon_t *d, uint64_t now, bool flush)
     int rc;
 
     pthread_mutex_lock(&d->mu);
-    grown = d->ncurve > d->curve_sent && (flush || now >= d->curve_sent_at + DAEMON_CURVE_GAP_MS);
+    grown = d->trial.report_curve && d->ncurve > d->curve_sent &&
+            (flush || now >= d->curve_sent_at + DAEMON_CURVE_GAP_MS);
     fresh = d->prog_new && (grown || now - d->progress_sent >= d->interval_ms);
     if (fresh) {
         q = d->prog;
@@ -411,6 +413,8 @@ long daemon__curve_wait(daemon_t *d, uint64_t now)
 {
     int n;
 
+    if (!d->trial.report_curve)
+        return -1;
     pthread_mutex_lock(&d->mu);
     n = d->ncurve;
     pthread_mutex_unlock(&d->mu);

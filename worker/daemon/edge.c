@@ -147,6 +147,7 @@ int edge_trial(const Autopeft__Trial *w, trainer_trial_t *out)
     recipe_of(s->recipe, &out->spec);
     out->spec.seed = s->has_seed ? s->seed : 1;
     out->spec.data_seed = s->has_data_seed ? s->data_seed : out->spec.seed;
+    out->report_curve = s->has_report_curve && s->report_curve;
     out->spec.save_dir = s->save_dir;
     out->config_text = s->peft->text;
     synthetic_of(s->synthetic, out);

@@ -114,6 +114,7 @@ typedef struct {
     trial_spec_t spec;
     const char *config_text;      /* the configuration's canonical text, or NULL */
     bool has_synthetic;           /* mode SYNTHETIC: synthetic is set */
+    bool report_curve;            /* the daemon sends each curve point at once (TrialSpec) */
     trainer_synthetic_t synthetic;
 } trainer_trial_t;
 

@@ -114,6 +114,7 @@ static void init_trial(wire_fixture_t *f)
     s->peft = p;
     s->seed = 0x5eed0000deadbeefull, s->has_seed = 1;
     s->data_seed = 0x5eed, s->has_data_seed = 1;
+    s->report_curve = 1, s->has_report_curve = 1;
     s->mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN, s->has_mode = 1;
     s->save_dir = "/scratch/runs/sst2/trials/41";
 
@@ -168,6 +169,7 @@ static void init_trial_synthetic(wire_fixture_t *f)
     s->recipe = r;
     s->peft = p;
     s->seed = 1, s->has_seed = 1;
+    s->report_curve = 1, s->has_report_curve = 1;   /* runtime_stop follows the points */
     s->mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_SYNTHETIC, s->has_mode = 1;
     s->synthetic = y;
 
