@@ -22,23 +22,12 @@ static void fidelity_opts(const disp_t *d, fidelity_opts_t *o)
         o->min_history = 100000;   /* never: the rank rule decides every rung */
 }
 
-/* The index of rung `epoch`, or -1. */
-static int rung_index(const fidelity_opts_t *o, int epoch)
-{
-    int rungs[FIDELITY_MAX_RUNGS], n = fidelity_rungs(o, rungs, FIDELITY_MAX_RUNGS);
-
-    for (int k = 0; k < n; k++)
-        if (rungs[k] == epoch)
-            return k;
-    return -1;
-}
-
 /* Records the objective of each rung epoch of a curve on t. */
 static void note_curve(const fidelity_opts_t *o, study_trial_t *t,
                        Autopeft__EpochRecord *const *curve, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int k = curve[i]->has_objective ? rung_index(o, (int)curve[i]->epoch) : -1;
+        int k = curve[i]->has_objective ? fidelity_rung_index(o, (int)curve[i]->epoch) : -1;
         if (k < 0)
             continue;
         t->rung_metric[k] = curve[i]->objective;

@@ -7,6 +7,7 @@
 
 #include "common/err.h"
 #include "common/mem.h"
+#include "coordinator/search/stat.h"
 
 void fidelity_opts_default(fidelity_opts_t *o, int epochs)
 {
@@ -41,14 +42,19 @@ int fidelity_rungs(const fidelity_opts_t *o, int *rungs, int cap)
     return n;
 }
 
-bool fidelity_is_rung(const fidelity_opts_t *o, int epoch)
+int fidelity_rung_index(const fidelity_opts_t *o, int epoch)
 {
     int rungs[FIDELITY_MAX_RUNGS], n = fidelity_rungs(o, rungs, FIDELITY_MAX_RUNGS);
 
     for (int i = 0; i < n; i++)
         if (rungs[i] == epoch)
-            return true;
-    return false;
+            return i;
+    return -1;
+}
+
+bool fidelity_is_rung(const fidelity_opts_t *o, int epoch)
+{
+    return fidelity_rung_index(o, epoch) >= 0;
 }
 
 /* ---- the rank rule -------------------------------------------------------------------------- */
@@ -165,25 +171,6 @@ static int rank_rule(const fidelity_opts_t *o, fidelity_point_t me, const fideli
 
 /* ---- the projection rule ------------------------------------------------------------------- */
 
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* The q-th quantile of x[0..n) (n >= 1), linear between order statistics; sorts x. */
-static double quantile(double *x, int n, double q)
-{
-    double pos = q * (n - 1);
-    int i = (int)floor(pos);
-
-    qsort(x, (size_t)n, sizeof *x, by_value);
-    if (i >= n - 1)
-        return x[n - 1];
-    return x[i] + (pos - i) * (x[i + 1] - x[i]);
-}
-
 static int projection_rule(const fidelity_opts_t *o, fidelity_point_t me,
                            const fidelity_done_t *done, int ndone, fidelity_verdict_t *v)
 {
@@ -194,7 +181,7 @@ static int projection_rule(const fidelity_opts_t *o, fidelity_point_t me,
         return ERR_NOMEM;
     for (int i = 0; i < ndone; i++)
         gain[i] = done[i].final - done[i].at_rung;
-    g = fmax(0.0, quantile(gain, ndone, o->gain_quantile));
+    g = fmax(0.0, stat_quantile(gain, ndone, o->gain_quantile));
     free(gain);
     v->rule = FIDELITY_RULE_PROJECTION;
     v->projected = me.metric + g;

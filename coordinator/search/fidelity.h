@@ -65,6 +65,8 @@ int fidelity_check(const fidelity_opts_t *o);
 /* The rungs in increasing order into rungs (at most cap); returns how many (0 when E is at or
  * below the first rung: nothing can stop). */
 int fidelity_rungs(const fidelity_opts_t *o, int *rungs, int cap);
+/* The index of rung `epoch` in fidelity_rungs' order, or -1 when it is none. */
+int fidelity_rung_index(const fidelity_opts_t *o, int epoch);
 bool fidelity_is_rung(const fidelity_opts_t *o, int epoch);
 
 /* The decision for `me` at rung `epoch`: peers are the other trials that reached the rung

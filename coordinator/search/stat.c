@@ -1,6 +1,7 @@
 #include "coordinator/search/stat.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 double stat_norm_pdf(double x)
 {
@@ -84,4 +85,22 @@ double stat_normal_lp(double x, double mu, double sigma, double *dlp)
     if (dlp)
         *dlp = -z / sigma;
     return -0.5 * z * z - log(sigma) - 0.5 * STAT_LOG_2PI;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+double stat_quantile(double *x, int n, double q)
+{
+    double pos = q * (n - 1);
+    int i = (int)floor(pos);
+
+    qsort(x, (size_t)n, sizeof *x, by_value);
+    if (i >= n - 1)
+        return x[n - 1];
+    return x[i] + (pos - i) * (x[i + 1] - x[i]);
 }

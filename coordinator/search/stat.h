@@ -16,6 +16,10 @@ double stat_norm_cdf(double x);
  * NaN outside [0, 1]. */
 double stat_norm_ppf(double p);
 
+/* The q-quantile (q in [0, 1]) of x[0..n), n >= 1, linear between order statistics (numpy's
+ * default); sorts x in place. */
+double stat_quantile(double *x, int n, double q);
+
 /* log density of theta = log x where log x ~ Normal(mu, sigma) (a log-normal prior on x).
  * *dlp (may be NULL) receives d/dtheta. */
 double stat_lognormal_lp(double theta, double mu, double sigma, double *dlp);

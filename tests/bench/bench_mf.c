@@ -34,6 +34,7 @@
 #include "common/mem.h"
 #include "common/parse.h"
 #include "coordinator/search/pareto.h"
+#include "coordinator/search/stat.h"
 #include "tests/bench/bench.h"
 
 #define NMETHODS 4
@@ -143,23 +144,6 @@ static double hv_upto(const run_t *r, const double *compute, double upto, const 
     return hv;
 }
 
-static int by_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* The q-quantile of x[0..n) (sorts x). */
-static double quant(double *x, int n, double q)
-{
-    double pos = q * (n - 1);
-    int i = (int)pos;
-
-    qsort(x, (size_t)n, sizeof *x, by_double);
-    return i + 1 < n ? x[i] + (pos - i) * (x[i + 1] - x[i]) : x[n - 1];
-}
-
 typedef struct {
     run_t runs[NMETHODS][MAX_SEEDS];
     double med[NMETHODS][NGRID], q1[NMETHODS][NGRID], q3[NMETHODS][NGRID];
@@ -222,18 +206,18 @@ static void summarise(const problem_t *p, int seeds, result_t *res)
             double upto = p->budget * (double)g / (NGRID - 1);
             for (int s = 0; s < seeds; s++)
                 x[s] = hv_upto(&res->runs[m][s], res->runs[m][s].epochs, upto, res->ref);
-            res->med[m][g] = quant(x, seeds, 0.5);
-            res->q1[m][g] = quant(x, seeds, 0.25);
-            res->q3[m][g] = quant(x, seeds, 0.75);
+            res->med[m][g] = stat_quantile(x, seeds, 0.5);
+            res->q1[m][g] = stat_quantile(x, seeds, 0.25);
+            res->q3[m][g] = stat_quantile(x, seeds, 0.75);
         }
         for (int s = 0; s < seeds; s++) {
             const run_t *r = &res->runs[m][s];
             x[s] = r->n ? r->seconds[r->n - 1] : 0;
         }
-        res->seconds[m] = quant(x, seeds, 0.5);
+        res->seconds[m] = stat_quantile(x, seeds, 0.5);
         for (int s = 0; s < seeds; s++)
             x[s] = res->runs[m][s].n;
-        res->trials[m] = quant(x, seeds, 0.5);
+        res->trials[m] = stat_quantile(x, seeds, 0.5);
     }
 }
 

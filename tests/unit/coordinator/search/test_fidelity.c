@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "coordinator/search/fidelity.h"
+#include "coordinator/search/stat.h"
 #include "tests/harness.h"
 
 static fidelity_opts_t opts(int epochs)
@@ -168,4 +169,16 @@ TEST(bad_inputs_are_refused_naming_what)
     o.gain_quantile = 0.2;
     ASSERT_ERR(fidelity_check(&o), ERR_INVAL);
     ASSERT_CONTAINS(err_msg(), "gain quantile");
+}
+
+/* stat_quantile as numpy's default (linear) quantile: np.quantile([3, 1, 2, 4], q). */
+TEST(stat_quantile_is_numpys_linear_quantile)
+{
+    double x[4] = {3, 1, 2, 4}, one[1] = {7};
+
+    ASSERT_NEAR(stat_quantile(x, 4, 0.5), 2.5, 1e-15);
+    ASSERT_NEAR(stat_quantile(x, 4, 0.9), 3.7, 1e-15);
+    ASSERT_NEAR(stat_quantile(x, 4, 0.0), 1.0, 0);
+    ASSERT_NEAR(stat_quantile(x, 4, 1.0), 4.0, 0);
+    ASSERT_NEAR(stat_quantile(one, 1, 0.25), 7.0, 0);
 }
