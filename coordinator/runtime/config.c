@@ -92,6 +92,8 @@ static const keydef_t keys[] = {
     {"search", "fidelity_eta", K_INT, O(fidelity_eta), 2, 100},
     {"search", "fidelity_min_epochs", K_INT, O(fidelity_min_epochs), 0, 1000},
     {"search", "fidelity_projection", K_BOOL, O(fidelity_projection), 0, 0},
+    {"search", "fidelity_gp", K_BOOL, O(fidelity_gp), 0, 0},
+    {"search", "fidelity_chance", K_DOUBLE, O(fidelity_chance), 0, 1},
     {"network", "bind", K_ID, O(bind), 0, 0},
     {"network", "insecure_bind", K_BOOL, O(insecure_bind), 0, 0},
     {"network", "heartbeat_interval_ms", K_INT, O(heartbeat_interval_ms), 10, 600000},
@@ -161,6 +163,8 @@ void config_defaults(config_t *c)
     c->fidelity_eta = 3;
     c->fidelity_min_epochs = 0;   /* the recipe's epochs / eta */
     c->fidelity_projection = true;
+    c->fidelity_gp = true;
+    c->fidelity_chance = 0.1;
     c->heartbeat_interval_ms = 2000;
     c->heartbeat_liveness = 5;
     c->restart_grace_s = -1;

@@ -9,7 +9,8 @@
  *   [recipe]   the training recipe of every trial
  *   [synthetic] the fast mode's objective: duration_ms, noise, fail_rate
  *   [search]   surrogate (map|saas|random), refit_every, mc_samples, cost, lookahead,
- *              fidelity (none|asha), fidelity_eta, fidelity_min_epochs, fidelity_projection
+ *              fidelity (none|asha), fidelity_eta, fidelity_min_epochs, fidelity_projection,
+ *              fidelity_gp, fidelity_chance
  *   [baselines] names (built-ins, coordinator/search/baselines.h) and LABEL = CONFIGURATION:
  *              hand-designed configurations trained alongside the search
  *   [network]  bind, insecure_bind, heartbeats, restart grace, CURVE keys, endpoint_host
@@ -91,6 +92,10 @@ typedef struct {
     config_fidelity_t fidelity;
     int fidelity_eta, fidelity_min_epochs;
     bool fidelity_projection;     /* the projection rule after the rank rule (else rank only) */
+    bool fidelity_gp;             /* the GP learns from rung values and stopped trials, with the
+                                   * fidelity as an input (else stopped trials stay out of it),
+                                   * and decides the rungs once it is fitted (the model rule) */
+    double fidelity_chance;       /* model rule: the least chance of beating the front to go on */
 
     /* [baselines], resolved for the model's shape */
     int nbaselines;

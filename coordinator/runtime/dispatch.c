@@ -298,9 +298,12 @@ static void observe_cb(void *ctx, const study_trial_t *t, bool ok)
 
     if (!t->in_space)
         return; /* a baseline outside the search space: nothing the search can learn from */
-    /* A stopped trial's objective is of fewer epochs than the GP models: it is remembered like
-     * a failure (never suggested again) and left out of the fit (docs/search.md). */
-    if (suggest_observe(d->sugg, &t->config, ok && !t->stopped, t->objective) != 0)
+    if (ok && disp__fidelity_observe(d, t))
+        return;
+    /* Without fidelity_gp a stopped trial's objective is of fewer epochs than the GP models: it
+     * is remembered like a failure (never suggested again) and left out of the fit
+     * (docs/search.md). */
+    if (suggest_observe(d->sugg, &t->config, ok && !t->stopped, t->objective, 1.0) != 0)
         log_error("suggester: %s", err_msg());
 }
 
@@ -365,6 +368,7 @@ static int open_study(disp_t *d)
         (rc = save_meta(d)) != 0 || (rc = suggest_new(o->cfg, &d->loop, &d->sugg)) != 0 ||
         (rc = study_new(o->cfg, d->store, observe_cb, d, &d->study)) != 0)
         return rc;
+    disp__fidelity_load(d);
     if ((rc = add_baselines(d)) != 0)
         return rc;
     return note_open_trials(d);

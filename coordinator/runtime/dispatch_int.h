@@ -106,6 +106,13 @@ void disp__send_cancel(disp_t *d, reg_worker_t *w, uint64_t id, uint32_t attempt
 void disp__fidelity_progress(disp_t *d, reg_worker_t *w, study_trial_t *t,
                              const Autopeft__Progress *p);
 void disp__fidelity_result(disp_t *d, study_trial_t *t, const Autopeft__Result *r);
+/* With fidelity_gp: tells the suggester a counted search trial's rung values and its objective
+ * at the fidelity it reached (its learning curve from the store); false when it is not for
+ * this (the caller tells the final objective, a stopped trial as a failure). */
+bool disp__fidelity_observe(disp_t *d, const study_trial_t *t);
+/* A loaded study's finished search trials' rung values, from their stored curves, for the
+ * decisions on the trials still to come. */
+void disp__fidelity_load(disp_t *d);
 void disp__send_shutdown(disp_t *d, reg_worker_t *w, const char *reason);
 
 /* dispatch_msg.c: what workers send. */

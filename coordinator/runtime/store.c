@@ -16,7 +16,7 @@
 
 enum {
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_META_GET, Q_META_SET, Q_ADD, Q_DISPATCH, Q_ATT_INSERT,
-    Q_REATTACH, Q_ATT_REOPEN, Q_REQUEUE, Q_ATT_END, Q_FAIL, Q_RESULT, Q_RES_TRIAL, Q_RES_EXISTS, Q_LOAD, NQ
+    Q_REATTACH, Q_ATT_REOPEN, Q_REQUEUE, Q_ATT_END, Q_FAIL, Q_RESULT, Q_RES_TRIAL, Q_RES_EXISTS, Q_LOAD, Q_CURVE, NQ
 };
 
 static const char *const sql[NQ] = {
@@ -55,6 +55,10 @@ static const char *const sql[NQ] = {
                "t.result_attempt, t.seq, t.kind, t.label, t.seed, t.origin, t.full_finetune, "
                "r.epochs_run, r.status = 'stopped' FROM trials t LEFT JOIN results r ON "
                "r.trial_id = t.id AND r.attempt = t.result_attempt ORDER BY t.id",
+    [Q_CURVE] = "SELECT json_extract(e.value, '$.epoch'), json_extract(e.value, '$.objective') "
+                "FROM trials t JOIN results r ON r.trial_id = t.id AND "
+                "r.attempt = t.result_attempt, json_each(r.json, '$.history') e WHERE t.id = ?1 "
+                "AND json_extract(e.value, '$.objective') IS NOT NULL ORDER BY 1",
 };
 
 /* A version 1 store read without migrating it (read-only): its trials are all search trials
@@ -120,7 +124,13 @@ static const char schema[] =
     " worker TEXT, error TEXT,"
     " received_at REAL NOT NULL,"
     " json TEXT NOT NULL,"
-    " PRIMARY KEY(trial_id, attempt));";
+    " PRIMARY KEY(trial_id, attempt));"
+    /* Every result's learning curve, from the history in its JSON (docs/outputs.md). */
+    "CREATE VIEW IF NOT EXISTS curves AS SELECT r.trial_id, r.attempt, "
+    " json_extract(e.value, '$.epoch') AS epoch, json_extract(e.value, '$.objective') AS objective,"
+    " json_extract(e.value, '$.train_loss') AS train_loss,"
+    " json_extract(e.value, '$.seconds') AS seconds"
+    " FROM results r, json_each(r.json, '$.history') e;";
 
 struct store {
     sqlite3 *db;
@@ -547,6 +557,29 @@ int store_result_exists(store_t *s, uint64_t trial_id, uint32_t attempt, bool *e
     rc = sqlite3_step(st);
     *exists = rc == SQLITE_ROW;
     rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : db_err(s, "reading results");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int store_curve(store_t *s, uint64_t trial_id, store_point_t *out, int cap, int *n)
+{
+    sqlite3_stmt *st = s->q[Q_CURVE];
+    int step, rc = 0;
+
+    *n = 0;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)trial_id);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            rc = err_set(ERR_RANGE, "%s: trial %llu has more than %d curve points", s->path,
+                         (unsigned long long)trial_id, cap);
+            break;
+        }
+        out[*n].epoch = sqlite3_column_int(st, 0);
+        out[(*n)++].objective = sqlite3_column_double(st, 1);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_err(s, "reading a learning curve");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;

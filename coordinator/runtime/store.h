@@ -139,6 +139,16 @@ int store_result_exists(store_t *s, uint64_t trial_id, uint32_t attempt, bool *e
 /* Calls cb for every trial in id order; a non-zero return stops and is returned. */
 int store_load(store_t *s, int (*cb)(void *ctx, const store_trial_t *t), void *ctx);
 
+/* A point of a learning curve: the dev objective after an epoch. */
+typedef struct {
+    int epoch;
+    double objective;
+} store_point_t;
+
+/* The learning curve of a trial's counted result (its history), by epoch: *n points into out,
+ * none when the trial has no counted result or its result no history. ERR_RANGE past cap. */
+int store_curve(store_t *s, uint64_t trial_id, store_point_t *out, int cap, int *n);
+
 const char *store_state_name(store_state_t st);
 const char *store_kind_name(store_kind_t k);   /* "search", "baseline", "confirm" */
 int store_kind_parse(const char *text, store_kind_t *out);

@@ -19,7 +19,7 @@
 typedef struct {
     space_config_t config;
     bool ok;
-    double metric;
+    double metric, fidelity;
 } obs_t;
 
 struct suggest {
@@ -44,6 +44,9 @@ struct suggest {
     int nask, nitems, rc;
     char error[512];
     double seconds;
+    /* The model of the last Bayesian step, for stopping trials: made by the work (wsnap),
+     * the loop thread's once the work is done (snap). */
+    strategy_snap_t *wsnap, *snap;
     suggest_done_fn done;
     void *ctx;
 };
@@ -99,6 +102,7 @@ int suggest_new(const config_t *cfg, uv_loop_t *loop, suggest_t **out)
         o.mc_samples = cfg->mc_samples;
         o.refit_every = cfg->refit_every;
         o.map_restarts = cfg->map_restarts;
+        o.fidelity_input = cfg->fidelity == CONFIG_FIDELITY_ASHA && cfg->fidelity_gp;
         s->strategy = strategy_new(&o);
         if (!s->strategy) {
             rc = err_prefix(err_code() ? err_code() : ERR_INVAL, "search strategy: ");
@@ -120,6 +124,8 @@ void suggest_free(suggest_t **sp)
     if (!s)
         return;
     strategy_free(&s->strategy);
+    strategy_snap_free(&s->snap);
+    strategy_snap_free(&s->wsnap);
     space_free(&s->space);
     cfgset_free(&s->seen);
     free(s->obs);
@@ -139,7 +145,13 @@ bool suggest_busy(const suggest_t *s)
     return s->busy;
 }
 
-int suggest_observe(suggest_t *s, const space_config_t *c, bool ok, double metric)
+strategy_snap_t *suggest_snap(suggest_t *s)
+{
+    return s->snap;
+}
+
+int suggest_observe(suggest_t *s, const space_config_t *c, bool ok, double metric,
+                    double fidelity)
 {
     if (s->nobs == s->obs_cap) {
         size_t ncap = s->obs_cap ? 2 * s->obs_cap : 64;
@@ -149,7 +161,7 @@ int suggest_observe(suggest_t *s, const space_config_t *c, bool ok, double metri
         s->obs = n;
         s->obs_cap = ncap;
     }
-    s->obs[s->nobs++] = (obs_t){*c, ok, metric};
+    s->obs[s->nobs++] = (obs_t){*c, ok, metric, fidelity};
     return 0;
 }
 
@@ -177,8 +189,8 @@ static void work_cb(uv_work_t *w)
     for (size_t i = 0; i < s->nwobs && rc == 0; i++) {
         rc = seen_add(s, &s->wobs[i].config);
         if (rc == 0 && s->strategy)
-            rc = s->wobs[i].ok ? strategy_observe(s->strategy, &s->wobs[i].config,
-                                                  s->wobs[i].metric)
+            rc = s->wobs[i].ok ? strategy_observe_at(s->strategy, &s->wobs[i].config,
+                                                     s->wobs[i].metric, s->wobs[i].fidelity)
                                : strategy_observe_failure(s->strategy, &s->wobs[i].config);
     }
     for (int i = 0; i < s->npending && rc == 0; i++)
@@ -214,6 +226,8 @@ static void work_cb(uv_work_t *w)
         }
         s->pending[s->npending++] = it->config;
     }
+    if (s->strategy && s->nitems > 0)
+        s->wsnap = strategy_snap(s->strategy);   /* none before the first fit; OOM: none */
     s->rc = rc;
     snprintf(s->error, sizeof s->error, "%s", rc ? err_msg() : "");
     s->seconds = clock_s() - t0;
@@ -224,6 +238,11 @@ static void after_cb(uv_work_t *w, int status)
     suggest_t *s = w->data;
 
     s->busy = false;
+    if (s->wsnap) {
+        strategy_snap_free(&s->snap);
+        s->snap = s->wsnap;
+        s->wsnap = NULL;
+    }
     if (status != 0 && s->rc == 0) {
         s->rc = ERR_CANCELLED;
         snprintf(s->error, sizeof s->error, "suggestion cancelled");

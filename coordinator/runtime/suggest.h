@@ -22,6 +22,7 @@
 
 #include "common/space.h"
 #include "coordinator/runtime/config.h"
+#include "coordinator/search/strategy.h"
 
 #define SUGGEST_MAX_BATCH 1024
 
@@ -45,9 +46,15 @@ void suggest_free(suggest_t **sp);
 /* Whether this build and configuration run Bayesian optimisation (else: random). */
 bool suggest_is_bo(const suggest_t *s);
 bool suggest_busy(const suggest_t *s);
+/* The model of the last Bayesian step with fidelity_gp (strategy_snap), for the loop thread's
+ * stopping decisions; NULL before the first. */
+strategy_snap_t *suggest_snap(suggest_t *s);
 
-/* A counted outcome (loop thread; any time). ok: metric observed; else a failure. */
-int suggest_observe(suggest_t *s, const space_config_t *c, bool ok, double metric);
+/* A counted outcome (loop thread; any time). ok: metric observed, after the fraction
+ * `fidelity` of the recipe's epochs (1: the whole recipe; below 1 only with fidelity = asha and
+ * fidelity_gp, strategy_observe_at); else a failure. */
+int suggest_observe(suggest_t *s, const space_config_t *c, bool ok, double metric,
+                    double fidelity);
 
 /* Asks for n (1..SUGGEST_MAX_BATCH) configurations given the pending ones (copied). ERR_STATE
  * when a request is already running. */

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/err.h"
 #include "common/mem.h"
@@ -222,4 +223,27 @@ int fidelity_decide(const fidelity_opts_t *o, int epoch, fidelity_point_t me,
     if (ndone >= o->min_history)
         return projection_rule(o, me, done, ndone, v);
     return rank_rule(o, me, peers, npeers, v);
+}
+
+bool fidelity_front_bar(const fidelity_point_t *front, int n, double cost, double *bar)
+{
+    bool any = false;
+
+    for (int i = 0; i < n; i++)
+        if (front[i].cost <= cost && (!any || front[i].metric > *bar)) {
+            *bar = front[i].metric;
+            any = true;
+        }
+    return any;
+}
+
+void fidelity_model_verdict(double chance, double bar, double min_chance, fidelity_verdict_t *v)
+{
+    memset(v, 0, sizeof *v);
+    v->rule = FIDELITY_RULE_MODEL;
+    v->chance = chance;
+    v->beat = bar;
+    v->go_on = chance >= min_chance;
+    snprintf(v->why, sizeof v->why, "model rule: chance %.3g of ending above %.4g, the front at "
+             "its cost (%s %.3g)", chance, bar, v->go_on ? "at least" : "below", min_chance);
 }

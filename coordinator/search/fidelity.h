@@ -48,12 +48,17 @@ typedef struct {
     double cost;
 } fidelity_done_t;
 
-typedef enum { FIDELITY_RULE_RANK = 1, FIDELITY_RULE_PROJECTION = 2 } fidelity_rule_t;
+typedef enum {
+    FIDELITY_RULE_RANK = 1,
+    FIDELITY_RULE_PROJECTION = 2,
+    FIDELITY_RULE_MODEL = 3
+} fidelity_rule_t;
 
 typedef struct {
     bool go_on;
     fidelity_rule_t rule;
     double projected;        /* projection rule: the optimistic final objective */
+    double chance, beat;     /* model rule: the chance of ending above beat */
     int position, kept;      /* rank rule: 0-based place among the rung's, how many go on */
     char why[200];           /* one line for the log and the store */
 } fidelity_verdict_t;
@@ -75,5 +80,13 @@ bool fidelity_is_rung(const fidelity_opts_t *o, int epoch);
 int fidelity_decide(const fidelity_opts_t *o, int epoch, fidelity_point_t me,
                     const fidelity_point_t *peers, int npeers, const fidelity_done_t *done,
                     int ndone, fidelity_verdict_t *v);
+
+/* The model rule's bar for a trial of cost `cost`: the best objective of the finished trials
+ * (front) that cost no more, which its final objective must pass to add hypervolume; false when
+ * none does (anything it ends with is on the front). */
+bool fidelity_front_bar(const fidelity_point_t *front, int n, double cost, double *bar);
+/* The model rule's verdict (docs/search.md): go on when the model's chance that the trial ends
+ * above bar is at least min_chance. */
+void fidelity_model_verdict(double chance, double bar, double min_chance, fidelity_verdict_t *v);
 
 #endif

@@ -12,6 +12,7 @@
 #include "coordinator/search/gp_map.h"
 #include "coordinator/search/pareto.h"
 #include "coordinator/search/saas.h"
+#include "coordinator/search/stat.h"
 
 /* Streams of the study seed: one per kind of random choice, so that they never interact. */
 enum { STREAM_INIT = 1, STREAM_MAP = 2, STREAM_SAAS = 3, STREAM_ACQ = 4 };
@@ -19,10 +20,13 @@ enum { STREAM_INIT = 1, STREAM_MAP = 2, STREAM_SAAS = 3, STREAM_ACQ = 4 };
 struct strategy {
     strategy_opts_t o;
     space_t *space;
-    int d;
-    /* History. */
+    int d;                  /* the space's encoding */
+    int D;                  /* the GP's inputs: d, and the fidelity when it is one */
+    /* History: the GP's rows (a configuration at a fidelity, its metric) in the order they
+     * were reported, and the configurations observed, each with the row of its highest
+     * fidelity (cfgset value). */
     space_config_t *obs;
-    double *metric;
+    double *metric, *fid;
     int nobs, cap;
     int nfailed;
     cfgset_t *done, *failed;
@@ -80,6 +84,7 @@ void strategy_free(strategy_t **sp)
     space_free(&s->space);
     free(s->obs);
     free(s->metric);
+    free(s->fid);
     cfgset_free(&s->done);
     cfgset_free(&s->failed);
     free(s->init);
@@ -172,6 +177,7 @@ strategy_t *strategy_new(const strategy_opts_t *o)
         goto fail;
     }
     s->d = space_dims(s->space);
+    s->D = s->d + (o->fidelity_input ? 1 : 0);
     rc = space_extremes(s->space, &o->shape, o->prefix_bottleneck, &lo, &hi);
     if (rc) {
         err_prefix(rc, "strategy: ");
@@ -181,7 +187,7 @@ strategy_t *strategy_new(const strategy_opts_t *o)
         goto fail;
     s->done = cfgset_new();
     s->failed = cfgset_new();
-    s->gp = gp_new(s->d, o->transform);
+    s->gp = gp_new(s->D, o->transform);
     if (!s->done || !s->failed || !s->gp)
         goto fail;
     rng_seed_stream(&s->init_rng, o->seed, STREAM_INIT);
@@ -198,36 +204,58 @@ static int check_config(const strategy_t *s, const space_config_t *c, const char
     return rc ? err_prefix(rc, "%s: ", what) : 0;
 }
 
-int strategy_observe(strategy_t *s, const space_config_t *c, double metric)
+static int grow_history(strategy_t *s)
+{
+    int cap = s->cap ? 2 * s->cap : 64;
+    space_config_t *obs = mem_realloc(s->obs, (size_t)cap, sizeof *obs, "history");
+    double *m;
+
+    if (!obs)
+        return ERR_NOMEM;
+    s->obs = obs;
+    if (!(m = mem_realloc(s->metric, (size_t)cap, sizeof *m, "history")))
+        return ERR_NOMEM;
+    s->metric = m;
+    if (!(m = mem_realloc(s->fid, (size_t)cap, sizeof *m, "history")))
+        return ERR_NOMEM;
+    s->fid = m;
+    s->cap = cap;
+    return 0;
+}
+
+int strategy_observe_at(strategy_t *s, const space_config_t *c, double metric, double fidelity)
 {
     int rc = check_config(s, c, "observation");
+    double row;
 
     if (rc)
         return rc;
     if (!isfinite(metric))
         return err_set(ERR_INVAL, "observation: metric %g is not finite", metric);
+    if (!(fidelity > 0.0 && fidelity <= 1.0))
+        return err_set(ERR_INVAL, "observation: fidelity %g (expected (0, 1])", fidelity);
+    if (fidelity < 1.0 && !s->o.fidelity_input)
+        return err_set(ERR_INVAL, "observation at fidelity %g: the strategy models full "
+                       "fidelity only (fidelity_input is off)", fidelity);
     if (s->nobs >= GP_MAX_POINTS)
         return err_set(ERR_RANGE, "strategy: more than %d observations", GP_MAX_POINTS);
-    if (s->nobs == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 64;
-        space_config_t *obs = mem_realloc(s->obs, (size_t)cap, sizeof *obs, "history");
-        double *m;
-        if (!obs)
-            return ERR_NOMEM;
-        s->obs = obs;
-        m = mem_realloc(s->metric, (size_t)cap, sizeof *m, "history");
-        if (!m)
-            return ERR_NOMEM;
-        s->metric = m;
-        s->cap = cap;
-    }
-    rc = cfgset_add(s->done, c);
-    if (rc < 0)
+    if (s->nobs == s->cap && (rc = grow_history(s)) != 0)
         return rc;
+    /* A configuration's representative is its row of the highest fidelity, the latest of
+     * equals. */
+    if (!cfgset_get(s->done, c, &row) || s->fid[(int)row] <= fidelity)
+        if ((rc = cfgset_put(s->done, c, s->nobs)) < 0)
+            return rc;
     s->obs[s->nobs] = *c;
     space_config_canonicalise(&s->obs[s->nobs]);
+    s->fid[s->nobs] = fidelity;
     s->metric[s->nobs++] = metric;
     return 0;
+}
+
+int strategy_observe(strategy_t *s, const space_config_t *c, double metric)
+{
+    return strategy_observe_at(s, c, metric, 1.0);
 }
 
 int strategy_observe_failure(strategy_t *s, const space_config_t *c)
@@ -270,10 +298,30 @@ static int next_initial(strategy_t *s, const cfgset_t *exclude, space_config_t *
 
 /* ---- model ------------------------------------------------------------------------------------- */
 
-static void encode_history(const strategy_t *s, int n, double *x)
+/* The GP's input of c at fidelity f (the last input when fidelity is one). */
+static void encode_at(const strategy_t *s, const space_config_t *c, double f, double *x)
 {
-    for (int i = 0; i < n; i++)
-        space_encode(s->space, &s->obs[i], x + (size_t)i * s->d);
+    space_encode(s->space, c, x);
+    if (s->D > s->d)
+        x[s->d] = f;
+}
+
+static void encode_history(const strategy_t *s, double *x)
+{
+    for (int i = 0; i < s->nobs; i++)
+        encode_at(s, &s->obs[i], s->fid[i], x + (size_t)i * s->D);
+}
+
+/* The number of configurations observed, and the i-th with its representative row. */
+static int nconfigs(const strategy_t *s) { return cfgset_count(s->done); }
+
+static const space_config_t *config_at(const strategy_t *s, int i, int *row)
+{
+    double v;
+    const space_config_t *c = cfgset_at(s->done, i, &v);
+
+    *row = (int)v;
+    return c;
 }
 
 /* Fits the hyperparameters on the GP's data, the first f observations: MAP (into theta), then
@@ -286,7 +334,7 @@ static int fit_model(strategy_t *s, int f, double *theta, strategy_info_t *info)
     rng_t r;
     int rc;
 
-    gp_map_opts_default(&mo, s->d);
+    gp_map_opts_default(&mo, s->D);
     mo.restarts = s->o.map_restarts;
     rng_seed_stream(&r, s->o.seed, (uint64_t)STREAM_MAP << 32 | (uint64_t)f);
     rc = gp_map_fit(s->gp, &mo, NULL, &r, theta, NULL);
@@ -301,7 +349,7 @@ static int fit_model(strategy_t *s, int f, double *theta, strategy_info_t *info)
 /* Keeps the GP's fitted components as the cache for the first f observations. */
 static int cache_fit(strategy_t *s, int f)
 {
-    int p = gp_nparams(s->d);
+    int p = gp_nparams(s->D);
 
     s->fit_ncomp = gp_ncomponents(s->gp);
     s->fit_theta = mem_alloc((size_t)s->fit_ncomp * p, sizeof(double), "hyperparameters");
@@ -326,7 +374,7 @@ static int fit(strategy_t *s, const double *x, strategy_info_t *info)
     free(s->fit_theta);
     s->fit_theta = NULL;
     s->fit_n = 0;
-    theta = mem_alloc((size_t)gp_nparams(s->d), sizeof(double), "hyperparameters");
+    theta = mem_alloc((size_t)gp_nparams(s->D), sizeof(double), "hyperparameters");
     if (!theta)
         return ERR_NOMEM;
     rc = gp_set_data(s->gp, x, s->metric, f);
@@ -361,7 +409,7 @@ static int score(void *ctx, const space_config_t *cfgs, int n, double *vals)
     int rc;
 
     if (n > sc->cap) {
-        double *x = mem_realloc(sc->x, (size_t)n * s->d, sizeof(double), "candidates");
+        double *x = mem_realloc(sc->x, (size_t)n * s->D, sizeof(double), "candidates");
         double *o2;
         if (!x)
             return ERR_NOMEM;
@@ -373,7 +421,7 @@ static int score(void *ctx, const space_config_t *cfgs, int n, double *vals)
         sc->cap = n;
     }
     for (int i = 0; i < n; i++) {
-        space_encode(s->space, &cfgs[i], sc->x + (size_t)i * s->d);
+        encode_at(s, &cfgs[i], 1.0, sc->x + (size_t)i * s->D);
         rc = objective2(s, &cfgs[i], &sc->o2[i]);
         if (rc)
             return rc;
@@ -398,16 +446,45 @@ static int cmp_keyed(const void *pa, const void *pb)
     return strcmp(ta, tb);
 }
 
-/* The observed (metric, second objective) pairs (nobs x 2), given the second objectives o2;
- * NULL with ERR_NOMEM naming what. */
-static double *observed_points(const strategy_t *s, const double *o2, const char *what)
+/* The observed configurations whose metric is of full fidelity (all of them while none is):
+ * their (metric, second objective) pairs into pts (2 per configuration), given the second
+ * objectives o2 in the order of the observed set, and their indices in that order into idx.
+ * Returns how many. */
+static int observed_points(const strategy_t *s, const double *o2, double *pts, int *idx)
 {
-    double *pts = mem_alloc((size_t)s->nobs, 2 * sizeof(double), what);
+    int n = nconfigs(s), k = 0, row;
+    bool full = false;
 
-    for (int i = 0; pts && i < s->nobs; i++) {
-        pts[2 * i] = s->metric[i];
-        pts[2 * i + 1] = o2[i];
+    for (int i = 0; i < n && !full; i++) {
+        config_at(s, i, &row);
+        full = s->fid[row] >= 1.0;
     }
+    for (int i = 0; i < n; i++) {
+        config_at(s, i, &row);
+        if (full && s->fid[row] < 1.0)
+            continue;
+        pts[2 * k] = s->metric[row];
+        pts[2 * k + 1] = o2[i];
+        idx[k++] = i;
+    }
+    return k;
+}
+
+/* observed_points into fresh arrays: NULL with ERR_NOMEM naming what. */
+static double *observed_alloc(const strategy_t *s, const double *o2, const char *what, int **idx,
+                              int *n)
+{
+    int m = nconfigs(s) > 0 ? nconfigs(s) : 1;
+    double *pts = mem_alloc((size_t)m, 2 * sizeof(double), what);
+
+    *idx = mem_alloc((size_t)m, sizeof **idx, what);
+    if (!pts || !*idx) {
+        free(pts);
+        free(*idx);
+        *idx = NULL;
+        return NULL;
+    }
+    *n = observed_points(s, o2, pts, *idx);
     return pts;
 }
 
@@ -415,6 +492,7 @@ static double *observed_points(const strategy_t *s, const double *o2, const char
 static int reference(const strategy_t *s, const double *o2, double ref[2])
 {
     double *pts;
+    int *idx, n;
 
     if (s->o.has_ref) {
         ref[0] = s->o.ref_metric;
@@ -424,11 +502,12 @@ static int reference(const strategy_t *s, const double *o2, double ref[2])
     /* Metric: the rule of pareto.h over the observed front. Cost: beyond the most expensive
      * configuration of the space by a tenth of the space's cost range, so that every
      * configuration can add volume. */
-    pts = observed_points(s, o2, "reference point");
+    pts = observed_alloc(s, o2, "reference point", &idx, &n);
     if (!pts)
         return ERR_NOMEM;
-    pareto_ref_point(pts, s->nobs, PARETO_REF_FRAC, ref);
+    pareto_ref_point(pts, n, PARETO_REF_FRAC, ref);
     free(pts);
+    free(idx);
     ref[1] = s->cost_lo - PARETO_REF_FRAC * (s->cost_hi - s->cost_lo);
     return 0;
 }
@@ -440,8 +519,10 @@ typedef struct {
     cfgset_t *exclude;      /* observed, failed and pending configurations */
     keyed_t *order;         /* the pending ones in canonical order */
     int npending;
-    /* The acquisition's baseline: observed, then pending (in canonical order). */
-    double *xb;             /* nb x d: encoded */
+    double *xr;             /* nobs x D: the GP's rows encoded */
+    /* The acquisition's baseline: observed (in the observed set's order), then pending (in
+     * canonical order), at full fidelity. */
+    double *xb;             /* nb x D: encoded */
     double *o2;             /* nb: second objectives */
     int nb;
     nehvi_t *acq;
@@ -455,6 +536,7 @@ static void round_free(round_t *r)
     nehvi_free(&r->acq);
     cfgset_free(&r->exclude);
     free(r->order);
+    free(r->xr);
     free(r->xb);
     free(r->o2);
     free(r->seeds);
@@ -485,8 +567,8 @@ static int exclusions(const strategy_t *s, const space_config_t *pending, round_
     r->order = mem_alloc((size_t)(r->npending ? r->npending : 1), sizeof *r->order, "pending");
     if (!r->exclude || !r->order)
         return ERR_NOMEM;
-    for (int i = 0; i < s->nobs; i++)
-        if ((rc = cfgset_add(r->exclude, &s->obs[i])) < 0)
+    for (int i = 0; i < nconfigs(s); i++)
+        if ((rc = cfgset_add(r->exclude, cfgset_at(s->done, i, NULL))) < 0)
             return rc;
     for (int i = 0; i < cfgset_count(s->failed); i++)
         if ((rc = cfgset_add(r->exclude, cfgset_at(s->failed, i, NULL))) < 0)
@@ -500,22 +582,22 @@ static int exclusions(const strategy_t *s, const space_config_t *pending, round_
     return 0;
 }
 
-/* The baseline's inputs and second objectives. */
+/* The GP's rows, and the baseline's inputs and second objectives. */
 static int baseline(const strategy_t *s, round_t *r)
 {
-    int rc;
+    int n = nconfigs(s), row, rc;
 
-    r->nb = s->nobs + r->npending;
-    r->xb = mem_alloc((size_t)r->nb, (size_t)s->d * sizeof(double), "baseline");
+    r->nb = n + r->npending;
+    r->xr = mem_alloc((size_t)s->nobs, (size_t)s->D * sizeof(double), "history");
+    r->xb = mem_alloc((size_t)r->nb, (size_t)s->D * sizeof(double), "baseline");
     r->o2 = mem_alloc((size_t)r->nb, sizeof(double), "baseline");
-    if (!r->xb || !r->o2)
+    if (!r->xr || !r->xb || !r->o2)
         return ERR_NOMEM;
-    encode_history(s, s->nobs, r->xb);
-    for (int i = 0; i < r->npending; i++)
-        space_encode(s->space, r->order[i].c, r->xb + (size_t)(s->nobs + i) * s->d);
+    encode_history(s, r->xr);
     for (int i = 0; i < r->nb; i++) {
-        rc = objective2(s, i < s->nobs ? &s->obs[i] : r->order[i - s->nobs].c, &r->o2[i]);
-        if (rc)
+        const space_config_t *c = i < n ? config_at(s, i, &row) : r->order[i - n].c;
+        encode_at(s, c, 1.0, r->xb + (size_t)i * s->D);
+        if ((rc = objective2(s, c, &r->o2[i])) != 0)
             return rc;
     }
     return 0;
@@ -524,11 +606,11 @@ static int baseline(const strategy_t *s, round_t *r)
 /* The GP on every observation with the (possibly cached) hyperparameters. */
 static int surrogate(strategy_t *s, const round_t *r, strategy_info_t *info)
 {
-    int rc = fit(s, r->xb, info);
+    int rc = fit(s, r->xr, info);
 
     if (rc)
         return rc;
-    rc = gp_set_data(s->gp, r->xb, s->metric, s->nobs);
+    rc = gp_set_data(s->gp, r->xr, s->metric, s->nobs);
     if (!rc)
         rc = gp_set_theta(s->gp, s->fit_theta, s->fit_ncomp);
     if (rc)
@@ -559,54 +641,41 @@ static int acquisition(strategy_t *s, round_t *r, strategy_info_t *info)
     return 0;
 }
 
-/* The observed Pareto set (hypervolume). */
-static int pareto_seeds(const strategy_t *s, round_t *r)
+/* Seeds of the local search, among the observed configurations of full fidelity (all while
+ * none is): their Pareto set, or the five best by metric (metric only). */
+static int choose_seeds(const strategy_t *s, round_t *r)
 {
-    double *pts = observed_points(s, r->o2, "seeds");
-    bool *keep = mem_alloc((size_t)s->nobs, sizeof(bool), "seeds");
-    int rc = 0;
+    int *idx = NULL, n = 0, row, rc = 0;
+    double *pts = observed_alloc(s, r->o2, "seeds", &idx, &n);
+    bool *keep = mem_alloc((size_t)(n > 0 ? n : 1), sizeof(bool), "seeds");
 
-    if (!pts || !keep) {
+    r->seeds = mem_alloc((size_t)(n > 0 ? n : 1), sizeof *r->seeds, "seeds");
+    if (!pts || !keep || !r->seeds) {
         rc = ERR_NOMEM;
         goto out;
     }
-    pareto_front(pts, s->nobs, keep);
-    for (int i = 0; i < s->nobs; i++)
-        if (keep[i])
-            r->seeds[r->nseeds++] = s->obs[i];
+    if (s->o.objective == NEHVI_HV) {
+        pareto_front(pts, n, keep);
+        for (int k = 0; k < n; k++)
+            if (keep[k])
+                r->seeds[r->nseeds++] = *config_at(s, idx[k], &row);
+    } else {
+        for (int k = 0; k < n; k++)
+            keep[k] = false;
+        for (int t = 0; t < 5 && t < n; t++) {   /* best first; the first of equals */
+            int arg = -1;
+            for (int k = 0; k < n; k++)
+                if (!keep[k] && (arg < 0 || pts[2 * k] > pts[2 * arg]))
+                    arg = k;
+            keep[arg] = true;
+            r->seeds[r->nseeds++] = *config_at(s, idx[arg], &row);
+        }
+    }
 out:
     free(pts);
+    free(idx);
     free(keep);
     return rc;
-}
-
-/* The five best distinct observed configurations by metric (metric only). */
-static void best_seeds(const strategy_t *s, round_t *r)
-{
-    for (int k = 0; k < 5 && k < s->nobs; k++) {
-        int arg = -1;
-        for (int i = 0; i < s->nobs; i++) {
-            bool taken = false;
-            for (int j = 0; j < r->nseeds && !taken; j++)
-                taken = space_config_equal(&r->seeds[j], &s->obs[i]);
-            if (!taken && (arg < 0 || s->metric[i] > s->metric[arg]))
-                arg = i;
-        }
-        if (arg >= 0)
-            r->seeds[r->nseeds++] = s->obs[arg];
-    }
-}
-
-/* Seeds of the local search: the observed Pareto set, or the five best by metric. */
-static int choose_seeds(const strategy_t *s, round_t *r)
-{
-    r->seeds = mem_alloc((size_t)s->nobs, sizeof *r->seeds, "seeds");
-    if (!r->seeds)
-        return ERR_NOMEM;
-    if (s->o.objective == NEHVI_HV)
-        return pareto_seeds(s, r);
-    best_seeds(s, r);
-    return 0;
 }
 
 /* The optimiser's random stream: it depends on the history's size and the pending set. */
@@ -682,7 +751,7 @@ int strategy_suggest(strategy_t *s, const space_config_t *pending, int npending,
      * two have results: with several workers, idle ones get further random configurations
      * meanwhile rather than suggestions from a GP of a handful of points (which the benchmark
      * shows to cost more than the random trials do). */
-    if (s->nobs + s->nfailed < s->o.n_init || s->nobs < 2) {
+    if (nconfigs(s) + s->nfailed < s->o.n_init || nconfigs(s) < 2) {
         info->random = true;
         rc = next_initial(s, r.exclude, out);
         goto out;
@@ -691,4 +760,86 @@ int strategy_suggest(strategy_t *s, const space_config_t *pending, int npending,
 out:
     round_free(&r);
     return rc;
+}
+
+/* ---- the model, for stopping trials ------------------------------------------------------------ */
+
+struct strategy_snap {
+    space_t *space;
+    int d, D, n, ncomp;
+    gp_transform_t transform;
+    double *x, *y, *theta;   /* (n + 1) rows, the last one for the trial asked about */
+    gp_t *gp;
+};
+
+void strategy_snap_free(strategy_snap_t **mp)
+{
+    strategy_snap_t *m = mp ? *mp : NULL;
+
+    if (!m)
+        return;
+    space_free(&m->space);
+    gp_free(&m->gp);
+    free(m->x);
+    free(m->y);
+    free(m->theta);
+    free(m);
+    *mp = NULL;
+}
+
+strategy_snap_t *strategy_snap(const strategy_t *s)
+{
+    strategy_snap_t *m;
+    int p = gp_nparams(s->D);
+
+    if (!s->o.fidelity_input || !s->fit_theta || gp_n(s->gp) < 1)
+        return NULL;
+    if (!(m = mem_alloc(1, sizeof *m, "model copy")))
+        return NULL;
+    m->d = s->d;
+    m->D = s->D;
+    m->n = gp_n(s->gp);
+    m->ncomp = s->fit_ncomp;
+    m->transform = s->o.transform;
+    m->space = space_new(&s->o.space);
+    m->x = mem_alloc((size_t)m->n + 1, (size_t)m->D * sizeof(double), "model copy");
+    m->y = mem_alloc((size_t)m->n + 1, sizeof(double), "model copy");
+    m->theta = mem_alloc((size_t)m->ncomp, (size_t)p * sizeof(double), "model copy");
+    m->gp = gp_new(m->D, m->transform);
+    if (!m->space || !m->x || !m->y || !m->theta || !m->gp) {
+        strategy_snap_free(&m);
+        return NULL;
+    }
+    memcpy(m->x, gp_inputs(s->gp), (size_t)m->n * m->D * sizeof(double));
+    memcpy(m->y, s->metric, (size_t)m->n * sizeof(double));
+    memcpy(m->theta, s->fit_theta, (size_t)m->ncomp * p * sizeof(double));
+    return m;
+}
+
+int strategy_snap_rows(const strategy_snap_t *m) { return m->n; }
+
+int strategy_snap_chance(strategy_snap_t *m, const space_config_t *c, double metric,
+                         double fidelity, double beat, double *p)
+{
+    double *row = m->x + (size_t)m->n * m->D, at[GP_MAX_DIMS], mean, var, noise = 0;
+    int rc = space_check(m->space, c);
+
+    if (rc)
+        return err_prefix(rc, "trial to stop: ");
+    if (!isfinite(metric) || !isfinite(beat) || !(fidelity > 0.0 && fidelity <= 1.0))
+        return err_set(ERR_INVAL, "trial to stop: metric %g at fidelity %g against %g", metric,
+                       fidelity, beat);
+    space_encode(m->space, c, row);
+    row[m->d] = fidelity;
+    m->y[m->n] = metric;
+    memcpy(at, row, (size_t)m->D * sizeof(double));
+    at[m->d] = 1.0;
+    if ((rc = gp_set_data(m->gp, m->x, m->y, m->n + 1)) != 0 ||
+        (rc = gp_set_theta(m->gp, m->theta, m->ncomp)) != 0 ||
+        (rc = gp_predict(m->gp, at, 1, &mean, &var)) != 0)
+        return rc;
+    for (int k = 0; k < m->ncomp; k++)
+        noise += exp(m->theta[(size_t)k * gp_nparams(m->D) + GP_TH_NOISE(m->D)]) / m->ncomp;
+    *p = 1.0 - stat_norm_cdf((gp_transform_y(m->gp, beat) - mean) / sqrt(var + noise));
+    return 0;
 }

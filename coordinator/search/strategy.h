@@ -18,6 +18,11 @@
  * Failed trials are remembered: neither they nor observed or pending configurations are ever
  * suggested again; they carry no metric and do not enter the GP.
  *
+ * Multi-fidelity (fidelity_input): the GP's inputs are the configuration's encoding and the
+ * fraction of the recipe's epochs its metric is of, so that trials stopped early and the rung
+ * values of those that went on inform the model of the final metric; suggestions, the baseline
+ * and the pending points are all at fidelity 1.
+ *
  * Not thread-safe: use one strategy from one thread at a time (the coordinator runs its BO step
  * on a worker thread); strategies share nothing, so several may run in parallel. */
 #ifndef AUTOPEFT_STRATEGY_H
@@ -57,6 +62,9 @@ typedef struct {
     int map_restarts;           /* MAP L-BFGS starts; default 3 */
     nuts_opts_t nuts;           /* SAAS sampler; AutoPEFT's settings by default */
     acqopt_opts_t acq;          /* acquisition optimiser budget */
+    bool fidelity_input;        /* the GP takes the fraction of the recipe's epochs trained as
+                                 * one more input (multi-fidelity, docs/search.md); off: every
+                                 * observation is of full fidelity */
 } strategy_opts_t;
 
 typedef struct {
@@ -84,7 +92,7 @@ strategy_t *strategy_new(const strategy_opts_t *o);
 void strategy_free(strategy_t **sp);
 
 const space_t *strategy_space(const strategy_t *s);
-int strategy_observed(const strategy_t *s);
+int strategy_observed(const strategy_t *s);   /* observations: the GP's rows */
 int strategy_failed(const strategy_t *s);
 
 /* Exact parameter % of a configuration on the strategy's model shape. */
@@ -93,6 +101,14 @@ int strategy_cost_percent(const strategy_t *s, const space_config_t *c, double *
 /* A trial's result: its configuration (must belong to the space) and finite metric (higher is
  * better). ERR_INVAL naming what is wrong; ERR_RANGE past GP_MAX_POINTS observations. */
 int strategy_observe(strategy_t *s, const space_config_t *c, double metric);
+/* A point of a trial's learning curve: its metric after the fraction `fidelity` in (0, 1] of
+ * the recipe's epochs (fidelity < 1 needs fidelity_input). Every observation is a row of the
+ * GP; a configuration may have several (its rungs, then its last epoch). The configuration
+ * counts as observed from its first: it is never suggested again, and it is a point of the
+ * acquisition's baseline at full fidelity, where the GP predicts it. Its metric at its highest
+ * fidelity is what the reference point and the optimiser's seeds see, and only configurations
+ * observed at full fidelity are looked at there while any is. */
+int strategy_observe_at(strategy_t *s, const space_config_t *c, double metric, double fidelity);
 /* A trial that failed: remembered, never suggested again. */
 int strategy_observe_failure(strategy_t *s, const space_config_t *c);
 
@@ -101,5 +117,22 @@ int strategy_observe_failure(strategy_t *s, const space_config_t *c);
  * space is used up. info may be NULL. */
 int strategy_suggest(strategy_t *s, const space_config_t *pending, int npending,
                      space_config_t *out, strategy_info_t *info);
+
+/* ---- the model, for stopping trials (multi-fidelity) -------------------------------------------
+ * A copy of the GP that the last Bayesian step used (its rows, targets and hyperparameters), to
+ * be used on another thread than the strategy's. */
+typedef struct strategy_snap strategy_snap_t;
+
+/* NULL when no model has been fitted yet (before the first Bayesian step) or without
+ * fidelity_input; ERR_NOMEM (NULL, error set) when out of memory. */
+strategy_snap_t *strategy_snap(const strategy_t *s);
+void strategy_snap_free(strategy_snap_t **mp);
+int strategy_snap_rows(const strategy_snap_t *m);
+
+/* The probability that configuration c, whose metric after the fraction `fidelity` of the
+ * recipe is `metric`, ends the recipe with a metric above `beat`: the GP conditioned on that
+ * point as one more row, at c and fidelity 1, the final observation's noise included. */
+int strategy_snap_chance(strategy_snap_t *m, const space_config_t *c, double metric,
+                         double fidelity, double beat, double *p);
 
 #endif

@@ -4,24 +4,30 @@
  * ([study] budget_epochs; the trial budget is out of reach), by `autopeft run` itself (the real
  * coordinator and 2 worker processes):
  *   full    full-fidelity MAP BO (fidelity = none): every trial trains the recipe's E epochs
- *   asha    fidelity = asha (coordinator/search/fidelity.h): MO-ASHA's rank rule, then the
- *           projection rule
+ *   asha    fidelity = asha with its defaults (docs/search.md): the GP over (configuration,
+ *           fidelity) suggests, and decides the rungs once fitted (the model rule); MO-ASHA's
+ *           rank rule before that
  *   screen  "one epoch for every configuration, the top ones to the end", asynchronously: one
- *           rung at epoch 1 with eta = E and the rank rule alone (the top 1/E go on)
+ *           rung at epoch 1 with eta = E and the rank rule alone (the top 1/E go on), the GP
+ *           on finished trials only (fidelity_gp = false)
  *   random  random search at full fidelity
  * For every run, the hypervolume of its search trials (objective up, parameter % down) after
  * each result, against the compute spent so far: epochs (the budget's unit) and worker seconds
  * (the results' total_s). The reference point is common to all runs of a problem: the lowest
  * objective and the highest cost any of them saw. Medians and quartiles over the seeds at
- * fractions of the budget, then one line per problem:
+ * fractions of the budget (of full fidelity's median worker seconds for the second), then two
+ * lines per problem:
+ *   mf worker-seconds problem=NAME compute_ratio=X hv_ratio=Y
  *   BENCH mf problem=NAME compute_ratio=X hv_ratio=Y
- * X: the epochs at which asha's median hypervolume first reaches full fidelity's final median,
- * over the budget (inf when it never does); Y: the lowest ratio of asha's median to full's at
- * equal epochs, from a quarter of the budget to the end.
+ * X: the compute at which asha's median hypervolume first reaches full fidelity's final median,
+ * over full fidelity's (inf when it never does); Y: the lowest ratio of asha's median to full's
+ * at equal compute, from a quarter of the budget to the end.
  *
- * Problems: synthetic (fast mode with learning curves, bert-base space, E = 9, 360 epochs) and
- * embedded (the embedded default task and model trained for real, E = 3, 60 epochs).
- * Options: --problems LIST (synthetic,embedded), --seeds N (10), --keep (keep the studies). */
+ * Problems: synthetic (fast mode with learning curves, bert-base space, E = 9, 360 epochs),
+ * embedded (the embedded default task and model trained for real, E = 3, 60 epochs) and sst2
+ * (SST-2 on ../shared/models/bert-mini-mlm: 500 training sentences, 400 dev, E = 3, 45 epochs).
+ * Options: --problems LIST (synthetic,embedded,sst2), --seeds N (10), --keep (keep the
+ * studies), --asha 'KEY = VALUE' (more [search] lines for asha), --shared DIR (../shared). */
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -44,8 +50,10 @@
 typedef struct {
     const char *name;
     const char *study;      /* the [study] section but its seed */
-    const char *rest;       /* the sections after it */
+    const char *rest;       /* the sections after it; @SHARED@ stands for the shared folder's
+                             * absolute path */
     int epochs, budget;     /* E, and the budget in epochs */
+    bool shared;            /* needs ../shared (or $AUTOPEFT_SHARED) */
 } problem_t;
 
 static const problem_t problems[] = {
@@ -53,7 +61,7 @@ static const problem_t problems[] = {
      "[study]\nname = mf\nmode = synthetic\nbudget = 100000\nbudget_epochs = 360\n"
      "n_init = 10\n", "[model]\nshape = bert-base\n[recipe]\nepochs = 9\n"
      "[synthetic]\nduration_ms = 90\nnoise = 0.005\n",
-     9, 360},
+     9, 360, false},
     {"embedded",
      "[study]\nname = mf\nmode = train\nbudget = 100000\nbudget_epochs = 60\nn_init = 6\n",
      "[model]\nembedded = true\nseed = 1\nshape = hidden=64 layers=4 heads=4 "
@@ -61,7 +69,14 @@ static const problem_t problems[] = {
      "[task]\nname = embedded\nembedded = true\n[recipe]\nepochs = 3\nlearning_rate = 0.008\n"
      "batch_size = 32\neval_batch_size = 256\nmax_length = 24\nwarmup_ratio = 0.1\n"
      "weight_decay = 0\nmax_grad_norm = 1\ndropout = 0\n",
-     3, 60},
+     3, 60, false},
+    {"sst2",
+     "[study]\nname = mf\nmode = train\nbudget = 100000\nbudget_epochs = 45\nn_init = 5\n",
+     "[model]\npath = @SHARED@/models/bert-mini-mlm\n[task]\nname = sst2\n"
+     "data_dir = @SHARED@/data/glue\n"
+     "[recipe]\nepochs = 3\nlearning_rate = 1e-3\nbatch_size = 32\nmax_length = 48\n"
+     "max_train_examples = 500\nmax_eval_examples = 400\nthreads = 1\n",
+     3, 45, true},
 };
 
 static const char *const method_names[NMETHODS] = {"full", "asha", "screen", "random"};
@@ -72,15 +87,18 @@ typedef struct {
     double *metric, *cost, *epochs, *seconds;   /* epochs, seconds: cumulative */
 } run_t;
 
+/* asha's [search] lines beyond the defaults (--asha). */
+static const char *asha_extra = "";
+
 static void method_search(int m, int epochs, char *buf, size_t len)
 {
     if (m == 0)
         snprintf(buf, len, "[search]\nsurrogate = map\nfidelity = none\n");
     else if (m == 1)
-        snprintf(buf, len, "[search]\nsurrogate = map\nfidelity = asha\n");
+        snprintf(buf, len, "[search]\nsurrogate = map\nfidelity = asha\n%s\n", asha_extra);
     else if (m == 2)
         snprintf(buf, len, "[search]\nsurrogate = map\nfidelity = asha\nfidelity_eta = %d\n"
-                 "fidelity_projection = false\n", epochs < 2 ? 2 : epochs);
+                 "fidelity_projection = false\nfidelity_gp = false\n", epochs < 2 ? 2 : epochs);
     else
         snprintf(buf, len, "[search]\nsurrogate = random\nfidelity = none\n");
 }
@@ -144,19 +162,47 @@ static double hv_upto(const run_t *r, const double *compute, double upto, const 
     return hv;
 }
 
+/* Hypervolume medians and quartiles on a grid of compute. */
+typedef struct {
+    double upto[NGRID];
+    double med[NMETHODS][NGRID], q1[NMETHODS][NGRID], q3[NMETHODS][NGRID];
+} curve_t;
+
 typedef struct {
     run_t runs[NMETHODS][MAX_SEEDS];
-    double med[NMETHODS][NGRID], q1[NMETHODS][NGRID], q3[NMETHODS][NGRID];
+    curve_t by_epochs, by_seconds;   /* the second up to full fidelity's median worker-s */
     double seconds[NMETHODS], trials[NMETHODS];
     double ref[2];
 } result_t;
 
-static int run_all(const problem_t *p, int seeds, const char *bindir, bool keep, result_t *res)
+/* text with every @SHARED@ replaced by shared; false when it does not fit. */
+static bool expand(const char *text, const char *shared, char *out, size_t len)
 {
+    size_t n = 0;
+
+    for (const char *c = text; *c; ) {
+        const char *piece = strncmp(c, "@SHARED@", 8) ? c : shared;
+        size_t k = piece == c ? 1 : strlen(shared);
+        if (n + k >= len)
+            return false;
+        memcpy(out + n, piece, k);
+        n += k;
+        c += piece == c ? 1 : 8;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+static int run_all(const problem_t *p, int seeds, const char *bindir, const char *shared,
+                   bool keep, result_t *res)
+{
+    char rest[4096];
     char dir[] = "/tmp/autopeft-bench-mf-XXXXXX", conf[PATH_MAX], study[PATH_MAX];
-    char cmd[6 * PATH_MAX], search[256];
+    char cmd[6 * PATH_MAX], search[1024];
     FILE *f;
 
+    if (!expand(p->rest, shared, rest, sizeof rest))
+        return err_set(ERR_RANGE, "%s: the shared folder's path is too long", p->name);
     if (!mkdtemp(dir))
         return err_set(ERR_IO, "mkdtemp failed");
     for (int m = 0; m < NMETHODS; m++)
@@ -167,7 +213,7 @@ static int run_all(const problem_t *p, int seeds, const char *bindir, bool keep,
             if (!(f = fopen(conf, "w")))
                 return err_set(ERR_IO, "%s: cannot write", conf);
             method_search(m, p->epochs, search, sizeof search);
-            fprintf(f, "%sseed = %d\n%s%s", p->study, s + 1, p->rest, search);
+            fprintf(f, "%sseed = %d\n%s%s", p->study, s + 1, rest, search);
             fclose(f);
             snprintf(cmd, sizeof cmd, "'%s/autopeft' run '%s' --study '%s' --workers 2 --quiet "
                      "> '%s.log' 2>&1", bindir, conf, study, study);
@@ -188,7 +234,27 @@ static int run_all(const problem_t *p, int seeds, const char *bindir, bool keep,
     return 0;
 }
 
-/* The common reference, then the medians and quartiles on the epoch grid. */
+/* The medians and quartiles of every method's hypervolume against compute (epochs or worker
+ * seconds: `seconds`) on the grid up to `budget`. */
+static void hv_curve(result_t *res, int seeds, bool seconds, double budget, curve_t *c)
+{
+    double x[MAX_SEEDS];
+
+    for (int g = 0; g < NGRID; g++)
+        c->upto[g] = budget * (double)g / (NGRID - 1);
+    for (int m = 0; m < NMETHODS; m++)
+        for (int g = 0; g < NGRID; g++) {
+            for (int s = 0; s < seeds; s++) {
+                const run_t *r = &res->runs[m][s];
+                x[s] = hv_upto(r, seconds ? r->seconds : r->epochs, c->upto[g], res->ref);
+            }
+            c->med[m][g] = stat_quantile(x, seeds, 0.5);
+            c->q1[m][g] = stat_quantile(x, seeds, 0.25);
+            c->q3[m][g] = stat_quantile(x, seeds, 0.75);
+        }
+}
+
+/* The common reference, the medians of worker seconds and trials, and the two curves. */
 static void summarise(const problem_t *p, int seeds, result_t *res)
 {
     double lo = INFINITY, hi = -INFINITY, x[MAX_SEEDS];
@@ -202,14 +268,6 @@ static void summarise(const problem_t *p, int seeds, result_t *res)
     res->ref[0] = lo - 1e-6;
     res->ref[1] = -(hi + 1e-6);
     for (int m = 0; m < NMETHODS; m++) {
-        for (int g = 0; g < NGRID; g++) {
-            double upto = p->budget * (double)g / (NGRID - 1);
-            for (int s = 0; s < seeds; s++)
-                x[s] = hv_upto(&res->runs[m][s], res->runs[m][s].epochs, upto, res->ref);
-            res->med[m][g] = stat_quantile(x, seeds, 0.5);
-            res->q1[m][g] = stat_quantile(x, seeds, 0.25);
-            res->q3[m][g] = stat_quantile(x, seeds, 0.75);
-        }
         for (int s = 0; s < seeds; s++) {
             const run_t *r = &res->runs[m][s];
             x[s] = r->n ? r->seconds[r->n - 1] : 0;
@@ -219,50 +277,67 @@ static void summarise(const problem_t *p, int seeds, result_t *res)
             x[s] = res->runs[m][s].n;
         res->trials[m] = stat_quantile(x, seeds, 0.5);
     }
+    hv_curve(res, seeds, false, p->budget, &res->by_epochs);
+    hv_curve(res, seeds, true, res->seconds[0], &res->by_seconds);
 }
 
-static void report(const problem_t *p, int seeds, const result_t *res)
+static void print_curve(const char *unit, const curve_t *c)
 {
     const int rows[] = {NGRID / 4, NGRID / 2, 3 * NGRID / 4, NGRID - 1};
-    double target = res->med[0][NGRID - 1], worst = INFINITY, reach = INFINITY;
 
-    printf("\n%s: %d seeds, budget %d epochs (E = %d), hypervolume medians [quartiles] "
-           "against the common reference (%.4g, %.4g %%)\n", p->name, seeds, p->budget,
-           p->epochs, res->ref[0], -res->ref[1]);
-    printf("%8s", "epochs");
+    printf("%8s", unit);
     for (int m = 0; m < NMETHODS; m++)
         printf("  %-26s", method_names[m]);
     printf("\n");
     for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
         int g = rows[k];
-        printf("%8.0f", p->budget * (double)g / (NGRID - 1));
+        printf("%8.1f", c->upto[g]);
         for (int m = 0; m < NMETHODS; m++)
-            printf("  %8.4f [%7.4f-%7.4f]", res->med[m][g], res->q1[m][g], res->q3[m][g]);
+            printf("  %8.4f [%7.4f-%7.4f]", c->med[m][g], c->q1[m][g], c->q3[m][g]);
         printf("\n");
     }
+}
+
+/* X: the fraction of the grid at which asha's median first reaches full fidelity's final one
+ * (inf: never); Y: the lowest ratio of asha's median to full's from a quarter of the grid on. */
+static void print_ratios(const char *prefix, const char *name, const curve_t *c)
+{
+    double target = c->med[0][NGRID - 1], worst = INFINITY, reach = INFINITY;
+
+    for (int g = 1; g < NGRID; g++) {
+        if (g >= NGRID / 4 && c->med[0][g] > 0)
+            worst = fmin(worst, c->med[1][g] / c->med[0][g]);
+        if (!isfinite(reach) && c->med[1][g] >= target)
+            reach = (double)g / (NGRID - 1);
+    }
+    if (isfinite(reach))
+        printf("%s problem=%s compute_ratio=%.3f hv_ratio=%.3f\n", prefix, name, reach, worst);
+    else
+        printf("%s problem=%s compute_ratio=inf hv_ratio=%.3f\n", prefix, name, worst);
+}
+
+static void report(const problem_t *p, int seeds, const result_t *res)
+{
+    printf("\n%s: %d seeds, budget %d epochs (E = %d), hypervolume medians [quartiles] "
+           "against the common reference (%.4g, %.4g %%)\n", p->name, seeds, p->budget,
+           p->epochs, res->ref[0], -res->ref[1]);
+    print_curve("epochs", &res->by_epochs);
     printf("%8s", "trials");
     for (int m = 0; m < NMETHODS; m++)
         printf("  %-26.0f", res->trials[m]);
     printf("\n%8s", "worker-s");
     for (int m = 0; m < NMETHODS; m++)
         printf("  %-26.1f", res->seconds[m]);
-    printf("\n");
-    for (int g = 1; g < NGRID; g++) {
-        if (g >= NGRID / 4 && res->med[0][g] > 0)
-            worst = fmin(worst, res->med[1][g] / res->med[0][g]);
-        if (!isfinite(reach) && res->med[1][g] >= target)
-            reach = (double)g / (NGRID - 1);
-    }
-    if (isfinite(reach))
-        printf("BENCH mf problem=%s compute_ratio=%.3f hv_ratio=%.3f\n", p->name, reach, worst);
-    else
-        printf("BENCH mf problem=%s compute_ratio=inf hv_ratio=%.3f\n", p->name, worst);
+    printf("\nthe same against worker seconds, up to full fidelity's median:\n");
+    print_curve("worker-s", &res->by_seconds);
+    print_ratios("mf worker-seconds", p->name, &res->by_seconds);
+    print_ratios("BENCH mf", p->name, &res->by_epochs);
 }
 
 BENCH(mf, "multi-fidelity search against full fidelity at equal compute (issue 14)")
 {
-    char self[PATH_MAX], bindir[PATH_MAX + 16];
-    const char *list = "synthetic,embedded";
+    char self[PATH_MAX], bindir[PATH_MAX + 16], shared[PATH_MAX] = "";
+    const char *list = "synthetic,embedded,sst2", *shared_dir = getenv("AUTOPEFT_SHARED");
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     int seeds = 10;
     bool keep = false;
@@ -275,6 +350,10 @@ BENCH(mf, "multi-fidelity search against full fidelity at equal compute (issue 1
                 goto usage;
         } else if (!strcmp(argv[i], "--keep"))
             keep = true;
+        else if (!strcmp(argv[i], "--asha") && i + 1 < argc)
+            asha_extra = argv[++i];
+        else if (!strcmp(argv[i], "--shared") && i + 1 < argc)
+            shared_dir = argv[++i];
         else
             goto usage;
     }
@@ -289,9 +368,14 @@ BENCH(mf, "multi-fidelity search against full fidelity at equal compute (issue 1
 
         if (!strstr(list, p->name))
             continue;
+        if (p->shared && !realpath(shared_dir && *shared_dir ? shared_dir : "../shared", shared)) {
+            fprintf(stderr, "mf: %s needs the shared data (../shared, $AUTOPEFT_SHARED or "
+                    "--shared DIR)\n", p->name);
+            return 1;
+        }
         if (!(res = mem_alloc(1, sizeof *res, "bench results")))
             return 1;
-        if (run_all(p, seeds, bindir, keep, res) != 0) {
+        if (run_all(p, seeds, bindir, shared, keep, res) != 0) {
             fprintf(stderr, "mf: %s\n", err_msg());
             return 1;
         }
@@ -304,7 +388,7 @@ BENCH(mf, "multi-fidelity search against full fidelity at equal compute (issue 1
     }
     return 0;
 usage:
-    fprintf(stderr, "usage: autopeft-bench mf [--problems synthetic,embedded] [--seeds N] "
-            "[--keep]\n");
+    fprintf(stderr, "usage: autopeft-bench mf [--problems synthetic,embedded,sst2] [--seeds N] "
+            "[--keep] [--asha 'KEY = VALUE'] [--shared DIR]\n");
     return 2;
 }
