@@ -197,6 +197,7 @@ bool disp__fidelity_observe(disp_t *d, const study_trial_t *t)
 typedef struct {
     disp_t *d;
     fidelity_opts_t o;
+    int known;    /* trials with a rung value */
 } load_t;
 
 static void load_one(void *ctx, study_trial_t *t)
@@ -212,6 +213,7 @@ static void load_one(void *ctx, study_trial_t *t)
                  "unknown", t->id, err_msg());
     else
         note_points(&l->o, t, pts, n);
+    l->known += t->rung_known != 0;
     free(pts);
 }
 
@@ -223,6 +225,9 @@ void disp__fidelity_load(disp_t *d)
         return;
     fidelity_opts(d, &l.o);
     study_each(d->study, load_one, &l);
+    if (l.known > 0)
+        log_info("multi-fidelity: rung values of %d finished search trials read from their "
+                 "learning curves", l.known);
 }
 
 void disp__fidelity_result(disp_t *d, study_trial_t *t, const Autopeft__Result *r)

@@ -4,6 +4,7 @@
  * objective and epochs of what they ran; baselines always train to the end; the same study
  * without fidelity stops nothing. The rungs are at epochs 1 and 3 of 9 with MO-ASHA's rank rule
  * alone, so that stops happen however the run's timing falls. */
+#include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
 
@@ -115,4 +116,41 @@ TEST_TIMEOUT(an_epoch_budget_buys_more_trials_when_they_stop, 120)
     ASSERT_EQ(st, 0);
     ASSERT_TRUE(rt_file_contains(out, "trained by the search trials, of a budget of 90 ("));
     ASSERT_TRUE(rt_file_contains(out, "stopped early)"));
+}
+
+/* The GP over (configuration, fidelity) with the model rule, and a coordinator killed halfway:
+ * the resumed study reads the finished trials' rung values back, never trains a configuration
+ * twice, and ends with its budget spent. */
+TEST_TIMEOUT(the_model_rule_stops_trials_and_a_killed_study_resumes_with_its_rungs, 180)
+{
+    char conf[1024], study[1024], out[1024], log[1100];
+    pid_t p;
+    int st;
+
+    rt_path(conf, sizeof conf, "gp.conf");
+    rt_path(study, sizeof study, "runs/gp");
+    rt_write(conf,
+             "[study]\nname = gp\nmode = synthetic\nbudget = 36\nn_init = 6\nseed = 4\n"
+             "[model]\nshape = bert-base\n[recipe]\nepochs = 9\n"
+             "[synthetic]\nduration_ms = 450\nnoise = 0.005\n"
+             "[search]\nsurrogate = map\nfidelity = asha\nfidelity_chance = 0.3\n");
+    rt_path(out, sizeof out, "gp1.out");
+    p = RT_SPAWN("autopeft", out, "run", conf, "--study", study, "--workers", "2", "--quiet");
+    ASSERT_TRUE(rt_sql_wait(study, 14, 90, "SELECT count(*) FROM trials WHERE state = 'done'"));
+    kill(p, SIGKILL);
+    ASSERT_TRUE(rt_wait(p, 10, &st));
+    run_study(conf, study);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE kind = 'search'"), 36);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state != 'done'"), 0);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(DISTINCT config) FROM trials"), 36);
+    ASSERT_GT(rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'stopped'"), 0);
+    /* every stop at the rung (epoch 3) or a little after, with its curve in the view */
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results WHERE status = 'stopped' AND "
+                                "(epochs_run < 3 OR epochs_run >= 9)"), 0);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results r WHERE status = 'stopped' AND "
+                                "(SELECT count(*) FROM curves c WHERE c.trial_id = r.trial_id "
+                                "AND c.attempt = r.attempt) != r.epochs_run"), 0);
+    snprintf(log, sizeof log, "%s/coordinator.log", study);
+    ASSERT_TRUE(rt_file_contains(log, "(model rule: chance"));
+    ASSERT_TRUE(rt_file_contains(log, "finished search trials read from their learning curves"));
 }

@@ -1,6 +1,7 @@
 /* The study store's schema versions (coordinator/runtime/store.c): a version 1 store, as
  * earlier builds wrote it, is read as it is by readers and migrated by a writer, losing
- * nothing; another version is refused by name. */
+ * nothing; another version is refused by name. A learning curve is read from the counted
+ * result, and the curves view shows every one. */
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -129,4 +130,54 @@ TEST(another_schema_version_is_refused_by_name)
     ASSERT_ERR(store_open(dir, 0, &st), ERR_VERSION);
     ASSERT_CONTAINS(err_msg(), "schema version 7");
     ASSERT_ERR(store_open(dir, STORE_READONLY, &st), ERR_VERSION);
+}
+
+TEST(a_learning_curve_is_read_from_the_counted_result_and_shown_in_a_view)
+{
+    char dir[1024], path[1100];
+    store_trial_t row = {.id = 1, .config = "sa=8 pa=0 pt=0 layers=111111111111", .cost = 0.2,
+                         .kind = STORE_SEARCH};
+    store_result_t r = {.trial_id = 1, .attempt = 1, .status = "stopped", .has_objective = true,
+                        .objective = 0.7, .epochs_run = 3, .received_at = 1.0,
+                        .json = "{\"history\":[{\"epoch\":2,\"objective\":0.65},{\"epoch\":1,"
+                                "\"objective\":0.6},{\"epoch\":3,\"train_loss\":0.4},"
+                                "{\"epoch\":3,\"objective\":0.7}]}"};
+    store_point_t pts[4];
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    store_t *st;
+    int n;
+
+    snprintf(dir, sizeof dir, "%s/curve", harness_tmpdir());
+    ASSERT_EQ(mkdir(dir, 0755), 0);
+    ASSERT_OK(store_open(dir, STORE_CREATE, &st));
+    ASSERT_OK(store_begin(st));
+    ASSERT_OK(store_trial_add(st, &row));
+    ASSERT_OK(store_trial_dispatch(st, 1, 1, "w1", 0.5));
+    ASSERT_OK(store_curve(st, 1, pts, 4, &n));
+    ASSERT_EQ(n, 0);   /* no counted result yet */
+    ASSERT_OK(store_result(st, &r, STORE_DONE, 1));
+    ASSERT_OK(store_commit(st));
+    /* By epoch; a record without an objective is no point of the curve. */
+    ASSERT_OK(store_curve(st, 1, pts, 4, &n));
+    ASSERT_EQ(n, 3);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(pts[i].epoch, i + 1);
+    ASSERT_NEAR(pts[0].objective, 0.6, 0);
+    ASSERT_NEAR(pts[2].objective, 0.7, 0);
+    ASSERT_ERR(store_curve(st, 1, pts, 2, &n), ERR_RANGE);
+    ASSERT_CONTAINS(err_msg(), "more than 2 curve points");
+    ASSERT_OK(store_curve(st, 9, pts, 4, &n));
+    ASSERT_EQ(n, 0);
+    store_close(&st);
+
+    snprintf(path, sizeof path, "%s/study.db", dir);
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*), sum(objective) FROM curves WHERE "
+                                 "trial_id = 1", -1, &q, NULL), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+    ASSERT_EQ(sqlite3_column_int(q, 0), 4);
+    ASSERT_NEAR(sqlite3_column_double(q, 1), 1.95, 1e-12);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
 }

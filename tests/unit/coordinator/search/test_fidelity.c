@@ -1,6 +1,7 @@
 /* Tests of coordinator/search/fidelity.c: the rungs, MO-ASHA's rank rule (non-dominated sorting
  * with exact costs, the hypervolume tie-break, the grace below eta), the projection rule
- * (optimistic gains from finished trials, domination at the exact cost), and bad inputs. */
+ * (optimistic gains from finished trials, domination at the exact cost), the model rule's bar
+ * and verdict, and bad inputs. */
 #include <math.h>
 
 #include "coordinator/search/fidelity.h"
@@ -181,4 +182,26 @@ TEST(stat_quantile_is_numpys_linear_quantile)
     ASSERT_NEAR(stat_quantile(x, 4, 0.0), 1.0, 0);
     ASSERT_NEAR(stat_quantile(x, 4, 1.0), 4.0, 0);
     ASSERT_NEAR(stat_quantile(one, 1, 0.25), 7.0, 0);
+}
+
+TEST(model_rule_bar_is_the_best_finished_at_no_more_cost)
+{
+    const fidelity_point_t front[] = {{0.70, 0.5}, {0.80, 1.0}, {0.75, 0.9}, {0.90, 3.0}};
+    fidelity_verdict_t v;
+    double bar = -1;
+
+    ASSERT_FALSE(fidelity_front_bar(front, 4, 0.4, &bar));   /* cheaper than all: on the front */
+    ASSERT_FALSE(fidelity_front_bar(front, 0, 9.0, &bar));
+    ASSERT_TRUE(fidelity_front_bar(front, 4, 0.95, &bar));
+    ASSERT_NEAR(bar, 0.75, 0);
+    ASSERT_TRUE(fidelity_front_bar(front, 4, 1.0, &bar));    /* the same cost counts */
+    ASSERT_NEAR(bar, 0.80, 0);
+    ASSERT_TRUE(fidelity_front_bar(front, 4, 2.0, &bar));
+    ASSERT_NEAR(bar, 0.80, 0);
+    fidelity_model_verdict(0.1, 0.8, 0.1, &v);
+    ASSERT_TRUE(v.go_on && v.rule == FIDELITY_RULE_MODEL);
+    ASSERT_CONTAINS(v.why, "chance 0.1 of ending above 0.8");
+    fidelity_model_verdict(0.099, 0.8, 0.1, &v);
+    ASSERT_FALSE(v.go_on);
+    ASSERT_CONTAINS(v.why, "below 0.1");
 }

@@ -1,6 +1,7 @@
 /* Tests of coordinator/search/strategy.c: the initial design, reproducibility from history and seed
  * (including a rebuilt strategy and a shuffled pending set), exclusion of observed, running and
- * failed configurations, and bad input. */
+ * failed configurations, bad input, and observations at lower fidelities with the model copy
+ * that stops trials. */
 #include "coordinator/search/strategy.h"
 #include "tests/harness.h"
 
@@ -254,5 +255,73 @@ TEST(used_up_space_is_reported)
     }
     ASSERT_EQ(rc, ERR_NOTFOUND);
     ASSERT_EQ(n, 21);
+    strategy_free(&s);
+}
+
+/* The metric after the fraction f of training: a saturating curve towards metric_of. */
+static double partial_of(const strategy_t *s, const space_config_t *c, double f)
+{
+    return metric_of(s, c) - 0.1 * (1 - f);
+}
+
+TEST(fidelity_rows_inform_the_model_and_its_snapshot_ranks_by_the_rung_value)
+{
+    strategy_opts_t o;
+    strategy_t *s;
+    strategy_snap_t *m;
+    space_config_t c[14], x, bad;
+    strategy_info_t info;
+    double lo, hi, never, sure;
+    rng_t r;
+
+    small_opts(&o, STRATEGY_MODEL_MAP, 3);
+    s = strategy_new(&o);
+    ASSERT_OK(space_config_parse("sa=48 pa=0 pt=0 layers=111111111111", 12, &x));
+    ASSERT_ERR(strategy_observe_at(s, &x, 0.6, 1.0 / 3), ERR_INVAL);
+    ASSERT_CONTAINS(err_msg(), "fidelity_input is off");
+    strategy_free(&s);
+
+    o.fidelity_input = true;
+    s = strategy_new(&o);
+    ASSERT_ERR(strategy_observe_at(s, &x, 0.6, 0), ERR_INVAL);
+    ASSERT_ERR(strategy_observe_at(s, &x, 0.6, 1.5), ERR_INVAL);
+    ASSERT_CONTAINS(err_msg(), "fidelity 1.5");
+    ASSERT_EQ(strategy_observed(s), 0);
+    /* 14 configurations at a third of the recipe; the first 9 go on to the end. */
+    rng_seed(&r, 5);
+    for (int i = 0; i < 14; i++) {
+        space_sample(strategy_space(s), &r, &c[i]);
+        ASSERT_OK(strategy_observe_at(s, &c[i], partial_of(s, &c[i], 1.0 / 3), 1.0 / 3));
+    }
+    for (int i = 0; i < 9; i++)
+        ASSERT_OK(strategy_observe(s, &c[i], metric_of(s, &c[i])));
+    ASSERT_EQ(strategy_observed(s), 23);
+    ASSERT_TRUE(strategy_snap(s) == NULL);   /* nothing fitted yet */
+    ASSERT_OK(strategy_suggest(s, NULL, 0, &x, &info));
+    ASSERT_FALSE(info.random);
+    ASSERT_EQ(info.fit_n, 23);
+    for (int i = 0; i < 14; i++)   /* a configuration seen at any fidelity is never suggested */
+        ASSERT_FALSE(space_config_equal(&x, &c[i]));
+
+    m = strategy_snap(s);
+    ASSERT_NOT_NULL(m);
+    ASSERT_EQ(strategy_snap_rows(m), 23);
+    /* A new configuration at its rung: a better rung value, a better chance of passing the
+     * metric its curve would end at; a bar far above or below everything: about 0 or 1. */
+    ASSERT_OK(strategy_snap_chance(m, &x, partial_of(s, &x, 1.0 / 3) + 0.03, 1.0 / 3,
+                                   metric_of(s, &x), &hi));
+    ASSERT_OK(strategy_snap_chance(m, &x, partial_of(s, &x, 1.0 / 3) - 0.03, 1.0 / 3,
+                                   metric_of(s, &x), &lo));
+    ASSERT_OK(strategy_snap_chance(m, &x, partial_of(s, &x, 1.0 / 3), 1.0 / 3, 5.0, &never));
+    ASSERT_OK(strategy_snap_chance(m, &x, partial_of(s, &x, 1.0 / 3), 1.0 / 3, -5.0, &sure));
+    ASSERT_TRUE(hi > lo);
+    ASSERT_TRUE(lo >= 0 && hi <= 1);
+    ASSERT_TRUE(never < 1e-6 && sure > 1 - 1e-6);
+    ASSERT_OK(space_config_parse("sa=50 layers=111111111111", 12, &bad));
+    ASSERT_ERR(strategy_snap_chance(m, &bad, 0.5, 0.5, 0.6, &hi), ERR_INVAL);
+    ASSERT_CONTAINS(err_msg(), "trial to stop");
+    ASSERT_ERR(strategy_snap_chance(m, &x, 0.5, 0, 0.6, &hi), ERR_INVAL);
+    strategy_snap_free(&m);
+    ASSERT_TRUE(m == NULL);
     strategy_free(&s);
 }
