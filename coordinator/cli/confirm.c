@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/parse.h"
 #include "coordinator/cli/commands.h"
 #include "coordinator/runtime/config.h"
+#include "coordinator/runtime/dispatch.h"
 #include "coordinator/runtime/store.h"
 #include "coordinator/runtime/study.h"
 #include "coordinator/search/pareto.h"
@@ -182,11 +184,13 @@ static int add_confirms(const confirm_args_t *a)
     study_t *s = NULL;
     bool *pick = NULL;
     study_counts_t c;
-    int rc, n, points = 0, added = 0;
+    int rc, n, points = 0, added = 0, lock = -1;
 
     if (!cfg)
         return 1;
+    /* Trials added beside a running coordinator would collide with its own. */
     if ((rc = coordinator_stored_config(a->study, cfg)) != 0 ||
+        (rc = dispatch_lock(a->study, &lock)) != 0 ||
         (rc = store_open(a->study, 0, &st)) != 0 ||
         (rc = study_new(cfg, st, NULL, NULL, &s)) != 0)
         goto out;
@@ -206,6 +210,8 @@ out:
         fprintf(stderr, PROG ": %s\n", err_msg()[0] ? err_msg() : "out of memory");
     study_free(&s);
     store_close(&st);
+    if (lock >= 0)
+        close(lock);
     free(pick);
     free(cfg);
     return rc == 0 ? 0 : rc == ERR_INVAL || rc == ERR_NOTFOUND ? 2 : 1;

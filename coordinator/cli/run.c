@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,6 +24,7 @@
 #include "common/parse.h"
 #include "coordinator/cli/commands.h"
 #include "coordinator/runtime/config.h"
+#include "coordinator/runtime/dispatch.h"
 #include "coordinator/runtime/report.h"
 #include "coordinator/runtime/report_compare.h"
 
@@ -106,7 +109,7 @@ static void on_signal(int sig)
 
 static pid_t spawn(const char *self, const char *log, char *const argv[])
 {
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
 
     if (pid != 0)
         return pid;
@@ -118,6 +121,11 @@ static pid_t spawn(const char *self, const char *log, char *const argv[])
         if (null >= 0)
             dup2(null, 0);
         signal(SIGINT, SIG_IGN); /* Ctrl-C goes to `run`, which stops the children in order */
+        /* `run` killed (SIGKILL, a lost session): the children stop too, the coordinator
+         * saving the study, rather than run on unseen and hold it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
         execv(self, argv);
         _exit(127);
     }
@@ -178,24 +186,36 @@ static int write_embedded_config(const char *dir, const embedded_opts_t *e, char
     return 0;
 }
 
-/* One progress line; a TTY gets it rewritten in place. */
+/* One progress line; a TTY gets it rewritten in place. With an epoch budget the epochs too,
+ * and the ETA is whichever budget runs out first at the pace so far. */
 static void show(const report_summary_t *s, double started, bool tty, int last_done)
 {
-    char eta[32] = "?", best[64] = "-";
-    double el = clock_s() - started;
+    char eta[32] = "?", best[64] = "-", epochs[64] = "", stopped[32] = "";
+    double el = clock_s() - started, spent = (double)s->epochs_spent, left_s = INFINITY;
     int finished = s->done + s->failed, left = s->budget - finished;
 
     if (finished > 0 && left > 0)
-        fmt_time(el / finished * left, eta, sizeof eta);
-    else if (left <= 0)
+        left_s = el / finished * left;
+    if (s->budget_epochs > 0) {
+        snprintf(epochs, sizeof epochs, " epochs %lld/%d", s->epochs_spent, s->budget_epochs);
+        if (spent > 0 && spent < s->budget_epochs)
+            left_s = fmin(left_s, el / spent * (s->budget_epochs - spent));
+        else if (spent >= s->budget_epochs)
+            left = 0;
+    }
+    if (left <= 0)
         snprintf(eta, sizeof eta, "0s");
+    else if (isfinite(left_s))
+        fmt_time(left_s, eta, sizeof eta);
+    if (s->stopped > 0)
+        snprintf(stopped, sizeof stopped, " (%d stopped)", s->stopped);
     if (s->has_best)
         snprintf(best, sizeof best, "%.4f", s->best_metric);
     if (!tty && finished == last_done)
         return;
-    printf("%s[%d/%d] done %d  running %d  queued %d  failed %d | best %s | HV %.4g | ETA %s%s",
-           tty ? "\r\033[K" : "", finished, s->budget, s->done, s->running, s->queued,
-           s->failed, best, s->hypervolume, eta, tty ? "" : "\n");
+    printf("%s[%d/%d%s] done %d%s  running %d  queued %d  failed %d | best %s | HV %.4g | ETA "
+           "%s%s", tty ? "\r\033[K" : "", finished, s->budget, epochs, s->done, stopped,
+           s->running, s->queued, s->failed, best, s->hypervolume, eta, tty ? "" : "\n");
     fflush(stdout);
 }
 
@@ -307,6 +327,7 @@ static int prepare(run_t *r)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     ssize_t len = readlink("/proc/self/exe", r->self, sizeof r->self - 1);
+    int lock;
 
     if (len <= 0 || file_mkdirs(r->study) != 0) {
         fprintf(stderr, PROG ": %s\n", len <= 0 ? "cannot find this program (/proc/self/exe)"
@@ -314,6 +335,13 @@ static int prepare(run_t *r)
         return 1;
     }
     r->self[len] = '\0';
+    /* A coordinator still on the study (an earlier run killed, another terminal): say so before
+     * anything of its is touched. */
+    if (dispatch_lock(r->study, &lock) != 0) {
+        fprintf(stderr, PROG ": %s\n", err_msg());
+        return 1;
+    }
+    close(lock);
     r->nworkers = r->o.nworkers ? r->o.nworkers : ncpu > 0 ? (int)ncpu : 1;
     r->cores = ncpu > r->nworkers ? (int)(ncpu / r->nworkers) : 1;
     snprintf(r->ep, sizeof r->ep, "%s/endpoint", r->study);

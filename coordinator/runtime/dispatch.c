@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -467,9 +471,40 @@ static void disp_free(disp_t *d)
     suggest_free(&d->sugg);
     registry_free(&d->reg);
     store_close(&d->store);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);   /* the study is free for the next coordinator */
     disp__drop_outbox(d);
     free(d->out);
     free(d);
+}
+
+int dispatch_lock(const char *study_dir, int *fd)
+{
+    char path[PATH_MAX], pid[32] = "";
+    ssize_t n;
+
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", study_dir, DISPATCH_LOCK_FILE) >=
+        sizeof path)
+        return err_set(ERR_RANGE, "%s: path too long", study_dir);
+    if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+        return err_set(ERR_IO, "%s: %s", path, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        n = pread(*fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(*fd);
+        *fd = -1;
+        if (e == EWOULDBLOCK)
+            return err_set(ERR_STATE, "the study in %s is in use by another coordinator (pid %s): "
+                           "stop that one first, or wait for it to end", study_dir,
+                           pid[0] ? pid : "?");
+        return err_set(ERR_IO, "%s: lock: %s", path, strerror(e));
+    }
+    snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(*fd, 0) != 0 || pwrite(*fd, pid, strlen(pid), 0) < 0)
+        log_warn("%s: cannot write this coordinator's pid (%s)", path, strerror(errno));
+    return 0;
 }
 
 int dispatch_run(const dispatch_opts_t *o)
@@ -479,11 +514,18 @@ int dispatch_run(const dispatch_opts_t *o)
 
     if (!d)
         return ERR_NOMEM;
+    d->lock_fd = -1;
     if ((rc = init(d, o)) != 0) {
         free(d);
         return rc;
     }
-    if ((rc = open_study(d)) != 0 || (rc = open_network(d)) != 0)
+    if (mkdir(o->study_dir, 0755) != 0 && errno != EEXIST) {
+        rc = err_set(ERR_IO, "%s: cannot create the study folder: %s", o->study_dir,
+                     strerror(errno));
+        goto out;
+    }
+    if ((rc = dispatch_lock(o->study_dir, &d->lock_fd)) != 0 || (rc = open_study(d)) != 0 ||
+        (rc = open_network(d)) != 0)
         goto out;
     log_start(d);
     start_handles(d);

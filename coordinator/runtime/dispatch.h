@@ -37,6 +37,13 @@ typedef struct {
  * (ERR_CANCELLED: the store is consistent and the study can be resumed), or a fatal error. */
 int dispatch_run(const dispatch_opts_t *o);
 
+/* One coordinator per study: an exclusive lock (flock) on DISPATCH_LOCK_FILE in the study folder,
+ * which holds the owner's pid, taken by dispatch_run for its whole run. *fd gets the open, locked
+ * file (close it to release); ERR_STATE naming the owner's pid when another process holds it,
+ * ERR_IO when the file cannot be opened. */
+int dispatch_lock(const char *study_dir, int *fd);
+#define DISPATCH_LOCK_FILE "coordinator.lock"
+
 /* The file in the study folder where the coordinator publishes its endpoint for workers
  * (autopeft-worker --endpoint-file): "tcp://HOST:PORT\n", then "curve-server-key Z85\n" when
  * CURVE is on; "finished\n" once the study is over. */

@@ -40,6 +40,7 @@ typedef struct disp {
     uv_signal_t sigint, sigterm, sighup;
     void *zctx, *router;
     int fd;
+    int lock_fd;                   /* DISPATCH_LOCK_FILE, held; -1 before */
     zap_t *zap;
     store_t *store;
     study_t *study;

@@ -3,11 +3,15 @@
  * are stopped at rungs by a CANCEL with stop and come back STOPPED: stored done, with the
  * objective and epochs of what they ran; baselines always train to the end; the same study
  * without fidelity stops nothing. The rungs are at epochs 1 and 3 of 9 with MO-ASHA's rank rule
- * alone, so that stops happen however the run's timing falls. */
+ * alone, so that stops happen however the run's timing falls. Then the GP's model rule with
+ * `autopeft run` killed halfway and resumed, and one coordinator per study. */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "coordinator/runtime/dispatch.h"
 #include "tests/harness.h"
 #include "tests/integration/runtime_util.h"
 
@@ -130,7 +134,8 @@ TEST_TIMEOUT(the_model_rule_stops_trials_and_a_killed_study_resumes_with_its_run
     rt_path(conf, sizeof conf, "gp.conf");
     rt_path(study, sizeof study, "runs/gp");
     rt_write(conf,
-             "[study]\nname = gp\nmode = synthetic\nbudget = 36\nn_init = 6\nseed = 4\n"
+             "[study]\nname = gp\nmode = synthetic\nbudget = 36\nbudget_epochs = 1000\nn_init = 6\n"
+             "seed = 4\n"
              "[model]\nshape = bert-base\n[recipe]\nepochs = 9\n"
              "[synthetic]\nduration_ms = 450\nnoise = 0.005\n"
              "[search]\nsurrogate = map\nfidelity = asha\nfidelity_chance = 0.3\n");
@@ -139,7 +144,18 @@ TEST_TIMEOUT(the_model_rule_stops_trials_and_a_killed_study_resumes_with_its_run
     ASSERT_TRUE(rt_sql_wait(study, 14, 90, "SELECT count(*) FROM trials WHERE state = 'done'"));
     kill(p, SIGKILL);
     ASSERT_TRUE(rt_wait(p, 10, &st));
-    run_study(conf, study);
+    /* its coordinator and workers see it die and stop too, the coordinator saving the study */
+    snprintf(log, sizeof log, "%s/coordinator.log", study);
+    for (int i = 0; i < 200 && !rt_file_contains(log, "frames received"); i++)
+        usleep(50000);
+    ASSERT_TRUE(rt_file_contains(log, "frames received"));   /* its last line */
+    /* resumed with the live view: the epoch budget and the stops are shown */
+    rt_path(out, sizeof out, "gp2.out");
+    p = RT_SPAWN("autopeft", out, "run", conf, "--study", study, "--workers", "2");
+    ASSERT_TRUE(rt_wait(p, 90, &st));
+    ASSERT_EQ(st, 0);
+    ASSERT_TRUE(rt_file_contains(out, "/36 epochs "));
+    ASSERT_TRUE(rt_file_contains(out, " stopped)  running "));
     ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE kind = 'search'"), 36);
     ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state != 'done'"), 0);
     ASSERT_EQ(rt_sql_int(study, "SELECT count(DISTINCT config) FROM trials"), 36);
@@ -150,7 +166,39 @@ TEST_TIMEOUT(the_model_rule_stops_trials_and_a_killed_study_resumes_with_its_run
     ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results r WHERE status = 'stopped' AND "
                                 "(SELECT count(*) FROM curves c WHERE c.trial_id = r.trial_id "
                                 "AND c.attempt = r.attempt) != r.epochs_run"), 0);
-    snprintf(log, sizeof log, "%s/coordinator.log", study);
     ASSERT_TRUE(rt_file_contains(log, "(model rule: chance"));
     ASSERT_TRUE(rt_file_contains(log, "finished search trials read from their learning curves"));
+}
+
+/* One coordinator per study: while the study's lock is held (here by this process, as a
+ * running coordinator holds it), `autopeft run` and `autopeft coordinator` are refused, naming
+ * the holder's pid, and nothing of the study is touched; once it is released the run goes on. */
+TEST_TIMEOUT(a_study_in_use_by_a_coordinator_is_refused_by_name, 120)
+{
+    char conf[1024], study[1024], out[1024], want[128], ep[1100];
+    pid_t p;
+    int st, fd;
+
+    rt_path(conf, sizeof conf, "busy.conf");
+    rt_path(study, sizeof study, "busy-study");
+    write_study(conf, "asha", "budget = 8");
+    ASSERT_EQ(mkdir(study, 0755), 0);
+    ASSERT_OK(dispatch_lock(study, &fd));
+    snprintf(ep, sizeof ep, "%s/endpoint", study);
+    rt_write(ep, "tcp://127.0.0.1:1\n");   /* a live coordinator's: run must leave it */
+    snprintf(want, sizeof want, "is in use by another coordinator (pid %ld)", (long)getpid());
+    rt_path(out, sizeof out, "busy-run.out");
+    p = RT_SPAWN("autopeft", out, "run", conf, "--study", study, "--workers", "2", "--quiet");
+    ASSERT_TRUE(rt_wait(p, 20, &st));
+    ASSERT_EQ(st, 1);
+    ASSERT_TRUE(rt_file_contains(out, want));
+    ASSERT_TRUE(rt_file_contains(ep, "tcp://127.0.0.1:1"));
+    rt_path(out, sizeof out, "busy-coord.out");
+    p = RT_SPAWN("autopeft", out, "coordinator", "--study", study, "--config", conf);
+    ASSERT_TRUE(rt_wait(p, 20, &st));
+    ASSERT_NE(st, 0);
+    ASSERT_TRUE(rt_file_contains(out, want));
+    close(fd);
+    run_study(conf, study);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'done'"), 10);
 }
