@@ -54,6 +54,9 @@ static const command_t commands[] = {
      CMD_NUMERIC | CMD_QUIET},
     {"eval", cli_eval, "evaluate PEFT weights saved by `autopeft train --save`",
      CMD_NUMERIC | CMD_QUIET},
+    {"inputs", cli_inputs,
+     "write what a trial trains on (data, batch order, initial weights) for another trainer",
+     CMD_NUMERIC | CMD_QUIET},
     {"init-model", cli_init_model, "write a seeded random BERT checkpoint (Hugging Face layout)",
      0},
 };

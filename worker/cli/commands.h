@@ -9,6 +9,7 @@
 
 int cli_train(int argc, char **argv);      /* train.c: one configuration, JSON result */
 int cli_eval(int argc, char **argv);       /* train.c: weights saved by train --save */
+int cli_inputs(int argc, char **argv);     /* train.c: a trial's inputs, for other trainers */
 int cli_tokenize(int argc, char **argv);   /* tokenize.c */
 int cli_init_model(int argc, char **argv); /* init_model.c: a seeded random checkpoint */
 int cli_embedded(int argc, char **argv);   /* embedded.c: the embedded task's files */

@@ -1,6 +1,7 @@
 /* autopeft train and autopeft eval: one trial from the command line, through the same runner
  * the worker daemon uses (worker/trial/trial.h). Progress on stderr (rewritten in place on a
  * terminal, plain lines otherwise), the result as JSON on stdout. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "worker/inputs/data.h"
 #include "worker/inputs/embedded.h"
 #include "worker/trial/trial.h"
+#include "worker/trial/trial_spec_json.h"
 
 /* Plain progress lines (not a terminal) at most this often. */
 #define PLAIN_EVERY_S 10.0
@@ -73,7 +75,12 @@ static const char train_help[] =
     "  --lora-alpha X (default: the rank), --prefix-bottleneck N (800)\n"
     "Fidelity and stopping:\n"
     "  --max-train-examples N train on a seeded sample of N examples (default: all)\n"
-    "  --patience N           stop after N epochs without a better dev objective\n";
+    "  --patience N           stop after N epochs without a better dev objective\n"
+    "For other trainers (docs/torch.md):\n"
+    "  --write-inputs DIR     write what training would use (tokenised data, each epoch's\n"
+    "                         batch order, the initial weights, the counts) to DIR; no training\n"
+    "  --trace FILE           JSON lines: every step's loss, learning rate, batch rows and\n"
+    "                         logits, and every evaluation's dev logits\n";
 
 static const char eval_help[] =
     "Usage: autopeft eval --peft SAVED_DIR [--model DIR] [--task NAME] (--data DIR | --dev F)\n"
@@ -85,7 +92,8 @@ static const char eval_help[] =
     "\n"
     "  --peft SAVED_DIR       the folder written by --save\n"
     "  --model DIR            the base checkpoint (default: the one it was trained from)\n"
-    "  --max-length N         (default: the saved trial's)\n";
+    "  --max-length N         (default: the saved trial's)\n"
+    "  --logits FILE          also write every dev example's logits and gold label (JSON)\n";
 
 static atomic_bool cancel_flag;
 
@@ -164,7 +172,8 @@ enum {
     O_MODEL = 256, O_TASK, O_DATA, O_TRAIN, O_DEV, O_FORMAT, O_TEXT, O_PAIR, O_LABEL,
     O_NUM_LABELS, O_METRIC, O_PEFT, O_FULL, O_SAVE, O_EPOCHS, O_LR, O_BATCH, O_EVAL_BATCH,
     O_MAXLEN, O_SEED, O_WARMUP, O_WD, O_CLIP, O_DROPOUT, O_ALPHA, O_BOTTLENECK, O_MAX_TRAIN,
-    O_MAX_EVAL, O_PATIENCE, O_THREADS, O_LOG, O_QUIET, O_EMB_SEED
+    O_MAX_EVAL, O_PATIENCE, O_THREADS, O_LOG, O_QUIET, O_EMB_SEED, O_WRITE_INPUTS, O_TRACE,
+    O_LOGITS
 };
 
 static const struct option longopts[] = {
@@ -201,6 +210,9 @@ static const struct option longopts[] = {
     {"log-level", required_argument, NULL, O_LOG},
     {"quiet", no_argument, NULL, O_QUIET},
     {"embedded-seed", required_argument, NULL, O_EMB_SEED},
+    {"write-inputs", required_argument, NULL, O_WRITE_INPUTS},
+    {"trace", required_argument, NULL, O_TRACE},
+    {"logits", required_argument, NULL, O_LOGITS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -210,7 +222,8 @@ static bool train_only(int opt)
 {
     return opt == O_FULL || opt == O_SAVE || opt == O_EPOCHS || opt == O_LR || opt == O_BATCH ||
            opt == O_SEED || opt == O_WARMUP || opt == O_WD || opt == O_CLIP || opt == O_DROPOUT ||
-           opt == O_ALPHA || opt == O_BOTTLENECK || opt == O_MAX_TRAIN || opt == O_PATIENCE;
+           opt == O_ALPHA || opt == O_BOTTLENECK || opt == O_MAX_TRAIN || opt == O_PATIENCE ||
+           opt == O_WRITE_INPUTS || opt == O_TRACE;
 }
 
 /* The embedded task's recipe (embedded_recipe) for every recipe option not given: AutoPEFT's
@@ -267,6 +280,9 @@ static int apply_option(args_t *a, int opt, const char *what)
     case O_PEFT: a->peft_text = optarg; return 0;
     case O_FULL: s->full_finetune = true; return 0;
     case O_SAVE: s->save_dir = optarg; return 0;
+    case O_WRITE_INPUTS: s->inputs_dir = optarg; return 0;
+    case O_TRACE: s->trace_path = optarg; return 0;
+    case O_LOGITS: s->logits_path = optarg; return 0;
     case O_QUIET: a->quiet = true; return 0;
     case O_NUM_LABELS: return parse_int(optarg, 1, SHAPE_MAX_LABELS, what, &s->num_labels);
     case O_EPOCHS: return parse_int(optarg, 1, TRIAL_MAX_EPOCHS, what, &s->epochs);
@@ -309,6 +325,11 @@ static int check_args(args_t *a, const char *prog)
     }
     if (!a->eval && !s->model_dir && !s->model_embedded) {
         fprintf(stderr, "%s: --model DIR is required\n", prog);
+        return 2;
+    }
+    if (s->inputs_dir && (s->save_dir || s->trace_path)) {
+        fprintf(stderr, "%s: --write-inputs trains nothing: --save and --trace do not go with "
+                "it\n", prog);
         return 2;
     }
     if (a->eval && !a->peft_text) {
@@ -355,8 +376,9 @@ static int parse_args(int argc, char **argv, args_t *a, const char *prog)
     while ((opt = getopt_long(argc, argv, "h", longopts, &li)) != -1) {
         char what[64];
         snprintf(what, sizeof what, "--%s", opt == 'h' || opt == '?' ? "" : longopts[li].name);
-        if (a->eval && train_only(opt)) {
-            fprintf(stderr, "%s: %s is an option of autopeft train\n", prog, what);
+        if (a->eval ? train_only(opt) : opt == O_LOGITS) {
+            fprintf(stderr, "%s: %s is an option of autopeft %s\n", prog, what,
+                    a->eval ? "train" : "eval");
             return 2;
         }
         if (opt >= 256 && opt - 256 < 64)
@@ -473,6 +495,20 @@ static json_t *result_json(const args_t *a, const trainer_result_t *r, const tri
     return o;
 }
 
+/* What --write-inputs (and autopeft inputs) wrote: the folder and the trial it is for. */
+static json_t *inputs_json(const args_t *a, const trainer_result_t *r, const trial_info_t *in)
+{
+    json_t *o = result_json(a, r, in);
+    static const char *const untrained[] = {"objective", "best_epoch", "epochs_run", "metrics",
+                                            "history", "timings", "steps"};
+
+    for (size_t i = 0; o && i < sizeof untrained / sizeof untrained[0]; i++)
+        json_object_del(o, untrained[i]);
+    if (o)
+        json_object_set_new(o, "inputs", json_string(a->spec.inputs_dir));
+    return o;
+}
+
 /* Progress on stderr, naming the objective the trial will report. */
 static void show_init(show_t *sh, const args_t *a)
 {
@@ -531,7 +567,7 @@ static int report(const args_t *a, const char *prog, const trainer_result_t *res
         fprintf(stderr, "%s: %s\n", prog, res->error);
         return 1;
     }
-    o = result_json(a, res, info);
+    o = a->spec.inputs_dir ? inputs_json(a, res, info) : result_json(a, res, info);
     if (!o || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0) {
         fprintf(stderr, "%s: cannot write the result\n", prog);
     } else {
@@ -543,15 +579,13 @@ static int report(const args_t *a, const char *prog, const trainer_result_t *res
     return status;
 }
 
+static int execute(const args_t *a, const char *prog);
+
 static int run(int argc, char **argv, bool eval)
 {
     const char *prog = eval ? "autopeft eval" : "autopeft train";
     args_t a;
-    show_t sh;
-    trainer_result_t *res = NULL;
-    trial_info_t info;
-    trialcache_t *cache = NULL;
-    int rc, status = 1;
+    int rc;
 
     memset(&a, 0, sizeof a);
     a.eval = eval;
@@ -568,18 +602,30 @@ static int run(int argc, char **argv, bool eval)
     } else if ((rc = parse_config(&a, prog)) != 0) {
         return rc;
     }
-    show_init(&sh, &a);
+    return execute(&a, prog);
+}
+
+/* The parsed trial, run, and its result reported: the exit status. */
+static int execute(const args_t *a, const char *prog)
+{
+    show_t sh;
+    trainer_result_t *res = NULL;
+    trial_info_t info;
+    trialcache_t *cache = NULL;
+    int status = 1;
+
+    show_init(&sh, a);
     res = calloc(1, sizeof *res);
     cache = trialcache_new(NULL);
     if (!res || !cache) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto out;
     }
-    if ((rc = run_trial(&a, &sh, cache, res, &info)) != 0) {
+    if (run_trial(a, &sh, cache, res, &info) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err_msg());
         goto out;
     }
-    status = report(&a, prog, res, &info);
+    status = report(a, prog, res, &info);
 out:
     trialcache_free(&cache);
     free(res);
@@ -594,4 +640,126 @@ int cli_train(int argc, char **argv)
 int cli_eval(int argc, char **argv)
 {
     return run(argc, argv, true);
+}
+
+static const char inputs_help[] =
+    "Usage: autopeft inputs --spec FILE --out DIR [--threads N] [--quiet] [--log-level L]\n"
+    "\n"
+    "Writes what the built-in trainer would train on for one trial, for a trainer of your own\n"
+    "(autopeft-torch-train, docs/torch.md): the tokenised train and dev subsets, each epoch's\n"
+    "batch order, the initial weights of the head and the modules, the recipe's schedule and\n"
+    "the exact parameter counts, as DIR/inputs.json, DIR/data.safetensors,\n"
+    "DIR/init.safetensors and DIR/trial.json. Nothing is trained. FILE is the trial JSON an\n"
+    "--exec trainer gets on stdin (docs/guide.md), or - for stdin. Prints a JSON summary.\n"
+    "\n"
+    "  --spec FILE            the trial (--exec JSON)\n"
+    "  --out DIR              the folder to write (created; files in it are replaced)\n"
+    "  --threads N            cores for tokenising (default: all online)\n"
+    "  --log-level LEVEL      trace, debug, info, warn (default), error, off\n"
+    "  --quiet                no progress on stderr\n"
+    "  -h, --help             this help\n";
+
+/* The spec file's bytes (stdin for "-"); NULL with err_msg() set. */
+static char *read_spec(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+
+    if (!f) {
+        err_set(ERR_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (n + 4096 > cap) {
+            char *b;
+            if (cap > (64u << 20)) {
+                err_set(ERR_RANGE, "%s: larger than 64 MiB: not a trial", path);
+                break;
+            }
+            cap = cap ? cap * 2 : 65536;
+            if (!(b = realloc(buf, cap))) {
+                err_set(ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            buf = b;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                err_set(ERR_IO, "%s: read failed", path);
+            else
+                *len = n;
+            break;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    if (*len != n) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+int cli_inputs(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"spec", required_argument, NULL, 's'},    {"out", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 't'}, {"log-level", required_argument, NULL, 'l'},
+        {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *prog = "autopeft inputs", *spec = NULL;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    char *text = NULL;
+    void *doc = NULL;
+    size_t len = (size_t)-1;
+    int threads = ncpu > 0 ? (int)ncpu : 1, c, status;
+    args_t a;
+
+    memset(&a, 0, sizeof a);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': spec = optarg; break;
+        case 'o': a.spec.inputs_dir = optarg; break;
+        case 'q': a.quiet = true; break;
+        case 't':
+        case 'l':
+            if ((c == 't' ? parse_int(optarg, 1, 4096, "--threads", &threads)
+                          : log_apply_level(optarg)) != 0) {
+                fprintf(stderr, "%s: %s\n", prog, err_msg());
+                return 2;
+            }
+            break;
+        case 'h': fputs(inputs_help, stdout); return 0;
+        default: fprintf(stderr, "Try '%s --help'.\n", prog); return 2;
+        }
+    }
+    if (optind < argc || !spec || !a.spec.inputs_dir) {
+        fprintf(stderr, "%s: %s\n", prog,
+                optind < argc ? "unexpected argument (options only)"
+                              : "--spec FILE and --out DIR are required");
+        return 2;
+    }
+    {
+        const char *out = a.spec.inputs_dir;
+        if (!(text = read_spec(spec, &len)) ||
+            trial_spec_from_exec_json(text, len, strcmp(spec, "-") ? spec : "stdin", &a.spec,
+                                      &doc) != 0) {
+            fprintf(stderr, "%s: %s\n", prog, err_msg());
+            free(text);
+            return 2;
+        }
+        a.spec.inputs_dir = out;
+    }
+    /* The trainer asking saves its own weights; this run only writes the inputs. */
+    a.spec.save_dir = NULL;
+    a.spec.threads = threads;
+    blas_startup_log();
+    status = execute(&a, prog);
+    trial_spec_json_free(&doc);
+    free(text);
+    return status;
 }

@@ -6,7 +6,8 @@
  *           AUTOPEFT_SA/PA/PT/LORA (sizes) and AUTOPEFT_SA_LAYERS/... (masks), AUTOPEFT_MODEL_PATH,
  *           AUTOPEFT_TASK, AUTOPEFT_DATA_DIR, AUTOPEFT_TRAIN_FILE, AUTOPEFT_DEV_FILE,
  *           AUTOPEFT_EPOCHS, AUTOPEFT_LEARNING_RATE, AUTOPEFT_BATCH_SIZE, AUTOPEFT_MAX_LENGTH,
- *           AUTOPEFT_THREADS (and OMP_NUM_THREADS), AUTOPEFT_SAVE_DIR, AUTOPEFT_WORKER_ID
+ *           AUTOPEFT_THREADS (and OMP_NUM_THREADS), AUTOPEFT_SAVE_DIR, AUTOPEFT_WORKER_ID,
+ *           AUTOPEFT_BIN (the autopeft program, for `autopeft inputs`)
  *   stdout  the result: the last line that is a JSON object counts (other lines are ignored)
  *   stderr  progress: "PROGRESS {json}" lines set epoch/epochs/step/steps_total/loss/metric/
  *           fraction/message, and one with "epoch" and "objective" adds that evaluated epoch
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -204,6 +206,26 @@ static const char *or_empty(const char *s)
     return s ? s : "";
 }
 
+/* The `autopeft` program beside this one (autopeft-worker and autopeft are installed
+ * together; `autopeft worker` is the program itself), for a trainer that asks it for the
+ * trial's inputs (`autopeft inputs`, docs/torch.md); "autopeft" (PATH) when there is none. */
+static const char *autopeft_program(void)
+{
+    static char path[PATH_MAX];
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    char *slash;
+
+    if (n <= 0)
+        return "autopeft";
+    self[n] = '\0';
+    slash = strrchr(self, '/');
+    if (!slash || (size_t)(slash - self) + sizeof "/autopeft" > sizeof path)
+        return "autopeft";
+    snprintf(path, sizeof path, "%.*s/autopeft", (int)(slash - self), self);
+    return access(path, X_OK) == 0 ? path : "autopeft";
+}
+
 static void build_env(envv_t *e, const trainer_trial_t *t, const masks_t *k,
                       const trainer_env_t *env)
 {
@@ -252,6 +274,7 @@ static void build_env(envv_t *e, const trainer_trial_t *t, const masks_t *k,
     env_add(e, "MKL_NUM_THREADS", "%d", env->threads);
     env_add(e, "AUTOPEFT_SAVE_DIR", "%s", or_empty(s->save_dir));
     env_add(e, "AUTOPEFT_WORKER_ID", "%s", or_empty(env->worker_id));
+    env_add(e, "AUTOPEFT_BIN", "%s", autopeft_program());
     e->v[e->n] = NULL;
 }
 

@@ -2,6 +2,7 @@
  * trial_load.c, saved weights from trial_save.c. */
 #include "worker/trial/trial.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +18,6 @@
 #include "worker/engine/optim.h"
 #include "worker/inputs/checkpoint.h"
 #include "worker/trial/trial_int.h"
-
-/* Streams of the trial's seed (rng_seed_stream), one per use, so that no choice shifts
- * another's draws. */
-#define STREAM_TRAIN_SUBSET 0x7375627472ull   /* fidelity subset of the train set */
-#define STREAM_EVAL_SUBSET 0x7375626576ull
-#define STREAM_EPOCH 0x65706f6368ull          /* + epoch: the batch order */
-#define STREAM_DROPOUT 0x64726f70ull
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -123,13 +117,17 @@ typedef struct {
     optim_t *optim;
     batch_t batch;
     uint32_t *train_idx, *eval_idx;
+    uint32_t *train_pos;          /* tracing: the batch order as positions in the subset */
     size_t ntrain, neval;
     int32_t *pred_i, *gold_i;
     float *pred_f, *gold_f, *logits;
+    float *dev_logits;            /* tracing or logits_path: every dev example's logits */
+    FILE *trace;
     double t0, train_s, eval_s, last_eval_s;
     uint64_t steps_total, seen;   /* optimiser steps planned, examples trained on */
     int one_class;                /* the class of every prediction of the last evaluation; -1 */
     int threads, max_tokens;
+    int warmup_steps;
 } run_t;
 
 static bool cancelled(const run_t *r)
@@ -171,6 +169,9 @@ static int evaluate(run_t *r, metrics_t *m, double *obj)
             return ERR_CANCELLED;
         if ((rc = engine_eval(r->engine, &r->batch.b, r->logits, NULL)) != 0)
             return rc;
+        if (r->dev_logits)
+            memcpy(r->dev_logits + (size_t)n * labels, r->logits,
+                   (size_t)r->batch.b.n * labels * sizeof(float));
         for (int i = 0; i < r->batch.b.n; i++, n++) {
             const float *z = r->logits + (size_t)i * labels;
             if (labels == 1) {
@@ -229,9 +230,14 @@ static int train_epoch(run_t *r, int epoch, double *mean_loss)
 
     rng_seed_stream(&rng, r->s->seed, STREAM_EPOCH + (uint64_t)epoch);
     rng_shuffle(&rng, r->train_idx, r->ntrain);
+    if (r->trace) {
+        rng_seed_stream(&rng, r->s->seed, STREAM_EPOCH + (uint64_t)epoch);
+        rng_shuffle(&rng, r->train_pos, r->ntrain);
+    }
     while (k < r->ntrain) {
-        double loss, step_s;
+        double loss, step_s, lr;
         uint64_t done;
+        size_t first = k;
 
         if (cancelled(r))
             return ERR_CANCELLED;
@@ -239,9 +245,12 @@ static int train_epoch(run_t *r, int epoch, double *mean_loss)
         for (int i = 0; i < r->s->batch_size && k < r->ntrain; i++, k++)
             if (!batch_add(&r->batch, train, r->train_idx[k]))
                 return err_set(ERR_INTERNAL, "a training batch does not fit the engine");
-        if ((rc = engine_train(r->engine, &r->batch.b, &loss, NULL)) != 0 ||
-            (rc = optim_step(r->optim, NULL, NULL)) != 0)
+        if ((rc = engine_train(r->engine, &r->batch.b, &loss, r->trace ? r->logits : NULL)) != 0 ||
+            (rc = optim_step(r->optim, NULL, &lr)) != 0)
             return rc;
+        if (r->trace)
+            trial__trace_step(r->trace, (uint64_t)optim_steps_done(r->optim), epoch, loss, lr,
+                              r->train_pos + first, r->batch.b.n, r->logits, r->in.labels);
         sum += loss;
         nb++;
         seen += (size_t)r->batch.b.n;
@@ -444,6 +453,7 @@ static int make_engine(run_t *r, const trial__saved_t *saved)
     oo.total_steps = (int)r->steps_total;
     /* Hugging Face's Trainer: ceil(total * warmup_ratio). */
     oo.warmup_steps = (int)ceil((double)r->steps_total * spec->warmup_ratio);
+    r->warmup_steps = oo.warmup_steps;
     oo.pool = engine_pool(r->engine);
     if (!saved && !(r->optim = optim_new(r->peft, &oo)))
         return err_code() ? err_code() : ERR_NOMEM;
@@ -454,6 +464,17 @@ static int make_engine(run_t *r, const trial__saved_t *saved)
         !(r->pred_f = mem_alloc(r->neval, sizeof(float), "predictions")) ||
         !(r->gold_f = mem_alloc(r->neval, sizeof(float), "predictions")))
         return ERR_NOMEM;
+    if ((spec->trace_path || spec->logits_path) &&
+        !(r->dev_logits = mem_alloc(r->neval * (size_t)r->in.labels, sizeof(float), "logits")))
+        return ERR_NOMEM;
+    if (spec->trace_path && !saved) {
+        if (!(r->train_pos = mem_alloc(r->ntrain, sizeof *r->train_pos, "positions")))
+            return ERR_NOMEM;
+        for (size_t i = 0; i < r->ntrain; i++)
+            r->train_pos[i] = (uint32_t)i;
+        if (!(r->trace = fopen(spec->trace_path, "w")))
+            return err_set(ERR_IO, "%s: %s", spec->trace_path, strerror(errno));
+    }
     return 0;
 }
 
@@ -545,6 +566,8 @@ static int run_epoch(run_t *r, int epoch, best_t *b, float *best_w, bool *early)
     } else {
         b->bad_epochs++;
     }
+    if (r->trace)
+        trial__trace_eval(r->trace, epoch, obj, r->dev_logits, r->neval, r->in.labels);
     record_epoch(r, epoch, obj, loss, p);
     if (r->s->patience > 0 && b->bad_epochs >= r->s->patience) {
         log_debug("early stop after epoch %d: %d epochs without improvement", epoch,
@@ -620,6 +643,10 @@ static int evaluate_saved(run_t *r)
     double obj;
     int rc = evaluate(r, &m, &obj);
 
+    if (rc == 0 && r->s->logits_path)
+        rc = trial__write_logits(r->s->logits_path, obj, r->dev_logits, r->neval, r->in.labels,
+                                 r->in.labels == 1 ? NULL : r->gold_i,
+                                 r->in.labels == 1 ? r->gold_f : NULL);
     if (rc == 0) {
         r->out->status = TRAINER_STATUS_OK;
         r->out->objective = obj;
@@ -644,6 +671,19 @@ static int train_and_save(run_t *r, trial_info_t *info)
         (rc = trial__save(sp->save_dir, sp, &r->in, r->peft, r->out, r->max_tokens)) != 0)
         err_prefix(rc, "saving the trained weights to %s: ", sp->save_dir);
     free(best);
+    return rc;
+}
+
+/* Writes the inputs training would use (spec->inputs_dir) instead of training: out is OK
+ * without an objective. */
+static int write_inputs(run_t *r, const trial_info_t *info)
+{
+    trial__plan_t p = {r->s, &r->in, r->peft, r->train_idx, r->eval_idx, r->ntrain, r->neval,
+                       r->warmup_steps, (int)r->steps_total, r->max_tokens, r->out, info};
+    int rc = trial__write_inputs(r->s->inputs_dir, &p);
+
+    if (rc == 0)
+        r->out->status = TRAINER_STATUS_OK;
     return rc;
 }
 
@@ -686,7 +726,11 @@ static void run_free(run_t *r)
     free(r->pred_f);
     free(r->gold_f);
     free(r->train_idx);
+    free(r->train_pos);
     free(r->eval_idx);
+    free(r->dev_logits);
+    if (r->trace && fclose(r->trace) != 0)
+        log_warn("%s: %s", r->s->trace_path, strerror(errno));
     optim_free(&r->optim);
     engine_free(&r->engine);
     peft_free(&r->peft);
@@ -722,7 +766,9 @@ int trial_run(trialcache_t *cache, const trial_spec_t *spec, const trainer_env_t
     if (rc == 0)
         rc = setup(&r, cache, have_saved ? &saved : NULL, info);
     if (rc == 0)
-        rc = have_saved ? evaluate_saved(&r) : train_and_save(&r, info);
+        rc = have_saved       ? evaluate_saved(&r)
+             : sp.inputs_dir ? write_inputs(&r, info)
+                             : train_and_save(&r, info);
     conclude(&r, rc, info);
     run_free(&r);
     if (have_saved)

@@ -1,8 +1,10 @@
 /* Internals shared by the trial runner's files: trial.c (training and evaluation),
- * trial_load.c (inputs through the cache) and trial_save.c (saved weights). Not for other
- * modules. */
+ * trial_load.c (inputs through the cache), trial_save.c (saved weights) and trial_inputs.c
+ * (what other trainers need to train and compare as this one). Not for other modules. */
 #ifndef AUTOPEFT_TRIAL_INT_H
 #define AUTOPEFT_TRIAL_INT_H
+
+#include <stdio.h>
 
 #include "worker/engine/model.h"
 #include "worker/engine/peft.h"
@@ -10,6 +12,13 @@
 #include "worker/inputs/metrics.h"
 #include "worker/inputs/tokset.h"
 #include "worker/trial/trial.h"
+
+/* Streams of the trial's seed (rng_seed_stream), one per use, so that no choice shifts
+ * another's draws. */
+#define STREAM_TRAIN_SUBSET 0x7375627472ull   /* fidelity subset of the train set */
+#define STREAM_EVAL_SUBSET 0x7375626576ull
+#define STREAM_EPOCH 0x65706f6368ull          /* + epoch: the batch order */
+#define STREAM_DROPOUT 0x64726f70ull
 
 /* A cached model and the dropout its config.json gave (a trial's recipe may override it, so
  * every trial sets it again). */
@@ -70,6 +79,9 @@ int trial__load(trialcache_t *c, const trial_spec_t *s, int threads, const trial
  * evaluating again in the same batches gives the same numbers to the last bit). */
 int trial__save(const char *dir, const trial_spec_t *s, const trial__inputs_t *in, const peft_t *p,
                 const trainer_result_t *res, int eval_max_tokens);
+/* Writes dir/trial.json alone (trial__save's), with "result": null when res is NULL. */
+int trial__write_json(const char *dir, const trial_spec_t *s, const trial__inputs_t *in,
+                      const peft_t *p, const trainer_result_t *res, int eval_max_tokens);
 /* Reads dir/trial.json; trial__saved_free releases it. */
 int trial__saved_read(const char *dir, trial__saved_t *out);
 /* The same over text in memory (path names it in messages); for tests and fuzzing. */
@@ -77,5 +89,36 @@ int trial__saved_parse(const char *text, size_t len, const char *path, trial__sa
 void trial__saved_free(trial__saved_t *s);
 /* Copies dir/peft.safetensors into p, whose tensors must match the file's one for one. */
 int trial__saved_apply(const char *dir, peft_t *p);
+
+/* ---- for other trainers (trial_inputs.c) --------------------------------------------------- */
+
+/* What a trial trains on, as the runner has set it up. */
+typedef struct {
+    const trial_spec_t *spec;
+    const trial__inputs_t *in;
+    peft_t *peft;                      /* the initial weights, training form */
+    const uint32_t *train_idx, *eval_idx;   /* the subsets, before any epoch's shuffle */
+    size_t ntrain, neval;
+    int warmup_steps, total_steps;
+    int eval_max_tokens;
+    const trainer_result_t *counts;    /* the exact counts (fill_counts) */
+    const trial_info_t *info;
+} trial__plan_t;
+
+/* Writes dir/inputs.json, dir/data.safetensors, dir/init.safetensors and dir/trial.json
+ * (docs/torch.md, "autopeft inputs"); for the embedded model also dir/config.json and
+ * dir/model.safetensors. */
+int trial__write_inputs(const char *dir, const trial__plan_t *p);
+
+/* Trace lines (docs/torch.md): a training step (the batch's rows as positions in the train
+ * subset, its n x labels logits) and an evaluation (every dev logit). Write errors are
+ * reported once, by trial__trace_close. */
+void trial__trace_step(FILE *f, uint64_t step, int epoch, double loss, double lr,
+                       const uint32_t *rows, int n, const float *logits, int labels);
+void trial__trace_eval(FILE *f, int epoch, double objective, const float *logits, size_t n,
+                       int labels);
+/* {"objective", "logits", "gold"} of an evaluation into path. */
+int trial__write_logits(const char *path, double objective, const float *logits, size_t n,
+                        int labels, const int32_t *gold_i, const float *gold_f);
 
 #endif

@@ -59,7 +59,7 @@ static json_t *result_json(const trainer_result_t *res)
                      "percent", res->percent);
 }
 
-static int write_json(const char *dir, const trial_spec_t *s, const trial__inputs_t *in,
+int trial__write_json(const char *dir, const trial_spec_t *s, const trial__inputs_t *in,
                       const peft_t *p, const trainer_result_t *res, int eval_max_tokens)
 {
     char path[4200], text[SPACE_TEXT_MAX];
@@ -80,7 +80,8 @@ static int write_json(const char *dir, const trial_spec_t *s, const trial__input
                      sh->hidden, "layers", sh->layers, "labels", sh->labels, "task", "name",
                      in->task, "embedded", s->task_embedded, "metric",
                      metrics_name(in->objective), "labels", in->labels, "label_values", values,
-                     "recipe", recipe_json(s, eval_max_tokens), "result", result_json(res));
+                     "recipe", recipe_json(s, eval_max_tokens), "result",
+                     res ? result_json(res) : json_null());
     if (!root)
         return err_set(ERR_NOMEM, "%s: cannot build trial.json", dir);
     snprintf(path, sizeof path, "%s/trial.json", dir);
@@ -128,7 +129,7 @@ int trial__save(const char *dir, const trial_spec_t *s, const trial__inputs_t *i
     space_config_format(peft_config(q), text, sizeof text);
     snprintf(path, sizeof path, "%s/peft.safetensors", dir);
     if ((rc = safetensors_write(path, e, (size_t)n, meta)) == 0)
-        rc = write_json(dir, s, in, q, res, eval_max_tokens);
+        rc = trial__write_json(dir, s, in, q, res, eval_max_tokens);
 out:
     free(e);
     free(dims);

@@ -54,6 +54,16 @@ typedef struct {
      * unused, and max_eval_examples < 0 takes the saved trial's dev subset (its count and
      * seed), so that the metric is the one it reported. */
     const char *eval_dir;
+
+    /* Write what training would use (tokenised subsets, each epoch's batch order, the
+     * initial weights, the counts: docs/torch.md, "autopeft inputs") to this folder and stop
+     * there: the result is OK without an objective. For trainers outside this one. */
+    const char *inputs_dir;
+    /* JSON lines of every optimiser step (loss, learning rate, the batch's rows and logits)
+     * and every evaluation (objective, every dev logit), for comparing trainers. */
+    const char *trace_path;
+    /* Evaluating saved weights: every dev example's logits and gold label, as JSON. */
+    const char *logits_path;
 } trial_spec_t;
 
 /* AutoPEFT's recipe (lr 1e-4, batch 32, max length 128, 3 epochs, warmup 6%, weight decay

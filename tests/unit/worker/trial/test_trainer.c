@@ -222,7 +222,7 @@ TEST(exec_gives_the_command_the_trial_exactly)
     "12781580015\nAUTOPEFT_STUDY=sst2-bert-base\nAUTOPEFT_TASK=sst2\nAUTOPEFT_THREADS=2\nAUTO"
     "PEFT_TRAIN_FILE=/scratch/glue/SST-2/train.tsv\nAUTOPEFT_TRIAL_ID=41\nAUTOPEFT_WORKER_ID="
     "test/1/x\nMKL_NUM_THREADS=2\nOMP_NUM_THREADS=2\nOPENBLAS_NUM_THREADS=2\n";
-    char cmd[2400], json_path[1100], env_path[1100];
+    char cmd[4000], json_path[1100], env_path[1100];
     trainer_result_t *r;
     char *json, *env;
     prog_t g;
@@ -233,8 +233,9 @@ TEST(exec_gives_the_command_the_trial_exactly)
     snprintf(env_path, sizeof env_path, "%s/env.txt", harness_tmpdir());
     snprintf(cmd, sizeof cmd,
              "cat > %s; env | grep -E '^(AUTOPEFT_|OMP_NUM_THREADS=|OPENBLAS_NUM_THREADS=|"
-             "MKL_NUM_THREADS=)' | LC_ALL=C sort > %s; echo '{\"objective\": 0.5}'",
-             json_path, env_path);
+             "MKL_NUM_THREADS=)' | grep -v '^AUTOPEFT_BIN=' | LC_ALL=C sort > %s; "
+             "echo \"$AUTOPEFT_BIN\" > %s.bin; echo '{\"objective\": 0.5}'",
+             json_path, env_path, env_path);
     r = run_exec(cmd, 0, &g, &rc, &s);
     ASSERT_OK(rc);
     json = harness_slurp(json_path, NULL);
@@ -242,6 +243,13 @@ TEST(exec_gives_the_command_the_trial_exactly)
     ASSERT_STR_EQ(json, want_json);
     ASSERT_STR_EQ(env, want_env);
     free(json);
+    free(env);
+    /* The autopeft program beside this one, or the one on PATH (the tests' binary has none
+     * beside it). */
+    snprintf(env_path + strlen(env_path), sizeof env_path - strlen(env_path), ".bin");
+    env = harness_slurp(env_path, NULL);
+    ASSERT_TRUE(strcmp(env, "autopeft\n") == 0 ||
+                (strlen(env) > 10 && strcmp(env + strlen(env) - 10, "/autopeft\n") == 0));
     free(env);
     free(r);
 }
