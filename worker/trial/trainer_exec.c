@@ -208,7 +208,7 @@ static const char *or_empty(const char *s)
 
 /* The `autopeft` program beside this one (autopeft-worker and autopeft are installed
  * together; `autopeft worker` is the program itself), for a trainer that asks it for the
- * trial's inputs (`autopeft inputs`, docs/torch.md); "autopeft" (PATH) when there is none. */
+ * trial's inputs (`autopeft inputs`, docs/training.md); "autopeft" (PATH) when there is none. */
 static const char *autopeft_program(void)
 {
     static char path[PATH_MAX];

@@ -1,5 +1,5 @@
 /* What other trainers need (trial_int.h): the inputs a trial trains on, written for a trainer
- * outside this process (`autopeft inputs`, docs/torch.md), and the traces and logits that
+ * outside this process (`autopeft inputs`, docs/training.md), and the traces and logits that
  * compare one trainer with another.
  *
  * DIR/data.safetensors holds the tokenised subsets and each epoch's batch order;

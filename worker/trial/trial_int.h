@@ -106,11 +106,11 @@ typedef struct {
 } trial__plan_t;
 
 /* Writes dir/inputs.json, dir/data.safetensors, dir/init.safetensors and dir/trial.json
- * (docs/torch.md, "autopeft inputs"); for the embedded model also dir/config.json and
+ * (docs/training.md, "autopeft inputs"); for the embedded model also dir/config.json and
  * dir/model.safetensors. */
 int trial__write_inputs(const char *dir, const trial__plan_t *p);
 
-/* Trace lines (docs/torch.md): a training step (the batch's rows as positions in the train
+/* Trace lines (docs/training.md): a training step (the batch's rows as positions in the train
  * subset, its n x labels logits) and an evaluation (every dev logit). Write errors are
  * reported once, by trial__trace_close. */
 void trial__trace_step(FILE *f, uint64_t step, int epoch, double loss, double lr,

@@ -56,7 +56,7 @@ typedef struct {
     const char *eval_dir;
 
     /* Write what training would use (tokenised subsets, each epoch's batch order, the
-     * initial weights, the counts: docs/torch.md, "autopeft inputs") to this folder and stop
+     * initial weights, the counts: docs/training.md, "autopeft inputs") to this folder and stop
      * there: the result is OK without an objective. For trainers outside this one. */
     const char *inputs_dir;
     /* JSON lines of every optimiser step (loss, learning rate, the batch's rows and logits)
