@@ -40,6 +40,7 @@
 #include "common/hfconfig.h"
 #include "common/mem.h"
 #include "worker/trial/trainer.h"
+#include "worker/trial/trial_spec_json.h"
 
 #define STDOUT_MAX (1 << 20)     /* a result larger than this is refused */
 #define LINE_MAX_BYTES 4096      /* longer stderr lines are cut */
@@ -135,18 +136,12 @@ static json_t *recipe_json(const trial_spec_t *s)
 
 static json_t *peft_json(const trainer_trial_t *t, const masks_t *k)
 {
-    static const char *const size_keys[SPACE_NMODULES] = {"serial_adapter", "parallel_adapter",
-                                                          "prefix_length", "lora_rank",
-                                                          "houlsby_adapter"};
-    static const char *const mask_keys[SPACE_NMODULES] = {"serial_layers", "parallel_layers",
-                                                          "prefix_layers", "lora_layers",
-                                                          "houlsby_layers"};
     json_t *pf = json_object();
 
     for (int m = 0; m < SPACE_NMODULES; m++)
-        json_object_set_new(pf, size_keys[m], json_integer(t->spec.config.size[m]));
+        json_object_set_new(pf, trial_exec_size_keys[m], json_integer(t->spec.config.size[m]));
     for (int m = 0; m < SPACE_NMODULES; m++)
-        jstr(pf, mask_keys[m], k->on[m] ? k->text[m] : NULL);
+        jstr(pf, trial_exec_mask_keys[m], k->on[m] ? k->text[m] : NULL);
     jstr(pf, "text", t->config_text);
     return pf;
 }

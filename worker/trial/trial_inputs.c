@@ -276,9 +276,7 @@ static json_t *counts_json(const trainer_result_t *r)
 static int write_inputs_json(const char *dir, const trial__plan_t *p)
 {
     const trial_info_t *info = p->info;
-    char path[4200];
     json_t *root;
-    int rc = 0;
 
     root = json_pack("{s:s, s:i, s:s, s:b, s:o, s:f, s:f, s:i, s:b, s:o, s:o, s:o, "
                      "s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
@@ -298,13 +296,7 @@ static int write_inputs_json(const char *dir, const trial__plan_t *p)
                      (json_int_t)info->eval_total, "train_truncated",
                      (json_int_t)info->train_truncated, "eval_truncated",
                      (json_int_t)info->eval_truncated, "params", counts_json(p->counts));
-    if (!root)
-        return err_set(ERR_NOMEM, "%s: cannot build inputs.json", dir);
-    snprintf(path, sizeof path, "%s/inputs.json", dir);
-    if (json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0)
-        rc = err_set(ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    json_decref(root);
-    return rc;
+    return trial__dump_json(root, dir, "inputs.json");
 }
 
 /* The embedded model has no folder of its own: DIR becomes its checkpoint. */

@@ -4,6 +4,7 @@
 #ifndef AUTOPEFT_TRIAL_INT_H
 #define AUTOPEFT_TRIAL_INT_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "worker/engine/model.h"
@@ -82,6 +83,8 @@ int trial__save(const char *dir, const trial_spec_t *s, const trial__inputs_t *i
 /* Writes dir/trial.json alone (trial__save's), with "result": null when res is NULL. */
 int trial__write_json(const char *dir, const trial_spec_t *s, const trial__inputs_t *in,
                       const peft_t *p, const trainer_result_t *res, int eval_max_tokens);
+/* Writes root (taken: released here; NULL reports that it could not be built) as dir/name. */
+int trial__dump_json(json_t *root, const char *dir, const char *name);
 /* Reads dir/trial.json; trial__saved_free releases it. */
 int trial__saved_read(const char *dir, trial__saved_t *out);
 /* The same over text in memory (path names it in messages); for tests and fuzzing. */

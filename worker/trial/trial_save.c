@@ -62,10 +62,9 @@ static json_t *result_json(const trainer_result_t *res)
 int trial__write_json(const char *dir, const trial_spec_t *s, const trial__inputs_t *in,
                       const peft_t *p, const trainer_result_t *res, int eval_max_tokens)
 {
-    char path[4200], text[SPACE_TEXT_MAX];
+    char text[SPACE_TEXT_MAX];
     const shape_t *sh = peft_shape(p);
     json_t *root, *values = json_array();
-    int rc = 0;
 
     space_config_format(peft_config(p), text, sizeof text);
     for (int i = 0; values && i < in->dev->nvalues; i++)
@@ -82,9 +81,17 @@ int trial__write_json(const char *dir, const trial_spec_t *s, const trial__input
                      metrics_name(in->objective), "labels", in->labels, "label_values", values,
                      "recipe", recipe_json(s, eval_max_tokens), "result",
                      res ? result_json(res) : json_null());
+    return trial__dump_json(root, dir, "trial.json");
+}
+
+int trial__dump_json(json_t *root, const char *dir, const char *name)
+{
+    char path[4200];
+    int rc = 0;
+
     if (!root)
-        return err_set(ERR_NOMEM, "%s: cannot build trial.json", dir);
-    snprintf(path, sizeof path, "%s/trial.json", dir);
+        return err_set(ERR_NOMEM, "%s: cannot build %s", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     if (json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0)
         rc = err_set(ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     json_decref(root);

@@ -8,6 +8,11 @@
 
 #include "common/err.h"
 
+const char *const trial_exec_size_keys[SPACE_NMODULES] = {
+    "serial_adapter", "parallel_adapter", "prefix_length", "lora_rank", "houlsby_adapter"};
+const char *const trial_exec_mask_keys[SPACE_NMODULES] = {
+    "serial_layers", "parallel_layers", "prefix_layers", "lora_layers", "houlsby_layers"};
+
 static int bad(const char *label, const char *key, const char *what)
 {
     return err_set(ERR_PARSE, "%s: \"%s\": %s", label, key, what);
@@ -172,12 +177,6 @@ static int read_recipe(const json_t *r, const char *label, trial_spec_t *s)
  * is the masks'. No active module: layers 0 (the head alone, or full fine-tuning). */
 static int read_peft(const json_t *p, const char *label, trial_spec_t *s)
 {
-    static const char *const size_keys[SPACE_NMODULES] = {"serial_adapter", "parallel_adapter",
-                                                          "prefix_length", "lora_rank",
-                                                          "houlsby_adapter"};
-    static const char *const mask_keys[SPACE_NMODULES] = {"serial_layers", "parallel_layers",
-                                                          "prefix_layers", "lora_layers",
-                                                          "houlsby_layers"};
     space_config_t *c = &s->config;
     char path[64];
     int rc;
@@ -190,11 +189,11 @@ static int read_peft(const json_t *p, const char *label, trial_spec_t *s)
         int size = 0;
         size_t n;
 
-        snprintf(path, sizeof path, "peft.%s", size_keys[m]);
-        if ((rc = get_int(p, size_keys[m], label, path, 0, SPACE_MAX_SIZE, &size)) != 0)
+        snprintf(path, sizeof path, "peft.%s", trial_exec_size_keys[m]);
+        if ((rc = get_int(p, trial_exec_size_keys[m], label, path, 0, SPACE_MAX_SIZE, &size)) != 0)
             return rc;
-        snprintf(path, sizeof path, "peft.%s", mask_keys[m]);
-        if ((rc = get_str(p, mask_keys[m], label, path, &mask)) != 0)
+        snprintf(path, sizeof path, "peft.%s", trial_exec_mask_keys[m]);
+        if ((rc = get_str(p, trial_exec_mask_keys[m], label, path, &mask)) != 0)
             return rc;
         if (size == 0 || !mask)
             continue;

@@ -10,6 +10,11 @@
 
 #include "worker/trial/trial_spec.h"
 
+/* The keys of the "peft" object, per module in space order (sa, pa, pt, lora, ha): sizes and
+ * masks. The writer (trainer_exec.c) and the reader use the same tables. */
+extern const char *const trial_exec_size_keys[SPACE_NMODULES];
+extern const char *const trial_exec_mask_keys[SPACE_NMODULES];
+
 /* Fills *out (from trial_spec_default, then every key present); its strings point into *doc,
  * which the caller releases with trial_spec_json_free after the last use of *out. 0, or
  * ERR_PARSE naming label and the key ("trial.json: \"recipe.epochs\": expected ..."). */
