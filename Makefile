@@ -7,7 +7,7 @@
 #   make SANITIZE=address,undefined test    the same under sanitizers (own build folder)
 #   make bench                 every benchmark; make bench-deps installs their Python references
 #   make fuzz                  libFuzzer harnesses (clang) under build/fuzz/
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR= [TORCH_PYTHON=/usr/bin/python3]
 #   make clean
 #
 # Layout (docs/architecture.md): each room of the tree is one static library, and a program
@@ -31,6 +31,9 @@ endif
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 PYTHON     ?= /usr/bin/python3
+# The interpreter `make install` puts in autopeft-torch-train's first line: one whose PyTorch
+# sees the GPUs (a conda environment's python, say); Debian's python3-torch by default.
+TORCH_PYTHON ?= /usr/bin/python3
 NPROC      := $(shell nproc 2>/dev/null || echo 2)
 
 # Libraries found through pkg-config; evaluated lazily so that `make deps` works before they exist.
@@ -232,9 +235,12 @@ install: $(PROGRAMS)
 	    if [ -x $$f ]; then m=0755; else m=0644; fi; \
 	    install -m $$m $$f $(DEPLOY_DEST)/$${f#deploy/} || exit 1; done
 	sed -i 's|/usr/local/bin/|$(PREFIX)/bin/|g' $(DEPLOY_DEST)/systemd/*.service
+	sed '1s|^#!.*|#!$(TORCH_PYTHON)|' worker/torch/autopeft_torch_train.py \
+	    > $(DESTDIR)$(PREFIX)/bin/autopeft-torch-train
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/autopeft-torch-train
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGRAMS)))
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGRAMS)) autopeft-torch-train)
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/autopeft $(DESTDIR)$(PREFIX)/share/autopeft
 
 clean:
@@ -246,8 +252,9 @@ DEPS_BUILD := make gcc pkg-config git protobuf-c-compiler libprotobuf-c-dev libz
               libuv1-dev libopenblas-dev liblapacke-dev libjansson-dev libsqlite3-dev \
               libutf8proc-dev libinih-dev clang libclang-rt-14-dev
 # The tests: Chromium renders the HTML report headless (its test is skipped without it), with
-# the report's font; zlib decodes the screenshot.
-DEPS_TEST  := chromium fonts-dejavu-core zlib1g-dev
+# the report's font; zlib decodes the screenshot; PyTorch runs the PyTorch trainer
+# (worker/torch/) against the built-in one.
+DEPS_TEST  := chromium fonts-dejavu-core zlib1g-dev python3 python3-numpy python3-torch
 DEPS_BENCH := python3 python3-numpy python3-torch python3-sklearn python3-optuna
 
 define install_packages
