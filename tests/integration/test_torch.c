@@ -228,3 +228,302 @@ TEST_TIMEOUT(steps_match_the_builtin_trainer, 600)
                       "--lr", "3e-3", "--dropout", "0", "--max-length", "32", "--threads", "2",
                       NULL});
 }
+
+/* The last line of FILE that is a JSON object (the trainer's result); the test fails without. */
+static json_t *result_line(const char *file)
+{
+    char *text = harness_slurp(file, NULL), *line, *save = NULL;
+    json_t *o = NULL;
+
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *x = line[0] == '{' ? json_loads(line, 0, NULL) : NULL;
+        if (x) {
+            json_decref(o);
+            o = x;
+        }
+    }
+    if (!o)
+        FAIL("%s: no JSON result line", file);
+    free(text);
+    return o;
+}
+
+static double objective_of(json_t *o)
+{
+    json_t *v = json_object_get(o, "objective");
+    return json_is_object(v) ? json_number_value(json_object_get(v, "value"))
+                             : json_number_value(v);
+}
+
+TEST_TIMEOUT(saved_weights_give_eval_the_same_metric, 300)
+{
+    cli_result_t *r = calloc(1, sizeof *r);
+    char inputs[1100], save[1100], trace[1100], logits[1100], out[1100], err[1100];
+    static char line[1 << 22], last_eval[1 << 22];
+    json_t *res, *ev, *lg, *tr;
+    FILE *f;
+    long best;
+
+    need_torch();
+    snprintf(inputs, sizeof inputs, "%s", tmp_path("inputs"));
+    snprintf(save, sizeof save, "%s", tmp_path("saved"));
+    snprintf(trace, sizeof trace, "%s", tmp_path("trace.jsonl"));
+    snprintf(logits, sizeof logits, "%s", tmp_path("logits.json"));
+    snprintf(out, sizeof out, "%s", tmp_path("out"));
+    snprintf(err, sizeof err, "%s", tmp_path("err"));
+    RUN(r, "train", "--model", "embedded", "--task", "embedded", "--max-train-examples", "4000",
+        "--max-eval-examples", "300", "--epochs", "2", "--peft",
+        "sa=8 pa=4 pt=2 lora=2 ha=3 layers=0111", "--quiet", "--write-inputs", inputs);
+    if (r->status != 0)
+        FAIL("train --write-inputs: %d: %s", r->status, r->err);
+    if (TORCH(NULL, out, err, "--inputs", inputs, "--save", save, "--trace", trace) != 0)
+        FAIL("the PyTorch trainer failed: %s", harness_slurp(err, NULL));
+    res = result_line(out);
+    ASSERT_STR_EQ(json_string_value(json_object_get(res, "saved")), save);
+    best = (long)cli_json_u64(res, "best_epoch");
+    ASSERT_TRUE(objective_of(res) > 0.6);   /* it learned: the checks below mean more */
+
+    /* autopeft eval of the weights PyTorch saved: the best epoch's dev logits and metric */
+    RUN(r, "eval", "--peft", save, "--model", "embedded", "--task", "embedded", "--logits",
+        logits, "--quiet");
+    if (r->status != 0)
+        FAIL("eval: %d: %s", r->status, r->err);
+    ev = cli_json(r->out);
+    f = fopen(trace, "r");
+    ASSERT_NOT_NULL(f);
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "\"eval\": ") == line + 1) {
+            json_t *x = cli_json(line);
+            if ((long)cli_json_u64(x, "eval") == best)
+                snprintf(last_eval, sizeof last_eval, "%s", line);
+            json_decref(x);
+        }
+    fclose(f);
+    tr = cli_json(last_eval);
+    lg = cli_json(harness_slurp(logits, NULL));
+    {
+        double d = logits_diff(json_object_get(tr, "logits"), json_object_get(lg, "logits"),
+                               "eval logits", (int)best);
+        printf("  eval of the saved weights: objective %.4f (PyTorch %.4f), logits within "
+               "%.2e\n", objective_of(ev), objective_of(res), d);
+        ASSERT_TRUE(d <= STEP_TOL);
+    }
+    /* the same predictions, but for a tie broken by rounding (not met here so far) */
+    ASSERT_NEAR(objective_of(ev), objective_of(res), 1.0 / 300 + 1e-12);
+    ASSERT_NEAR(cli_json_u64(json_object_get(ev, "params"), "deployed"),
+                cli_json_u64(json_object_get(res, "params"), "deployed"), 0);
+    json_decref(res);
+    json_decref(ev);
+    json_decref(tr);
+    json_decref(lg);
+    cli_result_free(r);
+    free(r);
+}
+
+TEST_TIMEOUT(a_study_trains_on_the_torch_trainer, 400)
+{
+    char conf[1024], study[1024], log[1024], wlog[1024], ep[1100], cmd[1200];
+    pid_t c, w;
+    int st;
+
+    need_torch();
+    rt_path(conf, sizeof conf, "study.conf");
+    rt_path(study, sizeof study, "study");
+    rt_path(log, sizeof log, "coordinator.log");
+    rt_path(wlog, sizeof wlog, "worker.log");
+    rt_write(conf,
+             "[study]\nname = torch\nbudget = 3\nn_init = 3\n"
+             "[model]\nembedded = true\n[task]\nembedded = true\n"
+             "[recipe]\nepochs = 2\nmax_train_examples = 512\nmax_eval_examples = 200\n"
+             "learning_rate = 8e-3\nmax_length = 24\ndropout = 0\nweight_decay = 0\n"
+             "[space]\nlora = true\nsizes_ha = 8,0\nprefix_bottleneck = 16\n"
+             "[search]\nsurrogate = random\n"
+             "[network]\nbind = tcp://127.0.0.1:0\nheartbeat_interval_ms = 100\n");
+    c = RT_SPAWN("autopeft-coordinator", log, "--study", study, "--config", conf);
+    snprintf(cmd, sizeof cmd, PYTHON " %s --threads 2", trainer_script());
+    snprintf(ep, sizeof ep, "%s/endpoint", study);
+    w = RT_SPAWN("autopeft-worker", wlog, "--endpoint-file", ep, "--exec", cmd,
+                 "--backoff-max", "500");
+    ASSERT_TRUE(rt_wait(c, 300, &st));
+    ASSERT_EQ(st, 0);
+    ASSERT_TRUE(rt_wait(w, 20, &st));
+    if (rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'done'") != 3) {
+        char why[600] = "";
+        rt_sql_text(study, why, sizeof why, "SELECT coalesce(group_concat(error, ' | '), '') "
+                                            "FROM results");
+        FAIL("not every trial is done: %s", why);
+    }
+    /* the counts the trainer reports (it checks them against autopeft's, tensor by tensor)
+     * are the coordinator's cost, and every epoch came back as a learning-curve point */
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM results r JOIN trials t ON "
+                                "t.id = r.trial_id WHERE r.status = 'ok' AND "
+                                "abs(r.percent - t.cost) < 1e-9 AND r.objective > 0.4 AND "
+                                "r.epochs_run = 2"), 3);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM curves"), 6);
+}
+
+/* inputs.json of FOLDER with the JSON value TEXT put at KEY of the object at PATH ("" for the
+ * top, "model", "params"). */
+static void edit_inputs(const char *folder, const char *path, const char *key, const char *text)
+{
+    char file[1200];
+    json_t *o, *at, *v;
+
+    snprintf(file, sizeof file, "%s/inputs.json", folder);
+    o = cli_json(harness_slurp(file, NULL));
+    at = path[0] ? json_object_get(o, path) : o;
+    ASSERT_NOT_NULL(at);
+    v = json_loads(text, JSON_DECODE_ANY, NULL);
+    ASSERT_NOT_NULL(v);
+    json_object_set_new(at, key, v);
+    ASSERT_EQ(json_dump_file(o, file, JSON_INDENT(1)), 0);
+    json_decref(o);
+}
+
+/* DST becomes a copy of SRC. */
+static void copy_folder(const char *src, const char *dst)
+{
+    char cmd[2400];
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dst, src, dst);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+/* The trainer on FOLDER exits 1 and says SAYS on stderr. */
+static void refused(const char *folder, const char *says, char *const *more)
+{
+    char out[1100], err[1100];
+    char *args[12] = {"--inputs", (char *)folder};
+    int n = 2, st;
+
+    for (int i = 0; more && more[i] && n < 11; i++)
+        args[n++] = more[i];
+    args[n] = NULL;
+    snprintf(out, sizeof out, "%s", tmp_path("refused.out"));
+    snprintf(err, sizeof err, "%s", tmp_path("refused.err"));
+    st = run_torch(NULL, out, err, args);
+    if (st != 1 || !strstr(harness_slurp(err, NULL), says))
+        FAIL("--inputs %s: exit %d, stderr \"%s\"; expected 1 and \"%s\"", folder, st,
+             harness_slurp(err, NULL), says);
+}
+
+TEST_TIMEOUT(what_it_cannot_do_is_refused_by_name, 300)
+{
+    cli_result_t *r = calloc(1, sizeof *r);
+    char good[1100], bad[1100], roberta[1100], out[1100], err[1100], cmd[8000], spec[1100];
+    int st;
+
+    need_torch();
+    snprintf(good, sizeof good, "%s", tmp_path("good"));
+    snprintf(bad, sizeof bad, "%s", tmp_path("bad"));
+    snprintf(roberta, sizeof roberta, "%s", tmp_path("roberta"));
+    RUN(r, "train", "--model", "embedded", "--task", "embedded", "--max-train-examples", "64",
+        "--max-eval-examples", "32", "--epochs", "1", "--peft", "sa=8 pt=2 layers=0011",
+        "--quiet", "--write-inputs", good);
+    ASSERT_EQ(r->status, 0);
+#define FRESH() copy_folder(good, bad)
+
+    FRESH();
+    edit_inputs(bad, "modules", "adapterdrop", "{\"size\": 4, \"layers\": [1]}");
+    refused(bad, "module \"adapterdrop\" is not one this trainer has", NULL);
+    FRESH();
+    edit_inputs(bad, "params", "trainable", "12");
+    refused(bad, "autopeft counts 12", NULL);
+    FRESH();
+    edit_inputs(bad, "modules", "sa", "{\"size\": 16, \"layers\": [2, 3]}");
+    refused(bad, "init.safetensors: \"peft.layer.2.sa.down.weight\" has shape [8, 64]", NULL);
+    FRESH();
+    edit_inputs(bad, "", "version", "2");
+    refused(bad, "this trainer reads autopeft-inputs version 1", NULL);
+    FRESH();
+    edit_inputs(bad, "recipe", "epochs", "\"three\"");
+    refused(bad, "\"epochs\" must be an integer", NULL);
+    FRESH();
+    snprintf(cmd, sizeof cmd, "%s/data.safetensors", bad);
+    cli_write_text(cmd, "not safetensors");
+    refused(bad, "data.safetensors: header of 7306634592548843374 bytes does not fit", NULL);
+
+    /* a RoBERTa folder */
+    FRESH();
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/model.safetensors' '%s/' && "
+             "sed 's/\"bert\"/\"roberta\"/' '%s/config.json' > '%s/config.json'",
+             roberta, good, roberta, good, roberta);
+    ASSERT_EQ(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "\"%s\"", roberta);
+    edit_inputs(bad, "model", "dir", cmd);
+    refused(bad, "model_type \"roberta\": this trainer runs BERT checkpoints only", NULL);
+
+    /* fp16 autocast wants a GPU (bf16 runs on the CPU) */
+    if (system(PYTHON " -c 'import sys, torch; sys.exit(torch.cuda.is_available())'") == 0)
+        refused(good, "precision fp16 needs a CUDA device", (char *[]){"--precision", "fp16",
+                                                                       NULL});
+
+    /* under --exec: a trial that is not JSON, and one that `autopeft inputs` refuses */
+    snprintf(out, sizeof out, "%s", tmp_path("exec.out"));
+    snprintf(err, sizeof err, "%s", tmp_path("exec.err"));
+    snprintf(spec, sizeof spec, "%s", tmp_path("spec.json"));
+    cli_write_text(spec, "{\"model\": ");
+    st = TORCH(spec, out, err, "--threads", "1");
+    ASSERT_EQ(st, 1);
+    ASSERT_CONTAINS(harness_slurp(err, NULL), "the trial on stdin is not JSON");
+    cli_write_text(spec, "{\"trial_id\": 1, \"seed\": 1, \"model\": {\"path\": \"/nonexistent\"},"
+                         " \"task\": {\"name\": \"sst2\", \"data_dir\": \"/nonexistent\"},"
+                         " \"recipe\": {\"epochs\": 1}, \"peft\": {\"text\": \"sa=8 "
+                         "layers=11\"}}");
+    setenv("AUTOPEFT_BIN", harness_bin_path("autopeft", cmd, sizeof cmd), 1);
+    st = TORCH(spec, out, err, "--threads", "1");
+    unsetenv("AUTOPEFT_BIN");
+    if (st != 1 || !strstr(harness_slurp(err, NULL), "autopeft inputs: ") ||
+        !strstr(harness_slurp(err, NULL), "/nonexistent"))
+        FAIL("exit %d, stderr \"%s\"", st, harness_slurp(err, NULL));
+    cli_result_free(r);
+    free(r);
+}
+
+TEST_TIMEOUT(sigterm_reports_the_epochs_evaluated, 300)
+{
+    cli_result_t *r = calloc(1, sizeof *r);
+    char inputs[1100], out[1100], err[1100];
+    json_t *res;
+    pid_t pid;
+    int st;
+
+    need_torch();
+    snprintf(inputs, sizeof inputs, "%s", tmp_path("inputs"));
+    snprintf(out, sizeof out, "%s", tmp_path("out"));
+    snprintf(err, sizeof err, "%s", tmp_path("err"));
+    RUN(r, "train", "--model", "embedded", "--task", "embedded", "--max-train-examples", "1000",
+        "--max-eval-examples", "100", "--epochs", "50", "--peft", "sa=8 layers=0011", "--quiet",
+        "--write-inputs", inputs);
+    ASSERT_EQ(r->status, 0);
+    cli_write_text(err, "");
+    pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "r", stdin) || !freopen(out, "w", stdout) ||
+            !freopen(err, "w", stderr))
+            _exit(127);
+        execl(PYTHON, PYTHON, trainer_script(), "--inputs", inputs, "--threads", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    /* the second evaluated epoch, then SIGTERM: it stops within a step or so */
+    for (int i = 0; i < 1200 && !strstr(harness_slurp(err, NULL), "\"epoch\": 2, \"epochs\": 50, "
+                                                               "\"step\": 64,"); i++)
+        usleep(100 * 1000);
+    ASSERT_EQ(kill(pid, SIGTERM), 0);
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFEXITED(st));
+    ASSERT_EQ(WEXITSTATUS(st), 0);
+    res = result_line(out);
+    ASSERT_TRUE(json_is_true(json_object_get(res, "stopped")));
+    ASSERT_STR_EQ(json_string_value(json_object_get(res, "status")), "ok");
+    ASSERT_GE(cli_json_u64(res, "epochs_run"), 2);
+    ASSERT_LT(cli_json_u64(res, "epochs_run"), 50);
+    ASSERT_EQ(json_array_size(json_object_get(res, "history")),
+              cli_json_u64(res, "epochs_run"));
+    ASSERT_GE(cli_json_u64(res, "best_epoch"), 1);
+    json_decref(res);
+    cli_result_free(r);
+    free(r);
+}
