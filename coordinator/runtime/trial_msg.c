@@ -129,7 +129,8 @@ static void synthetic_spec(Autopeft__SyntheticSpec *syn, const config_t *c, cons
     syn->layers = (uint32_t)c->shape.layers;
 }
 
-void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t)
+void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t,
+                    const char *save_dir)
 {
     autopeft__trial__init(&m->trial);
     autopeft__trial_spec__init(&m->spec);
@@ -158,5 +159,6 @@ void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t)
         m->spec.synthetic = &m->synthetic;
     } else {
         m->spec.mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN;
+        m->spec.save_dir = (char *)save_dir;
     }
 }

@@ -37,6 +37,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/hfconfig.h"
 #include "common/mem.h"
 #include "worker/trial/trainer.h"
@@ -789,6 +790,13 @@ static int exec_run(trainer_t *tr, const trainer_trial_t *t, const trainer_env_t
     int rc = 0;
 
     c.eb.line = c.eline;
+    /* The command writes its weights into save_dir as it likes; the folder is made for it, as
+     * the built-in trainer makes its own. Another worker may see the shared filesystem where
+     * this one cannot: retryable. */
+    if (t->spec.save_dir && file_mkdirs(t->spec.save_dir) != 0) {
+        trainer_fail(out, true, "save_dir: %s", err_msg());
+        goto out;
+    }
     masks_of(&t->spec.config, &masks);
     c.spec = spec_json(t, &masks, env);
     if (!c.spec || !ev) {
