@@ -19,7 +19,7 @@
 
 typedef enum {
     K_INT, K_U64, K_DOUBLE, K_BOOL, K_ID, K_PATH, K_MODE, K_OBJECTIVE, K_SURROGATE, K_COST, K_FIDELITY,
-    K_KEEP, K_SIZES, K_SHAPE, K_REF
+    K_KEEP, K_PRECISION, K_SIZES, K_SHAPE, K_REF
 } ktype_t;
 
 typedef struct {
@@ -81,6 +81,7 @@ static const keydef_t keys[] = {
     {"recipe", "patience", K_INT, O(patience), 0, 1000},
     {"recipe", "threads", K_INT, O(threads), 0, 4096},
     {"recipe", "full_finetune", K_BOOL, O(full_finetune), 0, 0},
+    {"recipe", "precision", K_PRECISION, O(precision), 0, 0},
     {"synthetic", "duration_ms", K_INT, O(syn_duration_ms), 0, 86400000},
     {"synthetic", "noise", K_DOUBLE, O(syn_noise), 0, 1},
     {"synthetic", "fail_rate", K_DOUBLE, O(syn_fail_rate), 0, 1},
@@ -399,6 +400,9 @@ static int set_value(parser_t *p, const keydef_t *k, const char *value)
         break;
     case K_SIZES:
         rc = space_opts_parse_sizes(&c->space, (space_module_t)k->off, value);
+        break;
+    case K_PRECISION:
+        rc = precision_parse(value, &c->precision);
         break;
     case K_SHAPE:
         rc = strchr(value, '=') ? config_parse_shape(value, &c->shape)

@@ -6,7 +6,7 @@
  *   [space]    size ladders, lora, separate_masks, prefix_bottleneck
  *   [model]    path (Hugging Face folder) or embedded, shape (for counting parameters)
  *   [task]     name, data files and columns, num_labels, metric, embedded
- *   [recipe]   the training recipe of every trial
+ *   [recipe]   the training recipe of every trial, and its precision (fp32|bf16|fp16)
  *   [synthetic] the fast mode's objective: duration_ms, noise, fail_rate
  *   [search]   surrogate (map|saas|random), refit_every, mc_samples, cost, lookahead,
  *              fidelity (none|asha), fidelity_eta, fidelity_min_epochs, fidelity_projection,
@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/precision.h"
 #include "common/shape.h"
 #include "common/space.h"
 #include "coordinator/search/baselines.h"
@@ -85,6 +86,7 @@ typedef struct {
     double learning_rate, warmup_ratio, weight_decay, max_grad_norm, dropout, lora_alpha;
     int max_train_examples, max_eval_examples;
     bool full_finetune;
+    precision_t precision;        /* fp32; bf16 and fp16 need an exec trainer that has them */
 
     /* [synthetic] */
     int syn_duration_ms;

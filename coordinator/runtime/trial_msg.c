@@ -56,6 +56,15 @@ static void task_spec(Autopeft__TaskSpec *task, const config_t *c)
     }
 }
 
+static Autopeft__Precision precision_msg(precision_t p)
+{
+    switch (p) {
+    case PRECISION_BF16: return AUTOPEFT__PRECISION__PRECISION_BF16;
+    case PRECISION_FP16: return AUTOPEFT__PRECISION__PRECISION_FP16;
+    default: return AUTOPEFT__PRECISION__PRECISION_FP32;
+    }
+}
+
 /* The [recipe] section: every field is sent. */
 static void recipe(Autopeft__Recipe *rec, const config_t *c)
 {
@@ -81,6 +90,8 @@ static void recipe(Autopeft__Recipe *rec, const config_t *c)
     rec->has_prefix_bottleneck = rec->has_eval_batch_size = true;
     rec->prefix_bottleneck = (uint32_t)c->prefix_bottleneck;
     rec->eval_batch_size = (uint32_t)c->eval_batch_size;
+    rec->has_precision = true;
+    rec->precision = precision_msg(c->precision);
 }
 
 /* Sizes, one layer mask per active module and the text form of configuration c, the strings

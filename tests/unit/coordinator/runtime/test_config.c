@@ -285,3 +285,19 @@ TEST(keep_weights_and_weights_dir)
     ASSERT_ERR(config_parse("[study]\nmode = synthetic\nweights_dir =\n", "t.conf", "/etc",
                             &c), ERR_PARSE);
 }
+
+TEST(recipe_precision)
+{
+    config_t c;
+
+    ASSERT_OK(parse("[study]\nmode = synthetic\n", &c));
+    ASSERT_EQ(c.precision, PRECISION_FP32);
+    ASSERT_OK(parse("[study]\nmode = synthetic\n[recipe]\nprecision = bf16\n", &c));
+    ASSERT_EQ(c.precision, PRECISION_BF16);
+    ASSERT_OK(parse("[study]\nmode = synthetic\n[recipe]\nprecision = FP16\n", &c));
+    ASSERT_EQ(c.precision, PRECISION_FP16);
+    ASSERT_OK(parse("[study]\nmode = synthetic\n[recipe]\nprecision = fp32\n", &c));
+    ASSERT_EQ(c.precision, PRECISION_FP32);
+    bad("[study]\nmode = synthetic\n[recipe]\nprecision = fp8\n", "t.conf:4: [recipe] precision",
+        "expected fp32, bf16 or fp16, got 'fp8'");
+}

@@ -95,6 +95,16 @@ TEST(train_trial_names_the_data_files)
     tr = round_trip(&c, &t, &m);
     ASSERT_EQ(tr->spec->mode, AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN);
     ASSERT_TRUE(tr->spec->save_dir == NULL);
+    ASSERT_TRUE(tr->spec->recipe->has_precision);
+    ASSERT_EQ(tr->spec->recipe->precision, AUTOPEFT__PRECISION__PRECISION_FP32);
+    wire_msg_free(&m);
+    c.precision = PRECISION_BF16;
+    tr = round_trip(&c, &t, &m);
+    ASSERT_EQ(tr->spec->recipe->precision, AUTOPEFT__PRECISION__PRECISION_BF16);
+    wire_msg_free(&m);
+    c.precision = PRECISION_FP16;
+    tr = round_trip(&c, &t, &m);
+    ASSERT_EQ(tr->spec->recipe->precision, AUTOPEFT__PRECISION__PRECISION_FP16);
     wire_msg_free(&m);
     tr = round_trip_saving(&c, &t, "/shared/weights/trial-9", &m);
     ASSERT_STR_EQ(tr->spec->save_dir, "/shared/weights/trial-9");
