@@ -283,6 +283,19 @@ static int parse_args(int argc, char **argv, run_opts_t *o)
     return -1;
 }
 
+/* Whether the local workers can train the study's trials: the built-in trainer (no --exec)
+ * fails every trial of a precision other than fp32, so that is said before the study starts.
+ * 0, or the exit status. */
+static int trainable(const run_t *r, const config_t *cfg)
+{
+    if (cfg->mode != CONFIG_MODE_TRAIN || cfg->precision == PRECISION_FP32 || r->o.exec_cmd)
+        return 0;
+    fprintf(stderr, PROG ": %s: the built-in trainer trains in float32 only; [recipe] precision "
+            "= %s needs --exec with a trainer that has it, such as autopeft-torch-train\n",
+            r->o.resume ? r->o.resume : r->file, precision_name(cfg->precision));
+    return 2;
+}
+
 /* The study's configuration: the file given, or the embedded default's, written into its study
  * folder (runs/embedded unless --study says otherwise). 0, or the exit status. */
 static int configure(run_t *r, config_t *cfg)
@@ -297,7 +310,7 @@ static int configure(run_t *r, config_t *cfg)
             fprintf(stderr, PROG ": %s\n", err_msg());
             return 2;
         }
-        return 0;
+        return trainable(r, cfg);
     }
     if (!r->file) {
         if (!r->study)
@@ -318,7 +331,7 @@ static int configure(run_t *r, config_t *cfg)
         snprintf(r->study_buf, sizeof r->study_buf, "runs/%s", cfg->name);
         r->study = r->study_buf;
     }
-    return 0;
+    return trainable(r, cfg);
 }
 
 /* This program's path, the study folder, the workers and their cores, and no stale endpoint

@@ -8,6 +8,10 @@
 #include "coordinator/cli/commands.h"
 #include "coordinator/runtime/report.h"
 #include "coordinator/runtime/report_compare.h"
+#include "coordinator/runtime/weights.h"
+
+/* Kept trials listed by id on the weights line, at most. */
+#define WEIGHTS_LISTED 24
 
 static int one_dir(int argc, char **argv, const char *usage, const char **dir)
 {
@@ -61,6 +65,25 @@ static void print_summary(const report_summary_t *s)
         printf("report      %s\n", s->report_path);
 }
 
+/* The trials whose trained weights the study keeps ([study] keep_weights), for autopeft export
+ * and autopeft eval --peft; nothing when it keeps none. */
+static void print_weights(const char *dir)
+{
+    uint64_t ids[WEIGHTS_LISTED];
+    int n;
+
+    if (weights_list(dir, ids, WEIGHTS_LISTED, &n) != 0) {
+        printf("weights     %s\n", err_msg());
+        return;
+    }
+    if (n == 0)
+        return;
+    printf("weights     %d trial%s in %s/" WEIGHTS_DIR_NAME ":", n, n == 1 ? "" : "s", dir);
+    for (int i = 0; i < n && i < WEIGHTS_LISTED; i++)
+        printf(" %llu", (unsigned long long)ids[i]);
+    printf("%s\n", n > WEIGHTS_LISTED ? " ..." : "");
+}
+
 int cli_status(int argc, char **argv)
 {
     static const char usage[] =
@@ -78,6 +101,7 @@ int cli_status(int argc, char **argv)
         return 1;
     }
     print_summary(&s);
+    print_weights(dir);
     return 0;
 }
 
@@ -106,6 +130,7 @@ int cli_report(int argc, char **argv)
         return 1;
     }
     print_summary(&s);
+    print_weights(dir);
     printf("\nPareto front (%d trial%s):\n", n, n == 1 ? "" : "s");
     report_print_pareto(stdout, pts, n);
     report_compare_print_dir(stdout, dir);

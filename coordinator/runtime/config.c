@@ -19,7 +19,7 @@
 
 typedef enum {
     K_INT, K_U64, K_DOUBLE, K_BOOL, K_ID, K_PATH, K_MODE, K_OBJECTIVE, K_SURROGATE, K_COST, K_FIDELITY,
-    K_SIZES, K_SHAPE, K_REF
+    K_KEEP, K_PRECISION, K_SIZES, K_SHAPE, K_REF
 } ktype_t;
 
 typedef struct {
@@ -41,6 +41,8 @@ static const keydef_t keys[] = {
     {"study", "reference_point", K_REF, 0, 0, 0},
     {"study", "max_attempts", K_INT, O(max_attempts), 1, 100},
     {"study", "trial_timeout_s", K_DOUBLE, O(trial_timeout_s), 0, 1e7},
+    {"study", "keep_weights", K_KEEP, O(keep_weights), 0, 0},
+    {"study", "weights_dir", K_PATH, O(weights_dir), 0, 0},
     {"space", "sizes_sa", K_SIZES, SPACE_SA, 0, 0},
     {"space", "sizes_pa", K_SIZES, SPACE_PA, 0, 0},
     {"space", "sizes_pt", K_SIZES, SPACE_PT, 0, 0},
@@ -79,6 +81,7 @@ static const keydef_t keys[] = {
     {"recipe", "patience", K_INT, O(patience), 0, 1000},
     {"recipe", "threads", K_INT, O(threads), 0, 4096},
     {"recipe", "full_finetune", K_BOOL, O(full_finetune), 0, 0},
+    {"recipe", "precision", K_PRECISION, O(precision), 0, 0},
     {"synthetic", "duration_ms", K_INT, O(syn_duration_ms), 0, 86400000},
     {"synthetic", "noise", K_DOUBLE, O(syn_noise), 0, 1},
     {"synthetic", "fail_rate", K_DOUBLE, O(syn_fail_rate), 0, 1},
@@ -180,6 +183,11 @@ const char *config_surrogate_name(config_surrogate_t s)
     return s == CONFIG_SUR_MAP ? "map" : s == CONFIG_SUR_RANDOM ? "random" : "saas";
 }
 
+const char *config_keep_name(config_keep_t k)
+{
+    return k == CONFIG_KEEP_ALL ? "all" : k == CONFIG_KEEP_NONE ? "none" : "front";
+}
+
 /* inih's reader: one line at a time from the text, counting lines; a line longer than inih's
  * buffer would be split silently, so it is refused here instead. */
 static char *reader(char *str, int num, void *stream)
@@ -218,6 +226,10 @@ static int set_string(parser_t *p, const keydef_t *k, const char *value, char *d
         if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
             return err_set(ERR_PARSE, "%s:%d: [%s] %s: control character in the value", p->name,
                            p->line, k->section, k->key);
+    /* Before the folder is put in front: an empty path would become the folder itself. */
+    if (n == 0)
+        return err_set(ERR_PARSE, "%s:%d: [%s] %s: empty value", p->name, p->line, k->section,
+                       k->key);
     if (k->type == K_PATH && value[0] != '/' && p->dir && p->dir[0]) {
         int w = snprintf(dst, cap, "%s/%s", p->dir, value);
         if (w < 0 || (size_t)w >= cap)
@@ -228,9 +240,6 @@ static int set_string(parser_t *p, const keydef_t *k, const char *value, char *d
     if (n >= cap)
         return err_set(ERR_RANGE, "%s:%d: [%s] %s: value longer than %zu bytes", p->name, p->line,
                        k->section, k->key, cap - 1);
-    if (n == 0)
-        return err_set(ERR_PARSE, "%s:%d: [%s] %s: empty value", p->name, p->line, k->section,
-                       k->key);
     memcpy(dst, s, n + 1);
     return 0;
 }
@@ -298,6 +307,7 @@ static int set_word(config_t *c, ktype_t type, const char *value)
     static const char *const surrogates[] = {"saas", "map", "random"};
     static const char *const costs[] = {"linear", "log"};
     static const char *const fidelities[] = {"none", "asha"};
+    static const char *const keeps[] = {"front", "all", "none"};
     int rc = 0, w;
 
     switch (type) {
@@ -320,6 +330,10 @@ static int set_word(config_t *c, ktype_t type, const char *value)
     case K_FIDELITY:
         if ((rc = parse_word(value, fidelities, 2, &w)) == 0)
             c->fidelity = (config_fidelity_t)w;
+        break;
+    case K_KEEP:
+        if ((rc = parse_word(value, keeps, 3, &w)) == 0)
+            c->keep_weights = (config_keep_t)w;
         break;
     default:
         rc = err_set(ERR_INTERNAL, "not a word key");
@@ -381,10 +395,14 @@ static int set_value(parser_t *p, const keydef_t *k, const char *value)
     case K_SURROGATE:
     case K_COST:
     case K_FIDELITY:
+    case K_KEEP:
         rc = set_word(c, k->type, value);
         break;
     case K_SIZES:
         rc = space_opts_parse_sizes(&c->space, (space_module_t)k->off, value);
+        break;
+    case K_PRECISION:
+        rc = precision_parse(value, &c->precision);
         break;
     case K_SHAPE:
         rc = strchr(value, '=') ? config_parse_shape(value, &c->shape)
@@ -633,6 +651,9 @@ static int finish(parser_t *p)
             return err_prefix(err_code(), "%s: [space]: ", p->name);
         space_free(&s);
     }
+    if (c->weights_dir[0] && c->keep_weights == CONFIG_KEEP_NONE)
+        return err_set(ERR_INVAL, "%s:%d: [study] weights_dir makes no sense with keep_weights = "
+                       "none (no weights are kept)", p->name, key_line(p, "study", "weights_dir"));
     if (c->insecure_bind && c->curve_secret_key[0])
         return err_set(ERR_INVAL, "%s:%d: [network] insecure_bind makes no sense with "
                        "curve_secret_key", p->name, key_line(p, "network", "insecure_bind"));

@@ -1,12 +1,12 @@
 /* A study's configuration: the INI file a user writes (docs/config.md is the reference).
  *
  *   [study]    name, mode (train|synthetic), budget, budget_epochs, n_init, seed, objective,
- *              reference point,
- *              max_attempts, trial_timeout_s
+ *              reference point, max_attempts, trial_timeout_s, keep_weights (front|all|none),
+ *              weights_dir
  *   [space]    size ladders, lora, separate_masks, prefix_bottleneck
  *   [model]    path (Hugging Face folder) or embedded, shape (for counting parameters)
  *   [task]     name, data files and columns, num_labels, metric, embedded
- *   [recipe]   the training recipe of every trial
+ *   [recipe]   the training recipe of every trial, and its precision (fp32|bf16|fp16)
  *   [synthetic] the fast mode's objective: duration_ms, noise, fail_rate
  *   [search]   surrogate (map|saas|random), refit_every, mc_samples, cost, lookahead,
  *              fidelity (none|asha), fidelity_eta, fidelity_min_epochs, fidelity_projection,
@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/precision.h"
 #include "common/shape.h"
 #include "common/space.h"
 #include "coordinator/search/baselines.h"
@@ -42,6 +43,9 @@ typedef enum { CONFIG_OBJ_HV = 0, CONFIG_OBJ_METRIC } config_objective_t;
 typedef enum { CONFIG_SUR_SAAS = 0, CONFIG_SUR_MAP, CONFIG_SUR_RANDOM } config_surrogate_t;
 /* Multi-fidelity: every trial to the end, or stopped at rungs (coordinator/search/fidelity.h). */
 typedef enum { CONFIG_FIDELITY_NONE = 0, CONFIG_FIDELITY_ASHA } config_fidelity_t;
+/* Which train-mode trials keep their trained weights (coordinator/runtime/weights.h): the
+ * Pareto front's and the baselines', every done one, or none. */
+typedef enum { CONFIG_KEEP_FRONT = 0, CONFIG_KEEP_ALL, CONFIG_KEEP_NONE } config_keep_t;
 
 typedef struct {
     char file[CONFIG_PATH_MAX];   /* where it was read from ("<stored>" for the store's copy) */
@@ -58,6 +62,8 @@ typedef struct {
     double ref_metric, ref_cost;  /* hypervolume reference point (metric, parameter %) */
     int max_attempts;             /* dispatches of one trial before it fails */
     double trial_timeout_s;       /* 0: none */
+    config_keep_t keep_weights;
+    char weights_dir[CONFIG_PATH_MAX];  /* as the workers see it; "": STUDY/weights */
 
     /* [space] and [model] */
     space_opts_t space;           /* hidden and layers from the model's shape */
@@ -80,6 +86,7 @@ typedef struct {
     double learning_rate, warmup_ratio, weight_decay, max_grad_norm, dropout, lora_alpha;
     int max_train_examples, max_eval_examples;
     bool full_finetune;
+    precision_t precision;        /* fp32; bf16 and fp16 need an exec trainer that has them */
 
     /* [synthetic] */
     int syn_duration_ms;
@@ -130,5 +137,6 @@ int config_parse_shape(const char *text, shape_t *out);
 
 const char *config_mode_name(config_mode_t m);
 const char *config_surrogate_name(config_surrogate_t s);
+const char *config_keep_name(config_keep_t k);
 
 #endif

@@ -109,6 +109,22 @@ static void suggested_cb(void *ctx, const suggest_item_t *items, int n, int rc,
     turn(d);
 }
 
+/* The kept weights pruned after a commit that closed trials (weights.h): the study in memory
+ * is then what the store holds, so no folder goes for a result a crash could still lose. */
+static void prune_weights(disp_t *d)
+{
+    study_counts_t n;
+
+    if (!d->weights)
+        return;
+    study_counts(d->study, &n);
+    if (n.done + n.failed == d->pruned_closed)
+        return;
+    d->pruned_closed = n.done + n.failed;
+    if (weights_prune(d->weights, d->study) < 0)
+        log_warn("pruning the kept weights: %s", err_msg());
+}
+
 static void turn(disp_t *d)
 {
     if (d->in_turn || d->fatal || d->closed)
@@ -133,6 +149,7 @@ static void turn(disp_t *d)
             }
             d->commits++;
         }
+        prune_weights(d);
         d->sent += d->nout;
         disp__flush(d);
         if (n < TURN_BATCH && !readable(d))
@@ -373,8 +390,10 @@ static int open_study(disp_t *d)
         (rc = study_new(o->cfg, d->store, observe_cb, d, &d->study)) != 0)
         return rc;
     disp__fidelity_load(d);
-    if ((rc = add_baselines(d)) != 0)
+    if ((rc = add_baselines(d)) != 0 || (rc = weights_open(o->cfg, o->study_dir, &d->weights)) != 0)
         return rc;
+    d->pruned_closed = -1;
+    prune_weights(d);   /* what a run before this one left (a crash, a restart) */
     return note_open_trials(d);
 }
 
@@ -470,6 +489,7 @@ static void disp_free(disp_t *d)
     study_free(&d->study);
     suggest_free(&d->sugg);
     registry_free(&d->reg);
+    weights_free(&d->weights);
     store_close(&d->store);
     if (d->lock_fd >= 0)
         close(d->lock_fd);   /* the study is free for the next coordinator */

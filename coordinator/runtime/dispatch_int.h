@@ -15,6 +15,7 @@
 #include "coordinator/runtime/store.h"
 #include "coordinator/runtime/study.h"
 #include "coordinator/runtime/suggest.h"
+#include "coordinator/runtime/weights.h"
 #include "coordinator/runtime/zap.h"
 
 /* Messages read in one turn before the transaction is committed and the replies are sent:
@@ -46,6 +47,8 @@ typedef struct disp {
     study_t *study;
     suggest_t *sugg;
     registry_t *reg;
+    weights_t *weights;            /* the kept weights; NULL when the study keeps none */
+    int pruned_closed;             /* trials done or failed when weights were last pruned */
     outmsg_t *out;
     size_t nout, outcap;
     char coordinator_id[32];

@@ -117,9 +117,11 @@ int disp__ask(disp_t *d, suggest_done_fn done)
 
 static int send_trial(disp_t *d, reg_worker_t *w, study_trial_t *t)
 {
+    char save_dir[WEIGHTS_PATH_MAX];
     trial_msg_t m;
 
-    trial_msg_init(&m, d->cfg, t);
+    trial_msg_init(&m, d->cfg, t,
+                   weights_trial_dir(d->weights, t, save_dir, sizeof save_dir) ? save_dir : NULL);
     return disp__send(d, w, AUTOPEFT__KIND__KIND_TRIAL, &m.trial.base);
 }
 

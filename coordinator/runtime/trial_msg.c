@@ -56,6 +56,15 @@ static void task_spec(Autopeft__TaskSpec *task, const config_t *c)
     }
 }
 
+static Autopeft__Precision precision_msg(precision_t p)
+{
+    switch (p) {
+    case PRECISION_BF16: return AUTOPEFT__PRECISION__PRECISION_BF16;
+    case PRECISION_FP16: return AUTOPEFT__PRECISION__PRECISION_FP16;
+    default: return AUTOPEFT__PRECISION__PRECISION_FP32;
+    }
+}
+
 /* The [recipe] section: every field is sent. */
 static void recipe(Autopeft__Recipe *rec, const config_t *c)
 {
@@ -81,6 +90,8 @@ static void recipe(Autopeft__Recipe *rec, const config_t *c)
     rec->has_prefix_bottleneck = rec->has_eval_batch_size = true;
     rec->prefix_bottleneck = (uint32_t)c->prefix_bottleneck;
     rec->eval_batch_size = (uint32_t)c->eval_batch_size;
+    rec->has_precision = true;
+    rec->precision = precision_msg(c->precision);
 }
 
 /* Sizes, one layer mask per active module and the text form of configuration c, the strings
@@ -129,7 +140,8 @@ static void synthetic_spec(Autopeft__SyntheticSpec *syn, const config_t *c, cons
     syn->layers = (uint32_t)c->shape.layers;
 }
 
-void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t)
+void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t,
+                    const char *save_dir)
 {
     autopeft__trial__init(&m->trial);
     autopeft__trial_spec__init(&m->spec);
@@ -158,5 +170,6 @@ void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t)
         m->spec.synthetic = &m->synthetic;
     } else {
         m->spec.mode = AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN;
+        m->spec.save_dir = (char *)save_dir;
     }
 }

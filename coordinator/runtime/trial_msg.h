@@ -27,9 +27,11 @@ typedef struct {
     char peft_text[TRIAL_MSG_PEFT_TEXT];
 } trial_msg_t;
 
-/* The TRIAL of t's current attempt under the study configuration cfg (whose strings m points
- * to: cfg must outlive the encoding). */
-void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t);
+/* The TRIAL of t's current attempt under the study configuration cfg, with save_dir (NULL:
+ * none) the folder its trained weights go to (weights.h). m points to cfg's strings and to
+ * save_dir: both must outlive the encoding. */
+void trial_msg_init(trial_msg_t *m, const config_t *cfg, const study_trial_t *t,
+                    const char *save_dir);
 
 /* The (trial, attempt) reference that TRIAL, CANCEL and HEARTBEAT carry. */
 Autopeft__TrialRef trial_msg_ref(uint64_t trial_id, uint32_t attempt);

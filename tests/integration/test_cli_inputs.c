@@ -201,3 +201,77 @@ TEST_TIMEOUT(eval_logits_give_the_reported_objective, 120)
     cli_result_free(r);
     free(r);
 }
+
+/* The "recipe" object's "precision" of the JSON file dir/name. */
+static void check_precision(const char *dir, const char *name, const char *want)
+{
+    char file[1300], *text;
+    json_t *o;
+
+    snprintf(file, sizeof file, "%s/%s", dir, name);
+    text = harness_slurp(file, NULL);
+    o = cli_json(text);
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(o, "recipe"), "precision")),
+                  want);
+    json_decref(o);
+    free(text);
+}
+
+/* The recipe's precision of a trial's inputs, for a trainer that trains under autocast: from
+ * train --precision and from the --exec JSON's recipe.precision; training itself refuses any
+ * but fp32. */
+TEST_TIMEOUT(precision_goes_into_the_inputs_and_training_refuses_it, 120)
+{
+    cli_result_t *r = calloc(1, sizeof *r);
+    char spec[1200];
+    json_t *o;
+#define EMB_FLAGS                                                                               \
+    "--model", "embedded", "--task", "embedded", "--epochs", "1", "--max-train-examples", "50", \
+        "--max-eval-examples", "20", "--threads", "1", "--quiet"
+
+    RUN(r, "train", EMB_FLAGS, "--precision", "bf16", "--write-inputs", (char *)tmp_path("bf"));
+    if (r->status != 0)
+        FAIL("train --write-inputs --precision bf16: %d: %s", r->status, r->err);
+    check_precision(tmp_path("bf"), "inputs.json", "bf16");
+    check_precision(tmp_path("bf"), "trial.json", "bf16");
+    RUN(r, "train", EMB_FLAGS, "--write-inputs", (char *)tmp_path("fp"));
+    ASSERT_EQ(r->status, 0);
+    check_precision(tmp_path("fp"), "inputs.json", "fp32");
+
+    /* The --exec JSON's recipe.precision, read back by autopeft inputs. */
+    snprintf(spec, sizeof spec, "%s", tmp_path("spec.json"));
+    cli_write_text(spec, "{\"seed\":3,\"model\":{\"embedded_default\":true,\"embedded_seed\":1},"
+                         "\"task\":{\"name\":\"embedded\",\"embedded_default\":true},"
+                         "\"recipe\":{\"epochs\":1,\"max_length\":24,\"max_train_examples\":50,"
+                         "\"max_eval_examples\":20,\"precision\":\"fp16\"},\"peft\":{}}");
+    RUN(r, "inputs", "--spec", spec, "--out", (char *)tmp_path("spec-out"), "--quiet");
+    if (r->status != 0)
+        FAIL("inputs: %d: %s", r->status, r->err);
+    check_precision(tmp_path("spec-out"), "inputs.json", "fp16");
+    cli_write_text(spec, "{\"model\":{\"embedded_default\":true},\"task\":{\"name\":\"embedded\","
+                         "\"embedded_default\":true},\"recipe\":{\"precision\":\"fp8\"},"
+                         "\"peft\":{}}");
+    RUN(r, "inputs", "--spec", spec, "--out", (char *)tmp_path("c"));
+    ASSERT_EQ(r->status, 2);
+    ASSERT_CONTAINS(r->err, "\"recipe.precision\"");
+
+    /* Training: float32 only, said before anything loads; a bad name is a usage error. */
+    RUN(r, "train", EMB_FLAGS, "--precision", "bf16");
+    ASSERT_EQ(r->status, 1);
+    ASSERT_CONTAINS(r->err, "the built-in trainer trains in float32 only");
+    ASSERT_CONTAINS(r->err, "--exec trainer such as autopeft-torch-train");
+    RUN(r, "train", EMB_FLAGS, "--precision", "fp32");
+    ASSERT_EQ(r->status, 0);
+    o = cli_json(r->out);
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(o, "recipe"), "precision")),
+                  "fp32");
+    json_decref(o);
+    RUN(r, "train", EMB_FLAGS, "--precision", "half");
+    ASSERT_EQ(r->status, 2);
+    ASSERT_CONTAINS(r->err, "--precision: expected fp32, bf16 or fp16, got 'half'");
+    RUN(r, "eval", "--peft", (char *)tmp_path("x"), "--precision", "bf16");
+    ASSERT_EQ(r->status, 2);
+#undef EMB_FLAGS
+    cli_result_free(r);
+    free(r);
+}

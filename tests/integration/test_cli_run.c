@@ -126,3 +126,40 @@ TEST(keygen_writes_a_private_key_pair)
     ASSERT_EQ(st, 1);
     ASSERT_TRUE(rt_file_contains(out, "exists"));
 }
+
+/* [recipe] precision = bf16 reaches an --exec trainer through the coordinator, the wire and the
+ * worker (its JSON and AUTOPEFT_PRECISION), with the folder for its weights made; without
+ * --exec the built-in trainer would fail every trial, so autopeft run says so and starts
+ * nothing. */
+TEST_TIMEOUT(run_gives_the_precision_to_the_exec_trainer, 60)
+{
+    char conf[1024], study[1024], out[1024], seen[1024], db[1100], cmd[4096];
+    pid_t p;
+    int st;
+
+    rt_path(conf, sizeof conf, "bf16.conf");
+    rt_path(study, sizeof study, "bf16");
+    rt_path(out, sizeof out, "run.out");
+    rt_path(seen, sizeof seen, "seen.txt");
+    rt_write(conf, "[study]\nname = bf16\nbudget = 2\nn_init = 2\n"
+                   "[model]\nembedded = true\n[task]\nembedded = true\n"
+                   "[recipe]\nepochs = 1\nprecision = bf16\n[search]\nsurrogate = random\n");
+    p = RT_SPAWN("autopeft", out, "run", conf, "--study", study, "--workers", "1", "--quiet");
+    ASSERT_TRUE(rt_wait(p, 10, &st));
+    ASSERT_EQ(st, 2);
+    ASSERT_TRUE(rt_file_contains(out, "the built-in trainer trains in float32 only; [recipe] "
+                                      "precision = bf16 needs --exec"));
+    snprintf(db, sizeof db, "%s/study.db", study);
+    ASSERT_TRUE(access(db, F_OK) != 0);
+    snprintf(cmd, sizeof cmd,
+             "grep -o '\"precision\":\"[a-z0-9]*\"' >> %s; echo \"env=$AUTOPEFT_PRECISION\" >> "
+             "%s; [ -d \"$AUTOPEFT_SAVE_DIR\" ] && echo made >> %s; echo '{\"objective\": 0.5, "
+             "\"params\": {\"trainable\": 10, \"deployed\": 10, \"modules_deployed\": 5, "
+             "\"backbone\": 1000}}'", seen, seen, seen);
+    p = RT_SPAWN("autopeft", out, "run", conf, "--study", study, "--workers", "1", "--quiet",
+                 "--exec", cmd);
+    ASSERT_TRUE(rt_wait(p, 40, &st));
+    ASSERT_EQ(st, 0);
+    ASSERT_EQ(rt_sql_int(study, "SELECT count(*) FROM trials WHERE state = 'done'"), 2);
+    ASSERT_TRUE(rt_file_contains(seen, "\"precision\":\"bf16\"\nenv=bf16\nmade\n"));
+}

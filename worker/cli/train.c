@@ -73,6 +73,8 @@ static const char train_help[] =
     "  --seed S (1), --warmup-ratio X (0.06), --weight-decay X (0.01),\n"
     "  --max-grad-norm X (1.0; 0 = no clipping), --dropout X (default: config.json's),\n"
     "  --lora-alpha X (default: the rank), --prefix-bottleneck N (800)\n"
+    "  --precision P          fp32 (the default, and the only one this trainer trains in);\n"
+    "                         bf16 or fp16 with --write-inputs, for a trainer that autocasts\n"
     "Fidelity and stopping:\n"
     "  --max-train-examples N train on a seeded sample of N examples (default: all)\n"
     "  --patience N           stop after N epochs without a better dev objective\n"
@@ -173,7 +175,7 @@ enum {
     O_NUM_LABELS, O_METRIC, O_PEFT, O_FULL, O_SAVE, O_EPOCHS, O_LR, O_BATCH, O_EVAL_BATCH,
     O_MAXLEN, O_SEED, O_WARMUP, O_WD, O_CLIP, O_DROPOUT, O_ALPHA, O_BOTTLENECK, O_MAX_TRAIN,
     O_MAX_EVAL, O_PATIENCE, O_THREADS, O_LOG, O_QUIET, O_EMB_SEED, O_WRITE_INPUTS, O_TRACE,
-    O_LOGITS
+    O_LOGITS, O_PRECISION
 };
 
 static const struct option longopts[] = {
@@ -213,6 +215,7 @@ static const struct option longopts[] = {
     {"write-inputs", required_argument, NULL, O_WRITE_INPUTS},
     {"trace", required_argument, NULL, O_TRACE},
     {"logits", required_argument, NULL, O_LOGITS},
+    {"precision", required_argument, NULL, O_PRECISION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -223,7 +226,7 @@ static bool train_only(int opt)
     return opt == O_FULL || opt == O_SAVE || opt == O_EPOCHS || opt == O_LR || opt == O_BATCH ||
            opt == O_SEED || opt == O_WARMUP || opt == O_WD || opt == O_CLIP || opt == O_DROPOUT ||
            opt == O_ALPHA || opt == O_BOTTLENECK || opt == O_MAX_TRAIN || opt == O_PATIENCE ||
-           opt == O_WRITE_INPUTS || opt == O_TRACE;
+           opt == O_WRITE_INPUTS || opt == O_TRACE || opt == O_PRECISION;
 }
 
 /* The embedded task's recipe (embedded_recipe) for every recipe option not given: AutoPEFT's
@@ -304,6 +307,9 @@ static int apply_option(args_t *a, int opt, const char *what)
     case O_THREADS: return parse_int(optarg, 1, 4096, what, &s->threads);
     case O_EMB_SEED: return parse_u64(optarg, UINT64_MAX, what, &s->model_seed);
     case O_LOG: return log_apply_level(optarg);
+    case O_PRECISION:
+        return precision_parse(optarg, &s->precision) != 0 ? err_prefix(ERR_INVAL, "%s: ", what)
+                                                           : 0;
     default: return 0;
     }
 }
@@ -483,12 +489,13 @@ static json_t *result_json(const args_t *a, const trainer_result_t *r, const tri
                                   "heads", in->shape.heads, "vocab", in->shape.vocab, "labels",
                                   in->shape.labels));
     json_object_set_new(o, "recipe",
-                        json_pack("{s:i, s:f, s:i, s:i, s:f, s:f, s:f, s:I, s:i, s:i}", "epochs",
-                                  s->epochs, "learning_rate", s->learning_rate, "batch_size",
-                                  s->batch_size, "max_length", s->max_length, "warmup_ratio",
-                                  s->warmup_ratio, "weight_decay", s->weight_decay,
-                                  "max_grad_norm", s->max_grad_norm, "seed", (json_int_t)s->seed,
-                                  "patience", s->patience, "threads", in->threads));
+                        json_pack("{s:i, s:f, s:i, s:i, s:f, s:f, s:f, s:I, s:i, s:i, s:s}",
+                                  "epochs", s->epochs, "learning_rate", s->learning_rate,
+                                  "batch_size", s->batch_size, "max_length", s->max_length,
+                                  "warmup_ratio", s->warmup_ratio, "weight_decay",
+                                  s->weight_decay, "max_grad_norm", s->max_grad_norm, "seed",
+                                  (json_int_t)s->seed, "patience", s->patience, "threads",
+                                  in->threads, "precision", precision_name(s->precision)));
     json_object_set_new(o, "steps", json_integer((json_int_t)in->steps));
     if (s->save_dir)
         json_object_set_new(o, "saved", json_string(s->save_dir));

@@ -47,6 +47,15 @@ static int capped(uint32_t v)
     return (int)(v > INT32_MAX ? INT32_MAX : v);
 }
 
+static precision_t precision_of(Autopeft__Precision p)
+{
+    switch (p) {
+    case AUTOPEFT__PRECISION__PRECISION_BF16: return PRECISION_BF16;
+    case AUTOPEFT__PRECISION__PRECISION_FP16: return PRECISION_FP16;
+    default: return PRECISION_FP32;
+    }
+}
+
 static void recipe_of(const Autopeft__Recipe *r, trial_spec_t *s)
 {
     if (r->has_epochs)
@@ -80,6 +89,7 @@ static void recipe_of(const Autopeft__Recipe *r, trial_spec_t *s)
         s->prefix_bottleneck = (int)r->prefix_bottleneck;
     if (r->has_eval_batch_size && r->eval_batch_size > 0)
         s->eval_batch_size = (int)r->eval_batch_size;
+    s->precision = r->has_precision ? precision_of(r->precision) : PRECISION_FP32;
 }
 
 /* The PeftConfig as a configuration as deep as its masks (the runner checks that depth

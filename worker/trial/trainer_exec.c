@@ -6,6 +6,7 @@
  *           AUTOPEFT_SA/PA/PT/LORA (sizes) and AUTOPEFT_SA_LAYERS/... (masks), AUTOPEFT_MODEL_PATH,
  *           AUTOPEFT_TASK, AUTOPEFT_DATA_DIR, AUTOPEFT_TRAIN_FILE, AUTOPEFT_DEV_FILE,
  *           AUTOPEFT_EPOCHS, AUTOPEFT_LEARNING_RATE, AUTOPEFT_BATCH_SIZE, AUTOPEFT_MAX_LENGTH,
+ *           AUTOPEFT_PRECISION (fp32, bf16 or fp16),
  *           AUTOPEFT_THREADS (and OMP_NUM_THREADS), AUTOPEFT_SAVE_DIR, AUTOPEFT_WORKER_ID,
  *           AUTOPEFT_BIN (the autopeft program, for `autopeft inputs`)
  *   stdout  the result: the last line that is a JSON object counts (other lines are ignored)
@@ -37,6 +38,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/hfconfig.h"
 #include "common/mem.h"
 #include "worker/trial/trainer.h"
@@ -131,6 +133,7 @@ static json_t *recipe_json(const trial_spec_t *s)
     json_object_set_new(rc, "prefix_bottleneck", json_integer(s->prefix_bottleneck));
     json_object_set_new(rc, "eval_batch_size", json_integer(s->eval_batch_size));
     json_object_set_new(rc, "full_finetune", json_boolean(s->full_finetune));
+    json_object_set_new(rc, "precision", json_string(precision_name(s->precision)));
     return rc;
 }
 
@@ -263,6 +266,7 @@ static void build_env(envv_t *e, const trainer_trial_t *t, const masks_t *k,
     env_add(e, "AUTOPEFT_LEARNING_RATE", "%g", s->learning_rate);
     env_add(e, "AUTOPEFT_BATCH_SIZE", "%d", s->batch_size);
     env_add(e, "AUTOPEFT_MAX_LENGTH", "%d", s->max_length);
+    env_add(e, "AUTOPEFT_PRECISION", "%s", precision_name(s->precision));
     env_add(e, "AUTOPEFT_THREADS", "%d", env->threads);
     env_add(e, "OMP_NUM_THREADS", "%d", env->threads);
     env_add(e, "OPENBLAS_NUM_THREADS", "%d", env->threads);
@@ -789,6 +793,13 @@ static int exec_run(trainer_t *tr, const trainer_trial_t *t, const trainer_env_t
     int rc = 0;
 
     c.eb.line = c.eline;
+    /* The command writes its weights into save_dir as it likes; the folder is made for it, as
+     * the built-in trainer makes its own. Another worker may see the shared filesystem where
+     * this one cannot: retryable. */
+    if (t->spec.save_dir && file_mkdirs(t->spec.save_dir) != 0) {
+        trainer_fail(out, true, "save_dir: %s", err_msg());
+        goto out;
+    }
     masks_of(&t->spec.config, &masks);
     c.spec = spec_json(t, &masks, env);
     if (!c.spec || !ev) {

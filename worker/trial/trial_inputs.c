@@ -261,7 +261,8 @@ static json_t *recipe_json(const trial__plan_t *p)
                      s->max_length, "learning_rate", s->learning_rate, "warmup_steps",
                      p->warmup_steps, "total_steps", p->total_steps, "weight_decay",
                      s->weight_decay, "max_grad_norm", s->max_grad_norm, "patience",
-                     s->patience, "seed", (json_int_t)s->seed, "precision", "fp32");
+                     s->patience, "seed", (json_int_t)s->seed, "precision",
+                     precision_name(s->precision));
 }
 
 static json_t *counts_json(const trainer_result_t *r)

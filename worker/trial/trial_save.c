@@ -33,7 +33,7 @@ static bool is_backbone(const char *name)
 static json_t *recipe_json(const trial_spec_t *s, int eval_max_tokens)
 {
     return json_pack("{s:i, s:f, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:I, "
-                     "s:I}",
+                     "s:I, s:s}",
                      "epochs", s->epochs, "learning_rate", s->learning_rate, "batch_size",
                      s->batch_size, "eval_batch_size", s->eval_batch_size, "eval_max_tokens",
                      eval_max_tokens, "max_length",
@@ -42,7 +42,8 @@ static json_t *recipe_json(const trial_spec_t *s, int eval_max_tokens)
                      "max_train_examples", s->max_train_examples, "max_eval_examples",
                      s->max_eval_examples, "patience", s->patience, "seed",
                      (json_int_t)s->seed, "data_seed",
-                     (json_int_t)(s->data_seed ? s->data_seed : s->seed));
+                     (json_int_t)(s->data_seed ? s->data_seed : s->seed), "precision",
+                     precision_name(s->precision));
 }
 
 static json_t *result_json(const trainer_result_t *res)

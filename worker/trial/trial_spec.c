@@ -53,5 +53,10 @@ int trial_spec_check(const trial_spec_t *s)
         s->patience < 0 ||
         s->threads < 0 || s->prefix_bottleneck < 0 || !(s->lora_alpha >= 0))
         return err_set(ERR_INVAL, "negative fidelity, patience, threads, bottleneck or alpha");
+    /* Writing the inputs trains nothing: another trainer reads the precision from them. */
+    if (s->precision != PRECISION_FP32 && !s->inputs_dir && !s->eval_dir)
+        return err_set(ERR_UNSUPPORTED, "the built-in trainer trains in float32 only; [recipe] "
+                       "precision = %s (--precision) needs an --exec trainer such as "
+                       "autopeft-torch-train", precision_name(s->precision));
     return 0;
 }

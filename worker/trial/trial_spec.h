@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/precision.h"
 #include "common/space.h"
 
 #define TRIAL_MAX_EPOCHS 1000
@@ -41,6 +42,10 @@ typedef struct {
     bool full_finetune;
     double lora_alpha;            /* 0: the rank (scaling 1) */
     int prefix_bottleneck;        /* 0: SPACE_PREFIX_BOTTLENECK */
+    /* fp32 (the default, and the only one this trainer trains in: trial_spec_check refuses
+     * another unless the trial only writes its inputs), or bf16 / fp16 for a trainer of its
+     * own (an exec trainer's JSON, inputs.json). */
+    precision_t precision;
     uint64_t seed;                /* training: initialisation, batch order, dropout */
     uint64_t data_seed;           /* the subsets of max_train/eval_examples; 0: seed */
 
@@ -71,8 +76,9 @@ typedef struct {
 void trial_spec_default(trial_spec_t *s);
 
 /* 0 when the recipe's numbers are in range; ERR_INVAL (ERR_RANGE for a batch too large)
- * naming the field and what was expected otherwise. The files, the model and the
- * configuration are checked when the trial loads them. */
+ * naming the field and what was expected otherwise; ERR_UNSUPPORTED for training in another
+ * precision than fp32. The files, the model and the configuration are checked when the trial
+ * loads them. */
 int trial_spec_check(const trial_spec_t *s);
 
 #endif

@@ -170,6 +170,13 @@ static int read_recipe(const json_t *r, const char *label, trial_spec_t *s)
             return rc;
     }
     s->full_finetune = json_is_true(json_object_get(r, "full_finetune"));
+    {
+        const char *p = NULL;
+        if ((rc = get_str(r, "precision", label, "recipe.precision", &p)) != 0)
+            return rc;
+        if (p && precision_parse(p, &s->precision) != 0)
+            return bad(label, "recipe.precision", "expected \"fp32\", \"bf16\" or \"fp16\"");
+    }
     return 0;
 }
 

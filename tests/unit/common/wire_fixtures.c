@@ -93,6 +93,7 @@ static void init_trial(wire_fixture_t *f)
     r->lora_alpha = 16.0f, r->has_lora_alpha = 1;
     r->prefix_bottleneck = 800, r->has_prefix_bottleneck = 1;
     r->eval_batch_size = 128, r->has_eval_batch_size = 1;
+    r->precision = AUTOPEFT__PRECISION__PRECISION_FP32, r->has_precision = 1;
 
     *p = (Autopeft__PeftConfig)AUTOPEFT__PEFT_CONFIG__INIT;
     p->serial_adapter = 48, p->has_serial_adapter = 1;

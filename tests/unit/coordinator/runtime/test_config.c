@@ -254,3 +254,50 @@ TEST(baselines_by_name_and_by_configuration)
     bad("[study]\nmode = synthetic\n[baselines]\nb@d = sa=8 layers=111111111111\n",
         "t.conf:4: [baselines] 'b@d'", "letters, digits");
 }
+
+TEST(keep_weights_and_weights_dir)
+{
+    config_t c;
+
+    ASSERT_OK(parse("[study]\nmode = synthetic\n", &c));
+    ASSERT_EQ(c.keep_weights, CONFIG_KEEP_FRONT);
+    ASSERT_STR_EQ(c.weights_dir, "");
+    ASSERT_STR_EQ(config_keep_name(c.keep_weights), "front");
+    ASSERT_OK(parse("[study]\nmode = synthetic\nkeep_weights = all\n", &c));
+    ASSERT_EQ(c.keep_weights, CONFIG_KEEP_ALL);
+    ASSERT_OK(parse("[study]\nmode = synthetic\nkeep_weights = NONE\n", &c));
+    ASSERT_EQ(c.keep_weights, CONFIG_KEEP_NONE);
+    ASSERT_STR_EQ(config_keep_name(c.keep_weights), "none");
+    ASSERT_OK(parse("[study]\nmode = synthetic\nkeep_weights = front\n"
+                    "weights_dir = /shared/w\n", &c));
+    ASSERT_STR_EQ(c.weights_dir, "/shared/w");
+    /* A relative folder is taken from the configuration file's, like every path. */
+    ASSERT_OK(config_parse("[study]\nmode = synthetic\nweights_dir = kept\n", "t.conf",
+                           "/etc/studies", &c));
+    ASSERT_STR_EQ(c.weights_dir, "/etc/studies/kept");
+    bad("[study]\nmode = synthetic\nkeep_weights = best\n", "t.conf:3: [study] keep_weights",
+        "expected front, all or none, got 'best'");
+    bad("[study]\nmode = synthetic\nkeep_weights = none\nweights_dir = /w\n",
+        "t.conf:4: [study] weights_dir", "keep_weights = none");
+    bad("[study]\nmode = synthetic\nweights_dir =\n", "t.conf:3: [study] weights_dir",
+        "empty value");
+    /* Not the configuration's folder, as an empty path joined to it would be. */
+    ASSERT_ERR(config_parse("[study]\nmode = synthetic\nweights_dir =\n", "t.conf", "/etc",
+                            &c), ERR_PARSE);
+}
+
+TEST(recipe_precision)
+{
+    config_t c;
+
+    ASSERT_OK(parse("[study]\nmode = synthetic\n", &c));
+    ASSERT_EQ(c.precision, PRECISION_FP32);
+    ASSERT_OK(parse("[study]\nmode = synthetic\n[recipe]\nprecision = bf16\n", &c));
+    ASSERT_EQ(c.precision, PRECISION_BF16);
+    ASSERT_OK(parse("[study]\nmode = synthetic\n[recipe]\nprecision = FP16\n", &c));
+    ASSERT_EQ(c.precision, PRECISION_FP16);
+    ASSERT_OK(parse("[study]\nmode = synthetic\n[recipe]\nprecision = fp32\n", &c));
+    ASSERT_EQ(c.precision, PRECISION_FP32);
+    bad("[study]\nmode = synthetic\n[recipe]\nprecision = fp8\n", "t.conf:4: [recipe] precision",
+        "expected fp32, bf16 or fp16, got 'fp8'");
+}

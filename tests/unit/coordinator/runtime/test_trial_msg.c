@@ -5,19 +5,25 @@
 #include "coordinator/runtime/trial_msg.h"
 #include "tests/harness.h"
 
-/* t's TRIAL under c, encoded and decoded again: what a worker receives. */
-static Autopeft__Trial *round_trip(const config_t *c, const study_trial_t *t, wire_msg_t *m)
+/* t's TRIAL under c with save_dir, encoded and decoded again: what a worker receives. */
+static Autopeft__Trial *round_trip_saving(const config_t *c, const study_trial_t *t,
+                                          const char *save_dir, wire_msg_t *m)
 {
     trial_msg_t tm;
     uint8_t *frame;
     size_t len;
 
-    trial_msg_init(&tm, c, t);
+    trial_msg_init(&tm, c, t, save_dir);
     ASSERT_OK(wire_encode(AUTOPEFT__KIND__KIND_TRIAL, &tm.trial.base, &frame, &len));
     ASSERT_OK(wire_decode(frame, len, m));
     free(frame);
     ASSERT_EQ(m->kind, AUTOPEFT__KIND__KIND_TRIAL);
     return (Autopeft__Trial *)m->msg;
+}
+
+static Autopeft__Trial *round_trip(const config_t *c, const study_trial_t *t, wire_msg_t *m)
+{
+    return round_trip_saving(c, t, NULL, m);
 }
 
 static void sample_trial(const config_t *c, uint64_t seed, study_trial_t *t)
@@ -48,8 +54,10 @@ TEST(synthetic_trial_carries_the_recipe_and_the_configuration)
     c.epochs = 7;
     c.syn_fail_rate = 1; /* every trial is told to fail */
     sample_trial(&c, 5, &t);
-    tr = round_trip(&c, &t, &m);
+    tr = round_trip_saving(&c, &t, "/w/trial-5", &m);
     ASSERT_EQ_U(tr->ref->trial_id, 5);
+    /* A synthetic trial trains nothing to keep. */
+    ASSERT_TRUE(tr->spec->save_dir == NULL);
     ASSERT_EQ(tr->ref->attempt, 2);
     ASSERT_STR_EQ(tr->study_name, c.name);
     ASSERT_EQ(tr->spec->mode, AUTOPEFT__TRIAL_MODE__TRIAL_MODE_SYNTHETIC);
@@ -86,6 +94,20 @@ TEST(train_trial_names_the_data_files)
     sample_trial(&c, 9, &t);
     tr = round_trip(&c, &t, &m);
     ASSERT_EQ(tr->spec->mode, AUTOPEFT__TRIAL_MODE__TRIAL_MODE_TRAIN);
+    ASSERT_TRUE(tr->spec->save_dir == NULL);
+    ASSERT_TRUE(tr->spec->recipe->has_precision);
+    ASSERT_EQ(tr->spec->recipe->precision, AUTOPEFT__PRECISION__PRECISION_FP32);
+    wire_msg_free(&m);
+    c.precision = PRECISION_BF16;
+    tr = round_trip(&c, &t, &m);
+    ASSERT_EQ(tr->spec->recipe->precision, AUTOPEFT__PRECISION__PRECISION_BF16);
+    wire_msg_free(&m);
+    c.precision = PRECISION_FP16;
+    tr = round_trip(&c, &t, &m);
+    ASSERT_EQ(tr->spec->recipe->precision, AUTOPEFT__PRECISION__PRECISION_FP16);
+    wire_msg_free(&m);
+    tr = round_trip_saving(&c, &t, "/shared/weights/trial-9", &m);
+    ASSERT_STR_EQ(tr->spec->save_dir, "/shared/weights/trial-9");
     ASSERT_TRUE(tr->spec->synthetic == NULL);
     ASSERT_STR_EQ(tr->spec->model->path, "/models/bert");
     ASSERT_FALSE(tr->spec->task->embedded_default);

@@ -54,6 +54,7 @@ TEST(a_trial_with_every_field_maps_to_the_trainer_trial)
     ASSERT_NEAR(s->lora_alpha, 16.0, 0);
     ASSERT_EQ(s->prefix_bottleneck, 800);
     ASSERT_EQ(s->eval_batch_size, 128);
+    ASSERT_EQ(s->precision, PRECISION_FP32);
     ASSERT_EQ_U(s->seed, 0x5eed0000deadbeefull);
     ASSERT_STR_EQ(s->save_dir, "/scratch/runs/sst2/trials/41");
     ASSERT_TRUE(s->eval_dir == NULL);
@@ -98,6 +99,7 @@ TEST(a_trial_with_every_field_maps_to_the_trainer_trial)
     ASSERT_EQ(s->eval_batch_size, 64);
     ASSERT_EQ(s->threads, 0);
     ASSERT_EQ(s->prefix_bottleneck, 0);
+    ASSERT_EQ(s->precision, PRECISION_FP32);   /* absent: fp32 */
     ASSERT_EQ_U(s->seed, 1);
     ASSERT_TRUE(t.has_synthetic);
     ASSERT_EQ_U(t.synthetic.duration_ms, 250);
@@ -108,6 +110,13 @@ TEST(a_trial_with_every_field_maps_to_the_trainer_trial)
     ASSERT_OK(space_config_format(&s->config, text, sizeof text));
     ASSERT_STR_EQ(text, "sa=0 pa=0 pt=3 layers=0110");
     ASSERT_STR_EQ(t.config_text, "sa=0 pa=0 pt=3 layers=0110");
+    /* Each precision the wire names. */
+    f.recipe.precision = AUTOPEFT__PRECISION__PRECISION_BF16;
+    ASSERT_OK(edge_trial(&f.trial, &t));
+    ASSERT_EQ(s->precision, PRECISION_BF16);
+    f.recipe.precision = AUTOPEFT__PRECISION__PRECISION_FP16;
+    ASSERT_OK(edge_trial(&f.trial, &t));
+    ASSERT_EQ(s->precision, PRECISION_FP16);
 }
 
 TEST(masks_that_disagree_are_refused_and_no_module_is_depth_zero)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -110,8 +111,21 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-static trainer_result_t *run_exec(const char *cmd, int cancel_after_ms, prog_t *g, int *rc,
-                                  double *seconds)
+/* Where the fixture's save_dir (FIXTURE_SAVE_DIR) goes in the tests: the exec trainer makes the
+ * folder, so it must be one of the test's own. */
+#define FIXTURE_SAVE_DIR "/scratch/runs/sst2/trials/41"
+
+static const char *test_save_dir(void)
+{
+    static char dir[1100];
+
+    snprintf(dir, sizeof dir, "%s/runs/sst2/trials/41", harness_tmpdir());
+    return dir;
+}
+
+/* The fixture's TRIAL with the given precision, run by the exec trainer with cmd. */
+static trainer_result_t *run_exec_in(const char *cmd, Autopeft__Precision precision,
+                                     int cancel_after_ms, prog_t *g, int *rc, double *seconds)
 {
     static wire_fixture_t f;
     atomic_bool cancel = false;
@@ -124,7 +138,10 @@ static trainer_result_t *run_exec(const char *cmd, int cancel_after_ms, prog_t *
     memset(g, 0, sizeof *g);
     j.t = trainer_exec_new(cmd, 300);
     ASSERT_NOT_NULL(j.t);
+    f.recipe.precision = precision;
     ASSERT_OK(edge_trial(&f.trial, &j.trial));
+    ASSERT_STR_EQ(j.trial.spec.save_dir, FIXTURE_SAVE_DIR);
+    j.trial.spec.save_dir = test_save_dir();
     j.env.progress = on_progress;
     j.env.ctx = g;
     j.env.cancel = &cancel;
@@ -142,6 +159,26 @@ static trainer_result_t *run_exec(const char *cmd, int cancel_after_ms, prog_t *
     *rc = j.rc;
     trainer_free(&j.t);
     return out;
+}
+
+static trainer_result_t *run_exec(const char *cmd, int cancel_after_ms, prog_t *g, int *rc,
+                                  double *seconds)
+{
+    return run_exec_in(cmd, AUTOPEFT__PRECISION__PRECISION_FP32, cancel_after_ms, g, rc,
+                       seconds);
+}
+
+/* text with the test's save_dir put back to the fixture's (in place: it is shorter). */
+static void fixture_save_dir(char *text)
+{
+    const char *mine = test_save_dir();
+    size_t n = strlen(mine), k = strlen(FIXTURE_SAVE_DIR);
+    char *p;
+
+    while ((p = strstr(text, mine)) != NULL) {
+        memcpy(p, FIXTURE_SAVE_DIR, k);
+        memmove(p + k, p + n, strlen(p + n) + 1);
+    }
 }
 
 TEST(exec_success_reads_stdin_env_and_reports_progress)
@@ -204,7 +241,7 @@ TEST(exec_gives_the_command_the_trial_exactly)
     "e\":32,\"max_length\":128,\"warmup_ratio\":0.059999998658895493,\"weight_decay\":0.00999"
     "99997764825821,\"max_grad_norm\":1.0,\"dropout\":0.10000000149011612,\"max_train_example"
     "s\":10000,\"max_eval_examples\":872,\"patience\":2,\"lora_alpha\":16.0,\"prefix_bottlene"
-    "ck\":800,\"eval_batch_size\":128,\"full_finetune\":false},\"peft\":{\"serial_adapter\":4"
+    "ck\":800,\"eval_batch_size\":128,\"full_finetune\":false,\"precision\":\"fp32\"},\"peft\":{\"serial_adapter\":4"
     "8,\"parallel_adapter\":96,\"prefix_length\":12,\"lora_rank\":8,\"houlsby_adapter\":24,"
     "\"serial_layers\":\"11101"
     "1110111\",\"parallel_layers\":\"111011110111\",\"prefix_layers\":\"111011110111\",\"lora"
@@ -217,7 +254,7 @@ TEST(exec_gives_the_command_the_trial_exactly)
     "AUTOPEFT_LEARNING_RATE=0.000"
     "1\nAUTOPEFT_LORA=8\nAUTOPEFT_LORA_LAYERS=000011111111\nAUTOPEFT_MAX_LENGTH=128\nAUTOPEFT"
     "_MODEL_PATH=/scratch/models/bert-base-uncased\nAUTOPEFT_PA=96\nAUTOPEFT_PA_LAYERS=111011"
-    "110111\nAUTOPEFT_PT=12\nAUTOPEFT_PT_LAYERS=111011110111\nAUTOPEFT_SA=48\nAUTOPEFT_SAVE_D"
+    "110111\nAUTOPEFT_PRECISION=fp32\nAUTOPEFT_PT=12\nAUTOPEFT_PT_LAYERS=111011110111\nAUTOPEFT_SA=48\nAUTOPEFT_SAVE_D"
     "IR=/scratch/runs/sst2/trials/41\nAUTOPEFT_SA_LAYERS=111011110111\nAUTOPEFT_SEED=68401234"
     "12781580015\nAUTOPEFT_STUDY=sst2-bert-base\nAUTOPEFT_TASK=sst2\nAUTOPEFT_THREADS=2\nAUTO"
     "PEFT_TRAIN_FILE=/scratch/glue/SST-2/train.tsv\nAUTOPEFT_TRIAL_ID=41\nAUTOPEFT_WORKER_ID="
@@ -240,6 +277,13 @@ TEST(exec_gives_the_command_the_trial_exactly)
     ASSERT_OK(rc);
     json = harness_slurp(json_path, NULL);
     env = harness_slurp(env_path, NULL);
+    /* The folder for the weights was made before the command started. */
+    {
+        struct stat st;
+        ASSERT_TRUE(stat(test_save_dir(), &st) == 0 && S_ISDIR(st.st_mode));
+    }
+    fixture_save_dir(json);
+    fixture_save_dir(env);
     ASSERT_STR_EQ(json, want_json);
     ASSERT_STR_EQ(env, want_env);
     free(json);
@@ -252,6 +296,42 @@ TEST(exec_gives_the_command_the_trial_exactly)
                 (strlen(env) > 10 && strcmp(env + strlen(env) - 10, "/autopeft\n") == 0));
     free(env);
     free(r);
+}
+
+/* [recipe] precision reaches the command as the wire's TRIAL names it, in the JSON and in
+ * AUTOPEFT_PRECISION. */
+TEST(exec_gives_the_command_the_precision)
+{
+    static const struct {
+        Autopeft__Precision wire;
+        const char *json, *env;
+    } cases[] = {
+        {AUTOPEFT__PRECISION__PRECISION_BF16, "\"precision\":\"bf16\"", "AUTOPEFT_PRECISION=bf16\n"},
+        {AUTOPEFT__PRECISION__PRECISION_FP16, "\"precision\":\"fp16\"", "AUTOPEFT_PRECISION=fp16\n"},
+    };
+    char cmd[4000], json_path[1100], env_path[1100];
+
+    snprintf(json_path, sizeof json_path, "%s/stdin.json", harness_tmpdir());
+    snprintf(env_path, sizeof env_path, "%s/env.txt", harness_tmpdir());
+    snprintf(cmd, sizeof cmd, "cat > %s; env | grep '^AUTOPEFT_PRECISION=' > %s; "
+             "echo '{\"objective\": 0.5}'", json_path, env_path);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        trainer_result_t *r;
+        char *json, *env;
+        prog_t g;
+        double s;
+        int rc;
+
+        r = run_exec_in(cmd, cases[i].wire, 0, &g, &rc, &s);
+        ASSERT_OK(rc);
+        json = harness_slurp(json_path, NULL);
+        env = harness_slurp(env_path, NULL);
+        ASSERT_CONTAINS(json, cases[i].json);
+        ASSERT_STR_EQ(env, cases[i].env);
+        free(json);
+        free(env);
+        free(r);
+    }
 }
 
 TEST(exec_failure_reports_exit_status_and_stderr)

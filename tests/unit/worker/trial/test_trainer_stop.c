@@ -302,6 +302,13 @@ static void train_trial(wire_fixture_t *f, trainer_trial_t *t, char *model, size
     fclose(fp);
     f->model.path = model;
     ASSERT_OK(edge_trial(&f->trial, t));
+    /* The exec trainer makes the folder for the weights: one of the test's own, not the
+     * fixture's /scratch path. */
+    {
+        static char save[1100];
+        snprintf(save, sizeof save, "%s/save", harness_tmpdir());
+        t->spec.save_dir = save;
+    }
 }
 
 static trainer_result_t *run_script(const char *body, watch_t *w, const trainer_trial_t *trial)

@@ -164,6 +164,34 @@ TEST(builtin_trainer_runs_a_wire_trial)
     ASSERT_EQ(r->status, TRAINER_STATUS_FAILED);
     ASSERT_FALSE(r->retryable);
     ASSERT_CONTAINS(r->error, "the configuration has 6 layers, the model 4");
+    /* [recipe] precision other than fp32: refused before anything loads, not retried (another
+     * worker's built-in trainer would refuse it too). */
+    peft.serial_layers = peft.parallel_layers = "1010";
+    rec.has_precision = true;
+    rec.precision = AUTOPEFT__PRECISION__PRECISION_BF16;
+    memset(r, 0, sizeof *r);
+    ASSERT_OK(edge_trial(&tr, &own));
+    ASSERT_EQ(own.spec.precision, PRECISION_BF16);
+    ASSERT_OK(t->ops->run(t, &own, &env, r));
+    ASSERT_EQ(r->status, TRAINER_STATUS_FAILED);
+    ASSERT_FALSE(r->retryable);
+    ASSERT_CONTAINS(r->error, "the built-in trainer trains in float32 only; [recipe] precision "
+                              "= bf16");
+    ASSERT_CONTAINS(r->error, "needs an --exec trainer such as autopeft-torch-train");
+    ASSERT_EQ(r->load_s, 0);
+    rec.precision = AUTOPEFT__PRECISION__PRECISION_FP16;
+    memset(r, 0, sizeof *r);
+    ASSERT_OK(edge_trial(&tr, &own));
+    ASSERT_OK(t->ops->run(t, &own, &env, r));
+    ASSERT_EQ(r->status, TRAINER_STATUS_FAILED);
+    ASSERT_CONTAINS(r->error, "precision = fp16");
+    /* fp32 said explicitly trains. */
+    rec.precision = AUTOPEFT__PRECISION__PRECISION_FP32;
+    memset(r, 0, sizeof *r);
+    ASSERT_OK(edge_trial(&tr, &own));
+    ASSERT_OK(t->ops->run(t, &own, &env, r));
+    if (r->status != TRAINER_STATUS_OK)
+        FAIL("%s", r->error);
     free(r);
     trainer_free(&t);
 }
