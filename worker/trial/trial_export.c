@@ -1,7 +1,6 @@
 /* Exporting saved trials (trial_export.h): the saved folder opened and checked, autopeft's own
  * layout (--format safetensors), and the helpers the libraries' layouts share
  * (trial_export_hf.c). */
-#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
