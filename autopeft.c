@@ -54,6 +54,8 @@ static const command_t commands[] = {
      CMD_NUMERIC | CMD_QUIET},
     {"eval", cli_eval, "evaluate PEFT weights saved by `autopeft train --save`",
      CMD_NUMERIC | CMD_QUIET},
+    {"export", cli_export,
+     "write weights saved by `autopeft train --save` for adapters, peft or as safetensors", 0},
     {"inputs", cli_inputs,
      "write what a trial trains on (data, batch order, initial weights) for another trainer",
      CMD_NUMERIC | CMD_QUIET},

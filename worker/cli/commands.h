@@ -13,5 +13,6 @@ int cli_inputs(int argc, char **argv);     /* train.c: a trial's inputs, for oth
 int cli_tokenize(int argc, char **argv);   /* tokenize.c */
 int cli_init_model(int argc, char **argv); /* init_model.c: a seeded random checkpoint */
 int cli_embedded(int argc, char **argv);   /* embedded.c: the embedded task's files */
+int cli_export(int argc, char **argv);     /* export.c: saved weights for adapters, peft */
 
 #endif

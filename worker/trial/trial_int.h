@@ -11,6 +11,7 @@
 #include "worker/engine/peft.h"
 #include "worker/inputs/data.h"
 #include "worker/inputs/metrics.h"
+#include "worker/inputs/safetensors.h"
 #include "worker/inputs/tokset.h"
 #include "worker/trial/trial.h"
 
@@ -65,6 +66,7 @@ typedef struct {
     char model_path[4096];
     bool model_embedded, task_embedded;
     uint64_t model_seed;
+    int hidden;              /* model.hidden: the width the weights were trained at (0: absent) */
     int nvalues;             /* class label values of custom data, as trained */
     char **values;
 } trial__saved_t;
@@ -123,5 +125,57 @@ void trial__trace_eval(FILE *f, int epoch, double objective, const float *logits
 /* {"objective", "logits", "gold"} of an evaluation into path. */
 int trial__write_logits(const char *path, double objective, const float *logits, size_t n,
                         int labels, const int32_t *gold_i, const float *gold_f);
+
+/* ---- export (trial_export.c: the saved trial and autopeft's own layout; trial_export_hf.c:
+ * the adapters and peft libraries' layouts) ------------------------------------------------- */
+
+/* A saved trial opened for export: trial.json read, peft.safetensors mapped and checked
+ * against the configuration (every tensor of it there with its shape; nothing else unless the
+ * trial fine-tuned every weight). */
+typedef struct {
+    const char *dir;
+    trial__saved_t saved;
+    int hidden;
+    safetensors_t *st;                 /* dir/peft.safetensors */
+    char st_path[4200];
+} trial__export_t;
+
+/* The F32 tensor name of the saved weights, [rows, cols] (cols 0: a vector of rows); NULL
+ * with err_set naming the file, the tensor and the expected shape. */
+const float *trial__export_tensor(const trial__export_t *x, const char *name, int rows, int cols);
+
+/* A bottleneck's weights in the saved file: peft.layer.L.WHAT.down/up (WHAT: "sa", "pa",
+ * "ha.attn", "ha.ffn"). */
+typedef struct {
+    const float *down_w, *down_b, *up_w, *up_b;   /* [r, d], [r], [d, r], [d] */
+} trial__bottleneck_t;
+int trial__export_bottleneck(const trial__export_t *x, int layer, const char *what, int r,
+                             trial__bottleneck_t *out);
+
+/* The tensors a writer puts in one safetensors file; names and shapes are copied, the data is
+ * borrowed and must live until trial__tensors_write. */
+#define TRIAL__TENSOR_NAME 192
+typedef struct {
+    char (*name)[TRIAL__TENSOR_NAME];
+    uint64_t (*shape)[2];
+    int *ndim;
+    const void **data;
+    size_t n, cap;
+} trial__tensors_t;
+int trial__tensors_add(trial__tensors_t *t, const char *name, int ndim, uint64_t rows,
+                       uint64_t cols, const float *data);
+/* Writes them (F32) to path with the metadata (as safetensors_write's, NULL for none). */
+int trial__tensors_write(const trial__tensors_t *t, const char *path, const char *const *meta);
+void trial__tensors_free(trial__tensors_t *t);
+
+/* The layers where module m is on (on) or off (!on), increasing: a JSON array of integers. */
+json_t *trial__export_layers(const space_config_t *c, space_module_t m, bool on);
+/* LoRA's alpha as trained: the saved one, or the rank when it was 0 (scaling 1). */
+double trial__export_lora_alpha(const trial__export_t *x);
+
+/* The two libraries' layouts in folder out (docs/export.md); ERR_UNSUPPORTED naming the
+ * module, the layer and what the library lacks when it cannot compute the same function. */
+int trial__export_adapters(const trial__export_t *x, const char *out);
+int trial__export_peft(const trial__export_t *x, const char *out);
 
 #endif

@@ -282,6 +282,7 @@ static void parse_recipe_model(const json_t *recipe, const json_t *model, trial_
     if (json_is_string(v) && strlen(json_string_value(v)) < sizeof out->model_path)
         snprintf(out->model_path, sizeof out->model_path, "%s", json_string_value(v));
     out->model_embedded = json_is_true(json_object_get(model, "embedded"));
+    out->hidden = int_in(json_object_get(model, "hidden"), 1, SHAPE_MAX_HIDDEN);
     v = json_object_get(model, "seed");
     out->model_seed = json_is_integer(v) ? (uint64_t)json_integer_value(v) : 1;
     v = json_object_get(recipe, "seed");
