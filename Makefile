@@ -98,7 +98,7 @@ BIN_BENCH   := $(BUILD)/bench/autopeft-bench
 PROGRAMS    := $(BIN_CLI) $(BIN_COORD) $(BIN_WORKER)
 
 .PHONY: all deps bench-deps test check-layers test-slurm bench bench-wire bench-inputs bench-dispatch bench-train \
-        bench-bo bench-trial fuzz install uninstall clean reference FORCE
+        bench-bo bench-trial bench-torch fuzz install uninstall clean reference FORCE
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 
@@ -167,7 +167,7 @@ test-slurm: $(PROGRAMS)
 	bash tests/slurm/run.sh $(BUILD)/bin
 
 # ---- benchmarks -------------------------------------------------------------------------------
-bench: bench-wire bench-inputs bench-train bench-dispatch bench-bo bench-trial bench-mf
+bench: bench-wire bench-inputs bench-train bench-dispatch bench-bo bench-trial bench-mf bench-torch
 
 bench-wire: $(BIN_BENCH)
 	$(BIN_BENCH) wire
@@ -204,6 +204,12 @@ bench-bo: $(BIN_BENCH)
 MF_ARGS ?=
 bench-mf: $(BIN_BENCH) $(PROGRAMS)
 	$(BIN_BENCH) mf $(MF_ARGS)
+
+# The PyTorch trainer (worker/torch/) against the built-in one on SST-2: accuracy against the
+# seed spread, steps per second (docs/torch.md; needs ../shared and python3-torch).
+TORCH_ARGS ?=
+bench-torch: $(PROGRAMS)
+	$(PYTHON) tests/bench/bench_torch.py $(TORCH_ARGS)
 
 # ---- fuzzing (clang + libFuzzer) --------------------------------------------------------------
 # Each tests/fuzz/fuzz_NAME.c defines FUZZ_TARGET(NAME); the test suite replays the saved inputs
