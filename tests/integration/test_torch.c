@@ -38,6 +38,18 @@ static const char *trainer_script(void)
     return harness_src_path("worker/torch/autopeft_torch_train.py", path, sizeof path);
 }
 
+/* FILE's text in one of four static buffers (the last four calls stay valid); cut at 1 MiB. */
+static const char *text_of(const char *file)
+{
+    static char buf[4][1 << 20];
+    static int next;
+    char *t = harness_slurp(file, NULL), *out = buf[next++ % 4];
+
+    snprintf(out, sizeof buf[0], "%s", t);
+    free(t);
+    return out;
+}
+
 /* Runs the PyTorch trainer with ARGS (NULL-terminated), stdin from IN (NULL: /dev/null),
  * stdout and stderr into files of the test's folder; its exit status (or -signal). */
 static int run_torch(const char *in, const char *out, const char *err, char *const *args)
@@ -180,7 +192,7 @@ static void parity(const char *name, char *const *flags)
     if (r->status != 0)
         FAIL("%s: train --trace: %d: %s", name, r->status, r->err);
     if (TORCH(NULL, out, err, "--inputs", inputs, "--trace", ptrace, "--threads", "2") != 0)
-        FAIL("%s: the PyTorch trainer failed: %s", name, harness_slurp(err, NULL));
+        FAIL("%s: the PyTorch trainer failed: %s", name, text_of(err));
     p = compare_traces(ctrace, ptrace, name);
     printf("  %s: %d steps, %d evaluations: worst loss %.2e, logits %.2e (tolerance %.0e)\n",
            name, p.steps, p.evals, p.loss, p.logits, STEP_TOL);
@@ -242,9 +254,9 @@ static json_t *result_line(const char *file)
             o = x;
         }
     }
+    free(text);
     if (!o)
         FAIL("%s: no JSON result line", file);
-    free(text);
     return o;
 }
 
@@ -277,7 +289,7 @@ TEST_TIMEOUT(saved_weights_give_eval_the_same_metric, 300)
     if (r->status != 0)
         FAIL("train --write-inputs: %d: %s", r->status, r->err);
     if (TORCH(NULL, out, err, "--inputs", inputs, "--save", save, "--trace", trace) != 0)
-        FAIL("the PyTorch trainer failed: %s", harness_slurp(err, NULL));
+        FAIL("the PyTorch trainer failed: %s", text_of(err));
     res = result_line(out);
     ASSERT_STR_EQ(json_string_value(json_object_get(res, "saved")), save);
     best = (long)cli_json_u64(res, "best_epoch");
@@ -300,7 +312,7 @@ TEST_TIMEOUT(saved_weights_give_eval_the_same_metric, 300)
         }
     fclose(f);
     tr = cli_json(last_eval);
-    lg = cli_json(harness_slurp(logits, NULL));
+    lg = cli_json(text_of(logits));
     {
         double d = logits_diff(json_object_get(tr, "logits"), json_object_get(lg, "logits"),
                                "eval logits", (int)best);
@@ -370,7 +382,7 @@ static void edit_inputs(const char *folder, const char *path, const char *key, c
     json_t *o, *at, *v;
 
     snprintf(file, sizeof file, "%s/inputs.json", folder);
-    o = cli_json(harness_slurp(file, NULL));
+    o = cli_json(text_of(file));
     at = path[0] ? json_object_get(o, path) : o;
     ASSERT_NOT_NULL(at);
     v = json_loads(text, JSON_DECODE_ANY, NULL);
@@ -402,9 +414,9 @@ static void refused(const char *folder, const char *says, char *const *more)
     snprintf(out, sizeof out, "%s", tmp_path("refused.out"));
     snprintf(err, sizeof err, "%s", tmp_path("refused.err"));
     st = run_torch(NULL, out, err, args);
-    if (st != 1 || !strstr(harness_slurp(err, NULL), says))
+    if (st != 1 || !strstr(text_of(err), says))
         FAIL("--inputs %s: exit %d, stderr \"%s\"; expected 1 and \"%s\"", folder, st,
-             harness_slurp(err, NULL), says);
+             text_of(err), says);
 }
 
 TEST_TIMEOUT(what_it_cannot_do_is_refused_by_name, 300)
@@ -465,7 +477,7 @@ TEST_TIMEOUT(what_it_cannot_do_is_refused_by_name, 300)
     cli_write_text(spec, "{\"model\": ");
     st = TORCH(spec, out, err, "--threads", "1");
     ASSERT_EQ(st, 1);
-    ASSERT_CONTAINS(harness_slurp(err, NULL), "the trial on stdin is not JSON");
+    ASSERT_CONTAINS(text_of(err), "the trial on stdin is not JSON");
     cli_write_text(spec, "{\"trial_id\": 1, \"seed\": 1, \"model\": {\"path\": \"/nonexistent\"},"
                          " \"task\": {\"name\": \"sst2\", \"data_dir\": \"/nonexistent\"},"
                          " \"recipe\": {\"epochs\": 1}, \"peft\": {\"text\": \"sa=8 "
@@ -473,9 +485,9 @@ TEST_TIMEOUT(what_it_cannot_do_is_refused_by_name, 300)
     setenv("AUTOPEFT_BIN", harness_bin_path("autopeft", cmd, sizeof cmd), 1);
     st = TORCH(spec, out, err, "--threads", "1");
     unsetenv("AUTOPEFT_BIN");
-    if (st != 1 || !strstr(harness_slurp(err, NULL), "autopeft inputs: ") ||
-        !strstr(harness_slurp(err, NULL), "/nonexistent"))
-        FAIL("exit %d, stderr \"%s\"", st, harness_slurp(err, NULL));
+    if (st != 1 || !strstr(text_of(err), "autopeft inputs: ") ||
+        !strstr(text_of(err), "/nonexistent"))
+        FAIL("exit %d, stderr \"%s\"", st, text_of(err));
     cli_result_free(r);
     free(r);
 }
@@ -508,7 +520,7 @@ TEST_TIMEOUT(sigterm_reports_the_epochs_evaluated, 300)
         _exit(127);
     }
     /* the second evaluated epoch, then SIGTERM: it stops within a step or so */
-    for (int i = 0; i < 1200 && !strstr(harness_slurp(err, NULL), "\"epoch\": 2, \"epochs\": 50, "
+    for (int i = 0; i < 1200 && !strstr(text_of(err), "\"epoch\": 2, \"epochs\": 50, "
                                                                "\"step\": 64,"); i++)
         usleep(100 * 1000);
     ASSERT_EQ(kill(pid, SIGTERM), 0);
